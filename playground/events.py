@@ -1,0 +1,141 @@
+"""The one event vocabulary of a turn, shared by the UI, the HTTP API, the timing recorder and tests.
+
+A turn is an async stream of these frozen values: ``TurnStarted`` first, then any mix of
+``TextChunk``, ``ToolCallDone``, ``ToolResult``, ``AudioReady``, ``TextReplaced`` and
+``TurnFailed``, then ``TurnCompleted`` when the answer finished (or was stopped). Renderers never
+re-accumulate: ``TextChunk.snapshot`` carries the text so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from playground.providers.base import Usage
+
+__all__ = [
+    "AudioReady",
+    "DisabledFeature",
+    "Event",
+    "TextChunk",
+    "TextReplaced",
+    "TimingSummary",
+    "ToolCallDone",
+    "ToolResult",
+    "TurnCompleted",
+    "TurnFailed",
+    "TurnStarted",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DisabledFeature:
+    name: str
+    reason: str
+    alternative: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    turn_id: str
+    model: str
+    prompt: str  # id@version
+    node: str
+    streaming: bool
+    voice: str | None
+    disabled_features: tuple[DisabledFeature, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    """One piece of answer text, stamped where it left the provider."""
+
+    text: str
+    snapshot: str
+    seq: int
+    t_ms: float  # since the request arrived
+    gap_ms: float  # since the previous chunk (or the request, for the first)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDone:
+    """A complete tool call: fragments are buffered until the call is whole."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    t_ms: float
+    raw_arguments: str = ""
+    error: str | None = None  # set when the model sent arguments that are not a JSON object
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    call_id: str
+    name: str
+    output: str
+    t_ms: float
+    duration_ms: float
+    is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AudioReady:
+    """One synthesised piece of speech (a sentence, or a few when batched)."""
+
+    seq: int
+    sample_rate: int
+    wav: bytes
+    text: str
+    t_ms: float
+    synth_ms: float  # from the sentence being ready to its audio being ready
+    duration_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextReplaced:
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFailed:
+    code: str
+    message: str
+    retryable: bool
+    stage: str = "llm"  # "llm" | "tts" | "tool" | "request"
+
+
+@dataclass(frozen=True, slots=True)
+class TimingSummary:
+    ttft_ms: float | None
+    ttfa_ms: float | None
+    chunks: int
+    total_ms: float
+    characters: int
+    chars_per_s: float | None
+    tokens_per_s: float | None
+    audio_pieces: int = 0
+    audio_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCompleted:
+    text: str
+    finish_reason: str  # stop | length | tool_calls | content_filter | stopped | error | ...
+    usage: Usage | None
+    timing: TimingSummary
+    exit_path: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Event = (
+    TurnStarted
+    | TextChunk
+    | ToolCallDone
+    | ToolResult
+    | AudioReady
+    | TextReplaced
+    | TurnFailed
+    | TurnCompleted
+)

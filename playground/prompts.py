@@ -1,0 +1,174 @@
+"""The prompt library: versioned prompt files in ``prompts/<id>/v<N>.yaml``, validated on load.
+
+A file that does not validate is reported (path and field) and skipped; it never stops the app.
+Versions are immutable: a change is a new file, and every turn records the ``id@version`` it used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from playground.errors import ConfigError
+
+__all__ = [
+    "ExitPath",
+    "NodeType",
+    "PromptDefaults",
+    "PromptFile",
+    "PromptLibrary",
+    "PromptProblem",
+    "load_prompt_library",
+]
+
+NodeType = Literal["prompt", "agent"]
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_VARIABLE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
+
+
+class PromptDefaults(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    seed: int | None = None
+
+
+class ExitPath(BaseModel):
+    """Where an Agent Node goes once it has collected what it needs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str
+    required_fields: tuple[str, ...] = ()
+
+
+class PromptFile(BaseModel):
+    """One immutable version of a prompt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    version: int = Field(gt=0)
+    title: str
+    node: NodeType
+    format: Literal["v1", "v2"]
+    description: str = ""
+    system: str
+    variables: dict[str, str] = Field(default_factory=dict)
+    tools: tuple[str, ...] = ()
+    output_schema: dict[str, Any] | None = None
+    exit_paths: tuple[ExitPath, ...] = ()
+    defaults: PromptDefaults = PromptDefaults()
+    default_for_node: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("must be lowercase letters, digits and dashes")
+        return value
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    def render_system(self, variables: dict[str, str] | None = None) -> str:
+        """The system text with ``{{name}}`` variables filled from defaults, then the caller's."""
+        values = {**self.variables, **(variables or {})}
+        return _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), self.system)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptProblem:
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PromptLibrary:
+    """All valid prompt versions, plus the files that were skipped and why."""
+
+    prompts: dict[str, dict[int, PromptFile]]
+    problems: tuple[PromptProblem, ...] = ()
+
+    def all(self) -> list[PromptFile]:
+        return [
+            self.prompts[pid][version]
+            for pid in sorted(self.prompts)
+            for version in sorted(self.prompts[pid])
+        ]
+
+    def latest(self, prompt_id: str) -> PromptFile:
+        versions = self.prompts.get(prompt_id)
+        if not versions:
+            raise ConfigError(f"unknown prompt {prompt_id!r}")
+        return versions[max(versions)]
+
+    def resolve(self, ref: str | None, node: NodeType | None) -> PromptFile:
+        """``id@version`` or ``id`` (latest); None picks the default streaming prompt of ``node``."""
+        if ref is None:
+            return self.default_for(node or "prompt")
+        prompt_id, _, version_text = ref.partition("@")
+        if not version_text:
+            return self.latest(prompt_id)
+        versions = self.prompts.get(prompt_id)
+        if not versions:
+            raise ConfigError(f"unknown prompt {prompt_id!r}")
+        if not version_text.isdigit() or int(version_text) not in versions:
+            known = ", ".join(str(v) for v in sorted(versions))
+            raise ConfigError(f"prompt {prompt_id!r} has no version {version_text!r} (has {known})")
+        return versions[int(version_text)]
+
+    def default_for(self, node: NodeType) -> PromptFile:
+        candidates = [p for p in self.all() if p.node == node and p.default_for_node]
+        if not candidates:
+            candidates = [p for p in self.all() if p.node == node]
+        if not candidates:
+            raise ConfigError(f"no prompt serves the {node} node")
+        return max(candidates, key=lambda p: p.version)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(file)"
+        parts.append(f"{field}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _load_file(path: Path) -> PromptFile:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("the file must hold a mapping of fields")
+    prompt = PromptFile.model_validate(data)
+    expected = f"v{prompt.version}"
+    if path.stem != expected or path.parent.name != prompt.id:
+        raise ValueError(
+            f"id/version {prompt.ref} do not match the file name (expected {prompt.id}/{expected})"
+        )
+    return prompt
+
+
+def load_prompt_library(directory: Path) -> PromptLibrary:
+    """Load every ``*.yaml`` under ``directory``; bad files become ``problems``, not exceptions."""
+    prompts: dict[str, dict[int, PromptFile]] = {}
+    problems: list[PromptProblem] = []
+    for path in sorted(directory.glob("*/*.y*ml")):
+        shown = str(path)
+        try:
+            prompt = _load_file(path)
+        except ValidationError as exc:
+            problems.append(PromptProblem(shown, _describe(exc)))
+            continue
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
+            problems.append(PromptProblem(shown, str(exc).splitlines()[0] if str(exc) else "unreadable"))
+            continue
+        prompts.setdefault(prompt.id, {})[prompt.version] = prompt
+    return PromptLibrary(prompts=prompts, problems=tuple(problems))

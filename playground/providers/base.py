@@ -1,0 +1,138 @@
+"""The two small Protocols every provider implements, and the values that cross them.
+
+An LLM provider turns a list of chat messages into an async stream of ``ModelDelta``s; a TTS
+provider opens one ``SpeechSession`` per turn and turns sentences into 16-bit mono PCM. Provider
+modules are the only place a vendor SDK is imported; they raise ``errors.ProviderError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "ChatMessage",
+    "ContentDelta",
+    "GenerationOptions",
+    "LLMProvider",
+    "ModelDelta",
+    "SpeechAudio",
+    "SpeechSession",
+    "StreamEnd",
+    "TTSProvider",
+    "ToolCallFragment",
+    "Usage",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message in OpenAI chat format (``tool_calls``/``tool_call_id`` for the agent loop)."""
+
+    role: Role
+    content: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def to_openai(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = list(self.tool_calls)
+        if self.tool_call_id is not None:
+            message["tool_call_id"] = self.tool_call_id
+        if self.name is not None and self.role == "tool":
+            message["name"] = self.name
+        return message
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    """Per-call knobs; ``stream=False`` asks the upstream for one complete answer."""
+
+    stream: bool = True
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    tools: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContentDelta:
+    """A piece of answer text. ``at`` is ``time.monotonic()`` when it left the provider."""
+
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFragment:
+    """A piece of a streamed tool call; fragments are joined by ``index``."""
+
+    index: int
+    at: float
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The upstream finished. Providers raise ``TruncatedStreamError`` instead of sending this
+    without a finish reason."""
+
+    finish_reason: str
+    at: float
+    usage: Usage | None = None
+
+
+ModelDelta = ContentDelta | ToolCallFragment | StreamEnd
+
+
+class LLMProvider(Protocol):
+    """A chat model. Cancelling the consuming task must close the upstream connection."""
+
+    def stream(
+        self, model: str, messages: list[ChatMessage], options: GenerationOptions
+    ) -> AsyncIterator[ModelDelta]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechAudio:
+    """Synthesised speech for one piece of text: raw 16-bit little-endian mono PCM."""
+
+    pcm: bytes
+    sample_rate: int
+    text: str
+    first_byte_at: float = field(default=0.0)  # time.monotonic() of the first audio byte
+
+
+class SpeechSession(Protocol):
+    """One turn's connection to a voice. ``synthesize`` calls are made one at a time, in order."""
+
+    async def synthesize(self, text: str) -> SpeechAudio: ...
+
+    async def interrupt(self) -> None:
+        """Drop anything queued upstream (Deepgram ``Clear``); the session stays usable."""
+
+    async def aclose(self) -> None:
+        """Close the upstream connection. Safe to call twice and after a failure."""
+
+
+class TTSProvider(Protocol):
+    def open_session(self, voice: str) -> SpeechSession:
+        """Return a session for ``voice`` (the part after ``deepgram:`` / ``local:``).
+
+        Opening may be lazy: connection errors may surface on the first ``synthesize``.
+        """
+        ...

@@ -1,0 +1,238 @@
+"""OpenAI, Azure OpenAI and OpenAI-compatible chat models through the official ``openai`` SDK.
+
+One implementation serves all three: they differ only in how the client is built. SDK exceptions
+are translated into ``ProviderError`` here and nowhere else. Clients are pooled per
+(endpoint, key) so connections are reused between turns while one user's key never serves another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+from openai import AsyncAzureOpenAI, AsyncOpenAI
+
+from playground.errors import ErrorCategory, ProviderError, TruncatedStreamError
+from playground.providers.base import (
+    ChatMessage,
+    ContentDelta,
+    GenerationOptions,
+    ModelDelta,
+    StreamEnd,
+    ToolCallFragment,
+    Usage,
+)
+
+__all__ = ["OpenAIChatModel", "OpenAIClientPool", "translate_openai_error"]
+
+_STATUS_CATEGORIES = {
+    400: ErrorCategory.BAD_REQUEST,
+    401: ErrorCategory.AUTH,
+    403: ErrorCategory.AUTH,
+    404: ErrorCategory.BAD_REQUEST,
+    408: ErrorCategory.TIMEOUT,
+    409: ErrorCategory.SERVER,
+    422: ErrorCategory.BAD_REQUEST,
+    429: ErrorCategory.RATE_LIMIT,
+}
+
+_FIX_HINTS = {
+    ErrorCategory.AUTH: "check the API key (set it in .env or paste a key in the session settings)",
+    ErrorCategory.RATE_LIMIT: "wait a moment and retry, or use another model",
+    ErrorCategory.CONNECTIVITY: "check the endpoint URL and that the server is running",
+    ErrorCategory.TIMEOUT: "the upstream stopped sending; retry",
+    ErrorCategory.SERVER: "the upstream failed; retry",
+}
+
+
+def translate_openai_error(exc: Exception, provider: str) -> ProviderError:
+    """Map an ``openai`` exception onto the project's error with a fix-it message."""
+    if isinstance(exc, openai.APITimeoutError):
+        category, status = ErrorCategory.TIMEOUT, None
+    elif isinstance(exc, openai.APIConnectionError):
+        category, status = ErrorCategory.CONNECTIVITY, None
+    elif isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        category = _STATUS_CATEGORIES.get(
+            status, ErrorCategory.SERVER if status >= 500 else ErrorCategory.BAD_REQUEST
+        )
+    elif isinstance(exc, openai.APIError):
+        # An error object inside the stream: the upstream gave up mid-answer.
+        category, status = ErrorCategory.SERVER, None
+    else:
+        category, status = ErrorCategory.INTERNAL, None
+    detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    hint = _FIX_HINTS.get(category)
+    message = f"{provider}: {detail}" + (f" — {hint}." if hint else "")
+    return ProviderError(message, category=category, provider=provider, status_code=status)
+
+
+class OpenAIChatModel:
+    """Streams a chat completion as ``ModelDelta``s; closing the iterator closes the HTTP stream."""
+
+    def __init__(self, client: AsyncOpenAI, provider: str) -> None:
+        self._client = client
+        self._provider = provider
+
+    async def stream(
+        self, model: str, messages: list[ChatMessage], options: GenerationOptions
+    ) -> AsyncIterator[ModelDelta]:
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": [m.to_openai() for m in messages],
+        }
+        if options.temperature is not None:
+            kwargs["temperature"] = options.temperature
+        if options.max_tokens is not None:
+            kwargs["max_tokens"] = options.max_tokens
+        if options.seed is not None:
+            kwargs["seed"] = options.seed
+        if options.tools:
+            kwargs["tools"] = list(options.tools)
+        try:
+            if options.stream:
+                async for delta in self._stream(kwargs):
+                    yield delta
+            else:
+                for delta in await self._complete(kwargs):
+                    yield delta
+        except openai.OpenAIError as exc:
+            raise translate_openai_error(exc, self._provider) from exc
+
+    async def _stream(self, kwargs: dict[str, Any]) -> AsyncIterator[ModelDelta]:
+        finish_reason: str | None = None
+        usage: Usage | None = None
+        stream = await self._client.chat.completions.create(
+            **kwargs, stream=True, stream_options={"include_usage": True}
+        )
+        # `async with` closes the response on cancel or early exit, so Stop really stops billing.
+        async with stream:
+            async for chunk in stream:
+                at = time.monotonic()
+                if chunk.usage is not None:
+                    usage = Usage(
+                        prompt_tokens=chunk.usage.prompt_tokens,
+                        completion_tokens=chunk.usage.completion_tokens,
+                        total_tokens=chunk.usage.total_tokens,
+                    )
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        yield ContentDelta(text=delta.content, at=at)
+                    for position, call in enumerate(delta.tool_calls or ()):
+                        function = call.function
+                        yield ToolCallFragment(
+                            # Some compatible servers omit `index`; fall back to the position.
+                            index=call.index if call.index is not None else position,
+                            at=at,
+                            call_id=call.id,
+                            name=function.name if function else None,
+                            arguments=(function.arguments or "") if function else "",
+                        )
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+        if finish_reason is None:
+            raise TruncatedStreamError(self._provider)
+        yield StreamEnd(finish_reason=finish_reason, at=time.monotonic(), usage=usage)
+
+    async def _complete(self, kwargs: dict[str, Any]) -> list[ModelDelta]:
+        completion = await self._client.chat.completions.create(**kwargs, stream=False)
+        at = time.monotonic()
+        deltas: list[ModelDelta] = []
+        if not completion.choices:
+            raise TruncatedStreamError(self._provider)
+        choice = completion.choices[0]
+        if choice.message.content:
+            deltas.append(ContentDelta(text=choice.message.content, at=at))
+        for index, call in enumerate(choice.message.tool_calls or ()):
+            function = getattr(call, "function", None)
+            if function is None:
+                continue
+            deltas.append(
+                ToolCallFragment(
+                    index=index,
+                    at=at,
+                    call_id=call.id,
+                    name=function.name,
+                    arguments=function.arguments,
+                )
+            )
+        usage = (
+            Usage(
+                prompt_tokens=completion.usage.prompt_tokens,
+                completion_tokens=completion.usage.completion_tokens,
+                total_tokens=completion.usage.total_tokens,
+            )
+            if completion.usage
+            else None
+        )
+        deltas.append(
+            StreamEnd(finish_reason=choice.finish_reason or "stop", at=at, usage=usage)
+        )
+        return deltas
+
+
+class OpenAIClientPool:
+    """Builds SDK clients on demand and keeps a few warm; ``aclose()`` at shutdown."""
+
+    def __init__(self, *, timeout_s: float, max_clients: int = 32) -> None:
+        self._timeout_s = timeout_s
+        self._max_clients = max_clients
+        self._clients: OrderedDict[str, AsyncOpenAI] = OrderedDict()
+
+    def openai(self, *, api_key: str, base_url: str | None) -> AsyncOpenAI:
+        key = self._cache_key("openai", api_key, base_url or "")
+        return self._get(
+            key,
+            lambda: AsyncOpenAI(
+                api_key=api_key,
+                # Passed explicitly so OPENAI_BASE_URL is a deliberate choice, not an SDK default.
+                base_url=base_url or "https://api.openai.com/v1",
+                timeout=self._timeout(),
+                max_retries=1,
+            ),
+        )
+
+    def azure(self, *, api_key: str, endpoint: str, api_version: str) -> AsyncOpenAI:
+        key = self._cache_key("azure", api_key, endpoint, api_version)
+        return self._get(
+            key,
+            lambda: AsyncAzureOpenAI(
+                api_key=api_key,
+                azure_endpoint=endpoint,
+                api_version=api_version,
+                timeout=self._timeout(),
+                max_retries=1,
+            ),
+        )
+
+    async def aclose(self) -> None:
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            await client.close()
+
+    def _timeout(self) -> openai.Timeout:
+        # The read timeout is the longest silence tolerated between two chunks of a stream.
+        return openai.Timeout(self._timeout_s, connect=5.0)
+
+    def _get(self, key: str, build: Any) -> AsyncOpenAI:
+        client = self._clients.get(key)
+        if client is None:
+            client = build()
+            self._clients[key] = client
+            if len(self._clients) > self._max_clients:
+                # Evicted clients are left to the GC rather than closed: a turn may still use one.
+                self._clients.popitem(last=False)
+        else:
+            self._clients.move_to_end(key)
+        return client
+
+    @staticmethod
+    def _cache_key(*parts: str) -> str:
+        # Hash so raw keys are not kept as dict keys (they would show up in debug dumps).
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()

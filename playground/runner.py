@@ -1,0 +1,294 @@
+"""The turn runner: one request in, one ordered stream of ``events`` out.
+
+``prepare`` validates everything that can be checked before a stream starts (model, prompt,
+voice, sizes) and raises ``ConfigError`` naming the field. ``stream`` then runs the node on one
+task and the voice on another, merging both into a single event stream through a queue, so audio
+events interleave with text as soon as they exist. Closing the stream (Stop, disconnect) cancels
+both tasks, which closes the upstream LLM and TTS connections at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from playground.capabilities import Conditions, disabled_features
+from playground.catalog import CatalogEntry, Credentials
+from playground.errors import ConfigError, PlaygroundError
+from playground.events import (
+    AudioReady,
+    DisabledFeature,
+    Event,
+    TextChunk,
+    ToolCallDone,
+    ToolResult,
+    TurnCompleted,
+    TurnFailed,
+    TurnStarted,
+)
+from playground.nodes import (
+    CompletedToolCall,
+    NodeOutput,
+    ToolOutcome,
+    run_agent_node,
+    run_prompt_node,
+)
+from playground.prompts import PromptFile
+from playground.providers.base import (
+    ChatMessage,
+    ContentDelta,
+    GenerationOptions,
+    LLMProvider,
+    SpeechSession,
+    StreamEnd,
+    Usage,
+)
+from playground.requests import TurnRequest
+from playground.services import Services
+from playground.speech.pipeline import SpeechFailure, SpeechPiece, SpeechStage
+from playground.speech.wav import pcm_duration_ms, pcm_to_wav
+from playground.timing import TimingRecorder
+from playground.tools import tool_schemas
+
+__all__ = ["PreparedTurn", "TurnRunner", "encode_audio"]
+
+
+@dataclass(frozen=True)
+class PreparedTurn:
+    turn_id: str
+    request: TurnRequest
+    model: CatalogEntry
+    llm: LLMProvider
+    prompt: PromptFile
+    node: str
+    messages: list[ChatMessage]
+    options: GenerationOptions
+    voice: CatalogEntry | None
+    speech: SpeechSession | None
+    disabled: tuple[DisabledFeature, ...]
+
+    def started_event(self) -> TurnStarted:
+        return TurnStarted(
+            turn_id=self.turn_id,
+            model=self.model.id,
+            prompt=self.prompt.ref,
+            node=self.node,
+            streaming=self.request.streaming,
+            voice=self.voice.id if self.voice else None,
+            disabled_features=self.disabled,
+        )
+
+
+class _Done:
+    """Marks the end of one producer task in the merge queue."""
+
+
+_DONE = _Done()
+
+
+class TurnRunner:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def prepare(self, request: TurnRequest, creds: Credentials) -> PreparedTurn:
+        s = self._services.settings
+        if len(request.message) > s.playground_max_message_chars:
+            raise ConfigError(
+                f"message is {len(request.message)} characters; the limit is "
+                f"{s.playground_max_message_chars}",
+                field="message",
+            )
+        if len(request.history) > s.playground_max_history_messages:
+            raise ConfigError(
+                f"history has {len(request.history)} messages; the limit is "
+                f"{s.playground_max_history_messages}",
+                field="history",
+            )
+        catalog = self._services.catalog
+        model = _with_field("model", lambda: catalog.resolve_model(request.model, creds))
+        prompt = _with_field(
+            "prompt", lambda: self._services.prompts.resolve(request.prompt, request.node)
+        )
+        node = request.node or prompt.node
+        voice = _with_field("voice", lambda: catalog.resolve_voice(request.voice, creds))
+        disabled = disabled_features(
+            Conditions(
+                streaming=request.streaming,
+                prompt_format=prompt.format,
+                node=node,
+                has_tools=bool(prompt.tools),
+                engine=model.engine,
+                voice_engine=voice.engine if voice else None,
+            )
+        )
+        tools_allowed = node == "agent" and not any(d.name == "tool_calling" for d in disabled)
+        options = GenerationOptions(
+            stream=request.streaming,
+            temperature=_first(request.temperature, prompt.defaults.temperature),
+            max_tokens=_first(request.max_tokens, prompt.defaults.max_tokens),
+            seed=_first(request.seed, prompt.defaults.seed),
+            tools=tool_schemas(prompt.tools) if tools_allowed else (),
+        )
+        messages = [ChatMessage(role="system", content=prompt.render_system(request.variables))]
+        messages += [ChatMessage(role=m.role, content=m.content) for m in request.history]
+        messages.append(ChatMessage(role="user", content=request.message))
+        llm = _with_field("model", lambda: self._services.llm_for(model, creds))
+        speech = (
+            _with_field(
+                "voice",
+                lambda: self._services.tts_for(voice, creds).open_session(voice.name),
+            )
+            if voice
+            else None
+        )
+        return PreparedTurn(
+            turn_id=f"turn_{uuid.uuid4().hex[:16]}",
+            request=request,
+            model=model,
+            llm=llm,
+            prompt=prompt,
+            node=node,
+            messages=messages,
+            options=options,
+            voice=voice,
+            speech=speech,
+            disabled=disabled,
+        )
+
+    async def stream(self, turn: PreparedTurn, *, started_at: float) -> AsyncIterator[Event]:
+        """Run a prepared turn. ``started_at`` is ``time.monotonic()`` when the request arrived."""
+        timing = TimingRecorder(started_at)
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        speech = SpeechStage(turn.speech, queue.put) if turn.speech is not None else None
+        tasks = [asyncio.create_task(self._produce_text(turn, queue, speech))]
+        if speech is not None:
+            tasks.append(asyncio.create_task(self._produce_speech(speech, queue)))
+        snapshot: list[str] = []
+        end: StreamEnd | None = None
+        failed: TurnFailed | None = None
+        audio_seq = 0
+        completed = False
+        try:
+            yield turn.started_event()
+            running = len(tasks)
+            while running:
+                item = await queue.get()
+                if item is _DONE:
+                    running -= 1
+                elif isinstance(item, ContentDelta):
+                    snapshot.append(item.text)
+                    stamp = timing.stamp_text(item.at, item.text)
+                    yield TextChunk(item.text, "".join(snapshot), stamp.seq, stamp.t_ms, stamp.gap_ms)
+                elif isinstance(item, CompletedToolCall):
+                    yield ToolCallDone(item.call_id, item.name, item.arguments,
+                                       timing.ms_since_start(item.at), item.raw_arguments,
+                                       item.error)
+                elif isinstance(item, ToolOutcome):
+                    yield ToolResult(item.call_id, item.name, item.output,
+                                     timing.ms_since_start(item.ended_at),
+                                     round((item.ended_at - item.started_at) * 1000, 3),
+                                     item.is_error)
+                elif isinstance(item, StreamEnd):
+                    end = item
+                elif isinstance(item, SpeechPiece):
+                    audio = item.audio
+                    duration = pcm_duration_ms(audio.pcm, audio.sample_rate)
+                    synth_ms = (item.done_at - item.ready_at) * 1000
+                    stamp_a = timing.stamp_audio(item.done_at, synth_ms, duration)
+                    yield AudioReady(audio_seq, audio.sample_rate,
+                                     pcm_to_wav(audio.pcm, audio.sample_rate), audio.text,
+                                     stamp_a.t_ms, stamp_a.synth_ms, stamp_a.duration_ms)
+                    audio_seq += 1
+                elif isinstance(item, SpeechFailure):
+                    yield _failure(item.error, stage="tts")
+                elif isinstance(item, PlaygroundError):
+                    failed = _failure(item, stage="llm")
+                    yield failed
+            ended_at = time.monotonic()
+            yield TurnCompleted(
+                text="".join(snapshot),
+                finish_reason="error" if failed else (end.finish_reason if end else "stop"),
+                usage=end.usage if end else None,
+                timing=timing.summary(ended_at, end.usage if end else None),
+            )
+            completed = True
+        finally:
+            for task in tasks:
+                task.cancel()
+            if speech is not None and not completed:
+                # Stop or disconnect: no audio of this turn may play after it.
+                await _quietly(speech.interrupt())
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _produce_text(
+        self, turn: PreparedTurn, queue: asyncio.Queue[Any], speech: SpeechStage | None
+    ) -> None:
+        run = run_agent_node if turn.node == "agent" and turn.options.tools else run_prompt_node
+        try:
+            outputs: AsyncIterator[NodeOutput] = run(
+                turn.llm, turn.model.name, turn.messages, turn.options
+            )
+            async for output in outputs:
+                queue.put_nowait(output)
+                if speech is not None and isinstance(output, ContentDelta):
+                    speech.push_text(output.text)
+        except PlaygroundError as exc:
+            queue.put_nowait(exc)
+        except Exception as exc:  # noqa: BLE001 - report, never crash the server
+            queue.put_nowait(PlaygroundError(f"internal error: {type(exc).__name__}: {exc}"))
+        finally:
+            if speech is not None:
+                speech.finish()
+            queue.put_nowait(_DONE)
+
+    async def _produce_speech(self, speech: SpeechStage, queue: asyncio.Queue[Any]) -> None:
+        try:
+            await speech.run()
+        finally:
+            queue.put_nowait(_DONE)
+
+
+def _failure(error: PlaygroundError, *, stage: str) -> TurnFailed:
+    return TurnFailed(
+        code=error.category.value, message=error.message, retryable=error.retryable, stage=stage
+    )
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await asyncio.wait_for(awaitable, timeout=2.0)
+    except Exception:  # noqa: BLE001, S110 - best effort during teardown
+        pass
+
+
+def _with_field(field: str, build: Any) -> Any:
+    try:
+        return build()
+    except ConfigError as exc:
+        if exc.field is None:
+            exc.field = field
+        raise
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def encode_audio(event: AudioReady) -> str:
+    return base64.b64encode(event.wav).decode("ascii")
+
+
+def usage_dict(usage: Usage | None) -> dict[str, int] | None:
+    if usage is None:
+        return None
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+

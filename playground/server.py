@@ -1,0 +1,75 @@
+"""Builds the one ASGI app (UI + HTTP API on one port) and runs it with uvicorn."""
+
+from __future__ import annotations
+
+import playground.offline  # noqa: F401  (must run before gradio is imported)
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+
+from playground.api.routes import add_health, build_api_router
+from playground.runner import TurnRunner
+from playground.services import Services, make_services
+from playground.settings import Settings
+from playground.ui.app import PAGE_CSS, PAGE_HEAD, build_ui
+
+__all__ = ["build_app", "main"]
+
+log = logging.getLogger("playground")
+
+
+def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
+    runner = TurnRunner(services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        warm = asyncio.create_task(_warm_up(services)) if warm_up else None
+        try:
+            yield
+        finally:
+            if warm is not None:
+                warm.cancel()
+            await services.aclose()
+
+    app = FastAPI(
+        title="Streaming Playground API",
+        version="1.0",
+        description="Stream LLM answers (text, tool calls, audio) as server-sent events.",
+        lifespan=lifespan,
+    )
+    app.include_router(build_api_router(services, runner))
+    add_health(app, services)
+    blocks = build_ui(services, runner)
+    return gr.mount_gradio_app(
+        app, blocks, path="", run_history=False, footer_links=["gradio", "settings"],
+        css=PAGE_CSS, head=PAGE_HEAD,
+    )
+
+
+async def _warm_up(services: Services) -> None:
+    # Load the offline model and voice in the background so the first turn is not a cold start.
+    for name, warm in (("local model", services.local_model.warm_up),
+                       ("local voice", services.local_voice.warm_up)):
+        try:
+            await warm()
+        except Exception as exc:  # noqa: BLE001 - a missing engine is reported when used
+            log.warning("could not warm up the %s: %s", name, exc)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = Settings()
+    parser = argparse.ArgumentParser(description="Serve the Streaming Playground UI and API.")
+    parser.add_argument("--host", default=settings.gradio_server_name)
+    parser.add_argument("--port", type=int, default=settings.gradio_server_port)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = build_app(make_services(settings))
+    print(f"Streaming Playground on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)

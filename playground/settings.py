@@ -1,0 +1,75 @@
+"""Configuration from the environment and ``.env``, validated once at start-up.
+
+The variable names are a public contract (DESIGN.md). Keys are ``SecretStr`` so they never appear
+in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Everything the playground reads from its environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    azure_openai_endpoint: str | None = None
+    openai_api_version: str | None = None
+    deepgram_api_key: SecretStr | None = None
+    deepgram_base_url: str | None = None
+    playground_api_token: SecretStr | None = None
+
+    gradio_server_name: str = "127.0.0.1"
+    gradio_server_port: int = 7860
+
+    # Which names the pickers offer; any OpenAI model id works through the API when listed here.
+    playground_openai_models: CommaList = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o")
+    playground_azure_deployments: CommaList = ()
+    playground_compatible_models: CommaList = ()
+    playground_prompts_dir: str = "prompts"
+
+    # Limits that keep one client from hurting the others.
+    playground_max_body_bytes: int = Field(default=256_000, gt=0)
+    playground_max_message_chars: int = Field(default=16_000, gt=0)
+    playground_max_history_messages: int = Field(default=200, gt=0)
+    playground_upstream_timeout_s: float = Field(default=60.0, gt=0)
+    playground_local_max_tokens: int = Field(default=384, gt=0)
+
+    @field_validator(
+        "playground_openai_models",
+        "playground_azure_deployments",
+        "playground_compatible_models",
+        mode="before",
+    )
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator(
+        "openai_base_url", "azure_openai_endpoint", "openai_api_version", "deepgram_base_url"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator(
+        "openai_api_key", "azure_openai_api_key", "deepgram_api_key", "playground_api_token"
+    )
+    @classmethod
+    def _blank_secret_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value

@@ -1,0 +1,75 @@
+"""Accumulated state of one turn, built only from events — what renderers draw from.
+
+``TurnState.handle(event)`` folds each event in; the UI and saved transcripts read the fields.
+It never touches the network, so it is tested with plain lists of events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from playground.events import (
+    AudioReady,
+    Event,
+    TextChunk,
+    TextReplaced,
+    ToolCallDone,
+    ToolResult,
+    TurnCompleted,
+    TurnFailed,
+    TurnStarted,
+)
+
+__all__ = ["ToolEntry", "TurnState"]
+
+
+@dataclass
+class ToolEntry:
+    call: ToolCallDone
+    result: ToolResult | None = None
+
+
+@dataclass
+class TurnState:
+    started: TurnStarted | None = None
+    text: str = ""
+    chunks: list[TextChunk] = field(default_factory=list)
+    tools: list[ToolEntry] = field(default_factory=list)
+    audio: list[AudioReady] = field(default_factory=list)
+    errors: list[TurnFailed] = field(default_factory=list)
+    replaced: list[TextReplaced] = field(default_factory=list)
+    completed: TurnCompleted | None = None
+    stopped: bool = False
+
+    def handle(self, event: Event) -> None:
+        match event:
+            case TurnStarted():
+                self.started = event
+            case TextChunk():
+                self.text = event.snapshot
+                self.chunks.append(event)
+            case ToolCallDone():
+                self.tools.append(ToolEntry(event))
+            case ToolResult():
+                for entry in self.tools:
+                    if entry.call.call_id == event.call_id and entry.result is None:
+                        entry.result = event
+                        break
+            case AudioReady():
+                self.audio.append(event)
+            case TextReplaced():
+                self.text = event.text
+                self.replaced.append(event)
+            case TurnFailed():
+                self.errors.append(event)
+            case TurnCompleted():
+                self.completed = event
+                self.text = event.text if not self.replaced else self.text
+
+    @property
+    def finished(self) -> bool:
+        return self.completed is not None or self.stopped
+
+    @property
+    def llm_error(self) -> TurnFailed | None:
+        return next((e for e in self.errors if e.stage != "tts"), None)

@@ -1,0 +1,226 @@
+"""The playground page: Gradio components wired to the turn runner. Wiring only — rendering is
+in ``view``, per-session state and throttling in ``session``, decisions in the core modules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from playground.capabilities import OPTIONS, Conditions, disabled_features
+from playground.catalog import Credentials
+from playground.requests import Features, TurnRequest
+from playground.runner import TurnRunner
+from playground.services import Services
+from playground.ui import view
+from playground.ui.session import Frame, SessionState, drive_turn
+
+__all__ = ["PAGE_CSS", "PAGE_HEAD", "build_ui"]
+
+_STATIC = Path(__file__).parent / "static"
+PAGE_CSS = (_STATIC / "style.css").read_text(encoding="utf-8")
+PAGE_HEAD = f"<script>{(_STATIC / 'player.js').read_text(encoding='utf-8')}</script>"
+UI_CONCURRENCY = 64
+FEATURES = ("guardrails", "interception", "post_processing", "streaming_guardrail")
+
+HEADER = """<div class='sp-header'><h1>Streaming Playground</h1>
+<p>Pick a model, a prompt version and a node type; watch the answer stream in chunk by chunk,
+hear it spoken while it is written, and see when every chunk arrived.
+With no keys it runs on a tiny offline model and a local voice.</p></div>"""
+AUDIO_BAR = """<div id='sp-audio-bar'>🔊 <span id='sp-audio-status'>Voice output plays here as
+sentences complete.</span><button type='button' onclick='this.textContent =
+window.spAudio.toggleMute() ? "Unmute" : "Mute"'>Mute</button></div>"""
+
+
+def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
+    catalog, prompts = services.catalog, services.prompts
+    server_creds = services.server_credentials
+
+    def creds_for(openai_key: str, azure_key: str, deepgram_key: str) -> Credentials:
+        return server_creds.overridden_by(
+            openai_api_key=openai_key, azure_openai_api_key=azure_key, deepgram_api_key=deepgram_key
+        )
+
+    def model_choices(creds: Credentials) -> list[tuple[str, str]]:
+        return [(view.choice_label(e), e.id) for e in catalog.models(creds)]
+
+    def voice_choices(creds: Credentials) -> list[tuple[str, str]]:
+        return [("Off", "none")] + [(view.choice_label(e), e.id) for e in catalog.voices(creds)]
+
+    default_prompt = prompts.default_for("prompt")
+    prompt_ids = sorted(prompts.prompts)
+    default_voice = next(
+        (e.id for e in catalog.voices(server_creds) if e.engine == "local" and e.available), "none"
+    )
+
+    def versions_of(prompt_id: str) -> list[str]:
+        return [str(v) for v in sorted(prompts.prompts.get(prompt_id, {}))]
+
+    with gr.Blocks(title="Streaming Playground") as demo:
+        session = gr.State(SessionState())
+        gr.HTML(HEADER)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                model = gr.Dropdown(
+                    model_choices(server_creds), value=catalog.default_model(server_creds).id,
+                    label="Model", info="Unavailable models say what they need.",
+                )
+                with gr.Row():
+                    prompt_id = gr.Dropdown(prompt_ids, value=default_prompt.id, label="Prompt",
+                                            scale=3)
+                    version = gr.Dropdown(versions_of(default_prompt.id),
+                                          value=str(default_prompt.version), label="Version",
+                                          scale=1, min_width=90)
+                node = gr.Radio([("Prompt Node", "prompt"), ("Agent Node", "agent")],
+                                value=default_prompt.node, label="Node type")
+                streaming = gr.Checkbox(True, label="Stream the answer",
+                                        info="Off: the whole answer arrives as one chunk.")
+                voice = gr.Dropdown(voice_choices(server_creds), value=default_voice,
+                                    label="Voice", info="Spoken sentence by sentence as text streams.")
+                with gr.Accordion("Options that need the complete response", open=True):
+                    toggles = {name: gr.Checkbox(False, label=OPTIONS[name]) for name in FEATURES}
+                    capability_md = gr.Markdown()
+                with gr.Accordion("Prompt text", open=False):
+                    prompt_md = gr.Markdown(view.prompt_card(default_prompt))
+                    if prompts.problems:
+                        gr.Markdown("\n".join(f"- skipped `{p.path}`: {p.message}"
+                                              for p in prompts.problems),
+                                    elem_classes="sp-problems")
+                with gr.Accordion("Session keys", open=False):
+                    gr.Markdown("Used for this browser session only: never stored, logged or "
+                                "shown to anyone else. Blank uses the server's keys.")
+                    openai_key = gr.Textbox(type="password", label="OpenAI API key")
+                    azure_key = gr.Textbox(type="password", label="Azure OpenAI API key")
+                    deepgram_key = gr.Textbox(type="password", label="Deepgram API key")
+            with gr.Column(scale=2, min_width=320):
+                chatbot = gr.Chatbot(
+                    label="Conversation", height=440, elem_id="sp-chat",
+                    placeholder="**Ask anything.** The answer streams in here, chunk by chunk.",
+                    buttons=["copy", "copy_all"], feedback_options=None,
+                )
+                with gr.Row():
+                    message = gr.Textbox(placeholder="Type a message and press Enter",
+                                         show_label=False, scale=6, autofocus=True,
+                                         elem_id="sp-message", max_lines=6)
+                    send = gr.Button("Send", variant="primary", scale=1, min_width=80,
+                                     elem_id="sp-send")
+                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=80,
+                                     elem_id="sp-stop")
+                    clear = gr.Button("Clear", scale=1, min_width=80, elem_id="sp-clear")
+                gr.HTML(AUDIO_BAR)
+                audio_feed = gr.Textbox(visible="hidden", elem_id="sp-audio-feed")
+                with gr.Group():
+                    summary = gr.HTML(view.timing_summary(None), elem_id="sp-summary")
+                    plot = gr.LinePlot(view.empty_plot(), x="chunk", y="ms", color="series",
+                                       label="When each chunk arrived", height=260,
+                                       elem_id="sp-plot", x_title="chunk", y_title="ms")
+                    table = gr.Dataframe(view.timing_table(None), headers=view.TABLE_HEADERS,
+                                         label="Per-chunk timing", max_height=260,
+                                         interactive=False, elem_id="sp-table")
+
+        controls = [model, prompt_id, version, node, streaming, voice, *toggles.values()]
+        keys = [openai_key, azure_key, deepgram_key]
+
+        def capabilities(model_id: str, pid: str, ver: str, node_type: str, stream_on: bool,
+                         voice_id: str, *flags: bool) -> list[Any]:
+            prompt = prompts.resolve(f"{pid}@{ver}", None)
+            disabled = disabled_features(Conditions(
+                streaming=stream_on, prompt_format=prompt.format, node=node_type,
+                has_tools=bool(prompt.tools), engine=model_id.partition(":")[0],
+                voice_engine=None if voice_id == "none" else voice_id.partition(":")[0],
+            ))
+            off = {d.name: d for d in disabled}
+            updates = [
+                gr.update(interactive=name not in off, value=flag and name not in off,
+                          info=f"Disabled: {off[name].reason}" if name in off else None)
+                for name, flag in zip(FEATURES, flags, strict=True)
+            ]
+            return [*updates, view.capability_notes(disabled)]
+
+        def on_prompt(pid: str) -> tuple[Any, Any, str]:
+            latest = prompts.latest(pid)
+            return (gr.update(choices=versions_of(pid), value=str(latest.version)),
+                    gr.update(value=latest.node), view.prompt_card(latest))
+
+        def on_version(pid: str, ver: str) -> str:
+            return view.prompt_card(prompts.resolve(f"{pid}@{ver}", None))
+
+        def on_keys(current_model: str, current_voice: str, *key_values: str) -> tuple[Any, Any]:
+            creds = creds_for(*key_values)
+            return (gr.update(choices=model_choices(creds), value=current_model),
+                    gr.update(choices=voice_choices(creds), value=current_voice))
+
+        def render(state: SessionState, frame: Frame) -> tuple[Any, ...]:
+            turn = state.current
+            feed: Any = gr.skip()
+            if frame.new_audio and turn is not None and turn.started is not None:
+                feed = view.audio_feed(turn.started.turn_id, turn.audio, state.audio_sent)
+                state.audio_sent = len(turn.audio)
+            return (
+                _chat(state) if frame.chat else gr.skip(),
+                view.timing_summary(turn) if frame.timing else gr.skip(),
+                view.timing_plot(turn) if frame.timing else gr.skip(),
+                view.timing_table(turn) if frame.timing else gr.skip(),
+                feed,
+            )
+
+        async def on_send(text: str, state: SessionState, model_id: str, pid: str, ver: str,
+                          node_type: str, stream_on: bool, voice_id: str, *rest: Any
+                          ) -> AsyncIterator[tuple[Any, ...]]:
+            flags, key_values = rest[: len(FEATURES)], rest[len(FEATURES):]
+            if not text.strip():
+                return
+            request = TurnRequest(
+                message=text, model=model_id, prompt=f"{pid}@{ver}", node=node_type,
+                streaming=stream_on, voice=voice_id, history=tuple(state.history),
+                features=Features(**dict(zip(FEATURES, flags, strict=True))),
+            )
+            yield ("", *render(state, Frame(chat=True, timing=True, new_audio=False, final=False)))
+            async for frame in drive_turn(runner, state, request, creds_for(*key_values)):
+                yield (gr.skip(), *render(state, frame))
+
+        def on_stop(state: SessionState) -> list[dict[str, Any]]:
+            state.stop()
+            return _chat(state)
+
+        def on_clear(state: SessionState) -> tuple[Any, ...]:
+            state.clear()
+            return ([], view.timing_summary(None), view.empty_plot(), view.timing_table(None))
+
+        turn_outputs = [message, chatbot, summary, plot, table, audio_feed]
+        turn_inputs = [message, session, *controls, *keys]
+        unlock_audio = "() => { window.spAudio && window.spAudio.unlock(); }"
+        events = []
+        for trigger in (send.click, message.submit):
+            trigger(fn=None, js=unlock_audio)
+            events.append(trigger(on_send, turn_inputs, turn_outputs,
+                                  concurrency_limit=UI_CONCURRENCY, concurrency_id="turn",
+                                  show_progress="hidden", api_name=False))
+        stop.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
+        stop.click(on_stop, [session], [chatbot], cancels=events, queue=False, api_name=False)
+        clear.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
+        clear.click(on_clear, [session], [chatbot, summary, plot, table], cancels=events,
+                    queue=False, api_name=False)
+        audio_feed.change(fn=None, inputs=[audio_feed],
+                          js="(v) => { window.spAudio && window.spAudio.feed(v); }")
+
+        cap_inputs = [model, prompt_id, version, node, streaming, voice, *toggles.values()]
+        cap_outputs = [*toggles.values(), capability_md]
+        for component in (model, version, node, streaming, voice):
+            component.change(capabilities, cap_inputs, cap_outputs, queue=False, api_name=False)
+        prompt_id.change(on_prompt, [prompt_id], [version, node, prompt_md], queue=False,
+                         api_name=False).then(capabilities, cap_inputs, cap_outputs, queue=False)
+        version.change(on_version, [prompt_id, version], [prompt_md], queue=False, api_name=False)
+        for key_box in keys:
+            key_box.blur(on_keys, [model, voice, *keys], [model, voice], queue=False, api_name=False)
+            key_box.submit(on_keys, [model, voice, *keys], [model, voice], queue=False,
+                           api_name=False)
+        demo.load(capabilities, cap_inputs, cap_outputs, queue=False, api_name=False)
+    demo.queue(default_concurrency_limit=UI_CONCURRENCY)
+    return demo
+
+
+def _chat(state: SessionState) -> list[dict[str, Any]]:
+    return view.chat_messages(state.history[: state.base], state.user_message, state.current)

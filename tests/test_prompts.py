@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playground.errors import ConfigError
+from playground.prompts import load_prompt_library
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+VALID = """id: greeter
+version: {version}
+title: Greeter
+node: prompt
+format: v2
+system: Greet {{{{name}}}}.
+variables: {{name: friend}}
+"""
+
+
+def test_every_shipped_prompt_file_loads_without_problems() -> None:
+    library = load_prompt_library(PROMPTS)
+    assert library.problems == ()
+    files = sorted(PROMPTS.glob("*/*.yaml"))
+    assert len(library.all()) == len(files) >= 2
+    assert library.default_for("prompt").node == "prompt"
+    assert library.default_for("agent").node == "agent"
+
+
+def test_malformed_files_are_reported_by_path_and_field_and_skipped(tmp_path: Path) -> None:
+    write(tmp_path, "greeter/v1.yaml", VALID.format(version=1))
+    write(tmp_path, "greeter/v2.yaml", VALID.format(version=2) + "surprise: 1\n")
+    write(tmp_path, "broken/v1.yaml", "id: broken\nversion: [unclosed\n")
+    write(tmp_path, "nonode/v1.yaml", "id: nonode\nversion: 1\ntitle: x\nformat: v2\nsystem: s\n")
+    write(tmp_path, "misnamed/v3.yaml", VALID.format(version=1).replace("greeter", "misnamed"))
+    write(tmp_path, "listy/v1.yaml", "- just\n- a list\n")
+    library = load_prompt_library(tmp_path)
+    assert [p.ref for p in library.all()] == ["greeter@1"]
+    problems = {Path(p.path).parent.name + "/" + Path(p.path).name: p.message
+                for p in library.problems}
+    assert "surprise" in problems["greeter/v2.yaml"]
+    assert "node" in problems["nonode/v1.yaml"]
+    assert "file name" in problems["misnamed/v3.yaml"]
+    assert "broken/v1.yaml" in problems
+    assert "mapping" in problems["listy/v1.yaml"]
+
+
+def test_references_resolve_to_a_version_or_the_latest(tmp_path: Path) -> None:
+    write(tmp_path, "greeter/v1.yaml", VALID.format(version=1))
+    write(tmp_path, "greeter/v2.yaml", VALID.format(version=2))
+    library = load_prompt_library(tmp_path)
+    assert library.resolve("greeter@1", None).version == 1
+    assert library.resolve("greeter", None).version == 2
+    with pytest.raises(ConfigError, match="no version"):
+        library.resolve("greeter@7", None)
+    with pytest.raises(ConfigError, match="unknown prompt"):
+        library.resolve("nobody@1", None)
+
+
+def test_system_text_fills_variables_from_defaults_then_the_caller(tmp_path: Path) -> None:
+    write(tmp_path, "greeter/v1.yaml", VALID.format(version=1))
+    prompt = load_prompt_library(tmp_path).resolve("greeter@1", None)
+    assert prompt.render_system() == "Greet friend."
+    assert prompt.render_system({"name": "Ada"}) == "Greet Ada."
