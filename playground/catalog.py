@@ -98,28 +98,50 @@ class Catalog:
         )
         for name in s.playground_openai_models:
             entries.append(
-                CatalogEntry(f"openai:{name}", "openai", name, f"OpenAI · {name}",
-                             openai_reason is None, openai_reason)
+                CatalogEntry(
+                    f"openai:{name}",
+                    "openai",
+                    name,
+                    f"OpenAI · {name}",
+                    openai_reason is None,
+                    openai_reason,
+                )
             )
         azure_reason = self._azure_reason(creds)
         for name in s.playground_azure_deployments or ("gpt-4o-mini",):
             entries.append(
-                CatalogEntry(f"azure:{name}", "azure", name, f"Azure OpenAI · {name}",
-                             azure_reason is None, azure_reason)
+                CatalogEntry(
+                    f"azure:{name}",
+                    "azure",
+                    name,
+                    f"Azure OpenAI · {name}",
+                    azure_reason is None,
+                    azure_reason,
+                )
             )
         compatible_reason = (
             None if s.openai_base_url else "set OPENAI_BASE_URL to an OpenAI-compatible server"
         )
         for name in s.playground_compatible_models or ("llama3.2",):
             entries.append(
-                CatalogEntry(f"compatible:{name}", "compatible", name, f"Compatible · {name}",
-                             compatible_reason is None, compatible_reason)
+                CatalogEntry(
+                    f"compatible:{name}",
+                    "compatible",
+                    name,
+                    f"Compatible · {name}",
+                    compatible_reason is None,
+                    compatible_reason,
+                )
             )
         local_reason = self._local_model_reason()
         entries.append(
             CatalogEntry(
-                f"local:{LOCAL_MODEL_NAME}", "local", LOCAL_MODEL_NAME,
-                "Local · SmolLM2-135M (tiny offline model)", local_reason is None, local_reason,
+                f"local:{LOCAL_MODEL_NAME}",
+                "local",
+                LOCAL_MODEL_NAME,
+                "Local · SmolLM2-135M (tiny offline model)",
+                local_reason is None,
+                local_reason,
             )
         )
         return entries
@@ -127,17 +149,28 @@ class Catalog:
     def voices(self, creds: Credentials) -> list[CatalogEntry]:
         local_reason = self._local_voice_reason()
         entries = [
-            CatalogEntry(f"local:{name}", "local", name, f"Local · Piper {name} (offline)",
-                         local_reason is None, local_reason)
+            CatalogEntry(
+                f"local:{name}",
+                "local",
+                name,
+                f"Local · Piper {name} (offline)",
+                local_reason is None,
+                local_reason,
+            )
             for name in LOCAL_VOICES
         ]
         deepgram_reason = (
             None if creds.deepgram_api_key else "set DEEPGRAM_API_KEY or paste a Deepgram key"
         )
         entries.extend(
-            CatalogEntry(f"deepgram:{name}", "deepgram", name,
-                         f"Deepgram · {_voice_label(name)}", deepgram_reason is None,
-                         deepgram_reason)
+            CatalogEntry(
+                f"deepgram:{name}",
+                "deepgram",
+                name,
+                f"Deepgram · {_voice_label(name)}",
+                deepgram_reason is None,
+                deepgram_reason,
+            )
             for name in DEEPGRAM_VOICES
         )
         return entries

@@ -1,4 +1,4 @@
-"""The one event vocabulary of a turn, shared by the UI, the HTTP API, the timing recorder and tests.
+"""One event vocabulary for a turn, shared by the UI, the HTTP API, the timing recorder and tests.
 
 A turn is an async stream of these frozen values: ``TurnStarted`` first, then any mix of
 ``TextChunk``, ``ToolCallDone``, ``ToolResult``, ``AudioReady``, ``TextReplaced`` and

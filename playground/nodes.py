@@ -218,7 +218,11 @@ async def run_agent_node(
         for outcome in outcomes:
             yield outcome
             conversation.append(
-                ChatMessage(role="tool", content=outcome.output, tool_call_id=outcome.call_id,
-                            name=outcome.name)
+                ChatMessage(
+                    role="tool",
+                    content=outcome.output,
+                    tool_call_id=outcome.call_id,
+                    name=outcome.name,
+                )
             )
     yield StreamEnd(finish_reason="max_tool_rounds", at=time.monotonic(), usage=usage)

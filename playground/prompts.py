@@ -112,7 +112,7 @@ class PromptLibrary:
         return versions[max(versions)]
 
     def resolve(self, ref: str | None, node: NodeType | None) -> PromptFile:
-        """``id@version`` or ``id`` (latest); None picks the default streaming prompt of ``node``."""
+        """``id@version`` or ``id`` (latest); None picks the default prompt of ``node``."""
         if ref is None:
             return self.default_for(node or "prompt")
         prompt_id, _, version_text = ref.partition("@")
@@ -168,7 +168,9 @@ def load_prompt_library(directory: Path) -> PromptLibrary:
             problems.append(PromptProblem(shown, _describe(exc)))
             continue
         except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
-            problems.append(PromptProblem(shown, str(exc).splitlines()[0] if str(exc) else "unreadable"))
+            problems.append(
+                PromptProblem(shown, str(exc).splitlines()[0] if str(exc) else "unreadable")
+            )
             continue
         prompts.setdefault(prompt.id, {})[prompt.version] = prompt
     return PromptLibrary(prompts=prompts, problems=tuple(problems))

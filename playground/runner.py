@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -183,16 +184,27 @@ class TurnRunner:
                 elif isinstance(item, ContentDelta):
                     snapshot.append(item.text)
                     stamp = timing.stamp_text(item.at, item.text)
-                    yield TextChunk(item.text, "".join(snapshot), stamp.seq, stamp.t_ms, stamp.gap_ms)
+                    yield TextChunk(
+                        item.text, "".join(snapshot), stamp.seq, stamp.t_ms, stamp.gap_ms
+                    )
                 elif isinstance(item, CompletedToolCall):
-                    yield ToolCallDone(item.call_id, item.name, item.arguments,
-                                       timing.ms_since_start(item.at), item.raw_arguments,
-                                       item.error)
+                    yield ToolCallDone(
+                        item.call_id,
+                        item.name,
+                        item.arguments,
+                        timing.ms_since_start(item.at),
+                        item.raw_arguments,
+                        item.error,
+                    )
                 elif isinstance(item, ToolOutcome):
-                    yield ToolResult(item.call_id, item.name, item.output,
-                                     timing.ms_since_start(item.ended_at),
-                                     round((item.ended_at - item.started_at) * 1000, 3),
-                                     item.is_error)
+                    yield ToolResult(
+                        item.call_id,
+                        item.name,
+                        item.output,
+                        timing.ms_since_start(item.ended_at),
+                        round((item.ended_at - item.started_at) * 1000, 3),
+                        item.is_error,
+                    )
                 elif isinstance(item, StreamEnd):
                     end = item
                 elif isinstance(item, SpeechPiece):
@@ -200,9 +212,15 @@ class TurnRunner:
                     duration = pcm_duration_ms(audio.pcm, audio.sample_rate)
                     synth_ms = (item.done_at - item.ready_at) * 1000
                     stamp_a = timing.stamp_audio(item.done_at, synth_ms, duration)
-                    yield AudioReady(audio_seq, audio.sample_rate,
-                                     pcm_to_wav(audio.pcm, audio.sample_rate), audio.text,
-                                     stamp_a.t_ms, stamp_a.synth_ms, stamp_a.duration_ms)
+                    yield AudioReady(
+                        audio_seq,
+                        audio.sample_rate,
+                        pcm_to_wav(audio.pcm, audio.sample_rate),
+                        audio.text,
+                        stamp_a.t_ms,
+                        stamp_a.synth_ms,
+                        stamp_a.duration_ms,
+                    )
                     audio_seq += 1
                 elif isinstance(item, SpeechFailure):
                     yield _failure(item.error, stage="tts")
@@ -260,10 +278,9 @@ def _failure(error: PlaygroundError, *, stage: str) -> TurnFailed:
 
 
 async def _quietly(awaitable: Any) -> None:
-    try:
+    # Best effort during teardown: the turn is over whatever the voice says.
+    with contextlib.suppress(Exception):
         await asyncio.wait_for(awaitable, timeout=2.0)
-    except Exception:  # noqa: BLE001, S110 - best effort during teardown
-        pass
 
 
 def _with_field(field: str, build: Any) -> Any:
@@ -291,4 +308,3 @@ def usage_dict(usage: Usage | None) -> dict[str, int] | None:
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
     }
-

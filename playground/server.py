@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import playground.offline  # noqa: F401  (must run before gradio is imported)
-
 import argparse
 import asyncio
 import contextlib
@@ -14,6 +12,7 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
+import playground.offline  # noqa: F401  (must run before gradio is imported)
 from playground.api.routes import add_health, build_api_router
 from playground.runner import TurnRunner
 from playground.services import Services, make_services
@@ -47,16 +46,24 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     app.include_router(build_api_router(services, runner))
     add_health(app, services)
     blocks = build_ui(services, runner)
-    return gr.mount_gradio_app(
-        app, blocks, path="", run_history=False, footer_links=["gradio", "settings"],
-        css=PAGE_CSS, head=PAGE_HEAD,
+    mounted: FastAPI = gr.mount_gradio_app(
+        app,
+        blocks,
+        path="",
+        run_history=False,
+        footer_links=["gradio", "settings"],
+        css=PAGE_CSS,
+        head=PAGE_HEAD,
     )
+    return mounted
 
 
 async def _warm_up(services: Services) -> None:
     # Load the offline model and voice in the background so the first turn is not a cold start.
-    for name, warm in (("local model", services.local_model.warm_up),
-                       ("local voice", services.local_voice.warm_up)):
+    for name, warm in (
+        ("local model", services.local_model.warm_up),
+        ("local voice", services.local_voice.warm_up),
+    ):
         try:
             await warm()
         except Exception as exc:  # noqa: BLE001 - a missing engine is reported when used
@@ -72,4 +79,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = build_app(make_services(settings))
     print(f"Streaming Playground on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3
+    )

@@ -54,9 +54,19 @@ _UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {
     ast.USub: operator.neg,
 }
 _FUNCTIONS: dict[str, Callable[..., float]] = {
-    "sqrt": math.sqrt, "abs": abs, "round": round, "floor": math.floor, "ceil": math.ceil,
-    "log": math.log, "log10": math.log10, "exp": math.exp, "sin": math.sin, "cos": math.cos,
-    "tan": math.tan, "min": min, "max": max,
+    "sqrt": math.sqrt,
+    "abs": abs,
+    "round": round,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "log": math.log,
+    "log10": math.log10,
+    "exp": math.exp,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "min": min,
+    "max": max,
 }
 _CONSTANTS = {"pi": math.pi, "e": math.e}
 
@@ -112,7 +122,9 @@ def _current_time(arguments: dict[str, Any]) -> str:
     try:
         zone = ZoneInfo(str(zone_name))
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ToolError(f"unknown time zone {zone_name!r} (use an IANA name such as Europe/Paris)") from exc
+        raise ToolError(
+            f"unknown time zone {zone_name!r} (use an IANA name such as Europe/Paris)"
+        ) from exc
     now = datetime.now(zone)
     return f"{now:%A %d %B %Y, %H:%M} ({zone_name}, UTC{now:%z})"
 

@@ -20,7 +20,7 @@ from playground.settings import Settings
 
 def make_settings(**values: Any) -> Settings:
     # _env_file=None: a developer's .env must never leak into a test.
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def make_test_services(**values: Any) -> Services:

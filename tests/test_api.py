@@ -188,7 +188,8 @@ def test_client_disconnect_closes_the_upstream_stream_at_once(api: str, fake: Fa
             if line.startswith("event: completion-continue"):
                 break
     assert wait_until(lambda: fake.disconnects == before + 1, 1.5), (
-        "the upstream saw the disconnect within 1.5 s")
+        "the upstream saw the disconnect within 1.5 s"
+    )
 
 
 @pytest.mark.parametrize(

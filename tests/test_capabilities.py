@@ -8,8 +8,14 @@ from playground.capabilities import OPTIONS, RULES, Conditions, disabled_feature
 
 
 def conditions(**overrides: object) -> Conditions:
-    base: dict[str, object] = dict(streaming=True, prompt_format="v2", node="agent",
-                                   has_tools=True, engine="openai", voice_engine=None)
+    base: dict[str, object] = {
+        "streaming": True,
+        "prompt_format": "v2",
+        "node": "agent",
+        "has_tools": True,
+        "engine": "openai",
+        "voice_engine": None,
+    }
     base.update(overrides)
     return Conditions(**base)  # type: ignore[arg-type]
 
@@ -38,8 +44,14 @@ def test_every_disabled_option_says_why_and_every_rule_names_a_known_option() ->
     for rule in RULES:
         assert rule.option in OPTIONS
         assert rule.reason
-    grid = itertools.product([True, False], ["v1", "v2"], ["prompt", "agent"], [True, False],
-                             ["openai", "local"], [None, "deepgram", "local"])
+    grid = itertools.product(
+        [True, False],
+        ["v1", "v2"],
+        ["prompt", "agent"],
+        [True, False],
+        ["openai", "local"],
+        [None, "deepgram", "local"],
+    )
     for streaming, fmt, node, tools, engine, voice in grid:
         for item in disabled_features(Conditions(streaming, fmt, node, tools, engine, voice)):
             assert item.reason and item.name in OPTIONS

@@ -352,8 +352,10 @@ async def test_long_reply_is_served_fast(fake: FakeOpenAI) -> None:
     body = json.dumps({"model": "m", "stream": True}).encode()
     t0 = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", fake.port)
-    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
-                 b"content-length: %d\r\n\r\n%s" % (len(body), body))
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
     data = await reader.read()
     elapsed = time.perf_counter() - t0
     writer.close()

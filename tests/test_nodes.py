@@ -4,8 +4,9 @@ from playground.nodes import ToolCallBuffer
 from playground.providers.base import ToolCallFragment
 
 
-def frag(index: int, arguments: str = "", call_id: str | None = None, name: str | None = None
-         ) -> ToolCallFragment:
+def frag(
+    index: int, arguments: str = "", call_id: str | None = None, name: str | None = None
+) -> ToolCallFragment:
     return ToolCallFragment(index=index, at=1.0, call_id=call_id, name=name, arguments=arguments)
 
 

@@ -44,8 +44,9 @@ def test_malformed_files_are_reported_by_path_and_field_and_skipped(tmp_path: Pa
     write(tmp_path, "listy/v1.yaml", "- just\n- a list\n")
     library = load_prompt_library(tmp_path)
     assert [p.ref for p in library.all()] == ["greeter@1"]
-    problems = {Path(p.path).parent.name + "/" + Path(p.path).name: p.message
-                for p in library.problems}
+    problems = {
+        Path(p.path).parent.name + "/" + Path(p.path).name: p.message for p in library.problems
+    }
     assert "surprise" in problems["greeter/v2.yaml"]
     assert "node" in problems["nonode/v1.yaml"]
     assert "file name" in problems["misnamed/v3.yaml"]

@@ -7,8 +7,16 @@ from playground.tools import TOOLS, ToolError, calculate
 
 @pytest.mark.parametrize(
     ("expression", "expected"),
-    [("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("2 ^ 10", 1024), ("-4 + 10 / 4", -1.5),
-     ("sqrt(16) + abs(-2)", 6), ("max(1, 7, 3)", 7), ("round(pi, 2)", 3.14), ("17 % 5", 2)],
+    [
+        ("1 + 2 * 3", 7),
+        ("(1 + 2) * 3", 9),
+        ("2 ^ 10", 1024),
+        ("-4 + 10 / 4", -1.5),
+        ("sqrt(16) + abs(-2)", 6),
+        ("max(1, 7, 3)", 7),
+        ("round(pi, 2)", 3.14),
+        ("17 % 5", 2),
+    ],
 )
 def test_calculator_evaluates_arithmetic(expression: str, expected: float) -> None:
     assert calculate(expression) == pytest.approx(expected)
@@ -16,8 +24,17 @@ def test_calculator_evaluates_arithmetic(expression: str, expected: float) -> No
 
 @pytest.mark.parametrize(
     "expression",
-    ["__import__('os').system('true')", "open('/etc/passwd')", "1 / 0", "2 ** 1000000",
-     "x + 1", "[1, 2]", "1 +", "a" * 201, "(lambda: 1)()"],
+    [
+        "__import__('os').system('true')",
+        "open('/etc/passwd')",
+        "1 / 0",
+        "2 ** 1000000",
+        "x + 1",
+        "[1, 2]",
+        "1 +",
+        "a" * 201,
+        "(lambda: 1)()",
+    ],
 )
 def test_calculator_refuses_anything_but_arithmetic(expression: str) -> None:
     with pytest.raises(ToolError):

