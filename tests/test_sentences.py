@@ -474,3 +474,33 @@ def test_sentences_through_speakable_read_naturally() -> None:
 )
 def test_speakable_cleans_markdown_for_a_voice(text, expected) -> None:
     assert speakable(text) == expected
+
+
+FIRST_PIECE_TEXT = (
+    "One fun fact about octopuses is that they have three hearts, blue blood and no bones at all. "
+    "They can squeeze through any gap larger than their beak, which is the only hard part."
+)
+
+
+def test_the_first_piece_can_be_cut_shorter_so_speech_starts_sooner() -> None:
+    agg = SentenceAggregator(first_max_chars=60)
+    pieces = agg.push(FIRST_PIECE_TEXT) + agg.flush()
+    assert len(pieces[0]) <= 60
+    assert pieces[0].endswith(",")
+    assert all(len(p) <= 220 for p in pieces)
+    assert "".join(pieces).replace(" ", "") == FIRST_PIECE_TEXT.replace(" ", "")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_first_piece_limit_does_not_depend_on_how_the_text_was_chunked(seed: int) -> None:
+    whole = SentenceAggregator(first_max_chars=60)
+    expected = whole.push(FIRST_PIECE_TEXT) + whole.flush()
+    rng = random.Random(seed)
+    agg = SentenceAggregator(first_max_chars=60)
+    got: list[str] = []
+    i = 0
+    while i < len(FIRST_PIECE_TEXT):
+        step = rng.randint(1, 7)
+        got += agg.push(FIRST_PIECE_TEXT[i : i + step])
+        i += step
+    assert got + agg.flush() == expected

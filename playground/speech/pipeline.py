@@ -50,7 +50,7 @@ class SpeechStage:
     ) -> None:
         self._session = session
         self._emit = emit
-        self._aggregator = aggregator or SentenceAggregator()
+        self._aggregator = aggregator or SentenceAggregator(first_max_chars=90)
         self._max_pending = max_pending
         self._pending: deque[tuple[str, float]] = deque()
         self._wakeup = asyncio.Event()

@@ -185,7 +185,9 @@ class SentenceAggregator:
     _ahead: tuple[int, ...]
     _ahead_newlines: int
 
-    def __init__(self, *, min_chars: int = 24, max_chars: int = 220) -> None:
+    def __init__(
+        self, *, min_chars: int = 24, max_chars: int = 220, first_max_chars: int | None = None
+    ) -> None:
         if min_chars < 0:
             raise ValueError(f"min_chars must not be negative, got {min_chars}")
         if max_chars < 1:
@@ -194,6 +196,8 @@ class SentenceAggregator:
             raise ValueError(f"min_chars ({min_chars}) must not exceed max_chars ({max_chars})")
         self._min = min_chars
         self._max = max_chars
+        # The first piece may be cut shorter than the rest: time to first audio waits for it.
+        self._first_max = max(min_chars, min(first_max_chars or max_chars, max_chars))
         self.reset()
 
     @property
@@ -233,6 +237,7 @@ class SentenceAggregator:
         self._fences = _FenceFilter()
         self._buf = ""  # code-free text from the start of the unreleased sentence onwards
         self._seg = 0  # start of the unreleased sentence in _buf (0 between pushes)
+        self._released = 0  # pieces released so far in this answer
         self._i = 0  # every position before this has been decided
         self._started = False  # whether the first line has been classified
         self._line_kind = _PLAIN  # kind of the line that _i is in
@@ -354,6 +359,7 @@ class SentenceAggregator:
             self._seg = p
         elif len(piece) >= self._min:
             out.append(piece)
+            self._released += 1
             self._seg = p
         # else: held, and merged with whatever comes next
 
@@ -365,7 +371,7 @@ class SentenceAggregator:
             while s < self._i and buf[s].isspace():
                 s += 1
             self._seg = s
-            if self._i - s <= self._max:
+            if self._i - s <= self._limit():
                 return
             q = self._max_cut()
             if q is None:
@@ -373,12 +379,13 @@ class SentenceAggregator:
             piece = self._buf[self._seg : q].strip()
             if piece:
                 out.append(piece)
+                self._released += 1
             self._seg = q
 
     def _max_cut(self) -> int | None:
         """Where to split a sentence that has grown past ``max_chars`` (all of it decided)."""
         buf, start = self._buf, self._seg  # _seg is on a non-whitespace character here
-        limit = start + self._max  # the piece is buf[start:q] with q <= limit
+        limit = start + self._limit()  # the piece is buf[start:q] with q <= limit
         if self._no_cut_at != start:
             best = None
             for match in _CLAUSE_CUT.finditer(buf, start, limit + 1):
@@ -399,6 +406,9 @@ class SentenceAggregator:
             q += 1
         self._probe = q
         return None
+
+    def _limit(self) -> int:
+        return self._first_max if self._released == 0 else self._max
 
     def _trim(self) -> None:
         s = self._seg

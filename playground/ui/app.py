@@ -29,9 +29,15 @@ HEADER = """<div class='sp-header'><h1>Streaming Playground</h1>
 <p>Pick a model, a prompt version and a node type; watch the answer stream in chunk by chunk,
 hear it spoken while it is written, and see when every chunk arrived.
 With no keys it runs on a tiny offline model and a local voice.</p></div>"""
-AUDIO_BAR = """<div id='sp-audio-bar'>🔊 <span id='sp-audio-status'>Voice output plays here as
-sentences complete.</span><button type='button' onclick='this.textContent =
-window.spAudio.toggleMute() ? "Unmute" : "Mute"'>Mute</button></div>"""
+SPEAKER_ICON = (
+    "<svg width='16' height='16' viewBox='0 0 24 24' aria-hidden='true'><path fill='currentColor' "
+    "d='M3 10v4h4l5 5V5L7 10H3zm13.5 2A4.5 4.5 0 0 0 14 8v8a4.5 4.5 0 0 0 2.5-4z'/></svg>"
+)
+AUDIO_BAR = f"""<div id='sp-audio-bar'>{SPEAKER_ICON}<span id='sp-audio-status'>
+Voice output plays here as sentences complete.</span>
+<button type='button' id='sp-mute'
+ onclick='this.textContent = window.spAudio.toggleMute() ? "Unmute" : "Mute"'>Mute</button>
+</div>"""
 
 
 def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
@@ -194,7 +200,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 gr.update(
                     interactive=name not in off,
                     value=flag and name not in off,
-                    info=f"Disabled: {off[name].reason}" if name in off else None,
+                    info=view.disabled_info(off[name]) if name in off else None,
                 )
                 for name, flag in zip(FEATURES, flags, strict=True)
             ]
@@ -286,7 +292,9 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 )
             )
         stop.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
-        stop.click(on_stop, [session], [chatbot], cancels=events, queue=False, api_visibility="private")
+        stop.click(
+            on_stop, [session], [chatbot], cancels=events, queue=False, api_visibility="private"
+        )
         clear.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
         clear.click(
             on_clear,
@@ -303,17 +311,33 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         cap_inputs = [model, prompt_id, version, node, streaming, voice, *toggles.values()]
         cap_outputs = [*toggles.values(), capability_md]
         for component in (model, version, node, streaming, voice):
-            component.change(capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private")
+            component.change(
+                capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private"
+            )
         prompt_id.change(
-            on_prompt, [prompt_id], [version, node, prompt_md], queue=False, api_visibility="private"
+            on_prompt,
+            [prompt_id],
+            [version, node, prompt_md],
+            queue=False,
+            api_visibility="private",
         ).then(capabilities, cap_inputs, cap_outputs, queue=False)
-        version.change(on_version, [prompt_id, version], [prompt_md], queue=False, api_visibility="private")
+        version.change(
+            on_version, [prompt_id, version], [prompt_md], queue=False, api_visibility="private"
+        )
         for key_box in keys:
             key_box.blur(
-                on_keys, [model, voice, *keys], [model, voice], queue=False, api_visibility="private"
+                on_keys,
+                [model, voice, *keys],
+                [model, voice],
+                queue=False,
+                api_visibility="private",
             )
             key_box.submit(
-                on_keys, [model, voice, *keys], [model, voice], queue=False, api_visibility="private"
+                on_keys,
+                [model, voice, *keys],
+                [model, voice],
+                queue=False,
+                api_visibility="private",
             )
         demo.load(capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private")
     demo.queue(default_concurrency_limit=UI_CONCURRENCY)

@@ -23,6 +23,7 @@ from playground.turn_state import TurnState
 __all__ = [
     "audio_feed",
     "capability_notes",
+    "disabled_info",
     "chat_messages",
     "choice_label",
     "empty_plot",
@@ -149,14 +150,22 @@ def timing_table(turn: TurnState | None) -> pd.DataFrame:
 
 
 def empty_plot() -> pd.DataFrame:
-    return pd.DataFrame({"chunk": [], "ms": [], "series": []})
+    # Typed columns even when empty: the plot's encoding (quantitative vs nominal) is taken
+    # from these dtypes, and an untyped empty frame leaves later updates drawn without lines.
+    return pd.DataFrame(
+        {
+            "chunk": pd.Series([], dtype="int64"),
+            "ms": pd.Series([], dtype="float64"),
+            "series": pd.Series([], dtype="str"),
+        }
+    )
 
 
 def timing_plot(turn: TurnState | None) -> pd.DataFrame:
     """Long format for one LinePlot: arrival time and gap per chunk, plus audio-ready marks."""
     if turn is None or not turn.chunks:
         return empty_plot()
-    chunk_ids: list[float] = []
+    chunk_ids: list[int] = []
     values: list[float] = []
     series: list[str] = []
     for c in turn.chunks:
@@ -192,14 +201,16 @@ def audio_feed(turn_id: str, pieces: Sequence[Any], start: int) -> str:
 
 
 def capability_notes(disabled: Sequence[DisabledFeature]) -> str:
+    """One line under the toggles; each toggle carries its own reason."""
     if not disabled:
         return "All options are available for this configuration."
-    lines = []
-    for item in disabled:
-        label = OPTIONS.get(item.name, item.name)
-        alt = f" *Alternative:* {item.alternative}" if item.alternative else ""
-        lines.append(f"- **{label}** — disabled: {item.reason}{alt}")
-    return "\n".join(lines)
+    names = ", ".join(OPTIONS.get(item.name, item.name).split(" (")[0] for item in disabled)
+    return f"Not available with this configuration: {names}. Each says why and what to use instead."
+
+
+def disabled_info(item: DisabledFeature) -> str:
+    alternative = f" Instead: {item.alternative}" if item.alternative else ""
+    return f"Disabled: {item.reason}{alternative}"
 
 
 def prompt_card(prompt: PromptFile) -> str:

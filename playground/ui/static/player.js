@@ -54,11 +54,15 @@ window.spAudio = (() => {
         sources = sources.filter((s) => s !== src);
         if (!sources.length) status("Finished speaking.");
       };
+      const startsIn = (at - c.currentTime) * 1000;
       stats.push({
         turn: msg.turn, seq: p.seq, server_t_ms: p.t_ms,
-        decode_ms: performance.now() - received, starts_in_ms: (at - c.currentTime) * 1000,
+        decode_ms: performance.now() - received, starts_in_ms: startsIn,
       });
-      status("Speaking: \u201c" + p.text.slice(0, 90) + (p.text.length > 90 ? "\u2026" : "") + "\u201d");
+      // Show the sentence when it is actually heard, not when it was queued.
+      const label = "Speaking: \u201c" + p.text.slice(0, 90) + (p.text.length > 90 ? "\u2026" : "") + "\u201d";
+      const current = turn;
+      setTimeout(() => { if (current === turn && !muted) status(label); }, Math.max(0, startsIn));
     }
   }
   function interrupt() {
