@@ -15,7 +15,7 @@ from playground.catalog import Catalog, CatalogEntry, Credentials
 from playground.errors import MissingKeyError
 from playground.prompts import PromptLibrary, load_prompt_library
 from playground.providers.base import LLMProvider, TTSProvider
-from playground.providers.deepgram_tts import DeepgramTTS
+from playground.providers.deepgram_tts import DeepgramTTS, FlushBudget
 from playground.providers.local_llm import LocalLlamaModel, local_model_unavailable
 from playground.providers.openai_llm import OpenAIChatModel, OpenAIClientPool
 from playground.providers.piper_tts import PiperTTS, local_voice_unavailable_reason
@@ -65,7 +65,11 @@ class Services:
         provider = self._deepgram.get(cache_key)
         if provider is None:
             # One provider per key: Deepgram's Flush budget is per account, not per turn.
-            provider = DeepgramTTS(api_key=key, base_url=self.settings.deepgram_base_url)
+            provider = DeepgramTTS(
+                api_key=key,
+                base_url=self.settings.deepgram_base_url,
+                flush_budget=FlushBudget(limit=self.settings.playground_deepgram_flushes_per_minute),
+            )
             self._deepgram[cache_key] = provider
             if len(self._deepgram) > 32:
                 self._deepgram.popitem(last=False)

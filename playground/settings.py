@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     playground_max_history_messages: int = Field(default=200, gt=0)
     playground_upstream_timeout_s: float = Field(default=60.0, gt=0)
     playground_local_max_tokens: int = Field(default=384, gt=0)
+    # Deepgram allows 20 Flush messages per minute per account; raise it if yours allows more.
+    playground_deepgram_flushes_per_minute: int = Field(default=20, gt=0)
 
     @field_validator(
         "playground_openai_models",
