@@ -236,11 +236,12 @@ class TurnRunner:
             )
             completed = True
         finally:
+            if speech is not None and not completed:
+                # Stop or disconnect: clear the voice before its task is torn down, so Deepgram
+                # hears Clear on the open socket and no audio of this turn plays after it.
+                await _quietly(speech.interrupt())
             for task in tasks:
                 task.cancel()
-            if speech is not None and not completed:
-                # Stop or disconnect: no audio of this turn may play after it.
-                await _quietly(speech.interrupt())
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _produce_text(

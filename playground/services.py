@@ -68,7 +68,9 @@ class Services:
             provider = DeepgramTTS(
                 api_key=key,
                 base_url=self.settings.deepgram_base_url,
-                flush_budget=FlushBudget(limit=self.settings.playground_deepgram_flushes_per_minute),
+                flush_budget=FlushBudget(
+                    limit=self.settings.playground_deepgram_flushes_per_minute
+                ),
             )
             self._deepgram[cache_key] = provider
             if len(self._deepgram) > 32:

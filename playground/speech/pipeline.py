@@ -122,6 +122,7 @@ class SpeechStage:
         """Drop queued sentences and clear the voice; safe to call at any time."""
         self._aggregator.reset()
         self._pending.clear()
+        self._failed = True  # nothing more is queued or spoken for this turn
         self._ended = True
         self._wakeup.set()
         await self._session.interrupt()

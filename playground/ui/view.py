@@ -34,6 +34,13 @@ __all__ = [
 ]
 
 TABLE_HEADERS = ["seq", "ms since send", "gap ms", "chars"]
+ARRIVAL = "arrival (ms since send)"
+GAP = "gap since previous (ms)"
+AUDIO = "audio ready (ms since send)"
+SERIES = (ARRIVAL, GAP, AUDIO)
+# One colour per series, fixed: the browser builds the chart's colour scale once, from the first
+# value it sees, and later updates only swap the data.
+PLOT_COLORS = {ARRIVAL: "#2563eb", GAP: "#f59e0b", AUDIO: "#10b981"}
 _FIX_HINTS = {
     "auth": "Check the key: set it in .env or paste one under Session keys.",
     "config": "Pick an available model or voice, or set its key.",
@@ -150,13 +157,22 @@ def timing_table(turn: TurnState | None) -> pd.DataFrame:
 
 
 def empty_plot() -> pd.DataFrame:
-    # Typed columns even when empty: the plot's encoding (quantitative vs nominal) is taken
-    # from these dtypes, and an untyped empty frame leaves later updates drawn without lines.
+    """The plot's value before any chunk: one blank row per series.
+
+    The browser derives the chart's encoding once, from the first value it renders — the axis
+    types from the column dtypes and the colour domain from the series present — and later
+    updates only swap the data. An untyped frame, or one without every series, leaves the lines
+    undrawn for the rest of the session. The blank (NaN) rows set the domain and draw nothing.
+    """
+    return _plot_frame([0] * len(SERIES), [float("nan")] * len(SERIES), list(SERIES))
+
+
+def _plot_frame(chunks: list[int], values: list[float], series: list[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "chunk": pd.Series([], dtype="int64"),
-            "ms": pd.Series([], dtype="float64"),
-            "series": pd.Series([], dtype="str"),
+            "chunk": pd.Series(chunks, dtype="int64"),
+            "ms": pd.Series(values, dtype="float64"),
+            "series": pd.Series(series, dtype="str"),
         }
     )
 
@@ -171,15 +187,15 @@ def timing_plot(turn: TurnState | None) -> pd.DataFrame:
     for c in turn.chunks:
         chunk_ids += [c.seq, c.seq]
         values += [c.t_ms, c.gap_ms]
-        series += ["arrival (ms since send)", "gap since previous (ms)"]
+        series += [ARRIVAL, GAP]
     last = turn.chunks[-1].seq
     for a in turn.audio:
         # Audio marks sit on the chunk axis at the chunk that had arrived when the audio was ready.
         at_chunk = next((c.seq for c in turn.chunks if c.t_ms >= a.t_ms), last)
         chunk_ids.append(at_chunk)
         values.append(a.t_ms)
-        series.append("audio ready (ms since send)")
-    return pd.DataFrame({"chunk": chunk_ids, "ms": values, "series": series})
+        series.append(AUDIO)
+    return _plot_frame(chunk_ids, values, series)
 
 
 def audio_feed(turn_id: str, pieces: Sequence[Any], start: int) -> str:
