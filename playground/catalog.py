@@ -85,10 +85,12 @@ class Catalog:
         *,
         local_model_reason: Callable[[], str | None],
         local_voice_reason: Callable[[], str | None],
+        voice_key_problem: Callable[[str], str | None] = lambda key: None,
     ) -> None:
         self._settings = settings
         self._local_model_reason = local_model_reason
         self._local_voice_reason = local_voice_reason
+        self._voice_key_problem = voice_key_problem
 
     def models(self, creds: Credentials) -> list[CatalogEntry]:
         s = self._settings
@@ -159,8 +161,9 @@ class Catalog:
             )
             for name in LOCAL_VOICES
         ]
+        key = creds.deepgram_api_key
         deepgram_reason = (
-            None if creds.deepgram_api_key else "set DEEPGRAM_API_KEY or paste a Deepgram key"
+            self._voice_key_problem(key) if key else "set DEEPGRAM_API_KEY or paste a Deepgram key"
         )
         entries.extend(
             CatalogEntry(

@@ -15,12 +15,12 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from playground.capabilities import Conditions, disabled_features
 from playground.catalog import CatalogEntry, Credentials
-from playground.errors import ConfigError, PlaygroundError
+from playground.errors import ConfigError, ErrorCategory, PlaygroundError
 from playground.events import (
     AudioReady,
     DisabledFeature,
@@ -72,6 +72,7 @@ class PreparedTurn:
     voice: CatalogEntry | None
     speech: SpeechSession | None
     disabled: tuple[DisabledFeature, ...]
+    voice_key: str | None = field(default=None, repr=False)
 
     def started_event(self) -> TurnStarted:
         return TurnStarted(
@@ -159,6 +160,7 @@ class TurnRunner:
             voice=voice,
             speech=speech,
             disabled=disabled,
+            voice_key=creds.key_for(voice.engine) if voice else None,
         )
 
     async def stream(self, turn: PreparedTurn, *, started_at: float) -> AsyncIterator[Event]:
@@ -223,6 +225,9 @@ class TurnRunner:
                     )
                     audio_seq += 1
                 elif isinstance(item, SpeechFailure):
+                    if item.error.category is ErrorCategory.AUTH and turn.voice_key:
+                        # Remember it, so the voice list says so instead of failing again.
+                        self._services.note_voice_key_rejected(turn.voice_key, item.error.message)
                     yield _failure(item.error, stage="tts")
                 elif isinstance(item, PlaygroundError):
                     failed = _failure(item, stage="llm")

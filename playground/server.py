@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import gradio as gr
 import uvicorn
@@ -59,11 +59,14 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
 
 
 async def _warm_up(services: Services) -> None:
-    # Load the offline model and voice in the background so the first turn is not a cold start.
-    for name, warm in (
+    # Load the offline model and voice in the background so the first turn is not a cold start,
+    # and check the Deepgram key once so a rejected key shows on its voices, not mid-answer.
+    warmers: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
+        ("Deepgram key", lambda: services.check_voice_key(services.server_credentials)),
         ("local model", services.local_model.warm_up),
         ("local voice", services.local_voice.warm_up),
-    ):
+    )
+    for name, warm in warmers:
         try:
             await warm()
         except Exception as exc:  # noqa: BLE001 - a missing engine is reported when used
@@ -73,7 +76,7 @@ async def _warm_up(services: Services) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     settings = Settings()
     parser = argparse.ArgumentParser(description="Serve the Streaming Playground UI and API.")
-    parser.add_argument("--host", default=settings.gradio_server_name)
+    parser.add_argument("--host", default=settings.server_host)
     parser.add_argument("--port", type=int, default=settings.gradio_server_port)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -34,6 +34,26 @@ class Services:
     local_voice: PiperTTS
     server_credentials: Credentials
     _deepgram: OrderedDict[str, DeepgramTTS] = field(default_factory=OrderedDict)
+    # Keys Deepgram rejected (by hash), with the reason: their voices are listed unavailable.
+    _rejected_voice_keys: dict[str, str] = field(default_factory=dict)
+
+    def voice_key_problem(self, key: str) -> str | None:
+        return self._rejected_voice_keys.get(_fingerprint(key))
+
+    def note_voice_key_rejected(self, key: str, reason: str) -> None:
+        self._rejected_voice_keys[_fingerprint(key)] = reason
+
+    async def check_voice_key(self, creds: Credentials) -> str | None:
+        """Ask Deepgram whether the key works; a rejected key marks its voices unavailable."""
+        key = creds.deepgram_api_key
+        if not key:
+            return None
+        provider = self.tts_for(_DEEPGRAM_ENTRY, creds)
+        assert isinstance(provider, DeepgramTTS)
+        reason = await provider.check_key()
+        if reason is not None:
+            self.note_voice_key_rejected(key, reason)
+        return reason
 
     def llm_for(self, entry: CatalogEntry, creds: Credentials) -> LLMProvider:
         s = self.settings
@@ -61,7 +81,7 @@ class Services:
         if entry.engine == "local":
             return self.local_voice
         key = _require(creds.deepgram_api_key, "DEEPGRAM_API_KEY")
-        cache_key = hashlib.sha256(key.encode()).hexdigest()
+        cache_key = _fingerprint(key)
         provider = self._deepgram.get(cache_key)
         if provider is None:
             # One provider per key: Deepgram's Flush budget is per account, not per turn.
@@ -86,6 +106,14 @@ class Services:
         self.local_voice.close()
 
 
+def _fingerprint(key: str) -> str:
+    # Keys are held by hash so raw key material is not kept in long-lived dictionaries.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+_DEEPGRAM_ENTRY = CatalogEntry("deepgram:key-check", "deepgram", "key-check", "", True)
+
+
 def _require(value: str | None, name: str) -> str:
     if not value:
         raise MissingKeyError(f"{name} is not set")
@@ -93,6 +121,7 @@ def _require(value: str | None, name: str) -> str:
 
 
 def make_services(settings: Settings) -> Services:
+    rejected: dict[str, str] = {}
     return Services(
         settings=settings,
         prompts=load_prompt_library(_project_path(settings.playground_prompts_dir)),
@@ -100,11 +129,13 @@ def make_services(settings: Settings) -> Services:
             settings,
             local_model_reason=local_model_unavailable,
             local_voice_reason=local_voice_unavailable_reason,
+            voice_key_problem=lambda key: rejected.get(_fingerprint(key)),
         ),
         clients=OpenAIClientPool(timeout_s=settings.playground_upstream_timeout_s),
         local_model=LocalLlamaModel(max_tokens=settings.playground_local_max_tokens),
         local_voice=PiperTTS(),
         server_credentials=Credentials.from_settings(settings),
+        _rejected_voice_keys=rejected,
     )
 
 

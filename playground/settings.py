@@ -30,8 +30,16 @@ class Settings(BaseSettings):
     deepgram_base_url: str | None = None
     playground_api_token: SecretStr | None = None
 
-    gradio_server_name: str = "127.0.0.1"
+    gradio_server_name: str | None = None
     gradio_server_port: int = 7860
+    space_id: str | None = None  # set by Hugging Face Spaces
+
+    @property
+    def server_host(self) -> str:
+        """Loopback on a laptop; all interfaces on a Space, where the proxy must reach us."""
+        if self.gradio_server_name:
+            return self.gradio_server_name
+        return "0.0.0.0" if self.space_id else "127.0.0.1"
 
     # Which names the pickers offer; any OpenAI model id works through the API when listed here.
     playground_openai_models: CommaList = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o")

@@ -175,7 +175,25 @@ def test_a_rejected_deepgram_key_is_reported_with_the_fix(fake: FakeOpenAI) -> N
         with live_server(build_app(services, warm_up=False)) as url:
             fake.enqueue(Reply(chunks=ANSWER_CHUNKS))
             _, events = stream_events(url, body("deepgram:aura-2-thalia-en"))
+            voices = {v["id"]: v for v in httpx.get(f"{url}/v1/voices").json()["data"]}
+    assert voices["deepgram:aura-2-thalia-en"]["available"] is False, "remembered for next time"
     error = next(e.data for e in events if e.event == "error")
     assert error["code"] == "auth" and error["stage"] == "tts"
     assert "DEEPGRAM_API_KEY" in error["message"] and "wrong-key" not in error["message"]
     assert events[-2].data["text"] == "".join(ANSWER_CHUNKS)
+
+
+async def test_a_key_deepgram_rejects_marks_its_voices_unavailable_with_the_reason() -> None:
+    with FakeDeepgram(reject_key=True) as rejecting:
+        services = make_test_services(
+            deepgram_api_key="wrong-key", deepgram_base_url=rejecting.base_url
+        )
+        try:
+            reason = await services.check_voice_key(services.server_credentials)
+            voices = {v.id: v for v in services.catalog.voices(services.server_credentials)}
+        finally:
+            await services.aclose()
+    assert reason is not None and "DEEPGRAM_API_KEY" in reason
+    thalia = voices["deepgram:aura-2-thalia-en"]
+    assert thalia.available is False and thalia.reason == reason
+    assert voices["local:joe"].available is True
