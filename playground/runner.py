@@ -73,6 +73,11 @@ class PreparedTurn:
     speech: SpeechSession | None
     disabled: tuple[DisabledFeature, ...]
     voice_key: str | None = field(default=None, repr=False)
+    stop_signal: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
+
+    def request_stop(self) -> None:
+        """End the turn early, keeping what was produced (safe from any task on the loop)."""
+        self.stop_signal.set()
 
     def started_event(self) -> TurnStarted:
         return TurnStarted(
@@ -91,6 +96,7 @@ class _Done:
 
 
 _DONE = _Done()
+_STOP = object()
 
 
 class TurnRunner:
@@ -164,90 +170,43 @@ class TurnRunner:
         )
 
     async def stream(self, turn: PreparedTurn, *, started_at: float) -> AsyncIterator[Event]:
-        """Run a prepared turn. ``started_at`` is ``time.monotonic()`` when the request arrived."""
-        timing = TimingRecorder(started_at)
+        """Run a prepared turn. ``started_at`` is ``time.monotonic()`` when the request arrived.
+
+        ``turn.request_stop()`` ends it early but cleanly: the upstreams are closed and a
+        ``TurnCompleted`` with ``finish_reason="stopped"`` keeps the partial text and timing.
+        """
+        assembler = _Assembler(turn, TimingRecorder(started_at), self._services)
         queue: asyncio.Queue[Any] = asyncio.Queue()
         speech = SpeechStage(turn.speech, queue.put) if turn.speech is not None else None
         tasks = [asyncio.create_task(self._produce_text(turn, queue, speech))]
         if speech is not None:
             tasks.append(asyncio.create_task(self._produce_speech(speech, queue)))
-        snapshot: list[str] = []
-        end: StreamEnd | None = None
-        failed: TurnFailed | None = None
-        audio_seq = 0
+        watcher = asyncio.create_task(_signal_stop(turn.stop_signal, queue))
         completed = False
         try:
             yield turn.started_event()
             running = len(tasks)
+            stopped = False
             while running:
                 item = await queue.get()
                 if item is _DONE:
                     running -= 1
-                elif isinstance(item, ContentDelta):
-                    snapshot.append(item.text)
-                    stamp = timing.stamp_text(item.at, item.text)
-                    yield TextChunk(
-                        item.text, "".join(snapshot), stamp.seq, stamp.t_ms, stamp.gap_ms
-                    )
-                elif isinstance(item, CompletedToolCall):
-                    yield ToolCallDone(
-                        item.call_id,
-                        item.name,
-                        item.arguments,
-                        timing.ms_since_start(item.at),
-                        item.raw_arguments,
-                        item.error,
-                    )
-                elif isinstance(item, ToolOutcome):
-                    yield ToolResult(
-                        item.call_id,
-                        item.name,
-                        item.output,
-                        timing.ms_since_start(item.ended_at),
-                        round((item.ended_at - item.started_at) * 1000, 3),
-                        item.is_error,
-                    )
-                elif isinstance(item, StreamEnd):
-                    end = item
-                elif isinstance(item, SpeechPiece):
-                    audio = item.audio
-                    duration = pcm_duration_ms(audio.pcm, audio.sample_rate)
-                    synth_ms = (item.done_at - item.ready_at) * 1000
-                    stamp_a = timing.stamp_audio(item.done_at, synth_ms, duration)
-                    yield AudioReady(
-                        audio_seq,
-                        audio.sample_rate,
-                        pcm_to_wav(audio.pcm, audio.sample_rate),
-                        audio.text,
-                        stamp_a.t_ms,
-                        stamp_a.synth_ms,
-                        stamp_a.duration_ms,
-                    )
-                    audio_seq += 1
-                elif isinstance(item, SpeechFailure):
-                    if item.error.category is ErrorCategory.AUTH and turn.voice_key:
-                        # Remember it, so the voice list says so instead of failing again.
-                        self._services.note_voice_key_rejected(turn.voice_key, item.error.message)
-                    yield _failure(item.error, stage="tts")
-                elif isinstance(item, PlaygroundError):
-                    failed = _failure(item, stage="llm")
-                    yield failed
-            ended_at = time.monotonic()
-            yield TurnCompleted(
-                text="".join(snapshot),
-                finish_reason="error" if failed else (end.finish_reason if end else "stop"),
-                usage=end.usage if end else None,
-                timing=timing.summary(ended_at, end.usage if end else None),
-            )
+                elif item is _STOP:
+                    stopped = True
+                    await _halt(speech, tasks)
+                    break
+                else:
+                    for event in assembler.handle(item):
+                        yield event
+            yield assembler.completed(stopped=stopped)
             completed = True
         finally:
-            if speech is not None and not completed:
-                # Stop or disconnect: clear the voice before its task is torn down, so Deepgram
-                # hears Clear on the open socket and no audio of this turn plays after it.
-                await _quietly(speech.interrupt())
+            watcher.cancel()
+            if not completed:
+                await _halt(speech, tasks)
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(watcher, *tasks, return_exceptions=True)
 
     async def _produce_text(
         self, turn: PreparedTurn, queue: asyncio.Queue[Any], speech: SpeechStage | None
@@ -275,6 +234,101 @@ class TurnRunner:
             await speech.run()
         finally:
             queue.put_nowait(_DONE)
+
+
+class _Assembler:
+    """Turns producer output (node outputs, speech results, errors) into turn events."""
+
+    def __init__(self, turn: PreparedTurn, timing: TimingRecorder, services: Services) -> None:
+        self._turn = turn
+        self._timing = timing
+        self._services = services
+        self._snapshot: list[str] = []
+        self._end: StreamEnd | None = None
+        self._failed = False
+        self._audio_seq = 0
+
+    def handle(self, item: Any) -> list[Event]:
+        timing = self._timing
+        if isinstance(item, ContentDelta):
+            self._snapshot.append(item.text)
+            stamp = timing.stamp_text(item.at, item.text)
+            return [
+                TextChunk(item.text, "".join(self._snapshot), stamp.seq, stamp.t_ms, stamp.gap_ms)
+            ]
+        if isinstance(item, CompletedToolCall):
+            at_ms = timing.ms_since_start(item.at)
+            return [
+                ToolCallDone(
+                    item.call_id, item.name, item.arguments, at_ms, item.raw_arguments, item.error
+                )
+            ]
+        if isinstance(item, ToolOutcome):
+            took_ms = round((item.ended_at - item.started_at) * 1000, 3)
+            at_ms = timing.ms_since_start(item.ended_at)
+            return [ToolResult(item.call_id, item.name, item.output, at_ms, took_ms, item.is_error)]
+        if isinstance(item, StreamEnd):
+            self._end = item
+            return []
+        if isinstance(item, SpeechPiece):
+            return [self._audio(item)]
+        if isinstance(item, SpeechFailure):
+            if item.error.category is ErrorCategory.AUTH and self._turn.voice_key:
+                # Remember it, so the voice list says so instead of failing again.
+                self._services.note_voice_key_rejected(self._turn.voice_key, item.error.message)
+            return [_failure(item.error, stage="tts")]
+        if isinstance(item, PlaygroundError):
+            self._failed = True
+            return [_failure(item, stage="llm")]
+        raise TypeError(f"unexpected producer item {item!r}")
+
+    def _audio(self, piece: SpeechPiece) -> AudioReady:
+        audio = piece.audio
+        duration = pcm_duration_ms(audio.pcm, audio.sample_rate)
+        synth_ms = (piece.done_at - piece.ready_at) * 1000
+        stamp = self._timing.stamp_audio(piece.done_at, synth_ms, duration)
+        event = AudioReady(
+            self._audio_seq,
+            audio.sample_rate,
+            pcm_to_wav(audio.pcm, audio.sample_rate),
+            audio.text,
+            stamp.t_ms,
+            stamp.synth_ms,
+            stamp.duration_ms,
+        )
+        self._audio_seq += 1
+        return event
+
+    def completed(self, *, stopped: bool) -> TurnCompleted:
+        end = self._end
+        if stopped:
+            reason = "stopped"
+        elif self._failed:
+            reason = "error"
+        else:
+            reason = end.finish_reason if end else "stop"
+        usage = end.usage if end else None
+        return TurnCompleted(
+            text="".join(self._snapshot),
+            finish_reason=reason,
+            usage=usage,
+            timing=self._timing.summary(time.monotonic(), usage),
+        )
+
+
+async def _signal_stop(signal: asyncio.Event, queue: asyncio.Queue[Any]) -> None:
+    await signal.wait()
+    queue.put_nowait(_STOP)
+
+
+async def _halt(speech: SpeechStage | None, tasks: list[asyncio.Task[None]]) -> None:
+    """Stop everything now: clear the voice first (so Deepgram hears Clear on the open socket
+    and no audio of this turn plays later), then cancel the producers, closing the upstreams."""
+    if speech is not None:
+        await _quietly(speech.interrupt())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _failure(error: PlaygroundError, *, stage: str) -> TurnFailed:

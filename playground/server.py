@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 import playground.offline  # noqa: F401  (must run before gradio is imported)
 from playground.api.routes import add_health, build_api_router
@@ -26,6 +27,7 @@ log = logging.getLogger("playground")
 
 def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     runner = TurnRunner(services)
+    router, stop_turns = build_api_router(services, runner)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -35,6 +37,7 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         finally:
             if warm is not None:
                 warm.cancel()
+            await stop_turns()
             await services.aclose()
 
     app = FastAPI(
@@ -43,7 +46,17 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         description="Stream LLM answers (text, tool calls, audio) as server-sent events.",
         lifespan=lifespan,
     )
-    app.include_router(build_api_router(services, runner))
+    app.add_middleware(
+        CORSMiddleware,
+        # Deliberate: the API is meant to be called from other origins (the widget, client
+        # apps); it uses bearer tokens, never cookies, so credentials stay off.
+        allow_origins=list(services.settings.playground_cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
+        expose_headers=["Retry-After"],
+        allow_credentials=False,
+    )
+    app.include_router(router)
     add_health(app, services)
     blocks = build_ui(services, runner)
     mounted: FastAPI = gr.mount_gradio_app(

@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     playground_max_history_messages: int = Field(default=200, gt=0)
     playground_upstream_timeout_s: float = Field(default=60.0, gt=0)
     playground_local_max_tokens: int = Field(default=384, gt=0)
+    # Resumable streams: how long a disconnected turn waits to be resumed, and what is kept.
+    playground_resume_grace_s: float = Field(default=5.0, ge=0)
+    playground_turn_retention_s: float = Field(default=300.0, gt=0)
+    playground_max_kept_turns: int = Field(default=500, gt=0)
+    playground_max_kept_bytes: int = Field(default=64_000_000, gt=0)
+    playground_keepalive_s: float = Field(default=10.0, gt=0)
+
+    # Abuse limits per client (bearer token, else address).
+    playground_rate_limit_per_minute: int = Field(default=60, gt=0)
+    playground_max_concurrent_turns: int = Field(default=4, gt=0)
+    playground_trust_forwarded_for: bool = False
+    playground_cors_origins: CommaList = ("*",)
+
     # Deepgram allows 20 Flush messages per minute per account; raise it if yours allows more.
     playground_deepgram_flushes_per_minute: int = Field(default=20, gt=0)
 
@@ -60,6 +73,7 @@ class Settings(BaseSettings):
         "playground_openai_models",
         "playground_azure_deployments",
         "playground_compatible_models",
+        "playground_cors_origins",
         mode="before",
     )
     @classmethod

@@ -35,6 +35,7 @@ def api(fake: FakeOpenAI) -> Iterator[str]:
             playground_upstream_timeout_s=2.0,
             playground_max_body_bytes=20_000,
             playground_max_message_chars=2_000,
+            playground_resume_grace_s=0,
         )
     with live_server(build_app(services, warm_up=False)) as url:
         yield url

@@ -50,6 +50,7 @@ def api(fake: FakeOpenAI, deepgram: FakeDeepgram) -> Iterator[str]:
         deepgram_api_key="test-key",
         deepgram_base_url=deepgram.base_url,
         playground_deepgram_flushes_per_minute=1000,
+        playground_resume_grace_s=0,
     )
     services.local_voice.load("joe")  # what the app's start-up warm-up does
     with live_server(build_app(services, warm_up=False)) as url:

@@ -1,8 +1,9 @@
-"""The HTTP streaming API: ``POST /v1/interact/stream`` and the listing endpoints.
+"""The HTTP API: the streaming turn endpoint, resume and cancel, listings, the Voiceflow route.
 
 Everything that can be wrong with a request is answered with a 4xx JSON error naming the field
 before any stream starts; once streaming, failures travel as ``error`` events and the stream
-still ends with ``end``. A client that disconnects cancels the turn (see ``sse``).
+still ends with ``end``. Turns run on their own tasks (``turns.TurnRegistry``) so a dropped
+connection can resume; with no follower left a turn is stopped after a short grace period.
 """
 
 from __future__ import annotations
@@ -17,19 +18,56 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from playground.api.limits import ClientLimiter
 from playground.api.sse import (
     SSE_HEADERS,
     DisconnectAwareStreamingResponse,
     event_payload,
     sse_frame,
 )
+from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
 from playground.catalog import CatalogEntry
 from playground.errors import ConfigError
 from playground.requests import TurnRequest
 from playground.runner import PreparedTurn, TurnRunner
 from playground.services import Services
+from playground.turns import TurnLog, TurnRegistry
 
-__all__ = ["build_api_router", "error_response"]
+__all__ = ["add_health", "build_api_router", "error_response"]
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": "string"},
+            },
+            "required": ["code", "message"],
+        }
+    },
+}
+_SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events: completion-start, completion-continue, tool-call, "
+        "tool-result, audio, completion-replace, completion-end, error, end.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    **{
+        status: {"description": text, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+        for status, text in (
+            (400, "Unknown model, prompt, version or voice, or invalid JSON"),
+            (401, "Missing or wrong bearer token (when PLAYGROUND_API_TOKEN is set)"),
+            (404, "Unknown or expired turn / project"),
+            (413, "Body too large"),
+            (415, "Not JSON"),
+            (422, "Invalid or unknown field"),
+            (429, "Rate limit or concurrent-turn cap reached (see Retry-After)"),
+        )
+    },
+}
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -61,10 +99,32 @@ def _validation_error(exc: ValidationError) -> JSONResponse:
     return error_response(422, "invalid_request", message, field)
 
 
+def _sse(body: AsyncIterator[bytes]) -> DisconnectAwareStreamingResponse:
+    return DisconnectAwareStreamingResponse(
+        body, media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
 class _Api:
     def __init__(self, services: Services, runner: TurnRunner) -> None:
+        s = services.settings
         self.services = services
         self.runner = runner
+        self.limiter = ClientLimiter(
+            per_minute=s.playground_rate_limit_per_minute,
+            max_concurrent=s.playground_max_concurrent_turns,
+        )
+        self.turns = TurnRegistry(
+            grace_s=s.playground_resume_grace_s,
+            retention_s=s.playground_turn_retention_s,
+            max_turns=s.playground_max_kept_turns,
+            max_bytes=s.playground_max_kept_bytes,
+            keepalive_s=s.playground_keepalive_s,
+            on_finished=lambda log: self.limiter.release(log.client),
+        )
+        self.conversations = ConversationStore(max_messages=s.playground_max_history_messages)
+
+    # -- checks shared by every endpoint --------------------------------------------------------
 
     def unauthorized(self, request: Request) -> JSONResponse | None:
         token = self.services.settings.playground_api_token
@@ -80,6 +140,27 @@ class _Api:
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
         return None
+
+    def client_id(self, request: Request) -> str:
+        auth = request.headers.get("authorization")
+        if auth:
+            # Hashing keeps tokens out of the limiter's memory.
+            return "token:" + str(hash(auth))
+        forwarded = request.headers.get("x-forwarded-for")
+        s = self.services.settings
+        if forwarded and (s.playground_trust_forwarded_for or s.space_id):
+            return "ip:" + forwarded.split(",")[0].strip()
+        return "ip:" + (request.client.host if request.client else "unknown")
+
+    def admit(self, client: str) -> JSONResponse | None:
+        retry_after = self.limiter.admit(client)
+        if retry_after is None:
+            return None
+        response = error_response(
+            429, "rate_limited", "too many turns from this client; retry after a pause"
+        )
+        response.headers["Retry-After"] = str(int(retry_after))
+        return response
 
     async def read_json(self, request: Request) -> Any | JSONResponse:
         limit = self.services.settings.playground_max_body_bytes
@@ -101,6 +182,8 @@ class _Api:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return error_response(400, "invalid_json", f"the body is not valid JSON: {exc}")
 
+    # -- the streaming endpoint and its resume / cancel ----------------------------------------
+
     async def interact_stream(self, request: Request) -> Any:
         started_at = time.monotonic()
         if (denied := self.unauthorized(request)) is not None:
@@ -112,15 +195,16 @@ class _Api:
             return error_response(422, "invalid_request", "the body must be a JSON object")
         try:
             turn_request = TurnRequest.model_validate(data)
+            turn = self.runner.prepare(turn_request, self.services.server_credentials)
         except ValidationError as exc:
             return _validation_error(exc)
-        try:
-            turn = self.runner.prepare(turn_request, self.services.server_credentials)
         except ConfigError as exc:
             return error_response(400, "invalid_request", exc.message, exc.field)
-        return DisconnectAwareStreamingResponse(
-            self.frames(turn, started_at), media_type="text/event-stream", headers=SSE_HEADERS
-        )
+        client = self.client_id(request)
+        if (limited := self.admit(client)) is not None:
+            return limited
+        log = self.turns.start(turn, client, self.frames(turn, started_at))
+        return _sse(self.turns.follow(log))
 
     async def frames(self, turn: PreparedTurn, started_at: float) -> AsyncIterator[bytes]:
         frame_id = 0
@@ -129,6 +213,105 @@ class _Api:
             yield sse_frame(name, data, frame_id)
             frame_id += 1
         yield sse_frame("end", {}, frame_id)
+
+    def find_turn(self, request: Request, turn_id: str) -> TurnLog | JSONResponse:
+        if (denied := self.unauthorized(request)) is not None:
+            return denied
+        log = self.turns.get(turn_id)
+        if log is None:
+            return error_response(404, "unknown_turn", f"no turn {turn_id!r} (or it expired)")
+        return log
+
+    async def resume(self, request: Request, turn_id: str) -> Any:
+        log = self.find_turn(request, turn_id)
+        if isinstance(log, JSONResponse):
+            return log
+        raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        try:
+            after = int(raw) if raw not in (None, "") else -1
+        except ValueError:
+            return error_response(
+                400, "invalid_request", "Last-Event-ID must be an integer", "Last-Event-ID"
+            )
+        return _sse(self.turns.follow(log, after))
+
+    async def cancel(self, request: Request, turn_id: str) -> Any:
+        log = self.find_turn(request, turn_id)
+        if isinstance(log, JSONResponse):
+            return log
+        stopping = self.turns.cancel(log)
+        return {"turn_id": turn_id, "status": "stopping" if stopping else "finished"}
+
+    # -- Voiceflow-compatible route ------------------------------------------------------------
+
+    async def voiceflow(
+        self, request: Request, project_id: str, user_id: str, completion_events: bool = False
+    ) -> Any:
+        started_at = time.monotonic()
+        if (denied := self.unauthorized(request)) is not None:
+            return denied
+        data = await self.read_json(request)
+        if isinstance(data, JSONResponse):
+            return data
+        try:
+            body = VoiceflowRequest.model_validate(data)
+        except ValidationError as exc:
+            return _validation_error(exc)
+        if body.action.type == "launch":
+            self.conversations.reset(project_id, user_id)
+        message = body.message()
+        if not message:
+            return error_response(
+                422, "invalid_request", "action.payload is empty", "action.payload"
+            )
+        try:
+            prompt = self.services.prompts.resolve(project_id, None)
+        except ConfigError as exc:
+            return error_response(404, "unknown_project", exc.message, "projectID")
+        try:
+            turn = self.runner.prepare(
+                TurnRequest(
+                    message=message,
+                    prompt=prompt.ref,
+                    streaming=completion_events,
+                    history=self.conversations.history(project_id, user_id),
+                ),
+                self.services.server_credentials,
+            )
+        except ConfigError as exc:
+            return error_response(400, "invalid_request", exc.message, exc.field)
+        client = self.client_id(request)
+        if (limited := self.admit(client)) is not None:
+            return limited
+        return _sse(
+            self._voiceflow_body(
+                turn, started_at, project_id, user_id, message, completion_events, client
+            )
+        )
+
+    async def _voiceflow_body(
+        self,
+        turn: PreparedTurn,
+        started_at: float,
+        project_id: str,
+        user_id: str,
+        message: str,
+        completion_events: bool,
+        client: str,
+    ) -> AsyncIterator[bytes]:
+        try:
+            events = self.runner.stream(turn, started_at=started_at)
+            async for frame, completed in voiceflow_frames(
+                events, completion_events=completion_events
+            ):
+                if completed is not None and completed.finish_reason != "error":
+                    self.conversations.record(project_id, user_id, message, completed.text)
+                if frame is not None:
+                    yield frame
+        finally:
+            self.limiter.release(client)
+
+    # -- listings ---------------------------------------------------------------------------------
 
     def models(self) -> dict[str, Any]:
         creds = self.services.server_credentials
@@ -139,11 +322,8 @@ class _Api:
         }
 
     def voices(self) -> dict[str, Any]:
-        return {
-            "data": [
-                _entry(e) for e in self.services.catalog.voices(self.services.server_credentials)
-            ]
-        }
+        creds = self.services.server_credentials
+        return {"data": [_entry(e) for e in self.services.catalog.voices(creds)]}
 
     def prompts(self) -> dict[str, Any]:
         library = self.services.prompts
@@ -167,7 +347,8 @@ class _Api:
         }
 
 
-def build_api_router(services: Services, runner: TurnRunner) -> APIRouter:
+def build_api_router(services: Services, runner: TurnRunner) -> tuple[APIRouter, Any]:
+    """The API routes, and a shutdown hook that stops the turns still running."""
     api = _Api(services, runner)
     router = APIRouter()
 
@@ -191,11 +372,40 @@ def build_api_router(services: Services, runner: TurnRunner) -> APIRouter:
             }
         },
         response_class=DisconnectAwareStreamingResponse,
+        responses=_SSE_RESPONSES,
+    )
+    router.add_api_route(
+        "/v1/turns/{turn_id}/events",
+        api.resume,
+        methods=["GET"],
+        summary="Resume a turn's stream after Last-Event-ID (header or last_event_id query)",
+        response_class=DisconnectAwareStreamingResponse,
+        responses=_SSE_RESPONSES,
+    )
+    router.add_api_route(
+        "/v1/turns/{turn_id}/cancel",
+        api.cancel,
+        methods=["POST"],
+        summary="Stop a turn now; its stream ends with completion-end (stopped) and end",
+    )
+    router.add_api_route(
+        "/v2/project/{project_id}/user/{user_id}/interact/stream",
+        api.voiceflow,
+        methods=["POST"],
+        summary="Voiceflow-compatible interact stream (projectID = prompt id)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": VoiceflowRequest.model_json_schema()}},
+            }
+        },
+        response_class=DisconnectAwareStreamingResponse,
+        responses=_SSE_RESPONSES,
     )
     router.add_api_route("/v1/models", guarded(api.models), methods=["GET"], summary="Models")
     router.add_api_route("/v1/voices", guarded(api.voices), methods=["GET"], summary="Voices")
     router.add_api_route("/v1/prompts", guarded(api.prompts), methods=["GET"], summary="Prompts")
-    return router
+    return router, api.turns.aclose
 
 
 def add_health(app: FastAPI, services: Services) -> None:

@@ -1,0 +1,63 @@
+"""Per-client abuse limits: a sliding-window request rate and a cap on concurrent turns.
+
+``admit`` answers None (go ahead) or the seconds to wait, which becomes ``Retry-After``.
+The clock is injectable so tests need not sleep.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["ClientLimiter"]
+
+_WINDOW_S = 60.0
+
+
+class ClientLimiter:
+    def __init__(
+        self,
+        *,
+        per_minute: int,
+        max_concurrent: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 10_000,
+    ) -> None:
+        self.per_minute = per_minute
+        self.max_concurrent = max_concurrent
+        self._clock = clock
+        self._max_clients = max_clients
+        self._requests: dict[str, deque[float]] = {}
+        self._running: dict[str, int] = {}
+
+    def admit(self, client: str) -> float | None:
+        """Record a turn for ``client`` if allowed; otherwise return seconds until it would be."""
+        now = self._clock()
+        window = self._requests.setdefault(client, deque())
+        while window and now - window[0] >= _WINDOW_S:
+            window.popleft()
+        if self._running.get(client, 0) >= self.max_concurrent:
+            return 1.0
+        if len(window) >= self.per_minute:
+            return max(1.0, math.ceil(_WINDOW_S - (now - window[0])))
+        window.append(now)
+        self._running[client] = self._running.get(client, 0) + 1
+        self._forget_idle(now)
+        return None
+
+    def release(self, client: str) -> None:
+        running = self._running.get(client, 0) - 1
+        if running > 0:
+            self._running[client] = running
+        else:
+            self._running.pop(client, None)
+
+    def _forget_idle(self, now: float) -> None:
+        # Bounded memory: drop clients with no recent requests once there are too many.
+        if len(self._requests) <= self._max_clients:
+            return
+        for client in [c for c, w in self._requests.items() if not w or now - w[-1] >= _WINDOW_S]:
+            if client not in self._running:
+                del self._requests[client]
