@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 import playground.offline  # noqa: F401  (must run before gradio is imported)
 from playground.api.routes import add_health, build_api_router
+from playground.api.widget import add_widget
 from playground.runner import TurnRunner
 from playground.services import Services, make_services
 from playground.settings import Settings
@@ -58,6 +59,7 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     )
     app.include_router(router)
     add_health(app, services)
+    add_widget(app)
     blocks = build_ui(services, runner)
     mounted: FastAPI = gr.mount_gradio_app(
         app,
