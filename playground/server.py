@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import gradio as gr
 import uvicorn
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import playground.offline  # noqa: F401  (must run before gradio is imported)
-from playground.api.routes import add_health, build_api_router
+from playground.api.routes import add_health, build_api_router, hoist_schema_defs
 from playground.api.widget import add_widget
 from playground.runner import TurnRunner
 from playground.services import Services, make_services
@@ -58,6 +59,7 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         allow_credentials=False,
     )
     app.include_router(router)
+    _publish_openapi(app)
     add_health(app, services)
     add_widget(app)
     blocks = build_ui(services, runner)
@@ -71,6 +73,17 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         head=PAGE_HEAD,
     )
     return mounted
+
+
+def _publish_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = hoist_schema_defs(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _warm_up(services: Services) -> None:

@@ -79,6 +79,7 @@ async def test_the_widget_streams_a_reply_on_another_origin(
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             await page.goto(host_page)
             frame_element = await page.wait_for_selector("iframe")
+            assert frame_element is not None
             frame = await frame_element.content_frame()
             assert frame is not None
             assert frame.url.startswith(app_url), "the chat runs on the playground's origin"

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from playground.api.limits import ClientLimiter
 from playground.api.sse import (
@@ -33,7 +33,7 @@ from playground.runner import PreparedTurn, TurnRunner
 from playground.services import Services
 from playground.turns import TurnLog, TurnRegistry
 
-__all__ = ["add_health", "build_api_router", "error_response"]
+__all__ = ["add_health", "build_api_router", "error_response", "hoist_schema_defs"]
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -68,6 +68,31 @@ _SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
         )
     },
 }
+
+
+_COMPONENTS = "#/components/schemas/{model}"
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    # Nested models go to components (see hoist_schema_defs), where OpenAPI tools resolve them.
+    return model.model_json_schema(ref_template=_COMPONENTS)
+
+
+def hoist_schema_defs(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Move the ``$defs`` of hand-written request schemas into ``components.schemas``."""
+    components = openapi.setdefault("components", {}).setdefault("schemas", {})
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            components.update(node.pop("$defs", {}))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(openapi.get("paths", {}))
+    return openapi
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -368,7 +393,7 @@ def build_api_router(services: Services, runner: TurnRunner) -> tuple[APIRouter,
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": TurnRequest.model_json_schema()}},
+                "content": {"application/json": {"schema": _body_schema(TurnRequest)}},
             }
         },
         response_class=DisconnectAwareStreamingResponse,
