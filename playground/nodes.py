@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from playground.prompts import ExitPath
 from playground.providers.base import (
     ChatMessage,
     ContentDelta,
@@ -26,11 +27,14 @@ from playground.providers.base import (
 from playground.tools import TOOLS, ToolError
 
 __all__ = [
+    "EXIT_TOOL",
     "CompletedToolCall",
+    "ExitTaken",
     "NodeOutput",
     "ToolCallBuffer",
     "ToolOutcome",
     "run_agent_node",
+    "exit_tool_schema",
     "run_prompt_node",
 ]
 
@@ -58,7 +62,69 @@ class ToolOutcome:
     ended_at: float
 
 
-NodeOutput = ContentDelta | CompletedToolCall | ToolOutcome | StreamEnd
+@dataclass(frozen=True, slots=True)
+class ExitTaken:
+    """The agent collected what its exit path needs and left the conversation loop."""
+
+    path: str
+    fields: dict[str, Any]
+    at: float
+
+
+NodeOutput = ContentDelta | CompletedToolCall | ToolOutcome | ExitTaken | StreamEnd
+
+EXIT_TOOL = "exit_path"
+
+
+def exit_tool_schema(exit_paths: tuple[ExitPath, ...]) -> dict[str, Any]:
+    """The synthetic tool an Agent Node calls to take one of its prompt's exit paths."""
+    described = "; ".join(
+        f"{p.name}: {p.description} (needs {', '.join(p.required_fields) or 'nothing'})"
+        for p in exit_paths
+    )
+    return {
+        "type": "function",
+        "function": {
+            "name": EXIT_TOOL,
+            "description": f"Leave the conversation through an exit path once its required "
+            f"fields are collected. Paths: {described}",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "enum": [p.name for p in exit_paths]},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+                "required": ["path", "fields"],
+                "additionalProperties": False,
+            },
+        },
+    }
+
+
+def _check_exit(
+    call: CompletedToolCall, exit_paths: tuple[ExitPath, ...]
+) -> tuple[ToolOutcome, ExitTaken | None]:
+    started = time.monotonic()
+    by_name = {p.name: p for p in exit_paths}
+    path = by_name.get(str(call.arguments.get("path", "")))
+    fields = call.arguments.get("fields")
+    if call.error is not None:
+        problem: str | None = call.error
+    elif path is None:
+        problem = f"unknown exit path; use one of {', '.join(by_name) or '(none)'}"
+    elif not isinstance(fields, dict):
+        problem = "'fields' must be an object"
+    else:
+        missing = [f for f in path.required_fields if not str(fields.get(f, "")).strip()]
+        problem = f"still missing: {', '.join(missing)}; ask the user" if missing else None
+    if problem is not None or path is None or not isinstance(fields, dict):
+        output = f"error: {problem}"
+        return ToolOutcome(call.call_id, call.name, output, True, started, time.monotonic()), None
+    ended = time.monotonic()
+    outcome = ToolOutcome(
+        call.call_id, call.name, f"exit path {path.name} taken", False, started, ended
+    )
+    return outcome, ExitTaken(path.name, dict(fields), ended)
 
 
 @dataclass
@@ -175,9 +241,15 @@ async def run_agent_node(
     messages: list[ChatMessage],
     options: GenerationOptions,
     *,
+    exit_paths: tuple[ExitPath, ...] = (),
     max_rounds: int = MAX_TOOL_ROUNDS,
 ) -> AsyncIterator[NodeOutput]:
-    """The tool loop; text streams through while tool calls are buffered until complete."""
+    """The tool loop; text streams through while tool calls are buffered until complete.
+
+    With ``exit_paths`` the model may call ``exit_path``; once its required fields are all
+    present the loop ends there (finish reason ``exit_path``), otherwise the model is told
+    what is still missing and the conversation goes on.
+    """
     conversation = list(messages)
     usage: Usage | None = None
     for _ in range(max_rounds):
@@ -214,8 +286,19 @@ async def run_agent_node(
                 ),
             )
         )
-        outcomes = await asyncio.gather(*(_run_tool(call) for call in buffer.all_calls))
-        for outcome in outcomes:
+        exits = {
+            call.call_id: _check_exit(call, exit_paths)
+            for call in buffer.all_calls
+            if call.name == EXIT_TOOL
+        }
+        others = [call for call in buffer.all_calls if call.name != EXIT_TOOL]
+        ran = iter(await asyncio.gather(*(_run_tool(call) for call in others)))
+        taken: ExitTaken | None = None
+        for call in buffer.all_calls:
+            outcome, exit_taken = (
+                exits[call.call_id] if call.call_id in exits else (next(ran), None)
+            )
+            taken = taken or exit_taken
             yield outcome
             conversation.append(
                 ChatMessage(
@@ -225,4 +308,8 @@ async def run_agent_node(
                     name=outcome.name,
                 )
             )
+        if taken is not None:
+            yield taken
+            yield StreamEnd(finish_reason="exit_path", at=taken.at, usage=usage)
+            return
     yield StreamEnd(finish_reason="max_tool_rounds", at=time.monotonic(), usage=usage)

@@ -10,7 +10,6 @@ both tasks, which closes the upstream LLM and TTS connections at once.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import time
 import uuid
@@ -34,8 +33,10 @@ from playground.events import (
 )
 from playground.nodes import (
     CompletedToolCall,
+    ExitTaken,
     NodeOutput,
     ToolOutcome,
+    exit_tool_schema,
     run_agent_node,
     run_prompt_node,
 )
@@ -47,7 +48,6 @@ from playground.providers.base import (
     LLMProvider,
     SpeechSession,
     StreamEnd,
-    Usage,
 )
 from playground.requests import TurnRequest
 from playground.services import Services
@@ -56,7 +56,7 @@ from playground.speech.wav import pcm_duration_ms, pcm_to_wav
 from playground.timing import TimingRecorder
 from playground.tools import tool_schemas
 
-__all__ = ["PreparedTurn", "TurnRunner", "encode_audio"]
+__all__ = ["PreparedTurn", "TurnRunner"]
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,12 @@ class TurnRunner:
             temperature=_first(request.temperature, prompt.defaults.temperature),
             max_tokens=_first(request.max_tokens, prompt.defaults.max_tokens),
             seed=_first(request.seed, prompt.defaults.seed),
-            tools=tool_schemas(prompt.tools) if tools_allowed else (),
+            tools=(
+                tool_schemas(prompt.tools)
+                + ((exit_tool_schema(prompt.exit_paths),) if prompt.exit_paths else ())
+                if tools_allowed
+                else ()
+            ),
         )
         messages = [ChatMessage(role="system", content=prompt.render_system(request.variables))]
         messages += [ChatMessage(role=m.role, content=m.content) for m in request.history]
@@ -211,11 +216,18 @@ class TurnRunner:
     async def _produce_text(
         self, turn: PreparedTurn, queue: asyncio.Queue[Any], speech: SpeechStage | None
     ) -> None:
-        run = run_agent_node if turn.node == "agent" and turn.options.tools else run_prompt_node
         try:
-            outputs: AsyncIterator[NodeOutput] = run(
-                turn.llm, turn.model.name, turn.messages, turn.options
-            )
+            outputs: AsyncIterator[NodeOutput]
+            if turn.node == "agent" and turn.options.tools:
+                outputs = run_agent_node(
+                    turn.llm,
+                    turn.model.name,
+                    turn.messages,
+                    turn.options,
+                    exit_paths=turn.prompt.exit_paths,
+                )
+            else:
+                outputs = run_prompt_node(turn.llm, turn.model.name, turn.messages, turn.options)
             async for output in outputs:
                 queue.put_nowait(output)
                 if speech is not None and isinstance(output, ContentDelta):
@@ -247,6 +259,7 @@ class _Assembler:
         self._end: StreamEnd | None = None
         self._failed = False
         self._audio_seq = 0
+        self._exit: ExitTaken | None = None
 
     def handle(self, item: Any) -> list[Event]:
         timing = self._timing
@@ -269,6 +282,9 @@ class _Assembler:
             return [ToolResult(item.call_id, item.name, item.output, at_ms, took_ms, item.is_error)]
         if isinstance(item, StreamEnd):
             self._end = item
+            return []
+        if isinstance(item, ExitTaken):
+            self._exit = item
             return []
         if isinstance(item, SpeechPiece):
             return [self._audio(item)]
@@ -313,6 +329,8 @@ class _Assembler:
             finish_reason=reason,
             usage=usage,
             timing=self._timing.summary(time.monotonic(), usage),
+            exit_path=self._exit.path if self._exit else None,
+            details={"exit_fields": self._exit.fields} if self._exit else {},
         )
 
 
@@ -354,17 +372,3 @@ def _with_field(field: str, build: Any) -> Any:
 
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
-
-
-def encode_audio(event: AudioReady) -> str:
-    return base64.b64encode(event.wav).decode("ascii")
-
-
-def usage_dict(usage: Usage | None) -> dict[str, int] | None:
-    if usage is None:
-        return None
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }

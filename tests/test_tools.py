@@ -1,8 +1,21 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from playground.tools import TOOLS, ToolError, calculate
+from playground.prompts import load_prompt_library
+from playground.tools import (
+    ASSETS_DIR,
+    TOOLS,
+    KnowledgeBase,
+    OrderBook,
+    ShopAssets,
+    ToolError,
+    calculate,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -58,3 +71,131 @@ def test_every_tool_schema_is_an_openai_function() -> None:
         assert schema["type"] == "function"
         assert schema["function"]["name"] == tool.name
         assert schema["function"]["parameters"]["type"] == "object"
+
+
+# --- shop tools: order_status and kb_search --------------------------------------------------
+
+
+def test_order_status_describes_a_known_order_without_reading_back_the_email() -> None:
+    text = TOOLS["order_status"].run({"order_number": "A1002"})
+    assert text.startswith("Order A1002")
+    assert "shipped" in text and "UPS" in text and "Merino base layer" in text
+    assert "@" not in text
+
+
+@pytest.mark.parametrize("typed", ["a1004", " #A1004 ", "A-1004"])
+def test_order_numbers_are_read_the_way_customers_type_them(typed: str) -> None:
+    assert TOOLS["order_status"].run({"order_number": typed}).startswith("Order A1004")
+
+
+def test_order_status_checks_the_email_when_given() -> None:
+    run = TOOLS["order_status"].run
+    assert "A1005" in run({"order_number": "A1005", "email": " Sam.Okafor@example.com "})
+    with pytest.raises(ToolError, match="does not match") as caught:
+        run({"order_number": "A1005", "email": "someone@example.com"})
+    assert "sam.okafor" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"order_number": "A9999"}, "there is no order A9999; ask the customer to check"),
+        ({"order_number": "order 12"}, "not an order number: .* like A1001"),
+        ({}, "'order_number' .* is required"),
+        ({"order_number": "A1001", "email": 7}, "'email' must be a string"),
+    ],
+)
+def test_order_status_explains_bad_input_to_the_model(
+    arguments: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ToolError, match=message):
+        TOOLS["order_status"].run(arguments)
+
+
+def test_every_shipped_order_loads() -> None:
+    book = OrderBook.from_file(ASSETS_DIR / "orders.json")
+    numbers = [f"A{n}" for n in range(1001, 1011)]
+    assert [book.lookup(number).number for number in numbers] == numbers
+
+
+@pytest.mark.parametrize(
+    ("query", "expected_heading"),
+    [
+        ("How long does delivery to the US take?", "Delivery times"),
+        ("refund", "Refunds"),
+        ("reset my password", "Resetting your password"),
+        ("is the tent covered by warranty", "What the warranty covers"),
+        ("pay later with Klarna", "Pay later with Klarna"),
+    ],
+)
+def test_kb_search_ranks_the_matching_section_first(query: str, expected_heading: str) -> None:
+    text = TOOLS["kb_search"].run({"query": query})
+    first = text.split("\n\n")[0]
+    assert first.startswith("[1] ") and f"› {expected_heading} (" in first
+
+
+def test_kb_search_returns_top_k_titled_snippets() -> None:
+    text = TOOLS["kb_search"].run({"query": "shipping costs and delivery times", "top_k": 2})
+    hits = text.split("\n\n")
+    assert len(hits) == 2
+    for rank, hit in enumerate(hits, start=1):
+        header, snippet = hit.split("\n", 1)
+        assert header.startswith(f"[{rank}] ") and header.endswith(".md)")
+        assert 0 < len(snippet) <= 402
+
+
+def test_kb_search_says_so_when_nothing_matches() -> None:
+    assert TOOLS["kb_search"].run({"query": "zebra xylophone"}).startswith("No help articles")
+    assert TOOLS["kb_search"].run({"query": "how do I"}).startswith("No help articles")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {},
+        {"query": "  "},
+        {"query": "x" * 501},
+        {"query": "refund", "top_k": 0},
+        {"query": "a", "top_k": True},
+    ],
+)
+def test_kb_search_rejects_bad_arguments(arguments: dict[str, object]) -> None:
+    with pytest.raises(ToolError):
+        TOOLS["kb_search"].run(arguments)
+
+
+def test_knowledge_base_splits_articles_into_sections(tmp_path: Path) -> None:
+    (tmp_path / "pets.md").write_text(
+        "# Pets\n\nIntro text.\n\n## Cats\nCats sleep a lot.\n\n## Dogs\nDogs fetch sticks.\n",
+        encoding="utf-8",
+    )
+    kb = KnowledgeBase.from_directory(tmp_path)
+    assert [(s.title, s.heading, s.text) for s in kb.sections] == [
+        ("Pets", "", "Intro text."),
+        ("Pets", "Cats", "Cats sleep a lot."),
+        ("Pets", "Dogs", "Dogs fetch sticks."),
+    ]
+    (hit,) = kb.search("dog", top_k=3)
+    assert hit.section.heading == "Dogs"
+
+
+def test_an_empty_knowledge_base_is_a_tool_error(tmp_path: Path) -> None:
+    with pytest.raises(ToolError, match="missing"):
+        KnowledgeBase.from_directory(tmp_path)
+
+
+def test_shop_data_is_read_once_per_object_and_only_when_needed(tmp_path: Path) -> None:
+    shop = ShopAssets(tmp_path)  # nothing there yet: construction must not read
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "a.md").write_text("# A\n## Tea\nGreen tea.\n", encoding="utf-8")
+    assert "Green tea." in shop.kb_search({"query": "tea"})
+    (tmp_path / "kb" / "a.md").write_text("# A\n## Tea\nBlack tea.\n", encoding="utf-8")
+    assert "Green tea." in shop.kb_search({"query": "tea"}), "the index is built once"
+    assert shop.knowledge_base is shop.knowledge_base
+
+
+def test_every_tool_a_shipped_prompt_names_exists() -> None:
+    library = load_prompt_library(ROOT / "prompts")
+    named = {name for prompt in library.all() for name in prompt.tools}
+    assert {"order_status", "kb_search"} <= named
+    assert named <= set(TOOLS)
