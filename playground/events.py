@@ -15,6 +15,7 @@ from playground.providers.base import Usage
 
 __all__ = [
     "AudioReady",
+    "StructuredOutput",
     "DisabledFeature",
     "Event",
     "TextChunk",
@@ -99,6 +100,25 @@ class TextReplaced:
 
 
 @dataclass(frozen=True, slots=True)
+class StructuredOutput:
+    """The answer's JSON as far as it has arrived, checked against the prompt's output schema.
+
+    ``pending`` lists what more text could still satisfy (a required field not yet written);
+    ``errors`` are definite. ``final`` is set once, when the whole answer has been validated.
+    """
+
+    value: Any
+    complete: bool
+    errors: tuple[str, ...]
+    pending: tuple[str, ...]
+    final: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return self.complete and not self.errors and not self.pending
+
+
+@dataclass(frozen=True, slots=True)
 class TurnFailed:
     code: str
     message: str
@@ -136,6 +156,7 @@ Event = (
     | ToolResult
     | AudioReady
     | TextReplaced
+    | StructuredOutput
     | TurnFailed
     | TurnCompleted
 )

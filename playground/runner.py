@@ -24,13 +24,16 @@ from playground.events import (
     AudioReady,
     DisabledFeature,
     Event,
+    StructuredOutput,
     TextChunk,
+    TextReplaced,
     ToolCallDone,
     ToolResult,
     TurnCompleted,
     TurnFailed,
     TurnStarted,
 )
+from playground.guardrails import StreamingGuardrail
 from playground.nodes import (
     CompletedToolCall,
     ExitTaken,
@@ -49,10 +52,12 @@ from playground.providers.base import (
     SpeechSession,
     StreamEnd,
 )
+from playground.reply_checks import ReplyChecks
 from playground.requests import TurnRequest
 from playground.services import Services
 from playground.speech.pipeline import SpeechFailure, SpeechPiece, SpeechStage
 from playground.speech.wav import pcm_duration_ms, pcm_to_wav
+from playground.structured import PartialJSON, PartialJSONState
 from playground.timing import TimingRecorder
 from playground.tools import tool_schemas
 
@@ -73,6 +78,8 @@ class PreparedTurn:
     speech: SpeechSession | None
     disabled: tuple[DisabledFeature, ...]
     voice_key: str | None = field(default=None, repr=False)
+    checks: ReplyChecks = field(default_factory=ReplyChecks)
+    guardrail: StreamingGuardrail | None = None
     stop_signal: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
 
     def request_stop(self) -> None:
@@ -97,6 +104,7 @@ class _Done:
 
 _DONE = _Done()
 _STOP = object()
+_TEXT_DONE = object()
 
 
 class TurnRunner:
@@ -134,7 +142,15 @@ class TurnRunner:
                 voice_engine=voice.engine if voice else None,
             )
         )
-        tools_allowed = node == "agent" and not any(d.name == "tool_calling" for d in disabled)
+        disabled += tuple(
+            DisabledFeature(option, f"unavailable on this server: {reason}")
+            for option, reason in self._services.check_problems.items()
+            if option not in {d.name for d in disabled}
+        )
+        off = {d.name for d in disabled}
+        tools_allowed = node == "agent" and "tool_calling" not in off
+        wanted = {name for name, on in request.features.model_dump().items() if on}
+        features = wanted - off
         options = GenerationOptions(
             stream=request.streaming,
             temperature=_first(request.temperature, prompt.defaults.temperature),
@@ -172,6 +188,8 @@ class TurnRunner:
             speech=speech,
             disabled=disabled,
             voice_key=creds.key_for(voice.engine) if voice else None,
+            checks=self._services.reply_checks(features, creds, prompt.output_schema),
+            guardrail=self._services.streaming_guardrail(features),
         )
 
     async def stream(self, turn: PreparedTurn, *, started_at: float) -> AsyncIterator[Event]:
@@ -180,10 +198,11 @@ class TurnRunner:
         ``turn.request_stop()`` ends it early but cleanly: the upstreams are closed and a
         ``TurnCompleted`` with ``finish_reason="stopped"`` keeps the partial text and timing.
         """
-        assembler = _Assembler(turn, TimingRecorder(started_at), self._services)
         queue: asyncio.Queue[Any] = asyncio.Queue()
         speech = SpeechStage(turn.speech, queue.put) if turn.speech is not None else None
-        tasks = [asyncio.create_task(self._produce_text(turn, queue, speech))]
+        assembler = _Assembler(turn, TimingRecorder(started_at), self._services, speech)
+        text_task = asyncio.create_task(self._produce_text(turn, queue))
+        tasks = [text_task]
         if speech is not None:
             tasks.append(asyncio.create_task(self._produce_speech(speech, queue)))
         watcher = asyncio.create_task(_signal_stop(turn.stop_signal, queue))
@@ -200,9 +219,17 @@ class TurnRunner:
                     stopped = True
                     await _halt(speech, tasks)
                     break
+                elif item is _TEXT_DONE:
+                    for event in await assembler.text_finished():
+                        yield event
                 else:
                     for event in assembler.handle(item):
                         yield event
+                    if assembler.retracted and not text_task.done():
+                        # The streaming guardrail fired: stop generating and stop speaking.
+                        if speech is not None:
+                            await _quietly(speech.interrupt())
+                        text_task.cancel()
             yield assembler.completed(stopped=stopped)
             completed = True
         finally:
@@ -213,9 +240,7 @@ class TurnRunner:
                 task.cancel()
             await asyncio.gather(watcher, *tasks, return_exceptions=True)
 
-    async def _produce_text(
-        self, turn: PreparedTurn, queue: asyncio.Queue[Any], speech: SpeechStage | None
-    ) -> None:
+    async def _produce_text(self, turn: PreparedTurn, queue: asyncio.Queue[Any]) -> None:
         try:
             outputs: AsyncIterator[NodeOutput]
             if turn.node == "agent" and turn.options.tools:
@@ -230,15 +255,12 @@ class TurnRunner:
                 outputs = run_prompt_node(turn.llm, turn.model.name, turn.messages, turn.options)
             async for output in outputs:
                 queue.put_nowait(output)
-                if speech is not None and isinstance(output, ContentDelta):
-                    speech.push_text(output.text)
         except PlaygroundError as exc:
             queue.put_nowait(exc)
         except Exception as exc:  # noqa: BLE001 - report, never crash the server
             queue.put_nowait(PlaygroundError(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
-            if speech is not None:
-                speech.finish()
+            queue.put_nowait(_TEXT_DONE)
             queue.put_nowait(_DONE)
 
     async def _produce_speech(self, speech: SpeechStage, queue: asyncio.Queue[Any]) -> None:
@@ -251,24 +273,39 @@ class TurnRunner:
 class _Assembler:
     """Turns producer output (node outputs, speech results, errors) into turn events."""
 
-    def __init__(self, turn: PreparedTurn, timing: TimingRecorder, services: Services) -> None:
+    def __init__(
+        self,
+        turn: PreparedTurn,
+        timing: TimingRecorder,
+        services: Services,
+        speech: SpeechStage | None,
+    ) -> None:
         self._turn = turn
         self._timing = timing
         self._services = services
+        self._speech = speech
         self._snapshot: list[str] = []
+        self._held: list[str] = []
         self._end: StreamEnd | None = None
         self._failed = False
         self._audio_seq = 0
         self._exit: ExitTaken | None = None
+        self._details: dict[str, Any] = {}
+        self._structured = (
+            PartialJSON(turn.prompt.output_schema) if turn.prompt.output_schema else None
+        )
+        self._last_structured: StructuredOutput | None = None
+        self.retracted = False
 
     def handle(self, item: Any) -> list[Event]:
         timing = self._timing
         if isinstance(item, ContentDelta):
-            self._snapshot.append(item.text)
-            stamp = timing.stamp_text(item.at, item.text)
-            return [
-                TextChunk(item.text, "".join(self._snapshot), stamp.seq, stamp.t_ms, stamp.gap_ms)
-            ]
+            if self.retracted:
+                return []
+            if self._turn.checks.holds:
+                self._held.append(item.text)  # delivered by text_finished, after the checks
+                return []
+            return self._deliver(item.text, item.at)
         if isinstance(item, CompletedToolCall):
             at_ms = timing.ms_since_start(item.at)
             return [
@@ -298,6 +335,53 @@ class _Assembler:
             return [_failure(item, stage="llm")]
         raise TypeError(f"unexpected producer item {item!r}")
 
+    def _deliver(self, text: str, at: float) -> list[Event]:
+        """Show a piece of text: chunk event, speech, live JSON state, streaming guardrail."""
+        self._snapshot.append(text)
+        stamp = self._timing.stamp_text(at, text)
+        snapshot = "".join(self._snapshot)
+        events: list[Event] = [TextChunk(text, snapshot, stamp.seq, stamp.t_ms, stamp.gap_ms)]
+        if self._speech is not None:
+            self._speech.push_text(text)
+        if self._structured is not None:
+            events += self._structured_event(self._structured.feed(text), final=False)
+        guardrail = self._turn.guardrail
+        if guardrail is not None and (verdict := guardrail.feed(text)) is not None:
+            replacement = verdict.text_for(guardrail.text)
+            self._snapshot = [replacement]
+            self.retracted = True
+            self._details["streaming_guardrail"] = {
+                "rule": verdict.rule,
+                "category": verdict.category,
+                "action": verdict.action,
+                "reason": verdict.reason,
+            }
+            events.append(TextReplaced(replacement, verdict.reason))
+        return events
+
+    def _structured_event(self, state: PartialJSONState, *, final: bool) -> list[Event]:
+        event = StructuredOutput(state.value, state.complete, state.errors, state.pending, final)
+        if event == self._last_structured:
+            return []
+        self._last_structured = event
+        return [event]
+
+    async def text_finished(self) -> list[Event]:
+        """The node is done: release held text through the checks, then close speech."""
+        events: list[Event] = []
+        if self._held:
+            review = await self._turn.checks.review("".join(self._held))
+            self._held.clear()
+            self._details.update(review.details)
+            events += self._deliver(review.text, time.monotonic())
+            if review.problem is not None:
+                events.append(TurnFailed("schema", review.problem, retryable=True, stage="post"))
+        if self._structured is not None and not self.retracted:
+            events += self._structured_event(self._structured.finish(), final=True)
+        if self._speech is not None:
+            self._speech.finish()
+        return events
+
     def _audio(self, piece: SpeechPiece) -> AudioReady:
         audio = piece.audio
         duration = pcm_duration_ms(audio.pcm, audio.sample_rate)
@@ -319,6 +403,8 @@ class _Assembler:
         end = self._end
         if stopped:
             reason = "stopped"
+        elif self.retracted:
+            reason = "content_filter"
         elif self._failed:
             reason = "error"
         else:
@@ -330,7 +416,7 @@ class _Assembler:
             usage=usage,
             timing=self._timing.summary(time.monotonic(), usage),
             exit_path=self._exit.path if self._exit else None,
-            details={"exit_fields": self._exit.fields} if self._exit else {},
+            details={**self._details, **({"exit_fields": self._exit.fields} if self._exit else {})},
         )
 
 

@@ -7,21 +7,41 @@ the UI. Per-user data (keys, history) never lives here; it travels with each req
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from playground.catalog import Catalog, CatalogEntry, Credentials
-from playground.errors import MissingKeyError
+from playground.errors import ConfigError, MissingKeyError
+from playground.guardrails import (
+    LocalModerator,
+    ModerationRules,
+    OpenAIModerator,
+    StreamingGuardrail,
+    load_moderation_rules,
+)
+from playground.interception import (
+    Hook,
+    InterceptionRules,
+    Interceptor,
+    load_hook,
+    load_interception_rules,
+)
 from playground.prompts import PromptLibrary, load_prompt_library
 from playground.providers.base import LLMProvider, TTSProvider
 from playground.providers.deepgram_tts import DeepgramTTS, FlushBudget
 from playground.providers.local_llm import LocalLlamaModel, local_model_unavailable
 from playground.providers.openai_llm import OpenAIChatModel, OpenAIClientPool
 from playground.providers.piper_tts import PiperTTS, local_voice_unavailable_reason
+from playground.reply_checks import ReplyChecks
 from playground.settings import Settings
 
 __all__ = ["Services", "make_services"]
+
+log = logging.getLogger("playground")
 
 
 @dataclass
@@ -34,6 +54,11 @@ class Services:
     local_voice: PiperTTS
     server_credentials: Credentials
     _deepgram: OrderedDict[str, DeepgramTTS] = field(default_factory=OrderedDict)
+    moderation_rules: ModerationRules | None = None
+    interception_rules: InterceptionRules | None = None
+    interception_hooks: tuple[Hook, ...] = ()
+    # Rule files or hooks that failed to load: those options are unavailable, with this reason.
+    check_problems: dict[str, str] = field(default_factory=dict)
     # Keys Deepgram rejected (by hash), with the reason: their voices are listed unavailable.
     _rejected_voice_keys: dict[str, str] = field(default_factory=dict)
 
@@ -97,6 +122,32 @@ class Services:
                 self._deepgram.popitem(last=False)
         return provider
 
+    def reply_checks(
+        self, features: set[str], creds: Credentials, output_schema: dict[str, Any] | None
+    ) -> ReplyChecks:
+        """The complete-reply checks for the enabled ``features`` (already capability-filtered)."""
+        moderator: LocalModerator | OpenAIModerator | None = None
+        if "guardrails" in features:
+            if creds.openai_api_key:
+                client = self.clients.openai(
+                    api_key=creds.openai_api_key, base_url=self.settings.openai_base_url
+                )
+                moderator = OpenAIModerator(client)
+            elif self.moderation_rules is not None:
+                moderator = LocalModerator(self.moderation_rules)
+        interceptor = (
+            Interceptor(self.interception_rules, self.interception_hooks)
+            if "interception" in features and self.interception_rules is not None
+            else None
+        )
+        schema = output_schema if "post_processing" in features else None
+        return ReplyChecks(moderator=moderator, interceptor=interceptor, output_schema=schema)
+
+    def streaming_guardrail(self, features: set[str]) -> StreamingGuardrail | None:
+        if "streaming_guardrail" not in features or self.moderation_rules is None:
+            return None
+        return StreamingGuardrail(LocalModerator(self.moderation_rules))
+
     async def aclose(self) -> None:
         await self.clients.aclose()
         providers = list(self._deepgram.values())
@@ -120,9 +171,41 @@ def _require(value: str | None, name: str) -> str:
     return value
 
 
+def _load_checks(settings: Settings) -> dict[str, Any]:
+    """Rule files and hooks; a broken one disables its option with the reason, never the app."""
+    loaded: dict[str, Any] = {"check_problems": {}}
+    steps: tuple[tuple[str, str, Callable[[], Any]], ...] = (
+        (
+            "guardrails",
+            "moderation_rules",
+            lambda: load_moderation_rules(_project_path(settings.playground_moderation_rules)),
+        ),
+        (
+            "interception",
+            "interception_rules",
+            lambda: load_interception_rules(_project_path(settings.playground_interception_rules)),
+        ),
+        (
+            "interception",
+            "interception_hooks",
+            lambda: tuple(load_hook(spec) for spec in settings.playground_interception_hooks),
+        ),
+    )
+    for option, name, load in steps:
+        try:
+            loaded[name] = load()
+        except ConfigError as exc:
+            log.warning("%s unavailable: %s", option, exc.message)
+            loaded["check_problems"][option] = exc.message
+            if name == "interception_hooks":
+                loaded["interception_rules"] = None
+    return loaded
+
+
 def make_services(settings: Settings) -> Services:
     rejected: dict[str, str] = {}
     return Services(
+        **_load_checks(settings),
         settings=settings,
         prompts=load_prompt_library(_project_path(settings.playground_prompts_dir)),
         catalog=Catalog(

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     playground_trust_forwarded_for: bool = False
     playground_cors_origins: CommaList = ("*",)
 
+    # Options that need the complete reply: rule files and trusted interception hooks
+    # ("package.module:function", comma separated; server configuration only, never a request).
+    playground_moderation_rules: str = "assets/moderation_rules.yaml"
+    playground_interception_rules: str = "assets/interception_rules.yaml"
+    playground_interception_hooks: CommaList = ()
+
     # Deepgram allows 20 Flush messages per minute per account; raise it if yours allows more.
     playground_deepgram_flushes_per_minute: int = Field(default=20, gt=0)
 
@@ -74,6 +80,7 @@ class Settings(BaseSettings):
         "playground_azure_deployments",
         "playground_compatible_models",
         "playground_cors_origins",
+        "playground_interception_hooks",
         mode="before",
     )
     @classmethod

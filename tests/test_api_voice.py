@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import time
@@ -52,7 +53,7 @@ def api(fake: FakeOpenAI, deepgram: FakeDeepgram) -> Iterator[str]:
         playground_deepgram_flushes_per_minute=1000,
         playground_resume_grace_s=0,
     )
-    services.local_voice.load("joe")  # what the app's start-up warm-up does
+    asyncio.run(services.local_voice.warm_up())  # what the app's start-up warm-up does
     with live_server(build_app(services, warm_up=False)) as url:
         yield url
 
@@ -75,7 +76,7 @@ def decode_wav(data: str) -> tuple[int, int, float]:
 def test_audio_arrives_per_sentence_before_the_text_ends(
     api: str, fake: FakeOpenAI, voice: str
 ) -> None:
-    fake.enqueue(Reply(chunks=ANSWER_CHUNKS, delay=0.06))
+    fake.enqueue(Reply(chunks=ANSWER_CHUNKS, delay=0.1))  # about 10 words a second
     _, events = stream_events(api, body(voice), timeout=60)
     order = [e.event for e in events]
     assert order[0] == "completion-start" and order[-2:] == ["completion-end", "end"]

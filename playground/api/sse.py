@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from playground.events import (
     AudioReady,
     Event,
+    StructuredOutput,
     TextChunk,
     TextReplaced,
     ToolCallDone,
@@ -98,6 +99,15 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]]:
                 "timing": asdict(event.timing),
                 "exit_path": event.exit_path,
                 **event.details,
+            }
+        case StructuredOutput():
+            return "structured-output", {
+                "value": event.value,
+                "complete": event.complete,
+                "valid": event.valid,
+                "errors": list(event.errors),
+                "pending": list(event.pending),
+                "final": event.final,
             }
         case TextReplaced():
             return "completion-replace", {"text": event.text, "reason": event.reason}

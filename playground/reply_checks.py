@@ -1,0 +1,99 @@
+"""The options that need the complete reply, run in order before it is delivered.
+
+When any of them is on (guardrails, interception, whole-reply post-processing), the runner holds
+the answer back, hands the complete text to ``ReplyChecks.review`` and delivers what comes out.
+Moderation runs first (OpenAI's endpoint when an OpenAI key is available, else the local rules),
+then interception, then schema enforcement. Each step reports what it did in ``details``, which
+travels in ``completion-end`` and is shown in the transcript.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from playground.guardrails import LocalModerator, ModerationVerdict, OpenAIModerator
+from playground.interception import Interceptor
+from playground.structured import PartialJSON
+
+__all__ = ["ReplyChecks", "ReplyReview"]
+
+
+@dataclass(frozen=True)
+class ReplyReview:
+    text: str
+    details: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None  # a failed check the user should see as an error
+    blocked: bool = False
+
+
+@dataclass(frozen=True)
+class ReplyChecks:
+    moderator: LocalModerator | OpenAIModerator | None = None
+    interceptor: Interceptor | None = None
+    output_schema: dict[str, Any] | None = None
+
+    @property
+    def holds(self) -> bool:
+        """Whether the reply must be held back until it is complete."""
+        return (
+            self.moderator is not None
+            or self.interceptor is not None
+            or self.output_schema is not None
+        )
+
+    async def review(self, text: str) -> ReplyReview:
+        started = time.monotonic()
+        details: dict[str, Any] = {}
+        problem: str | None = None
+        if self.moderator is not None:
+            verdict = await self._moderate(text)
+            details["guardrail"] = _verdict_details(verdict, self.moderator)
+            if verdict.flagged:
+                text = verdict.text_for(text)
+                if verdict.action == "block":
+                    details["checks_ms"] = _ms_since(started)
+                    return ReplyReview(text, details, blocked=True)
+        if self.interceptor is not None:
+            result = await self.interceptor.apply(text)
+            details["interception"] = {"action": result.action, "changes": result.changes}
+            text = result.text
+            if result.action == "block":
+                details["checks_ms"] = _ms_since(started)
+                return ReplyReview(text, details, blocked=True)
+        if self.output_schema is not None:
+            parser = PartialJSON(self.output_schema)
+            parser.feed(text)
+            state = parser.finish()
+            valid = not state.errors and not state.pending
+            details["post_processing"] = {"valid": valid, "errors": list(state.errors)}
+            if not valid:
+                problem = "the reply does not match the output schema: " + "; ".join(
+                    state.errors or state.pending
+                )
+        details["checks_ms"] = _ms_since(started)
+        return ReplyReview(text, details, problem=problem)
+
+    async def _moderate(self, text: str) -> ModerationVerdict:
+        assert self.moderator is not None
+        if isinstance(self.moderator, LocalModerator):
+            return self.moderator.check(text)
+        return await self.moderator.check(text)
+
+
+def _verdict_details(
+    verdict: ModerationVerdict, moderator: LocalModerator | OpenAIModerator
+) -> dict[str, Any]:
+    return {
+        "engine": "local" if isinstance(moderator, LocalModerator) else "openai",
+        "flagged": verdict.flagged,
+        "action": verdict.action if verdict.flagged else None,
+        "rule": verdict.rule,
+        "category": verdict.category,
+        "reason": verdict.reason,
+    }
+
+
+def _ms_since(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 3)
