@@ -9,28 +9,39 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+import httpx
+
 import playground.offline  # noqa: F401  (keeps gradio and the hub off the network)
+from tests.fakes.openai_server import FakeOpenAI
 
 __all__ = [
     "MODEL",
     "SDK_MODEL",
-    "ApiTurn",
+    "Turn",
     "Row",
+    "StampedFakeOpenAI",
     "api_turn",
     "clean_environment",
     "ms_since",
+    "openai_env",
     "p50",
     "p95",
     "percentile",
-    "playground_server",
+    "served",
     "print_rows",
-    "sdk_chunk_times",
+    "schedule_ms",
+    "sdk_turn",
+    "transit_ms",
 ]
 
 MODEL = "openai:gpt-4o-mini"
@@ -131,30 +142,120 @@ def print_rows(rows: Sequence[Row]) -> None:
 
 # -- servers -------------------------------------------------------------------------------------
 
+REPO = Path(__file__).resolve().parent.parent
+# The API's per-client abuse limits and Deepgram's Flush budget are not what is measured, and
+# every benchmark client comes from 127.0.0.1.
+UNLIMITED = {
+    "PLAYGROUND_RATE_LIMIT_PER_MINUTE": "1000000",
+    "PLAYGROUND_MAX_CONCURRENT_TURNS": "1000",
+    "PLAYGROUND_DEEPGRAM_FLUSHES_PER_MINUTE": "1000000",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
+    """Poll ``url`` until it answers 200; the seconds that took. Fails if the process dies."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
 
 @contextmanager
-def playground_server(services: Any) -> Iterator[str]:
-    """The real app (UI + API) on a loopback port; yields its base URL."""
-    from playground.server import build_app
-    from tests.support import live_server
-
-    with live_server(build_app(services, warm_up=False)) as url:
+def served(kind: str = "playground", **env: str) -> Iterator[str]:
+    """Run ``benchmarks.serve KIND`` in its own process with ``env``; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.serve", kind, "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, **UNLIMITED, **env},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(f"{url}/healthz", process)
         yield url
+    finally:
+        stop(process)
 
 
-def openai_settings(fake: Any) -> dict[str, Any]:
-    return {"openai_api_key": "sk-bench", "openai_base_url": fake.base_url}
+def openai_env(fake: FakeOpenAI) -> dict[str, str]:
+    return {"OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake.base_url}
+
+
+class StampedFakeOpenAI(FakeOpenAI):
+    """``FakeOpenAI`` that also records when it wrote each frame of each stream.
+
+    ``writes[n][0]`` is the role frame of the n-th stream, ``writes[n][i]`` its i-th content
+    chunk. The fake runs in this process, so its ``time.monotonic()`` is the client's clock.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[list[float]] = []
+
+    async def _stream(self, writer: Any, *args: Any) -> bool:
+        stamps: list[float] = []
+        self.writes.append(stamps)
+        return await super()._stream(_StampingWriter(writer, stamps), *args)
+
+
+def transit_ms(turn: Turn, stamps: list[float]) -> list[float]:
+    """For each content chunk: ms from the fake writing it to the client reading it."""
+    return [turn.t0 * 1000 + at - w * 1000 for at, w in zip(turn.chunks, stamps[1:], strict=False)]
+
+
+def schedule_ms(stamps: list[float]) -> list[float]:
+    """For each content chunk: ms from the fake's first (role) frame to its write: the
+    upstream's own pacing, including its timer drift."""
+    return [(w - stamps[0]) * 1000 for w in stamps[1:]]
+
+
+class _StampingWriter:
+    def __init__(self, writer: Any, stamps: list[float]) -> None:
+        self._writer = writer
+        self._stamps = stamps
+        self.transport = writer.transport
+
+    def write(self, data: bytes) -> None:
+        self._stamps.append(time.monotonic())
+        self._writer.write(data)
+
+    async def drain(self) -> None:
+        await self._writer.drain()
 
 
 # -- clients -------------------------------------------------------------------------------------
 
 
 @dataclass
-class ApiTurn:
-    """One streamed turn as the client saw it; times are ms since the request was sent."""
+class Turn:
+    """One streamed answer as the client saw it; times are ms since ``t0``, the request."""
 
+    t0: float = 0.0
     chunks: list[float] = field(default_factory=list)  # arrival of completion-continue, by seq
     texts: list[str] = field(default_factory=list)
+    chunk_t_ms: list[float] = field(default_factory=list)  # the server's own t_ms stamps
     audio: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     end: dict[str, Any] | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -175,10 +276,9 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, Any]
             data.append(line[5:].lstrip())
 
 
-async def api_turn(client: Any, base_url: str, body: dict[str, Any]) -> ApiTurn:
+async def api_turn(client: Any, base_url: str, body: dict[str, Any]) -> Turn:
     """POST one turn with an ``httpx.AsyncClient`` and record when each event arrived."""
-    turn = ApiTurn()
-    t0 = time.monotonic()
+    turn = Turn(t0=time.monotonic())
     async with client.stream(
         "POST",
         f"{base_url}/v1/interact/stream",
@@ -187,29 +287,31 @@ async def api_turn(client: Any, base_url: str, body: dict[str, Any]) -> ApiTurn:
     ) as response:
         response.raise_for_status()
         async for name, data in sse_events(response.aiter_lines()):
-            now = ms_since(t0)
+            now = ms_since(turn.t0)
             if name == "completion-continue":
                 turn.chunks.append(now)
                 turn.texts.append(data["text"])
+                turn.chunk_t_ms.append(data["t_ms"])
             elif name == "audio":
                 turn.audio.append((now, data))
             elif name == "completion-end":
                 turn.end = data
             elif name == "error":
                 turn.errors.append(data)
-    turn.done_ms = ms_since(t0)
+    turn.done_ms = ms_since(turn.t0)
     if turn.errors:
         raise RuntimeError(f"the turn failed: {turn.errors}")
     return turn
 
 
-async def sdk_chunk_times(client: Any, model: str = SDK_MODEL) -> list[float]:
-    """The baseline: the raw ``openai`` stream; ms since the request for each content chunk."""
-    times: list[float] = []
-    t0 = time.monotonic()
+async def sdk_turn(client: Any, model: str = SDK_MODEL) -> Turn:
+    """The baseline: the raw ``openai`` stream, with when each content chunk arrived."""
+    turn = Turn(t0=time.monotonic())
     stream = await client.chat.completions.create(model=model, messages=MESSAGES, stream=True)
     async with stream:
         async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                times.append(ms_since(t0))
-    return times
+            if chunk.choices and (text := chunk.choices[0].delta.content):
+                turn.chunks.append(ms_since(turn.t0))
+                turn.texts.append(text)
+    turn.done_ms = ms_since(turn.t0)
+    return turn

@@ -19,7 +19,7 @@ from playground.catalog import Credentials
 from playground.events import Event
 from playground.requests import TurnRequest
 from playground.runner import TurnRunner
-from playground.similarity import Summary, similarity, summarise, word_diff
+from playground.similarity import DiffOp, Summary, similarity, summarise, word_diff
 from playground.turn_state import TurnState
 
 __all__ = ["CompareProgress", "CompareRound", "compare"]
@@ -34,7 +34,7 @@ class CompareRound:
     complete_total_ms: float  # the non-streaming answer arrives whole, at once
     gain_ms: float | None  # how much sooner the first words are seen with streaming
     similarity: float
-    diff: list[tuple[str, str]]
+    diff: list[tuple[DiffOp, str]]
 
     def as_dict(self) -> dict[str, Any]:
         return {

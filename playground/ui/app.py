@@ -68,17 +68,22 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
     with gr.Blocks(title="Streaming Playground") as demo:
         session = gr.State(SessionState())
         gr.HTML(HEADER)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300):
+        with gr.Row(equal_height=False, elem_id="sp-main"):
+            with gr.Column(scale=1, min_width=300, elem_id="sp-settings"):
                 model = gr.Dropdown(
                     model_choices(server_creds),
                     value=catalog.default_model(server_creds).id,
                     label="Model",
                     info="Unavailable models say what they need.",
+                    elem_id="sp-model",
                 )
                 with gr.Row():
                     prompt_id = gr.Dropdown(
-                        prompt_ids, value=default_prompt.id, label="Prompt", scale=3
+                        prompt_ids,
+                        value=default_prompt.id,
+                        label="Prompt",
+                        scale=3,
+                        elem_id="sp-prompt",
                     )
                     version = gr.Dropdown(
                         versions_of(default_prompt.id),
@@ -86,26 +91,35 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                         label="Version",
                         scale=1,
                         min_width=90,
+                        elem_id="sp-version",
                     )
                 node = gr.Radio(
                     [("Prompt Node", "prompt"), ("Agent Node", "agent")],
                     value=default_prompt.node,
                     label="Node type",
+                    elem_id="sp-node",
                 )
                 streaming = gr.Checkbox(
                     True,
                     label="Stream the answer",
                     info="Off: the whole answer arrives as one chunk.",
+                    elem_id="sp-streaming",
                 )
                 voice = gr.Dropdown(
                     voice_choices(server_creds),
                     value=default_voice,
                     label="Voice",
                     info="Spoken sentence by sentence as text streams.",
+                    elem_id="sp-voice",
                 )
-                with gr.Accordion("Options that need the complete response", open=True):
-                    toggles = {name: gr.Checkbox(False, label=OPTIONS[name]) for name in FEATURES}
-                    capability_md = gr.Markdown()
+                with gr.Accordion(
+                    "Options that need the complete response", open=True, elem_id="sp-options"
+                ):
+                    toggles = {
+                        name: gr.Checkbox(False, label=OPTIONS[name], elem_id=f"sp-opt-{name}")
+                        for name in FEATURES
+                    }
+                    capability_md = gr.Markdown(elem_id="sp-capabilities")
                 with gr.Accordion("Prompt text", open=False):
                     prompt_md = gr.Markdown(view.prompt_card(default_prompt))
                     if prompts.problems:
@@ -115,15 +129,21 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                             ),
                             elem_classes="sp-problems",
                         )
-                with gr.Accordion("Session keys", open=False):
+                with gr.Accordion("Session keys", open=False, elem_id="sp-keys"):
                     gr.Markdown(
                         "Used for this browser session only: never stored, logged or "
                         "shown to anyone else. Blank uses the server's keys."
                     )
-                    openai_key = gr.Textbox(type="password", label="OpenAI API key")
-                    azure_key = gr.Textbox(type="password", label="Azure OpenAI API key")
-                    deepgram_key = gr.Textbox(type="password", label="Deepgram API key")
-            with gr.Column(scale=2, min_width=320):
+                    openai_key = gr.Textbox(
+                        type="password", label="OpenAI API key", elem_id="sp-openai-key"
+                    )
+                    azure_key = gr.Textbox(
+                        type="password", label="Azure OpenAI API key", elem_id="sp-azure-key"
+                    )
+                    deepgram_key = gr.Textbox(
+                        type="password", label="Deepgram API key", elem_id="sp-deepgram-key"
+                    )
+            with gr.Column(scale=2, min_width=320, elem_id="sp-work"):
                 chatbot = gr.Chatbot(
                     label="Conversation",
                     height=440,
@@ -132,7 +152,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                     buttons=["copy", "copy_all"],
                     feedback_options=None,
                 )
-                with gr.Row():
+                with gr.Row(elem_id="sp-input-row"):
                     message = gr.Textbox(
                         placeholder="Type a message and press Enter",
                         show_label=False,
@@ -150,27 +170,28 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                     clear = gr.Button("Clear", scale=1, min_width=80, elem_id="sp-clear")
                 gr.HTML(AUDIO_BAR)
                 audio_feed = gr.Textbox(visible="hidden", elem_id="sp-audio-feed")
-                with gr.Group():
-                    summary = gr.HTML(view.timing_summary(None), elem_id="sp-summary")
-                    plot = gr.LinePlot(
-                        view.empty_plot(),
-                        x="chunk",
-                        y="ms",
-                        color="series",
-                        label="When each chunk arrived",
-                        height=260,
-                        elem_id="sp-plot",
-                        x_title="chunk",
-                        y_title="ms",
-                    )
-                    table = gr.Dataframe(
-                        view.timing_table(None),
-                        headers=view.TABLE_HEADERS,
-                        label="Per-chunk timing",
-                        max_height=260,
-                        interactive=False,
-                        elem_id="sp-table",
-                    )
+                summary = gr.HTML(view.timing_summary(None), elem_id="sp-summary")
+                plot = gr.LinePlot(
+                    view.empty_plot(),
+                    x=view.PLOT_X,
+                    y=view.PLOT_Y,
+                    color=view.PLOT_COLOR,
+                    color_map=view.PLOT_COLORS,
+                    color_title="",
+                    label="When each chunk arrived",
+                    caption=view.PLOT_CAPTION,
+                    elem_id="sp-plot",
+                    x_title="ms since Send",
+                    y_title="characters",
+                )
+                table = gr.Dataframe(
+                    view.timing_table(None),
+                    headers=view.TABLE_HEADERS,
+                    label="Per-chunk timing",
+                    max_height=260,
+                    interactive=False,
+                    elem_id="sp-table",
+                )
 
         controls = [model, prompt_id, version, node, streaming, voice, *toggles.values()]
         keys = [openai_key, azure_key, deepgram_key]
@@ -204,7 +225,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 )
                 for name, flag in zip(FEATURES, flags, strict=True)
             ]
-            return [*updates, view.capability_notes(disabled)]
+            return [*updates, view.capability_notes(disabled, has_tools=bool(prompt.tools))]
 
         def on_prompt(pid: str) -> tuple[Any, Any, str]:
             latest = prompts.latest(pid)
@@ -238,69 +259,82 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 feed,
             )
 
+        # One parameter per input: they are the named arguments of the public "/turn" endpoint.
         async def on_send(
-            text: str,
+            message: str,
             state: SessionState,
-            model_id: str,
-            pid: str,
-            ver: str,
-            node_type: str,
-            stream_on: bool,
-            voice_id: str,
-            *rest: Any,
+            model: str,
+            prompt: str,
+            version: str,
+            node: str,
+            streaming: bool,
+            voice: str,
+            guardrails: bool,
+            interception: bool,
+            post_processing: bool,
+            streaming_guardrail: bool,
+            openai_api_key: str | None = None,
+            azure_openai_api_key: str | None = None,
+            deepgram_api_key: str | None = None,
         ) -> AsyncIterator[tuple[Any, ...]]:
-            flags, key_values = rest[: len(FEATURES)], rest[len(FEATURES) :]
-            if not text.strip():
+            if not (message or "").strip():
                 return
             request = TurnRequest(
-                message=text,
-                model=model_id,
-                prompt=f"{pid}@{ver}",
-                node=node_type,
-                streaming=stream_on,
-                voice=voice_id,
+                message=message,
+                model=model,
+                prompt=f"{prompt}@{version}",
+                node=node,
+                streaming=streaming,
+                voice=voice,
                 history=tuple(state.history),
-                features=Features(**dict(zip(FEATURES, flags, strict=True))),
+                features=Features(
+                    guardrails=guardrails,
+                    interception=interception,
+                    post_processing=post_processing,
+                    streaming_guardrail=streaming_guardrail,
+                ),
             )
-            yield ("", *render(state, Frame(chat=True, timing=True, new_audio=False, final=False)))
-            async for frame in drive_turn(runner, state, request, creds_for(*key_values)):
+            creds = creds_for(
+                openai_api_key or "", azure_openai_api_key or "", deepgram_api_key or ""
+            )
+            yield ("", *(gr.skip() for _ in range(5)))  # clear the box at once
+            async for frame in drive_turn(runner, state, request, creds):
                 yield (gr.skip(), *render(state, frame))
 
-        def on_stop(state: SessionState) -> list[dict[str, Any]]:
+        # Stop and Clear are cooperative (see ``session``): they tell the running turn's driver,
+        # which closes the run and sends the last frame; the Gradio event is not cancelled.
+        async def on_stop(state: SessionState) -> list[dict[str, Any]]:
             state.stop()
             return _chat(state)
 
-        def on_clear(state: SessionState) -> tuple[Any, ...]:
+        async def on_clear(state: SessionState) -> tuple[Any, ...]:
             state.clear()
             return ([], view.timing_summary(None), view.empty_plot(), view.timing_table(None))
 
         turn_outputs = [message, chatbot, summary, plot, table, audio_feed]
         turn_inputs = [message, session, *controls, *keys]
         unlock_audio = "() => { window.spAudio && window.spAudio.unlock(); }"
-        events: list[dict[str, Any]] = []
-        for trigger in (send.click, message.submit):
+        # Send is the page's one public endpoint ("/turn", for gradio_client); Enter runs the same
+        # function privately. Stop, Clear and the capability events stay private.
+        for trigger, api in ((send.click, "turn"), (message.submit, None)):
             trigger(fn=None, js=unlock_audio)
-            events.append(
-                trigger(
-                    on_send,
-                    turn_inputs,
-                    turn_outputs,
-                    concurrency_limit=UI_CONCURRENCY,
-                    concurrency_id="turn",
-                    show_progress="hidden",
-                    api_visibility="private",
-                )
+            trigger(
+                on_send,
+                turn_inputs,
+                turn_outputs,
+                concurrency_limit=UI_CONCURRENCY,
+                concurrency_id="turn",
+                show_progress="hidden",
+                api_name=api,
+                api_visibility="public" if api else "private",
             )
         stop.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
-        stop.click(
-            on_stop, [session], [chatbot], cancels=events, queue=False, api_visibility="private"
-        )
+        stop.click(on_stop, [session], [chatbot], queue=False, api_visibility="private")
         clear.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
         clear.click(
             on_clear,
             [session],
             [chatbot, summary, plot, table],
-            cancels=events,
             queue=False,
             api_visibility="private",
         )
@@ -320,7 +354,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             [version, node, prompt_md],
             queue=False,
             api_visibility="private",
-        ).then(capabilities, cap_inputs, cap_outputs, queue=False)
+        ).then(capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private")
         version.change(
             on_version, [prompt_id, version], [prompt_md], queue=False, api_visibility="private"
         )
@@ -345,4 +379,4 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
 
 
 def _chat(state: SessionState) -> list[dict[str, Any]]:
-    return view.chat_messages(state.history[: state.base], state.user_message, state.current)
+    return view.chat_messages(state.shown, state.live)

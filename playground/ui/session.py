@@ -1,62 +1,68 @@
 """One browser session's conversation and the driver that turns a run into UI frames.
 
 ``SessionState`` lives in a ``gr.State`` (server-side, per session, never shared). ``drive_turn``
-runs a turn on its own task and yields ``Frame``s: the chat updates on the leading edge and at
-most every ``chat_interval`` (so slow streams show every chunk at once and fast ones do not flood
-the browser), the plot and table less often, audio as soon as it exists, and always a final frame.
+runs a turn on its own task and yields ``Frame``s: the chat updates on the leading edge (and the
+first text chunk at once) and at most every ``chat_interval`` after that (so slow streams show
+every chunk at once and fast ones do not flood the browser), the plot and table less often,
+audio as soon as it exists, and always a final frame.
+
+Stop is cooperative: ``SessionState.stop`` marks the turn stopped, keeps the partial answer and
+wakes the driver, which closes the run (and with it the upstream connections) and sends one
+final frame. The page does not also cancel the Gradio event: a cancel racing the generator's own
+last frame left the chat showing Gradio's "Error" badge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from playground.catalog import Credentials
-from playground.errors import ConfigError
+from playground.errors import ConfigError, MissingKeyError
 from playground.events import Event, TurnFailed
 from playground.requests import HistoryMessage, TurnRequest
 from playground.runner import TurnRunner
 from playground.turn_state import TurnState
 
-__all__ = ["Frame", "SessionState", "drive_turn"]
+__all__ = ["Frame", "SessionState", "drive_turn", "request_error_code"]
 
-_END = object()
+_END = object()  # the run's event stream is exhausted
+_WAKE = object()  # stop() or clear() wants the driver to look at the session
 
 
 @dataclass
 class SessionState:
     """Deep-copyable per-session state (Gradio copies the initial value for each session)."""
 
-    history: list[HistoryMessage] = field(default_factory=list)
+    history: list[HistoryMessage] = field(default_factory=list)  # what the model sees next
+    shown: list[tuple[str, TurnState]] = field(default_factory=list)  # finished turns, for the chat
     current: TurnState | None = None
     user_message: str | None = None
     committed: bool = True
-    base: int = 0  # history length before the current turn: what the chat shows above it
     audio_sent: int = 0
-    task: Any = None  # the running turn's pump task, so Stop / a new message can cancel it
+    wake: Callable[[], None] | None = None  # set while a driver runs: makes it check for a stop
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SessionState:
-        return SessionState(history=list(self.history))
+        return SessionState(history=list(self.history), shown=list(self.shown))
+
+    @property
+    def live(self) -> tuple[str, TurnState] | None:
+        """The turn in progress, if any (a finished turn has moved to ``shown``)."""
+        if self.committed or self.current is None or self.user_message is None:
+            return None
+        return self.user_message, self.current
 
     def begin(self, message: str) -> TurnState:
-        self.cancel_running()
+        self.stop()  # a new message ends a turn still running, as Stop would
         self.current = TurnState()
-        self.base = len(self.history)
         self.user_message = message
         self.committed = False
         self.audio_sent = 0
         return self.current
-
-    def cancel_running(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            if self.current is not None:
-                self.current.stopped = True
-            self.commit()
-        self.task = None
 
     def commit(self) -> None:
         """Move the finished (or stopped) turn into the history the model sees next time."""
@@ -66,20 +72,25 @@ class SessionState:
         self.history.append(HistoryMessage(role="user", content=self.user_message))
         if self.current.text:
             self.history.append(HistoryMessage(role="assistant", content=self.current.text))
+        # The chat keeps the whole turn (tool calls, notes) but not its audio.
+        self.shown.append((self.user_message, dataclasses.replace(self.current, audio=[])))
 
     def stop(self) -> None:
+        """Stop the running turn, keeping what arrived. Safe to call when nothing runs."""
         if self.current is not None and not self.current.finished:
             self.current.stopped = True
-        self.cancel_running()
         self.commit()
+        if self.wake is not None:
+            self.wake()
 
     def clear(self) -> None:
-        self.cancel_running()
+        self.stop()
         self.history.clear()
-        self.base = 0
+        self.shown.clear()
         self.current = None
         self.user_message = None
         self.committed = True
+        self.audio_sent = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,15 @@ class Frame:
     timing: bool
     new_audio: bool
     final: bool
+
+
+def request_error_code(exc: ConfigError) -> str:
+    """A UI-side code for a request that could not start, so the chat can say what to do."""
+    if isinstance(exc, MissingKeyError):
+        return "missing_key"
+    if exc.field in ("history", "message"):
+        return f"{exc.field}_limit"
+    return "config"
 
 
 async def drive_turn(
@@ -103,14 +123,13 @@ async def drive_turn(
     try:
         prepared = runner.prepare(request, creds)
     except ConfigError as exc:
-        turn.handle(
-            TurnFailed(code="config", message=exc.message, retryable=False, stage="request")
-        )
-        turn.stopped = False
+        code = request_error_code(exc)
+        turn.handle(TurnFailed(code=code, message=exc.message, retryable=False, stage="request"))
         session.commit()
         yield Frame(chat=True, timing=True, new_audio=False, final=True)
         return
 
+    loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
     started_at = time.monotonic()
 
@@ -121,8 +140,12 @@ async def drive_turn(
         finally:
             queue.put_nowait(_END)
 
+    def wake() -> None:
+        # Thread-safe: Gradio may run the Stop handler on a worker thread.
+        loop.call_soon_threadsafe(queue.put_nowait, _WAKE)
+
     task = asyncio.create_task(pump())
-    session.task = task
+    session.wake = wake
     last_chat = last_timing = 0.0
     dirty_chat = dirty_timing = False
     try:
@@ -143,17 +166,19 @@ async def drive_turn(
                 )
             except TimeoutError:
                 item = None
-            if item is _END:
+            if item is _END or turn.stopped or session.current is not turn:
                 break
-            new_audio = False
-            if item is not None:
+            new_audio = first_text = False
+            if item is not None and item is not _WAKE:
                 event: Event = item
-                before_audio = len(turn.audio)
+                before_audio, before_text = len(turn.audio), len(turn.chunks)
                 turn.handle(event)
                 new_audio = len(turn.audio) > before_audio
+                first_text = before_text == 0 and len(turn.chunks) == 1
                 dirty_chat = dirty_timing = True
             now = time.monotonic()
-            send_chat = dirty_chat and now - last_chat >= chat_interval
+            # The first text goes out at once whatever the throttle says: it is what TTFT shows.
+            send_chat = dirty_chat and (first_text or now - last_chat >= chat_interval)
             send_timing = dirty_timing and now - last_timing >= timing_interval
             if send_chat or send_timing or new_audio:
                 if send_chat:
@@ -161,11 +186,20 @@ async def drive_turn(
                 if send_timing:
                     last_timing, dirty_timing = now, False
                 yield Frame(chat=send_chat, timing=send_timing, new_audio=new_audio, final=False)
-        session.commit()
-        yield Frame(chat=True, timing=True, new_audio=False, final=True)
+        # Close the run before the last frame, so a stopped turn's upstream closes at once.
+        await _halt(task)
+        if session.wake is wake:
+            session.wake = None
+        if session.current is turn:  # not cleared, nor replaced by a newer message
+            session.commit()
+            yield Frame(chat=True, timing=True, new_audio=False, final=True)
     finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        if session.task is task:
-            session.task = None
+        await _halt(task)
+        if session.wake is wake:
+            session.wake = None
+
+
+async def _halt(task: asyncio.Task[None]) -> None:
+    if not task.done():
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,16 +16,16 @@ import pandas as pd
 
 from playground.capabilities import OPTIONS
 from playground.catalog import CatalogEntry
-from playground.events import DisabledFeature
+from playground.events import DisabledFeature, TurnFailed
 from playground.prompts import PromptFile
-from playground.requests import HistoryMessage
-from playground.turn_state import TurnState
+from playground.turn_state import ToolEntry, TurnState
 
 __all__ = [
     "audio_feed",
     "capability_notes",
-    "disabled_info",
     "chat_messages",
+    "disabled_info",
+    "error_note",
     "choice_label",
     "empty_plot",
     "prompt_card",
@@ -34,21 +35,35 @@ __all__ = [
 ]
 
 TABLE_HEADERS = ["seq", "ms since send", "gap ms", "chars"]
-ARRIVAL = "arrival (ms since send)"
-GAP = "gap since previous (ms)"
-AUDIO = "audio ready (ms since send)"
-SERIES = (ARRIVAL, GAP, AUDIO)
+STOPPED_NOTE = "*Stopped — the partial answer is kept.*"
+TEXT_SERIES = "text received"
+AUDIO_SERIES = "text voiced"
+SERIES = (TEXT_SERIES, AUDIO_SERIES)
+PLOT_X, PLOT_Y, PLOT_COLOR = "ms", "characters", "series"
+PLOT_CAPTION = (
+    "Each step up is a chunk arriving (text received) or a spoken piece ready to play "
+    "(text voiced); flat runs are waiting time."
+)
 # One colour per series, fixed: the browser builds the chart's colour scale once, from the first
 # value it sees, and later updates only swap the data.
-PLOT_COLORS = {ARRIVAL: "#2563eb", GAP: "#f59e0b", AUDIO: "#10b981"}
+PLOT_COLORS = {TEXT_SERIES: "#2563eb", AUDIO_SERIES: "#10b981"}
 _FIX_HINTS = {
-    "auth": "Check the key: set it in .env or paste one under Session keys.",
-    "config": "Pick an available model or voice, or set its key.",
+    # Codes from the runner (the API's error codes) ...
+    "auth": "Check the key: set it in the server's environment (.env), or paste one under "
+    "**Session keys**.",
     "rate_limit": "Wait a moment and send again, or pick another model.",
     "connectivity": "Check the endpoint URL and that the server is running, then send again.",
     "timeout": "The upstream went silent; send again.",
     "server": "The upstream failed; send again.",
     "truncated": "The answer was cut off upstream; send again.",
+    "bad_request": "The upstream rejected the request; check the model name and the prompt.",
+    "internal": "Send again; if it keeps happening, check the server log.",
+    # ... and from requests the UI could not start (``session.request_error_code``).
+    "missing_key": "Set the key in the server's environment (.env), paste one under "
+    "**Session keys**, or pick a model or voice that is available.",
+    "history_limit": "Press **Clear** to start a new conversation.",
+    "message_limit": "Shorten the message and send again.",
+    "config": "Check the model, prompt and voice settings.",
 }
 
 
@@ -63,54 +78,99 @@ def _text(text: str) -> dict[str, str]:
 
 
 def chat_messages(
-    history: Sequence[HistoryMessage], user_message: str | None, turn: TurnState | None
+    past: Sequence[tuple[str, TurnState]], live: tuple[str, TurnState] | None = None
 ) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = [
-        {"role": m.role, "content": [_text(m.content)]} for m in history
-    ]
-    if user_message is not None:
+    """The Chatbot value: each turn as (user message, its state), the live one last.
+
+    Tool calls appear where they happened in the answer (text before a call, the call as a
+    collapsible message, text after it); notes on stop, errors and replacements close the turn.
+    """
+    messages: list[dict[str, Any]] = []
+    for user_message, turn in [*past, *([live] if live is not None else [])]:
         messages.append({"role": "user", "content": [_text(user_message)]})
-    if turn is None:
-        return messages
-    for entry in turn.tools:
-        call, result = entry.call, entry.result
-        body = f"**Arguments**\n```json\n{json.dumps(call.arguments, indent=2)}\n```"
-        if call.error:
-            body += f"\n\n⚠️ {call.error}: `{call.raw_arguments}`"
-        if result is not None:
-            body += f"\n\n**Result**\n```\n{result.output}\n```"
-        metadata: dict[str, Any] = {
-            "title": f"🛠 {call.name}",
-            "status": "done" if result is not None else "pending",
-        }
-        if result is not None:
-            metadata["duration"] = round(result.duration_ms / 1000, 3)
-            if result.is_error:
-                metadata["log"] = "error"
-        messages.append({"role": "assistant", "content": [_text(body)], "metadata": metadata})
+        messages += _answer_messages(turn)
+    return messages
+
+
+def _answer_messages(turn: TurnState) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
     answer = turn.text
+    done = 0
+    for entry in turn.tools:
+        cut = _text_before(turn, entry.call.t_ms)
+        if cut > done and answer[done:cut].strip():
+            messages.append({"role": "assistant", "content": [_text(answer[done:cut])]})
+        done = max(done, cut)
+        messages.append(_tool_message(entry))
+    answer = answer[done:]
     notes = []
     if turn.stopped:
-        notes.append("⏹ *Stopped — partial answer kept.*")
-    for error in turn.errors:
-        hint = _FIX_HINTS.get(error.code, "")
-        where = "Voice" if error.stage == "tts" else "Error"
-        notes.append(f"⚠️ **{where}:** {error.message} {hint}".strip())
+        notes.append(STOPPED_NOTE)
+    notes += [error_note(error) for error in turn.errors]
     for replaced in turn.replaced:
-        notes.append(f"🛡 *Replaced: {replaced.reason}*")
+        notes.append(f"*A guardrail replaced the answer: {replaced.reason}*")
     if turn.completed and turn.completed.finish_reason == "length":
-        notes.append("✂️ *Cut off at the token limit.*")
-    if answer or notes or not turn.finished:
-        content = answer or ("" if notes else "…")
+        notes.append("*Cut off at the token limit.*")
+    if answer.strip() or notes or not turn.finished:
+        content = answer if answer.strip() else ("" if notes else "…")
         if notes:
             content = (content + "\n\n" if content else "") + "\n\n".join(notes)
         messages.append({"role": "assistant", "content": [_text(content)]})
     return messages
 
 
+def _text_before(turn: TurnState, t_ms: float) -> int:
+    """How much of the answer had arrived at ``t_ms`` (0 once a guardrail rewrote the text)."""
+    if turn.replaced:
+        return 0
+    arrived = [c for c in turn.chunks if c.t_ms <= t_ms]
+    return len(arrived[-1].snapshot) if arrived else 0
+
+
+def _tool_message(entry: ToolEntry) -> dict[str, Any]:
+    call, result = entry.call, entry.result
+    body = f"**Arguments**\n{_fenced(json.dumps(call.arguments, indent=2), 'json')}"
+    if call.error:
+        body += f"\n\n**Bad arguments:** {call.error}\n{_fenced(call.raw_arguments)}"
+    if result is not None:
+        label = "Error" if result.is_error else "Result"
+        body += f"\n\n**{label}**\n{_fenced(result.output)}"
+    failed = result is not None and result.is_error
+    metadata: dict[str, Any] = {
+        "title": f"Tool call: {call.name}" + (" — failed" if failed else ""),
+        "status": "done" if result is not None else "pending",
+    }
+    if result is not None:
+        metadata["duration"] = round(result.duration_ms / 1000, 3)
+    return {"role": "assistant", "content": [_text(body)], "metadata": metadata}
+
+
+def _fenced(text: str, lang: str = "text") -> str:
+    """A Markdown code block that the text cannot close early, whatever backticks it holds."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def error_note(error: TurnFailed) -> str:
+    """An error as the conversation shows it: what happened, then what to do about it."""
+    where = "Voice" if error.stage == "tts" else "Error"
+    message = error.message.strip()
+    if message and message[-1] not in ".!?":
+        message += "."
+    if message:
+        message = message[0].upper() + message[1:]
+    note = f"**{where}:** {message}"
+    hint = _FIX_HINTS.get(error.code)
+    return f"{note}\n\n**What to do:** {hint}" if hint else note
+
+
 def timing_summary(turn: TurnState | None) -> str:
     if turn is None or turn.started is None:
-        return "_Send a message to see when every chunk arrives._"
+        rows = [("TTFT", "—"), ("Total", "—"), ("Chunks", "0"), ("TTFA", "—")]
+        if turn is not None and turn.errors:
+            return _stats(rows, "Not sent: the conversation says what to fix.")
+        return _stats(rows, "Send a message to see when every chunk arrives.")
     chunks = turn.chunks
     if turn.completed is not None:
         t = turn.completed.timing
@@ -131,13 +191,18 @@ def timing_summary(turn: TurnState | None) -> str:
             ("TTFA", _ms(turn.audio[0].t_ms) if turn.audio else "—"),
         ]
         status = "stopped" if turn.stopped else "streaming…"
+    started = turn.started
+    return _stats(rows, f"{started.model} · {started.prompt} · {started.node} node · {status}")
+
+
+def _stats(rows: Sequence[tuple[str, str]], caption: str) -> str:
     cells = "".join(
         f"<div class='sp-stat'><span>{html.escape(k)}</span><b>{html.escape(v)}</b></div>"
         for k, v in rows
     )
-    started = turn.started
-    caption = html.escape(f"{started.model} · {started.prompt} · {started.node} node · {status}")
-    return f"<div class='sp-stats'>{cells}</div><div class='sp-caption'>{caption}</div>"
+    return (
+        f"<div class='sp-stats'>{cells}</div><div class='sp-caption'>{html.escape(caption)}</div>"
+    )
 
 
 def _ms(value: float | None) -> str:
@@ -157,45 +222,49 @@ def timing_table(turn: TurnState | None) -> pd.DataFrame:
 
 
 def empty_plot() -> pd.DataFrame:
-    """The plot's value before any chunk: one blank row per series.
+    """The plot's value before any chunk: one blank (NaN) row per series.
 
-    The browser derives the chart's encoding once, from the first value it renders — the axis
-    types from the column dtypes and the colour domain from the series present — and later
-    updates only swap the data. An untyped frame, or one without every series, leaves the lines
-    undrawn for the rest of the session. The blank (NaN) rows set the domain and draw nothing.
+    The browser derives the chart's encoding once, from the first value it renders (the axis
+    types from the column dtypes, the colour domain from the series present) and later updates
+    only swap the data: an untyped frame, or one missing a series, leaves lines undrawn for the
+    rest of the session. Blank rows set both and draw nothing.
     """
-    return _plot_frame([0] * len(SERIES), [float("nan")] * len(SERIES), list(SERIES))
+    nan = float("nan")
+    return _plot_frame([nan] * len(SERIES), [nan] * len(SERIES), list(SERIES))
 
 
-def _plot_frame(chunks: list[int], values: list[float], series: list[str]) -> pd.DataFrame:
+def _plot_frame(ms: list[float], chars: list[float], series: list[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "chunk": pd.Series(chunks, dtype="int64"),
-            "ms": pd.Series(values, dtype="float64"),
-            "series": pd.Series(series, dtype="str"),
+            PLOT_X: pd.Series(ms, dtype="float64"),
+            PLOT_Y: pd.Series(chars, dtype="float64"),
+            PLOT_COLOR: pd.Series(series, dtype="str"),
         }
     )
 
 
 def timing_plot(turn: TurnState | None) -> pd.DataFrame:
-    """Long format for one LinePlot: arrival time and gap per chunk, plus audio-ready marks."""
+    """Characters over time as two staircases: text received (a step per chunk) and text voiced
+    (a step per spoken piece), both from the origin, so waiting shows as flat runs and one
+    piece of audio still draws a line."""
     if turn is None or not turn.chunks:
         return empty_plot()
-    chunk_ids: list[int] = []
-    values: list[float] = []
+    ms: list[float] = []
+    chars: list[float] = []
     series: list[str] = []
-    for c in turn.chunks:
-        chunk_ids += [c.seq, c.seq]
-        values += [c.t_ms, c.gap_ms]
-        series += [ARRIVAL, GAP]
-    last = turn.chunks[-1].seq
-    for a in turn.audio:
-        # Audio marks sit on the chunk axis at the chunk that had arrived when the audio was ready.
-        at_chunk = next((c.seq for c in turn.chunks if c.t_ms >= a.t_ms), last)
-        chunk_ids.append(at_chunk)
-        values.append(a.t_ms)
-        series.append(AUDIO)
-    return _plot_frame(chunk_ids, values, series)
+    for name, steps in (
+        (TEXT_SERIES, [(c.t_ms, len(c.text)) for c in turn.chunks]),
+        (AUDIO_SERIES, [(a.t_ms, len(a.text)) for a in turn.audio]),
+    ):
+        total = 0
+        ms.append(0.0)
+        chars.append(0)
+        for t_ms, size in steps:
+            ms += [t_ms, t_ms]
+            chars += [total, total + size]
+            total += size
+        series += [name] * (len(ms) - len(series))
+    return _plot_frame(ms, chars, series)
 
 
 def audio_feed(turn_id: str, pieces: Sequence[Any], start: int) -> str:
@@ -216,17 +285,35 @@ def audio_feed(turn_id: str, pieces: Sequence[Any], start: int) -> str:
     )
 
 
-def capability_notes(disabled: Sequence[DisabledFeature]) -> str:
-    """One line under the toggles; each toggle carries its own reason."""
-    if not disabled:
-        return "All options are available for this configuration."
-    names = ", ".join(OPTIONS.get(item.name, item.name).split(" (")[0] for item in disabled)
-    return f"Not available with this configuration: {names}. Each says why and what to use instead."
+def capability_notes(disabled: Sequence[DisabledFeature], *, has_tools: bool) -> str:
+    """The line under the toggles (each toggle carries its own reason), plus tool calling,
+    which is not a toggle: it follows from the prompt, the node type and the model."""
+    toggles = [item for item in disabled if item.name != "tool_calling"]
+    if toggles:
+        names = ", ".join(_short(item.name) for item in toggles)
+        lines = [f"**Disabled here:** {names} — each says why and what to use instead."]
+    else:
+        lines = ["All of these options are available for this configuration."]
+    tools = next((item for item in disabled if item.name == "tool_calling"), None)
+    if not has_tools:
+        lines.append("**Tool calling:** this prompt has no tools.")
+    elif tools is not None:
+        lines.append(f"**Tool calling:** off. {tools.reason} {_instead(tools)}".rstrip())
+    else:
+        lines.append("**Tool calling:** on — tool calls appear in the conversation.")
+    return "\n\n".join(lines)
+
+
+def _short(name: str) -> str:
+    return OPTIONS.get(name, name).split(" (")[0]
+
+
+def _instead(item: DisabledFeature) -> str:
+    return f"Instead: {item.alternative}" if item.alternative else ""
 
 
 def disabled_info(item: DisabledFeature) -> str:
-    alternative = f" Instead: {item.alternative}" if item.alternative else ""
-    return f"Disabled: {item.reason}{alternative}"
+    return f"Disabled: {item.reason} {_instead(item)}".rstrip()
 
 
 def prompt_card(prompt: PromptFile) -> str:
@@ -234,5 +321,5 @@ def prompt_card(prompt: PromptFile) -> str:
     schema = "yes" if prompt.output_schema else "no"
     return (
         f"**{prompt.title}** · `{prompt.ref}` · {prompt.node} node · format {prompt.format}\n\n"
-        f"Tools: {tools} · Output schema: {schema}\n\n```text\n{prompt.system.strip()}\n```"
+        f"Tools: {tools} · Output schema: {schema}\n\n{_fenced(prompt.system.strip())}"
     )

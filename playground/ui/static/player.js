@@ -19,11 +19,13 @@ window.spAudio = (() => {
     if (el) el.textContent = text;
   }
   function stop(reason) {
-    for (const s of sources) {
-      try { s.stop(); } catch (e) { /* already ended */ }
-    }
+    // Forget the sources first: their "ended" events then know they were cut off, not finished.
+    const cut = sources;
     sources = [];
     nextStart = 0;
+    for (const s of cut) {
+      try { s.stop(); } catch (e) { /* not started or already ended */ }
+    }
     if (reason) status(reason);
   }
   async function feed(json) {
@@ -43,26 +45,31 @@ window.spAudio = (() => {
       const bytes = Uint8Array.from(atob(p.data), (ch) => ch.charCodeAt(0));
       const buffer = await c.decodeAudioData(bytes.buffer);
       if (msg.turn !== turn) return; // a newer turn (or Stop) arrived while decoding
+      const entry = {
+        turn: msg.turn, seq: p.seq, server_t_ms: p.t_ms,
+        decode_ms: performance.now() - received, starts_in_ms: null,
+      };
+      stats.push(entry);
+      if (muted) continue; // received and timed, not played
       const src = c.createBufferSource();
       src.buffer = buffer;
       src.connect(c.destination);
       const at = Math.max(c.currentTime + 0.01, nextStart);
-      if (!muted) src.start(at);
+      src.start(at);
       nextStart = at + buffer.duration;
       sources.push(src);
       src.onended = () => {
+        if (!sources.includes(src)) return; // stopped: the status already says so
         sources = sources.filter((s) => s !== src);
         if (!sources.length) status("Finished speaking.");
       };
-      const startsIn = (at - c.currentTime) * 1000;
-      stats.push({
-        turn: msg.turn, seq: p.seq, server_t_ms: p.t_ms,
-        decode_ms: performance.now() - received, starts_in_ms: startsIn,
-      });
+      entry.starts_in_ms = (at - c.currentTime) * 1000;
       // Show the sentence when it is actually heard, not when it was queued.
       const label = "Speaking: \u201c" + p.text.slice(0, 90) + (p.text.length > 90 ? "\u2026" : "") + "\u201d";
       const current = turn;
-      setTimeout(() => { if (current === turn && !muted) status(label); }, Math.max(0, startsIn));
+      setTimeout(() => {
+        if (current === turn && sources.includes(src)) status(label);
+      }, Math.max(0, entry.starts_in_ms));
     }
   }
   function interrupt() {
@@ -72,7 +79,7 @@ window.spAudio = (() => {
   function toggleMute() {
     muted = !muted;
     if (muted) stop("Muted.");
-    else status("Voice on.");
+    else status("Voice on: the next sentences will play.");
     return muted;
   }
   return { feed, stop: interrupt, unlock: context, toggleMute, stats: () => stats,
