@@ -156,6 +156,30 @@ def _load_file(path: Path) -> PromptFile:
     return prompt
 
 
+# Used only when the prompt folder has nothing for a node type, so the app always has a prompt.
+_FALLBACKS = {
+    "prompt": PromptFile(
+        id="builtin-prompt-node",
+        version=1,
+        title="Built-in prompt (Prompt Node)",
+        node="prompt",
+        format="v2",
+        default_for_node=True,
+        system="You are a helpful assistant. Answer clearly in a few short sentences.",
+    ),
+    "agent": PromptFile(
+        id="builtin-agent-node",
+        version=1,
+        title="Built-in prompt (Agent Node)",
+        node="agent",
+        format="v2",
+        default_for_node=True,
+        tools=("calculator", "current_time"),
+        system="You are a helpful agent. Use a tool when it is more reliable than guessing.",
+    ),
+}
+
+
 def load_prompt_library(directory: Path) -> PromptLibrary:
     """Load every ``*.yaml`` under ``directory``; bad files become ``problems``, not exceptions."""
     prompts: dict[str, dict[int, PromptFile]] = {}
@@ -173,4 +197,8 @@ def load_prompt_library(directory: Path) -> PromptLibrary:
             )
             continue
         prompts.setdefault(prompt.id, {})[prompt.version] = prompt
+    served = {p.node for versions in prompts.values() for p in versions.values()}
+    for node, fallback in _FALLBACKS.items():
+        if node not in served:
+            prompts[fallback.id] = {fallback.version: fallback}
     return PromptLibrary(prompts=prompts, problems=tuple(problems))

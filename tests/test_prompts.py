@@ -43,7 +43,7 @@ def test_malformed_files_are_reported_by_path_and_field_and_skipped(tmp_path: Pa
     write(tmp_path, "misnamed/v3.yaml", VALID.format(version=1).replace("greeter", "misnamed"))
     write(tmp_path, "listy/v1.yaml", "- just\n- a list\n")
     library = load_prompt_library(tmp_path)
-    assert [p.ref for p in library.all()] == ["greeter@1"]
+    assert [p.ref for p in library.all() if not p.id.startswith("builtin-")] == ["greeter@1"]
     problems = {
         Path(p.path).parent.name + "/" + Path(p.path).name: p.message for p in library.problems
     }
@@ -71,3 +71,13 @@ def test_system_text_fills_variables_from_defaults_then_the_caller(tmp_path: Pat
     prompt = load_prompt_library(tmp_path).resolve("greeter@1", None)
     assert prompt.render_system() == "Greet friend."
     assert prompt.render_system({"name": "Ada"}) == "Greet Ada."
+
+
+def test_a_folder_without_usable_prompts_still_gives_a_default_for_each_node(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "broken/v1.yaml", "id: [")
+    library = load_prompt_library(tmp_path)
+    assert library.default_for("prompt").id == "builtin-prompt-node"
+    assert library.default_for("agent").id == "builtin-agent-node"
+    assert len(library.problems) == 1
