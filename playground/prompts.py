@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
+from jsonschema.validators import validator_for  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from playground.errors import ConfigError
@@ -73,6 +75,17 @@ class PromptFile(BaseModel):
     def _valid_id(cls, value: str) -> str:
         if not _ID.match(value):
             raise ValueError("must be lowercase letters, digits and dashes")
+        return value
+
+    @field_validator("output_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # A broken schema is a problem with this file, reported at load, not a mid-turn error.
+        if value is not None:
+            try:
+                validator_for(value).check_schema(value)
+            except SchemaError as exc:
+                raise ValueError(f"not a valid JSON schema: {exc.message}") from exc
         return value
 
     @property

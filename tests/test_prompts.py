@@ -42,6 +42,11 @@ def test_malformed_files_are_reported_by_path_and_field_and_skipped(tmp_path: Pa
     write(tmp_path, "nonode/v1.yaml", "id: nonode\nversion: 1\ntitle: x\nformat: v2\nsystem: s\n")
     write(tmp_path, "misnamed/v3.yaml", VALID.format(version=1).replace("greeter", "misnamed"))
     write(tmp_path, "listy/v1.yaml", "- just\n- a list\n")
+    write(
+        tmp_path,
+        "badschema/v1.yaml",
+        VALID.format(version=1).replace("greeter", "badschema") + "output_schema: {type: objekt}\n",
+    )
     library = load_prompt_library(tmp_path)
     assert [p.ref for p in library.all() if not p.id.startswith("builtin-")] == ["greeter@1"]
     problems = {
@@ -52,6 +57,7 @@ def test_malformed_files_are_reported_by_path_and_field_and_skipped(tmp_path: Pa
     assert "file name" in problems["misnamed/v3.yaml"]
     assert "broken/v1.yaml" in problems
     assert "mapping" in problems["listy/v1.yaml"]
+    assert "output_schema" in problems["badschema/v1.yaml"]
 
 
 def test_references_resolve_to_a_version_or_the_latest(tmp_path: Path) -> None:
