@@ -11,6 +11,8 @@ import gradio as gr
 
 from playground.capabilities import OPTIONS, Conditions, disabled_features
 from playground.catalog import Credentials
+from playground.errors import ConfigError
+from playground.prompts import PromptFile
 from playground.requests import Features, TurnRequest
 from playground.runner import TurnRunner
 from playground.services import Services
@@ -63,6 +65,14 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
 
     def versions_of(prompt_id: str) -> list[str]:
         return [str(v) for v in sorted(prompts.prompts.get(prompt_id, {}))]
+
+    def shown_prompt(pid: str, ver: str) -> PromptFile:
+        # While the prompt changes, the version box can briefly hold the old prompt's version:
+        # show that prompt's latest rather than fail the event. (Send still validates strictly.)
+        try:
+            return prompts.resolve(f"{pid}@{ver}", None)
+        except ConfigError:
+            return prompts.latest(pid) if pid in prompts.prompts else default_prompt
 
     demo: gr.Blocks
     with gr.Blocks(title="Streaming Playground") as demo:
@@ -176,7 +186,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                     x=view.PLOT_X,
                     y=view.PLOT_Y,
                     color=view.PLOT_COLOR,
-                    color_map=view.PLOT_COLORS,
+                    color_map=dict(view.PLOT_COLORS),
                     color_title="",
                     label="When each chunk arrived",
                     caption=view.PLOT_CAPTION,
@@ -205,7 +215,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             voice_id: str,
             *flags: bool,
         ) -> list[Any]:
-            prompt = prompts.resolve(f"{pid}@{ver}", None)
+            prompt = shown_prompt(pid, ver)
             disabled = disabled_features(
                 Conditions(
                     streaming=stream_on,
@@ -236,7 +246,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             )
 
         def on_version(pid: str, ver: str) -> str:
-            return view.prompt_card(prompts.resolve(f"{pid}@{ver}", None))
+            return view.prompt_card(shown_prompt(pid, ver))
 
         def on_keys(current_model: str, current_voice: str, *key_values: str) -> tuple[Any, Any]:
             creds = creds_for(*key_values)

@@ -9,7 +9,8 @@ import base64
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -46,25 +47,28 @@ PLOT_CAPTION = (
 )
 # One colour per series, fixed: the browser builds the chart's colour scale once, from the first
 # value it sees, and later updates only swap the data.
-PLOT_COLORS = {TEXT_SERIES: "#2563eb", AUDIO_SERIES: "#10b981"}
-_FIX_HINTS = {
-    # Codes from the runner (the API's error codes) ...
-    "auth": "Check the key: set it in the server's environment (.env), or paste one under "
-    "**Session keys**.",
-    "rate_limit": "Wait a moment and send again, or pick another model.",
-    "connectivity": "Check the endpoint URL and that the server is running, then send again.",
-    "timeout": "The upstream went silent; send again.",
-    "server": "The upstream failed; send again.",
-    "truncated": "The answer was cut off upstream; send again.",
-    "bad_request": "The upstream rejected the request; check the model name and the prompt.",
-    "internal": "Send again; if it keeps happening, check the server log.",
-    # ... and from requests the UI could not start (``session.request_error_code``).
-    "missing_key": "Set the key in the server's environment (.env), paste one under "
-    "**Session keys**, or pick a model or voice that is available.",
-    "history_limit": "Press **Clear** to start a new conversation.",
-    "message_limit": "Shorten the message and send again.",
-    "config": "Check the model, prompt and voice settings.",
-}
+PLOT_COLORS: Mapping[str, str] = MappingProxyType({TEXT_SERIES: "#2563eb", AUDIO_SERIES: "#10b981"})
+PLOT_EMPTY_EXTENT = 1000.0  # axes of the empty chart: 0–1,000 ms and 0–1,000 characters
+_FIX_HINTS: Mapping[str, str] = MappingProxyType(
+    {
+        # Codes from the runner (the API's error codes) ...
+        "auth": "Check the key: set it in the server's environment (.env), or paste one under "
+        "**Session keys**.",
+        "rate_limit": "Wait a moment and send again, or pick another model.",
+        "connectivity": "Check the endpoint URL and that the server is running, then send again.",
+        "timeout": "The upstream went silent; send again.",
+        "server": "The upstream failed; send again.",
+        "truncated": "The answer was cut off upstream; send again.",
+        "bad_request": "The upstream rejected the request; check the model name and the prompt.",
+        "internal": "Send again; if it keeps happening, check the server log.",
+        # ... and from requests the UI could not start (``session.request_error_code``).
+        "missing_key": "Set the key in the server's environment (.env), paste one under "
+        "**Session keys**, or pick a model or voice that is available.",
+        "history_limit": "Press **Clear** to start a new conversation.",
+        "message_limit": "Shorten the message and send again.",
+        "config": "Check the model, prompt and voice settings.",
+    }
+)
 
 
 def choice_label(entry: CatalogEntry) -> str:
@@ -222,15 +226,14 @@ def timing_table(turn: TurnState | None) -> pd.DataFrame:
 
 
 def empty_plot() -> pd.DataFrame:
-    """The plot's value before any chunk: one blank (NaN) row per series.
+    """The plot's value before any chunk: one lone point per series, which draws no line.
 
-    The browser derives the chart's encoding once, from the first value it renders (the axis
-    types from the column dtypes, the colour domain from the series present) and later updates
-    only swap the data: an untyped frame, or one missing a series, leaves lines undrawn for the
-    rest of the session. Blank rows set both and draw nothing.
+    The browser lays the chart out once, from the first value it renders, and later updates only
+    swap the data. So that first value must already look like a real one: typed columns (the
+    axis types come from the dtypes), every series (the colour domain is fixed), and finite
+    extents wide enough for real tick labels (or the legend and the y labels get clipped).
     """
-    nan = float("nan")
-    return _plot_frame([nan] * len(SERIES), [nan] * len(SERIES), list(SERIES))
+    return _plot_frame([0.0, PLOT_EMPTY_EXTENT], [0.0, PLOT_EMPTY_EXTENT], list(SERIES))
 
 
 def _plot_frame(ms: list[float], chars: list[float], series: list[str]) -> pd.DataFrame:

@@ -1,0 +1,358 @@
+"""The real page in headless Chromium (Debian's ``/usr/bin/chromium``) driven by Playwright.
+
+One app, one fake OpenAI server and one browser serve the whole module; every test opens its own
+browser context, i.e. its own Gradio session. Voice is switched off unless a test is about voice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+
+from playground.server import build_app
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.support import live_server, make_test_services
+
+pytestmark = [
+    pytest.mark.browser,
+    # Gradio 6.31's queue computes its analytics with a pandas option that pandas 3 deprecates;
+    # with warnings as errors that fails the server-side task after every queued event.
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+_ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "DEEPGRAM_API_KEY")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def base_url(fake: FakeOpenAI) -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _ENV_KEYS:  # module fixtures run before the per-test environment cleanup
+            mp.delenv(name, raising=False)
+        services = make_test_services(openai_api_key="test-key", openai_base_url=fake.base_url)
+    # Load the local voice now, so the voice test measures streaming, not a cold start. On a
+    # thread of its own: Playwright's sync API keeps an event loop running on this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, services.local_voice.warm_up()).result()
+    with live_server(build_app(services, warm_up=False)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Session:
+    """One browser context on the page, with everything it logged and requested."""
+
+    page: Page
+    console_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def send(self, text: str) -> None:
+        self.page.fill("#sp-message textarea", text)
+        self.page.click("#sp-send")
+
+    def choose(self, elem_id: str, option: str) -> None:
+        self.page.click(f"#{elem_id} input")
+        self.page.locator("li", has_text=option).first.click()
+
+    def voice_off(self) -> None:
+        self.choose("sp-voice", "Off")
+
+    def bot_text(self) -> str:
+        return str(
+            self.page.evaluate(
+                "() => { const m = document.querySelectorAll('#sp-chat [data-testid=bot]');"
+                " return m.length ? m[m.length - 1].innerText : ''; }"
+            )
+        )
+
+    def chat_text(self) -> str:
+        return str(self.page.inner_text("#sp-chat"))
+
+    def wait_for_bot_text(self, fragment: str, timeout: float = 10_000) -> None:
+        self.page.wait_for_function(
+            "(f) => { const m = document.querySelectorAll('#sp-chat [data-testid=bot]');"
+            " return m.length && m[m.length - 1].innerText.includes(f); }",
+            arg=fragment,
+            timeout=timeout,
+        )
+
+    def wait_for_status(self, status: str, timeout: float = 10_000) -> None:
+        self.page.wait_for_function(
+            "(s) => document.querySelector('#sp-summary').innerText.includes(s)",
+            arg=status,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="module")
+def shared_context(browser: Browser) -> Iterator[BrowserContext]:
+    # Pages of one context share its HTTP cache, so the page after the first loads faster; each
+    # page is still a Gradio session of its own. Tests about isolation open their own contexts.
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def open_session(
+    browser: Browser, shared_context: BrowserContext, base_url: str
+) -> Iterator[Callable[..., Session]]:
+    opened: list[Page | BrowserContext] = []
+
+    def open_(width: int = 1400, height: int = 1000, *, own_context: bool = False) -> Session:
+        if own_context:
+            context = browser.new_context(viewport={"width": width, "height": height})
+            opened.append(context)
+            page = context.new_page()
+        else:
+            page = shared_context.new_page()
+            opened.append(page)
+            page.set_viewport_size({"width": width, "height": height})
+        page.set_default_timeout(10_000)
+        session = Session(page)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                session.console_errors.append(message.text)
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: session.console_errors.append(str(error)))
+        page.on("request", lambda request: session.requests.append(request.url))
+        page.goto(base_url)
+        page.wait_for_selector("#sp-send")
+        # demo.load has filled in the capability notes: the page is wired and its session exists.
+        page.wait_for_function(
+            "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')"
+        )
+        return session
+
+    yield open_
+    for item in reversed(opened):
+        item.close()
+
+
+@pytest.fixture
+def session(open_session: Callable[..., Session]) -> Session:
+    return open_session()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_the_page_loads_cleanly_and_stays_on_this_machine(session: Session) -> None:
+    session.page.wait_for_selector("#sp-plot svg")  # the chart library has rendered
+    session.page.wait_for_timeout(300)
+    assert session.console_errors == []
+    outside = [
+        url
+        for url in session.requests
+        if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).hostname != "127.0.0.1"
+    ]
+    assert outside == []
+    assert "Disabled:" in session.page.inner_text("#sp-options")
+
+
+def test_a_message_streams_into_the_chat(session: Session, fake: FakeOpenAI) -> None:
+    chunks = [f"word{i} " for i in range(11)] + ["end."]
+    fake.enqueue(Reply(chunks=chunks, delay=0.15))
+    session.voice_off()
+    session.send("Stream something")
+    session.wait_for_bot_text("word0")
+    samples = []
+    for _ in range(8):
+        samples.append(session.bot_text())
+        session.page.wait_for_timeout(200)
+    session.wait_for_bot_text("end.")
+    lengths = [len(s) for s in samples]
+    assert lengths == sorted(lengths)
+    assert len(set(lengths)) >= 4, samples  # it grew over time, not all at once
+    assert session.bot_text() == "".join(chunks).strip()
+    assert session.console_errors == []
+
+
+def test_the_timing_plot_and_table_fill_in(session: Session, fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(chunks=[f"c{i} " for i in range(8)], delay=0.02))
+    session.voice_off()
+    session.send("Time it")
+    session.wait_for_status("· done")
+    page = session.page
+    page.wait_for_function(
+        "() => document.querySelector('#sp-table [role=grid]').getAttribute('aria-rowcount') == 9"
+    )  # header + one row per chunk
+    summary = page.inner_text("#sp-summary")
+    assert "TTFT" in summary and "TOTAL" in summary.upper() and "8" in summary
+    # The "text received" line is drawn as a staircase: a path with a step per chunk.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#sp-plot svg path[stroke=\"#2563eb\"]')]"
+        ".some(p => (p.getAttribute('d') || '').split('L').length > 16)"
+    )
+
+
+def test_stop_ends_the_stream_and_keeps_the_partial_answer_and_clear_empties(
+    session: Session, fake: FakeOpenAI
+) -> None:
+    fake.enqueue(Reply(chunks=["Partial ", "answer ", "never sent"], fault="stall", fault_after=2))
+    session.voice_off()
+    session.send("Tell me a long story")
+    session.wait_for_bot_text("Partial answer")
+    before = fake.disconnects
+    session.page.click("#sp-stop")
+    assert wait_until(lambda: fake.disconnects > before, 1.5), "upstream still open after Stop"
+    session.wait_for_bot_text("Stopped")
+    assert session.bot_text().startswith("Partial answer")
+    session.wait_for_status("stopped")
+    assert "Error" not in session.chat_text()
+    # Clear empties the conversation and the timing.
+    session.page.click("#sp-clear")
+    session.wait_for_status("Send a message")
+    assert "Partial" not in session.chat_text()
+    assert session.console_errors == []
+
+
+def test_markup_in_model_output_does_not_execute(session: Session, fake: FakeOpenAI) -> None:
+    fake.enqueue(
+        Reply(
+            chunks=[
+                "Look: <script>window.__pwned=1</script>",
+                ' <img src=x onerror="window.__pwned=2">',
+                " [click me](javascript:window.__pwned=3)",
+                ' <a href="javascript:window.__pwned=4">or me</a>',
+                " done.",
+            ]
+        )
+    )
+    session.voice_off()
+    session.send('<img src=y onerror="window.__pwned=5"> hi')
+    session.wait_for_status("· done")
+    page = session.page
+    for name in ("click me", "or me"):
+        links = page.locator("#sp-chat a", has_text=name)
+        if links.count():
+            links.first.click(timeout=2_000)
+    page.wait_for_timeout(200)
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.locator("#sp-chat [onerror]").count() == 0
+    assert page.locator("#sp-chat a[href^='javascript']").count() == 0
+
+
+def test_sessions_do_not_share_history_or_keys(
+    open_session: Callable[..., Session], fake: FakeOpenAI
+) -> None:
+    a, b = open_session(own_context=True), open_session(own_context=True)
+    a.page.click("#sp-keys button, #sp-keys .label-wrap")
+    a.page.fill("#sp-openai-key input", "sk-A-only-SECRET")
+    fake.enqueue(Reply(chunks=["Answer ", "for A."]), Reply(chunks=["Answer ", "for B."]))
+    a.voice_off()
+    a.send("I am A")
+    a.wait_for_status("· done")
+    assert a.bot_text() == "Answer for A."
+
+    # B, open all along, sees none of it.
+    assert "I am A" not in b.chat_text() and "Answer" not in b.chat_text()
+    b.page.click("#sp-keys button, #sp-keys .label-wrap")
+    assert b.page.input_value("#sp-openai-key input") == ""
+    assert "sk-A-only-SECRET" not in b.page.content()
+    b.voice_off()
+    b.send("I am B")
+    b.wait_for_status("· done")
+    assert "I am A" not in b.chat_text() and b.bot_text() == "Answer for B."
+
+    by_message = {
+        r.body["messages"][-1]["content"]: r.headers["authorization"]
+        for r in fake.chat_requests[-2:]
+    }
+    assert by_message == {"I am A": "Bearer sk-A-only-SECRET", "I am B": "Bearer test-key"}
+
+
+def test_the_voice_speaks_while_the_text_is_still_streaming(
+    session: Session, fake: FakeOpenAI
+) -> None:
+    chunks = [
+        "The first ",
+        "sentence is short. ",
+        "A second ",
+        "one follows it. ",
+        "And a third ",
+        "closes the answer.",
+    ]
+    fake.enqueue(Reply(chunks=chunks, delay=0.3))
+    page = session.page
+    session.send("Say three things")  # the local voice is the default
+    page.wait_for_function("() => window.spAudio.stats().length > 0", timeout=8_000)
+    text_when_first_audio = session.bot_text()
+    assert "closes the answer" not in text_when_first_audio  # audio came before the last chunk
+    session.wait_for_bot_text("closes the answer.")
+    stats = page.evaluate("window.spAudio.stats()")
+    assert stats[0]["seq"] == 0 and stats[0]["server_t_ms"] > 0
+
+    # Stop silences the player at once.
+    page.evaluate(
+        "() => { window.__stops = 0; const stop = window.spAudio.stop;"
+        " window.spAudio.stop = () => { window.__stops += 1; return stop(); }; }"
+    )
+    page.click("#sp-stop")
+    page.wait_for_function("() => window.__stops === 1")
+    assert page.evaluate("window.spAudio.playing()") == 0
+    assert "Stopped" in page.inner_text("#sp-audio-status")
+
+
+def test_an_unavailable_model_explains_itself_in_the_chat(session: Session) -> None:
+    session.voice_off()
+    session.choose("sp-model", "Azure OpenAI")
+    session.send("Hello?")
+    session.wait_for_bot_text("What to do")
+    text = session.bot_text()
+    assert "Error:" in text and "AZURE_OPENAI_API_KEY" in text and "Session keys" in text
+    assert "Not sent" in session.page.inner_text("#sp-summary")
+
+
+def test_the_phone_layout_does_not_scroll_sideways(
+    open_session: Callable[..., Session], fake: FakeOpenAI
+) -> None:
+    phone = open_session(390, 844)
+    width = "document.scrollingElement.scrollWidth"
+    assert phone.page.evaluate(width) <= 391
+    fake.enqueue(Reply(chunks=["A reply that is long enough to wrap ", "on a small screen."]))
+    phone.voice_off()
+    phone.send("Hi from a phone")
+    phone.wait_for_status("· done")
+    assert phone.page.evaluate(width) <= 391
+    # The conversation comes first on a phone, above the settings.
+    chat_top = phone.page.locator("#sp-chat").bounding_box()
+    model_top = phone.page.locator("#sp-model").bounding_box()
+    assert chat_top is not None and model_top is not None and chat_top["y"] < model_top["y"]
