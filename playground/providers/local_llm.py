@@ -69,6 +69,7 @@ class LocalLlamaModel:
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
         self.load_seconds: float | None = None
+        self.tokens_generated = 0  # over the model's life; shows a stopped turn stopped decoding
 
     def _load(self) -> Any:
         with self._load_lock:
@@ -168,6 +169,7 @@ class LocalLlamaModel:
                     text = choice.get("delta", {}).get("content")
                     if text:
                         completion_tokens += 1
+                        self.tokens_generated += 1
                         yield ContentDelta(text=text, at=time.monotonic())
                     if choice.get("finish_reason"):
                         finish_reason = choice["finish_reason"]
