@@ -1,7 +1,8 @@
 """``python -m benchmarks [NAME ...]``: run the benchmarks and print one markdown table.
 
 With no name every benchmark runs, each in its own subprocess (so one's threads, models and
-servers cannot skew the next) with a time limit; with names they run in this process.
+servers cannot skew the next) under a time limit; named ones run in this process. Benchmarks:
+api, concurrency, long, disconnect, local, startup, voice, ui.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +27,7 @@ def run_here(name: str) -> list[Row]:
     module = importlib.import_module(f"benchmarks.{name}")
     started = time.monotonic()
     rows: list[Row] = module.run()
-    print(f"[{name}: {time.monotonic() - started:.1f} s]", flush=True)
+    print(f"[{name}: {time.monotonic() - started:.1f} s, load average {_load()}]", flush=True)
     return rows
 
 
@@ -41,12 +43,19 @@ def run_isolated(name: str) -> list[Row]:
         return [Row(**item) for item in json.loads(out.read_text())]
 
 
+def _load() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], metavar="NAME")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
     parser.add_argument("--rows-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if unknown := sorted(set(args.names) - set(BENCHMARKS)):
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     clean_environment()
+    started = time.monotonic()
     if args.names:
         rows = [row for name in args.names for row in run_here(name)]
     else:
@@ -54,7 +63,7 @@ def main() -> None:
     if args.rows_out is not None:
         args.rows_out.write_text(json.dumps([r.to_json() for r in rows]))
         return
-    print()
+    print(f"\n{os.cpu_count()} cores; {time.monotonic() - started:.0f} s; load average {_load()}\n")
     print_rows(rows)
 
 

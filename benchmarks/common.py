@@ -1,7 +1,8 @@
 """Shared pieces of the benchmarks: statistics, result rows, loopback servers and stream readers.
 
-Every benchmark measures the playground and a baseline in the same process and run, against
-the same loopback fakes, and reports ``Row``s; ``__main__`` prints them as one markdown table.
+Every benchmark measures the playground and a baseline in the same run, against the same
+loopback fakes (in the benchmark's process), with the app under test in its own process
+(``served``), and returns ``Row``s; ``__main__`` prints them as one markdown table.
 """
 
 from __future__ import annotations
@@ -17,36 +18,45 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
+from openai.types.chat import ChatCompletionMessageParam
 
 import playground.offline  # noqa: F401  (keeps gradio and the hub off the network)
 from tests.fakes.openai_server import FakeOpenAI
 
 __all__ = [
+    "MESSAGES",
     "MODEL",
+    "REPO",
     "SDK_MODEL",
-    "Turn",
+    "BenchFakeOpenAI",
     "Row",
-    "StampedFakeOpenAI",
+    "Turn",
     "api_turn",
     "clean_environment",
+    "free_port",
     "ms_since",
     "openai_env",
     "p50",
     "p95",
     "percentile",
-    "served",
     "print_rows",
     "schedule_ms",
     "sdk_turn",
+    "served",
+    "sse_events",
+    "stop",
     "transit_ms",
+    "wait_healthy",
 ]
 
 MODEL = "openai:gpt-4o-mini"
 SDK_MODEL = "gpt-4o-mini"
-MESSAGES = [{"role": "user", "content": "Tell me about streaming."}]
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Tell me about streaming."}
+]
 
 _CONTRACT_VARS = (
     "OPENAI_API_KEY",
@@ -158,15 +168,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
-    """Poll ``url`` until it answers 200; the seconds that took. Fails if the process dies."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Poll ``url`` until it answers 200; fails if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
-                return time.monotonic() - started
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.02)
@@ -203,21 +213,31 @@ def openai_env(fake: FakeOpenAI) -> dict[str, str]:
     return {"OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake.base_url}
 
 
-class StampedFakeOpenAI(FakeOpenAI):
-    """``FakeOpenAI`` that also records when it wrote each frame of each stream.
+class BenchFakeOpenAI(FakeOpenAI):
+    """``FakeOpenAI`` with ``TCP_NODELAY``, recording when it wrote each frame of each stream.
 
-    ``writes[n][0]`` is the role frame of the n-th stream, ``writes[n][i]`` its i-th content
-    chunk. The fake runs in this process, so its ``time.monotonic()`` is the client's clock.
+    Without ``TCP_NODELAY`` (real API servers set it), Nagle's algorithm holds a small frame
+    written right after another until the client's delayed ACK, up to 40 ms later: a 1-chunk
+    answer took ~45 ms through the SDK. ``writes[n][0]`` is the role frame of the n-th stream,
+    ``writes[n][i]`` its i-th content chunk, on this process's ``time.monotonic()`` clock.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.writes: list[list[float]] = []
 
+    def __enter__(self) -> BenchFakeOpenAI:
+        self.start()
+        return self
+
+    async def _connection(self, reader: Any, writer: Any) -> None:
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await super()._connection(reader, writer)
+
     async def _stream(self, writer: Any, *args: Any) -> bool:
         stamps: list[float] = []
         self.writes.append(stamps)
-        return await super()._stream(_StampingWriter(writer, stamps), *args)
+        return await super()._stream(cast(Any, _StampingWriter(writer, stamps)), *args)
 
 
 def transit_ms(turn: Turn, stamps: list[float]) -> list[float]:
@@ -225,10 +245,10 @@ def transit_ms(turn: Turn, stamps: list[float]) -> list[float]:
     return [turn.t0 * 1000 + at - w * 1000 for at, w in zip(turn.chunks, stamps[1:], strict=False)]
 
 
-def schedule_ms(stamps: list[float]) -> list[float]:
-    """For each content chunk: ms from the fake's first (role) frame to its write: the
-    upstream's own pacing, including its timer drift."""
-    return [(w - stamps[0]) * 1000 for w in stamps[1:]]
+def schedule_ms(stamps: list[float], chunks: int) -> list[float]:
+    """For each of the first ``chunks`` content chunks: ms from the fake's first (role) frame to
+    its write, i.e. the upstream's own pacing, timer drift included."""
+    return [(w - stamps[0]) * 1000 for w in stamps[1 : chunks + 1]]
 
 
 class _StampingWriter:
@@ -254,22 +274,20 @@ class Turn:
 
     t0: float = 0.0
     chunks: list[float] = field(default_factory=list)  # arrival of completion-continue, by seq
-    texts: list[str] = field(default_factory=list)
     chunk_t_ms: list[float] = field(default_factory=list)  # the server's own t_ms stamps
     audio: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     end: dict[str, Any] | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
-    done_ms: float = math.nan
 
 
 async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, Any]]:
     """``(event, data)`` for each SSE frame, as soon as its blank line arrives."""
-    name, data = "message", []
+    name, data = "message", list[str]()
     async for line in lines:
         if line == "":
             if data:
                 yield name, json.loads("\n".join(data))
-            name, data = "message", []
+            name, data = "message", list[str]()
         elif line.startswith("event:"):
             name = line[6:].strip()
         elif line.startswith("data:"):
@@ -290,7 +308,6 @@ async def api_turn(client: Any, base_url: str, body: dict[str, Any]) -> Turn:
             now = ms_since(turn.t0)
             if name == "completion-continue":
                 turn.chunks.append(now)
-                turn.texts.append(data["text"])
                 turn.chunk_t_ms.append(data["t_ms"])
             elif name == "audio":
                 turn.audio.append((now, data))
@@ -298,7 +315,6 @@ async def api_turn(client: Any, base_url: str, body: dict[str, Any]) -> Turn:
                 turn.end = data
             elif name == "error":
                 turn.errors.append(data)
-    turn.done_ms = ms_since(turn.t0)
     if turn.errors:
         raise RuntimeError(f"the turn failed: {turn.errors}")
     return turn
@@ -310,8 +326,6 @@ async def sdk_turn(client: Any, model: str = SDK_MODEL) -> Turn:
     stream = await client.chat.completions.create(model=model, messages=MESSAGES, stream=True)
     async with stream:
         async for chunk in stream:
-            if chunk.choices and (text := chunk.choices[0].delta.content):
+            if chunk.choices and chunk.choices[0].delta.content:
                 turn.chunks.append(ms_since(turn.t0))
-                turn.texts.append(text)
-    turn.done_ms = ms_since(turn.t0)
     return turn

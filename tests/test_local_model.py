@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import cast
 
 import pytest
 
-from playground.providers.base import ChatMessage, ContentDelta, GenerationOptions, StreamEnd
+from playground.providers.base import (
+    ChatMessage,
+    ContentDelta,
+    GenerationOptions,
+    ModelDelta,
+    StreamEnd,
+)
 from playground.providers.local_llm import (
     LocalLlamaModel,
     find_local_model,
@@ -62,7 +70,7 @@ async def test_stopping_a_turn_stops_decoding_and_frees_the_model(
     stream = model.stream("smollm2-135m", story, long)
     async for _ in stream:
         break  # the user pressed Stop after the first token
-    await stream.aclose()
+    await cast(AsyncGenerator[ModelDelta, None], stream).aclose()
     deltas = await asyncio.wait_for(
         _collect(model.stream("smollm2-135m", MESSAGES, GenerationOptions(max_tokens=8))), 30
     )
@@ -72,7 +80,7 @@ async def test_stopping_a_turn_stops_decoding_and_frees_the_model(
     assert stopped_run < 10, f"the stopped turn kept decoding ({stopped_run} tokens)"
 
 
-async def _collect(stream):  # type: ignore[no-untyped-def]
+async def _collect(stream: AsyncIterator[ModelDelta]) -> list[ModelDelta]:
     return [d async for d in stream]
 
 
