@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
-from tests.support import SSEEvent, live_server, make_test_services, stream_events
+from tests.support import SSEEvent, live_server, make_test_services, stream_events, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +38,6 @@ def api(fake: FakeOpenAI) -> Iterator[str]:
         )
     with live_server(build_app(services, warm_up=False)) as url:
         yield url
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def names(events: list[SSEEvent]) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,7 +12,7 @@ import pytest
 from playground.api.limits import ClientLimiter
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.support import SSEEvent, live_server, make_test_services, parse_sse_lines
+from tests.support import SSEEvent, live_server, make_test_services, parse_sse_lines, wait_until
 
 CHUNKS = [f"w{i} " for i in range(30)]
 
@@ -34,15 +34,6 @@ def serve(fake: FakeOpenAI, **settings: object) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def api(fake: FakeOpenAI) -> Iterator[str]:
     yield from serve(fake, playground_resume_grace_s=1.5, playground_keepalive_s=0.2)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def read_until(response: httpx.Response, count: int) -> list[SSEEvent]:
