@@ -1,0 +1,62 @@
+"""``python -m benchmarks.serve KIND --port N``: one app under test, in its own process.
+
+The app runs apart from the benchmark's clients and fakes, as it would in production: in one
+process they would share a GIL, and the clients' own work (50 connection pools, SSE parsing)
+would be billed to the app. Settings come from the environment only, never a ``.env``.
+
+* ``playground``: the real app, ``build_app(services, warm_up=False)``;
+* ``minimal-chat``: the ``ui`` baseline, a bare ``gr.ChatInterface`` whose async generator
+  streams from ``OPENAI_BASE_URL`` through the openai SDK, yielding the cumulative text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+from openai import AsyncOpenAI
+
+import playground.offline  # noqa: F401  (before gradio)
+
+
+def playground_app() -> Any:
+    from playground.server import build_app
+    from playground.services import make_services
+    from playground.settings import Settings
+
+    return build_app(make_services(Settings(_env_file=None)), warm_up=False)
+
+
+def minimal_chat_app() -> Any:
+    client = AsyncOpenAI(
+        api_key=os.environ["OPENAI_API_KEY"], base_url=os.environ["OPENAI_BASE_URL"]
+    )
+
+    async def chat(message: str, history: list[Any]) -> AsyncIterator[str]:
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": message}], stream=True
+        )
+        text = ""
+        async with stream:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    text += chunk.choices[0].delta.content
+                    yield text
+
+    app = FastAPI()
+    app.get("/healthz")(lambda: {"status": "ok"})
+    return gr.mount_gradio_app(app, gr.ChatInterface(chat, api_name="chat"), path="")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["playground", "minimal-chat"])
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    app = playground_app() if args.kind == "playground" else minimal_chat_app()
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
