@@ -157,6 +157,11 @@ class Services:
         self.local_voice.close()
 
 
+def _once(check: Callable[[], str | None]) -> Callable[[], str | None]:
+    result = check()
+    return lambda: result
+
+
 def _fingerprint(key: str) -> str:
     # Keys are held by hash so raw key material is not kept in long-lived dictionaries.
     return hashlib.sha256(key.encode()).hexdigest()
@@ -210,8 +215,9 @@ def make_services(settings: Settings) -> Services:
         prompts=load_prompt_library(_project_path(settings.playground_prompts_dir)),
         catalog=Catalog(
             settings,
-            local_model_reason=local_model_unavailable,
-            local_voice_reason=local_voice_unavailable_reason,
+            # Installed packages do not change while the app runs: look once, not per request.
+            local_model_reason=_once(local_model_unavailable),
+            local_voice_reason=_once(local_voice_unavailable_reason),
             voice_key_problem=lambda key: rejected.get(_fingerprint(key)),
         ),
         clients=OpenAIClientPool(timeout_s=settings.playground_upstream_timeout_s),

@@ -138,3 +138,38 @@ async def test_a_voice_failure_is_reported_once_and_speech_stops() -> None:
     assert len(failures) == 1
     assert failures[0].error.category == ErrorCategory.CONNECTIVITY
     assert len(session.spoken) == 1
+
+
+class ConnectingSession(ScriptedSession):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        self.fail = fail
+
+    async def connect(self) -> None:
+        self.calls.append("connect")
+        if self.fail:
+            raise ProviderError("bad key", category=ErrorCategory.AUTH, provider="t")
+
+    async def synthesize(self, text: str) -> SpeechAudio:
+        self.calls.append("synthesize")
+        return await super().synthesize(text)
+
+
+async def test_a_voice_connection_opens_before_any_sentence_is_ready() -> None:
+    session = ConnectingSession()
+    stage = SpeechStage(session, lambda item: asyncio.sleep(0))
+    worker = asyncio.create_task(stage.run())
+    await asyncio.sleep(0.01)
+    assert session.calls == ["connect"], "opened while the model is still thinking"
+    stage.push_text(TEXT)
+    stage.finish()
+    await worker
+    assert session.calls[0] == "connect" and session.calls.count("synthesize") == 3
+
+
+async def test_a_connection_failure_is_reported_once_and_nothing_is_spoken() -> None:
+    session = ConnectingSession(fail=True)
+    out = await run_stage(session, TEXT)
+    assert [type(o) for o in out] == [SpeechFailure]
+    assert "synthesize" not in session.calls

@@ -517,6 +517,11 @@ class DeepgramSession:
         if epoch != self._epoch:
             raise asyncio.CancelledError("interrupted")
 
+    async def connect(self) -> None:
+        """Open the WebSocket now, so the handshake overlaps the model's time to first token."""
+        if not self._closed and not self.used_rest:
+            await self._ensure_connected()
+
     async def _ensure_connected(self) -> None:
         if self._conn is not None and self._failure is None:
             return

@@ -50,7 +50,9 @@ class SpeechStage:
     ) -> None:
         self._session = session
         self._emit = emit
-        self._aggregator = aggregator or SentenceAggregator(first_max_chars=90)
+        # A short first piece: time to first audio waits for it (a clause of ~60 characters
+        # is about a second of speech, enough to start while the rest is synthesised).
+        self._aggregator = aggregator or SentenceAggregator(first_max_chars=60)
         self._max_pending = max_pending
         self._pending: deque[tuple[str, float]] = deque()
         self._wakeup = asyncio.Event()
@@ -80,6 +82,7 @@ class SpeechStage:
 
     async def run(self) -> None:
         try:
+            await self._connect_early()
             while not self._failed:
                 while not self._pending:
                     if self._ended:
@@ -94,6 +97,18 @@ class SpeechStage:
                 await self._speak(text, ready_at)
         finally:
             await self._session.aclose()
+
+    async def _connect_early(self) -> None:
+        # Voices with a connection (Deepgram) open it while the model is still thinking, so the
+        # handshake is not added to the time to first audio.
+        connect = getattr(self._session, "connect", None)
+        if connect is None:
+            return
+        try:
+            await connect()
+        except PlaygroundError as exc:
+            self._failed = True
+            await self._emit(SpeechFailure(exc))
 
     def _flush_available(self) -> bool:
         check = getattr(self._session, "flush_available", None)
