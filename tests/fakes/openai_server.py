@@ -220,6 +220,10 @@ class FakeOpenAI:
         task = asyncio.current_task()
         assert task is not None
         self._conns.add(task)
+        # Small SSE writes must leave at once (no Nagle delay), as from a real streaming server.
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while await self._one_request(reader, writer):
                 pass
