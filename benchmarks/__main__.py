@@ -2,7 +2,7 @@
 
 With no name every benchmark runs, each in its own subprocess (so one's threads, models and
 servers cannot skew the next) under a time limit; named ones run in this process. Benchmarks:
-api, concurrency, long, disconnect, local, startup, voice, ui.
+api, concurrency, long, disconnect, local, startup, voice, ui, player.
 """
 
 from __future__ import annotations
@@ -19,7 +19,17 @@ from pathlib import Path
 
 from benchmarks.common import Row, clean_environment, print_rows
 
-BENCHMARKS = ("api", "concurrency", "long", "disconnect", "local", "startup", "voice", "ui")
+BENCHMARKS = (
+    "api",
+    "concurrency",
+    "long",
+    "disconnect",
+    "local",
+    "startup",
+    "voice",
+    "ui",
+    "player",
+)
 TIME_LIMIT_S = 170.0
 
 

@@ -53,10 +53,37 @@ def minimal_chat_app() -> Any:
     return gr.mount_gradio_app(app, gr.ChatInterface(chat, api_name="chat"), path="")
 
 
+def gradio_audio_app() -> Any:
+    """The ``player`` baseline: Gradio's own streaming player fed WAV pieces on a schedule."""
+    import asyncio
+    import time
+
+    from benchmarks.player import PIECE_SCHEDULE_S, tone_wav
+
+    async def speak() -> AsyncIterator[bytes]:
+        started = time.monotonic()
+        for at in PIECE_SCHEDULE_S:
+            await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+            yield tone_wav(1.2)
+
+    with gr.Blocks() as demo:
+        go = gr.Button("Speak", elem_id="go")
+        audio = gr.Audio(streaming=True, autoplay=True, elem_id="player")
+        go.click(speak, None, audio)
+    app = FastAPI()
+    app.get("/healthz")(lambda: {"status": "ok"})
+    return gr.mount_gradio_app(app, demo, path="")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["playground", "minimal-chat"])
+    parser.add_argument("kind", choices=["playground", "minimal-chat", "gradio-audio"])
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    app = playground_app() if args.kind == "playground" else minimal_chat_app()
+    builders = {
+        "playground": playground_app,
+        "minimal-chat": minimal_chat_app,
+        "gradio-audio": gradio_audio_app,
+    }
+    app = builders[args.kind]()
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
