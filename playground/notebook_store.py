@@ -1,0 +1,189 @@
+"""Each browser's notebook in a local SQLite file, so it survives a page refresh and a restart.
+
+A browser is known only by an opaque random id it keeps (``new_owner_id``: 256 bits,
+URL-safe base64). The id is checked for shape before any query — at least 128 bits' worth of
+characters — so a short or guessed id never matches a row, and only its SHA-256 is stored: the
+file alone does not reveal the ids that would open the notebooks. There is no way to list
+owners; ``load`` returns the caller's own row or an empty notebook.
+
+One table, WAL journal, a new connection per call (cheap for SQLite, and safe from any thread)
+and a per-store lock around writes. ``aload``/``asave``/``adelete`` run the same calls in a
+worker thread for async callers. Each notebook is bounded (``max_cells``, ``max_bytes`` of JSON):
+``save`` drops the oldest cells to fit and returns what it kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+from playground.errors import ConfigError
+from playground.notebook import (
+    MAX_CELLS,
+    MAX_NOTEBOOK_BYTES,
+    Notebook,
+    cell_json,
+    notebook_from_json,
+    notebook_to_json,
+)
+
+__all__ = ["NotebookStore", "new_owner_id", "validate_owner_id"]
+
+logger = logging.getLogger(__name__)
+
+# URL-safe base64 (or hex) of at least 128 bits: 22 base64 characters carry 132 bits.
+_OWNER_ID: Final = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+_MIN_DISTINCT_CHARS: Final = 8  # rejects "aaaa…"-style ids that are long but not random
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS notebooks (
+    owner_hash TEXT PRIMARY KEY,
+    notebook   TEXT NOT NULL,
+    bytes      INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+)
+"""
+
+
+def new_owner_id() -> str:
+    """A fresh browser id: 256 random bits, URL-safe base64 (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def validate_owner_id(owner_id: object) -> str:
+    """``owner_id`` if it has the shape of a ``new_owner_id``; otherwise ``ConfigError``."""
+    if (
+        not isinstance(owner_id, str)
+        or not _OWNER_ID.fullmatch(owner_id)
+        or len(set(owner_id)) < _MIN_DISTINCT_CHARS
+    ):
+        raise ConfigError(
+            "the notebook owner id must be a random id of at least 128 bits "
+            "(22+ URL-safe base64 characters)",
+            field="owner_id",
+        )
+    return owner_id
+
+
+def _owner_key(owner_id: str) -> str:
+    return hashlib.sha256(validate_owner_id(owner_id).encode("ascii")).hexdigest()
+
+
+class NotebookStore:
+    """Notebooks by owner in the SQLite file ``path`` (created with its folder if missing)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_cells: int = MAX_CELLS,
+        max_bytes: int = MAX_NOTEBOOK_BYTES,
+    ) -> None:
+        if max_cells < 1 or max_bytes < 1:
+            raise ValueError("NotebookStore needs max_cells >= 1 and max_bytes >= 1")
+        self.path = Path(path)
+        self.max_cells = max_cells
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"NotebookStore({str(self.path)!r}, max_cells={self.max_cells})"
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            yield conn
+        finally:
+            conn.close()
+
+    # -- sync API ------------------------------------------------------------------------------
+    def load(self, owner_id: str) -> Notebook:
+        """The owner's notebook; an empty one if they have none (or it can no longer be read)."""
+        key = _owner_key(owner_id)
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT notebook FROM notebooks WHERE owner_hash = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return Notebook()
+        try:
+            return notebook_from_json(
+                row[0],
+                max_bytes=max(self.max_bytes, len(row[0].encode())),
+                max_cells=max(self.max_cells, MAX_CELLS),
+            )
+        except ConfigError as exc:
+            # Written by an incompatible version: start afresh rather than break the page.
+            logger.warning("a stored notebook could not be read and was ignored: %s", exc.message)
+            return Notebook()
+
+    def save(self, owner_id: str, nb: Notebook) -> Notebook:
+        """Store ``nb`` for the owner, within the bounds; returns the notebook as stored."""
+        key = _owner_key(owner_id)
+        bounded, text = self._bounded(nb)
+        with self._lock, self._connect() as conn:
+            conn.execute(
+                "INSERT INTO notebooks (owner_hash, notebook, bytes, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(owner_hash) DO UPDATE SET "
+                "notebook = excluded.notebook, bytes = excluded.bytes, "
+                "updated_at = excluded.updated_at",
+                (key, text, len(text.encode()), time.time()),
+            )
+        return bounded
+
+    def delete(self, owner_id: str) -> None:
+        """Forget the owner's notebook (nothing happens if there is none)."""
+        key = _owner_key(owner_id)
+        with self._lock, self._connect() as conn:
+            conn.execute("DELETE FROM notebooks WHERE owner_hash = ?", (key,))
+
+    # -- async API -----------------------------------------------------------------------------
+    async def aload(self, owner_id: str) -> Notebook:
+        return await asyncio.to_thread(self.load, owner_id)
+
+    async def asave(self, owner_id: str, nb: Notebook) -> Notebook:
+        return await asyncio.to_thread(self.save, owner_id, nb)
+
+    async def adelete(self, owner_id: str) -> None:
+        await asyncio.to_thread(self.delete, owner_id)
+
+    # -- bounds --------------------------------------------------------------------------------
+    def _bounded(self, nb: Notebook) -> tuple[Notebook, str]:
+        """Drop the oldest cells until both bounds hold; a lone oversized cell loses its audio,
+        then goes too."""
+        nb = nb.trimmed(self.max_cells)
+        text = notebook_to_json(nb, include_audio=True)
+        size = len(text.encode())
+        if size > self.max_bytes and len(nb.cells) > 1:
+            # Measure each cell once and cut at the right place, instead of re-serialising the
+            # whole notebook per dropped cell.
+            sizes = [len(cell_json(c).encode()) + 1 for c in nb.cells]
+            keep = len(sizes)
+            while keep > 1 and size > self.max_bytes:
+                size -= sizes[len(sizes) - keep]
+                keep -= 1
+            nb = nb.trimmed(keep)
+            text = notebook_to_json(nb, include_audio=True)
+        while len(text.encode()) > self.max_bytes and nb.cells:
+            if len(nb.cells) == 1 and nb.cells[0].has_audio_data:
+                nb = nb.without_audio_data()
+            else:
+                nb = nb.trimmed(len(nb.cells) - 1)
+            text = notebook_to_json(nb, include_audio=True)
+        return nb, text
