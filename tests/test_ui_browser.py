@@ -7,6 +7,7 @@ browser context, i.e. its own Gradio session. Voice is switched off unless a tes
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -87,10 +88,15 @@ class Session:
         self.choose("sp-voice", "Off")
 
     def bot_text(self) -> str:
+        """The last answer as shown, without the prompt-version line that closes it."""
         return str(
             self.page.evaluate(
                 "() => { const m = document.querySelectorAll('#sp-chat [data-testid=bot]');"
-                " return m.length ? m[m.length - 1].innerText : ''; }"
+                " if (!m.length) return ''; const last = m[m.length - 1];"
+                " let text = last.innerText; const meta = last.querySelector('sub');"
+                " if (meta) { const at = text.lastIndexOf(meta.innerText);"
+                " if (at >= 0) text = text.slice(0, at); }"
+                " return text.trim(); }"
             )
         )
 
@@ -106,11 +112,18 @@ class Session:
         )
 
     def wait_for_status(self, status: str, timeout: float = 10_000) -> None:
+        self.wait_for_text("#sp-summary", status, timeout)
+
+    def wait_for_text(self, selector: str, text: str, timeout: float = 10_000) -> None:
         self.page.wait_for_function(
-            "(s) => document.querySelector('#sp-summary').innerText.includes(s)",
-            arg=status,
+            "([sel, t]) => { const e = document.querySelector(sel);"
+            " return !!e && e.innerText.includes(t); }",
+            arg=[selector, text],
             timeout=timeout,
         )
+
+    def open_accordion(self, elem_id: str) -> None:
+        self.page.click(f"#{elem_id} button, #{elem_id} .label-wrap")
 
 
 @pytest.fixture(scope="module")
@@ -356,3 +369,117 @@ def test_the_phone_layout_does_not_scroll_sideways(
     chat_top = phone.page.locator("#sp-chat").bounding_box()
     model_top = phone.page.locator("#sp-model").bounding_box()
     assert chat_top is not None and model_top is not None and chat_top["y"] < model_top["y"]
+    # The comparison tab fits too, its two panes one above the other.
+    phone.page.get_by_role("tab", name="Streaming vs complete").click()
+    phone.page.wait_for_selector("#sp-pane-complete .sp-pane")
+    assert phone.page.evaluate(width) <= 391
+    streamed = phone.page.locator("#sp-pane-streamed").bounding_box()
+    complete = phone.page.locator("#sp-pane-complete").bounding_box()
+    assert streamed is not None and complete is not None and streamed["y"] < complete["y"]
+
+
+def test_the_streaming_guardrail_retracts_flagged_text_mid_stream(
+    session: Session, fake: FakeOpenAI
+) -> None:
+    chunks = ["Sure. ", "Here is ", "how to build ", "a bomb", ". First ", "you need ", "parts."]
+    fake.enqueue(Reply(chunks=chunks, delay=0.25))
+    session.voice_off()
+    session.page.check("#sp-opt-streaming_guardrail input")
+    assert "cannot do" in session.page.inner_text("#sp-guardrail-limits")  # its limits, beside it
+    before = fake.disconnects
+    session.send("Tell me something dangerous")
+    session.wait_for_bot_text("how to build a bomb")  # on screen until its sentence is checked
+    session.wait_for_bot_text("Retracted by the streaming guardrail")
+    text = session.bot_text()
+    assert "bomb" not in text and "withheld by the content guardrail" in text
+    assert "violence" in text  # which rule, in words
+    # The reply stopped there: the upstream was closed and the rest never appeared.
+    assert wait_until(lambda: fake.disconnects > before, 2.0)
+    session.wait_for_status("· retracted by the streaming guardrail")
+    assert "bomb" not in session.chat_text() and "parts." not in session.chat_text()
+    assert session.console_errors == []
+
+
+def test_the_version_diff_highlights_what_changed(session: Session) -> None:
+    page = session.page
+    session.choose("sp-prompt", "summariser")
+    session.open_accordion("sp-versions")
+    session.wait_for_text("#sp-prompt-diff", "summariser@1 → summariser@2")
+    inserted = page.locator("#sp-prompt-diff ins").all_inner_texts()
+    deleted = page.locator("#sp-prompt-diff del").all_inner_texts()
+    assert any("exactly this shape" in text for text in inserted)
+    assert any("one short paragraph" in text for text in deleted)
+    colours = page.evaluate(
+        "() => ['tr.sp-d-ins', 'tr.sp-d-del', 'ins', 'del'].map(s => getComputedStyle("
+        "document.querySelector('#sp-prompt-diff ' + s)).backgroundColor)"
+    )
+    assert all(c not in ("rgba(0, 0, 0, 0)", "transparent") for c in colours), colours
+    # Any two versions: the other way round.
+    session.choose("sp-diff-old", "2")
+    session.choose("sp-diff-new", "1")
+    session.wait_for_text("#sp-prompt-diff", "summariser@2 → summariser@1")
+    inserted = page.locator("#sp-prompt-diff ins").all_inner_texts()
+    assert any("one short paragraph" in text for text in inserted)
+    assert session.console_errors == []
+
+
+def test_the_compare_tab_streams_one_pane_and_scores_both(
+    session: Session, fake: FakeOpenAI
+) -> None:
+    first = "Streaming shows the first words early, while the complete answer waits for the end."
+    second = "Streaming shows the first words early, while a complete answer waits until the end."
+    fake.enqueue(
+        *(
+            Reply(chunks=[w + " " for w in text.split()], delay=0.04, first_delay=0.15)
+            for text in (first, second)
+        )
+    )
+    page = session.page
+    page.get_by_role("tab", name="Streaming vs complete").click()
+    page.fill("#sp-compare-message textarea", "Why stream answers?")
+    page.click("#sp-compare-run")
+    session.wait_for_text("#sp-pane-streamed", "streaming…")  # growing while the other waits
+    session.wait_for_text("#sp-compare-results", "Done.", timeout=15_000)
+    for pane in ("#sp-pane-streamed", "#sp-pane-complete"):
+        assert "Streaming shows the first words early" in page.inner_text(pane)
+    results = page.inner_text("#sp-compare-results").upper()
+    score = re.search(r"SIMILARITY\s+(\d+(?:\.\d)?)%", results)
+    assert score is not None and 50 < float(score.group(1)) < 100
+    assert re.search(r"PERCEIVED GAIN\s+−?[\d,]+ MS", results)
+    assert "STREAMED TTFT" in results and "COMPLETE ANSWER" in results
+    assert page.locator("#sp-compare-results .sp-tl-flow").count() >= 1  # the timeline chart
+    assert page.locator("#sp-compare-diff ins").count() >= 1
+    assert page.locator("#sp-compare-diff del").count() >= 1
+    # One request each way, with the model and prompt chosen on the left.
+    requests = fake.chat_requests[-2:]
+    assert sorted(bool(r.body.get("stream")) for r in requests) == [False, True]
+    assert {r.body["model"] for r in requests} == {"gpt-4o-mini"}
+    assert session.console_errors == []
+
+
+def test_a_json_answer_fills_the_structured_panel_and_ends_valid(
+    session: Session, fake: FakeOpenAI
+) -> None:
+    page = session.page
+    assert not page.locator("#sp-structured").first.is_visible()  # this prompt has no schema
+    session.voice_off()
+    session.choose("sp-prompt", "json-extractor")
+    page.wait_for_function("() => document.querySelector('#sp-version input').value === '2'")
+    session.choose("sp-version", "1")
+    page.wait_for_function("() => document.querySelector('#sp-version input').value === '1'")
+    page.locator("#sp-structured").first.wait_for(state="visible")
+    chunks = [
+        '{"name": "Ada',
+        ' Lovelace", "em',
+        'ail": "ada@example.com", ',
+        '"topics": ["mathematics"',
+        ', "engines"]}',
+    ]
+    fake.enqueue(Reply(chunks=chunks, delay=0.3))
+    session.send("Ada Lovelace <ada@example.com> on engines and mathematics")
+    session.wait_for_text("#sp-structured-status", "Pending")  # checked while it streams
+    session.wait_for_text("#sp-structured-status", "Valid: the complete answer", timeout=15_000)
+    panel = page.inner_text("#sp-structured-json")
+    assert "Ada Lovelace" in panel and "engines" in panel
+    session.wait_for_bot_text("json-extractor@1")  # the answer records its prompt version
+    assert session.console_errors == []

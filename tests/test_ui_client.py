@@ -19,6 +19,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' i
 
 SESSION_KEY = "sk-session-SECRET-0451"
 CHUNKS = ["Streaming ", "answers ", "arrive ", "in ", "small ", "pieces."]
+# Every finished answer ends with the prompt version, model and node that produced it.
+META = "\n\n<sub>default-prompt-node@1 · openai:gpt-4o-mini · prompt node</sub>"
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +78,11 @@ def test_a_turn_streams_growing_text_and_ends_with_the_answer(
     distinct = list(dict.fromkeys(texts))
     assert len(distinct) >= 3
     assert all(b.startswith(a.rstrip("…")) for a, b in zip(distinct, distinct[1:], strict=False))
-    assert distinct[-1] == "".join(CHUNKS)
+    assert distinct[-1] == "".join(CHUNKS) + META
 
     final_chat = job.outputs()[-1][1]
     assert final_chat[0]["role"] == "user"
-    assert assistant_text(final_chat) == "".join(CHUNKS)
+    assert assistant_text(final_chat) == "".join(CHUNKS) + META
     summary = next(o[2] for o in reversed(outputs) if isinstance(o[2], str))
     assert "TTFT" in summary and "Total" in summary
 
@@ -92,5 +94,5 @@ def test_a_turn_streams_growing_text_and_ends_with_the_answer(
 def test_without_a_session_key_the_server_key_is_used(client: Client, fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(chunks=["Hi."]))
     result = client.predict("Hello", api_name="/turn", voice="none")
-    assert assistant_text(result[1]) == "Hi."
+    assert assistant_text(result[1]) == "Hi." + META
     assert fake.chat_requests[-1].headers["authorization"] == "Bearer test-key"

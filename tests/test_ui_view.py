@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
 
 import gradio as gr
 import pandas as pd
 import pytest
+import yaml
 
 from playground.catalog import Credentials
+from playground.compare import CompareProgress, CompareRound
 from playground.errors import ConfigError, MissingKeyError
 from playground.events import (
     AudioReady,
     DisabledFeature,
     Event,
+    StructuredOutput,
     TextChunk,
     TextReplaced,
     TimingSummary,
@@ -28,21 +33,39 @@ from playground.events import (
     TurnFailed,
     TurnStarted,
 )
+from playground.guardrails import LIMITS
+from playground.prompts import ExitPath, PromptFile, PromptLibrary, load_prompt_library
 from playground.requests import TurnRequest
 from playground.runner import TurnRunner
 from playground.turn_state import TurnState
-from playground.ui import view
-from playground.ui.session import Frame, SessionState, drive_turn, request_error_code
+from playground.ui import compare_view, view
+from playground.ui.session import (
+    CompareFrame,
+    CompareRun,
+    CompareSession,
+    Frame,
+    SessionState,
+    drive_compare,
+    drive_turn,
+    request_error_code,
+)
 from tests.support import make_test_services
 
 STARTED = TurnStarted("turn_1", "openai:gpt-4o-mini", "default-prompt-node@1", "prompt", True, None)
+META = "<sub>default-prompt-node@1 · openai:gpt-4o-mini · prompt node</sub>"
 
 
 def chunk(seq: int, text: str, snapshot: str, t_ms: float, gap_ms: float = 10.0) -> TextChunk:
     return TextChunk(text, snapshot, seq, t_ms, gap_ms)
 
 
-def completed(text: str, finish_reason: str = "stop") -> TurnCompleted:
+def completed(
+    text: str,
+    finish_reason: str = "stop",
+    *,
+    details: dict[str, Any] | None = None,
+    exit_path: str | None = None,
+) -> TurnCompleted:
     timing = TimingSummary(
         ttft_ms=12.0,
         ttfa_ms=None,
@@ -52,7 +75,14 @@ def completed(text: str, finish_reason: str = "stop") -> TurnCompleted:
         chars_per_s=40.0,
         tokens_per_s=8.0,
     )
-    return TurnCompleted(text=text, finish_reason=finish_reason, usage=None, timing=timing)
+    return TurnCompleted(
+        text=text,
+        finish_reason=finish_reason,
+        usage=None,
+        timing=timing,
+        exit_path=exit_path,
+        details=details or {},
+    )
 
 
 def audio(seq: int, text: str, t_ms: float) -> AudioReady:
@@ -79,7 +109,7 @@ def test_chat_messages_shows_past_turns_then_the_live_one_as_text_parts() -> Non
     messages = view.chat_messages([("hello", past)], ("more", live))
     assert [(m["role"], texts(m)) for m in messages] == [
         ("user", "hello"),
-        ("assistant", "Hi"),
+        ("assistant", f"Hi\n\n{META}"),
         ("user", "more"),
         ("assistant", "Wor"),
     ]
@@ -110,7 +140,7 @@ def test_tool_calls_are_collapsible_messages_placed_where_they_happened() -> Non
     assert tool["metadata"]["status"] == "done"
     assert tool["metadata"]["duration"] == 0.002
     assert '"expression": "12*7"' in texts(tool) and "84" in texts(tool)
-    assert texts(messages[3]) == "It is 84."
+    assert texts(messages[3]) == f"It is 84.\n\n{META}"
     assert "metadata" not in messages[3]
 
 
@@ -275,6 +305,461 @@ def test_capability_notes_and_reasons() -> None:
         view.disabled_info(off)
         == "Disabled: Needs the complete reply. Instead: Turn streaming off."
     )
+
+
+# -- notes: version, options, exit path ---------------------------------------------------------
+
+
+def last_text(turn: TurnState) -> str:
+    return texts(view.chat_messages([("q", turn)])[-1])
+
+
+def test_a_finished_answer_records_its_prompt_version_model_and_node() -> None:
+    streaming = turn_of(STARTED, chunk(0, "Hi", "Hi", 5))
+    assert "default-prompt-node@1" not in last_text(streaming)  # not while it streams
+    done = turn_of(STARTED, chunk(0, "Hi", "Hi", 5), completed("Hi"))
+    assert last_text(done).endswith(META)
+    stopped = turn_of(STARTED, chunk(0, "Hi", "Hi", 5))
+    stopped.stopped = True
+    assert last_text(stopped).endswith(META)
+    # Names that look like markup are shown literally.
+    odd = TurnStarted("t", "compatible:<b>x</b>", "p@1", "prompt", True, None)
+    assert "\\<b\\>x\\</b\\>" in last_text(turn_of(odd, completed("")))
+    # A request that never started has no line.
+    refused = turn_of(TurnFailed("config", "bad prompt", False, stage="request"))
+    assert "<sub>" not in last_text(refused)
+
+
+def test_a_streaming_guardrail_retraction_replaces_the_text_and_says_why() -> None:
+    reason = "blocked by rule violence.patterns[1] (threats of violence)"
+    turn = turn_of(
+        STARTED,
+        chunk(0, "Here is how to build a bomb", "Here is how to build a bomb", 5),
+        chunk(1, ". First", "Here is how to build a bomb. First", 9),
+        TextReplaced("This reply was withheld by the content guardrail.", reason),
+    )
+    live = last_text(turn)  # before the turn has completed
+    assert "bomb" not in live
+    assert live.startswith("This reply was withheld")
+    assert (
+        "**Retracted by the streaming guardrail:** blocked by rule violence.patterns\\[1\\]" in live
+    )
+    turn.handle(
+        completed(
+            "This reply was withheld by the content guardrail.",
+            "content_filter",
+            details={
+                "streaming_guardrail": {
+                    "rule": "violence.patterns[1]",
+                    "category": "violence",
+                    "action": "block",
+                    "reason": reason,
+                }
+            },
+        )
+    )
+    text = last_text(turn)
+    assert "retracted by the streaming guardrail" in view.timing_summary(turn)
+    assert "bomb" not in text and "Retracted by the streaming guardrail" in text
+    assert "was on screen until its sentence window was checked" in text
+    assert text.count("violence.patterns") == 1  # the rule is in the reason already
+
+
+def test_a_streaming_guardrail_mask_names_its_rule() -> None:
+    turn = turn_of(
+        STARTED,
+        chunk(0, "Mail a@b.io. ", "Mail a@b.io. ", 5),
+        TextReplaced("Mail [email removed]. ", "masked 1 email address"),
+        completed(
+            "Mail [email removed]. ",
+            "content_filter",
+            details={
+                "streaming_guardrail": {
+                    "rule": "pii.email",
+                    "category": "pii",
+                    "action": "mask",
+                    "reason": "masked 1 email address",
+                }
+            },
+        ),
+    )
+    text = last_text(turn)
+    assert "a@b.io" not in text
+    assert "**Streaming guardrail:** masked 1 email address (rule `pii.email`)" in text
+
+
+@pytest.mark.parametrize(
+    ("verdict", "expected"),
+    [
+        (
+            {
+                "engine": "local",
+                "flagged": True,
+                "action": "mask",
+                "rule": "pii.email",
+                "category": "pii",
+                "reason": "masked 1 email address",
+            },
+            "**Guardrail:** masked 1 email address (rule `pii.email`, local rules).",
+        ),
+        (
+            {
+                "engine": "openai",
+                "flagged": True,
+                "action": "block",
+                "rule": "openai:harassment",
+                "category": "harassment",
+                "reason": "blocked by OpenAI moderation (harassment)",
+            },
+            "**Guardrail:** blocked by OpenAI moderation (harassment) · OpenAI moderation. "
+            "The reply was withheld.",
+        ),
+        (
+            {"engine": "local", "flagged": False, "action": None, "rule": None, "reason": ""},
+            "**Guardrail:** passed (local rules).",
+        ),
+    ],
+)
+def test_guardrail_verdicts_are_noted(verdict: dict[str, Any], expected: str) -> None:
+    assert view.guardrail_note(verdict) == expected
+    turn = turn_of(STARTED, chunk(0, "x", "x", 1), completed("x", details={"guardrail": verdict}))
+    assert expected in last_text(turn)
+
+
+def test_interception_and_post_processing_are_noted() -> None:
+    rewrite = {"action": "rewrite", "changes": ["masked 1 email address", "appended disclaimer"]}
+    assert (
+        view.interception_note(rewrite)
+        == "**Intercepted:** masked 1 email address; appended disclaimer."
+    )
+    block = {"action": "block", "changes": ["blocked by rule private key"]}
+    assert view.interception_note(block).startswith("**Intercepted:** blocked by rule private key")
+    assert view.interception_note({"action": "pass", "changes": []}) == (
+        "**Interception:** no changes."
+    )
+    assert "✓" in view.post_processing_note({"valid": True, "errors": []})
+    details = {"interception": rewrite, "post_processing": {"valid": True, "errors": []}}
+    text = last_text(turn_of(STARTED, chunk(0, "x", "x", 1), completed("x", details=details)))
+    assert "**Intercepted:**" in text and "matches the output schema" in text
+
+
+def test_an_invalid_reply_is_reported_once_with_what_to_do() -> None:
+    problem = "the reply does not match the output schema: $.name: 3 is not of type 'string'"
+    turn = turn_of(
+        STARTED,
+        chunk(0, '{"name": 3}', '{"name": 3}', 1),
+        TurnFailed("schema", problem, retryable=True, stage="post"),
+        completed(
+            '{"name": 3}',
+            details={"post_processing": {"valid": False, "errors": ["$.name: 3 is not..."]}},
+        ),
+    )
+    text = last_text(turn)
+    assert text.count("output schema:") == 1
+    assert "**Post-processing:** The reply does not match the output schema" in text
+    assert "**What to do:**" in text and "Prompt text" in text
+
+
+def test_the_exit_path_is_shown_with_its_fields_as_literal_text() -> None:
+    fields = {"order_number": "A1001", "email": "ada@example.com", "note": "x`y <b>z</b>"}
+    turn = turn_of(
+        STARTED,
+        chunk(0, "Resolved.", "Resolved.", 1),
+        completed(
+            "Resolved.",
+            "exit_path",
+            exit_path="order_resolved",
+            details={"exit_fields": fields},
+        ),
+    )
+    text = last_text(turn)
+    assert (
+        "**Exit path:** `order_resolved` · order\\_number=`A1001`, email=`ada@example.com`, "
+        "note=``x`y <b>z</b>``" in text
+    )
+    long = view.exit_note("p", {"text": "a" * 200, "n": 3})
+    assert "…" in long and "n=`3`" in long and len(long) < 120
+
+
+def test_notes_escape_markup_in_reasons() -> None:
+    verdict = {
+        "engine": "local",
+        "flagged": True,
+        "action": "mask",
+        "rule": "x",
+        "reason": "<img src=x onerror=alert(1)> [link](javascript:1)",
+    }
+    note = view.guardrail_note(verdict)
+    assert re.search(r"(?<!\\)[<>\[\]]", note) is None  # every one escaped
+    assert "\\<img" in note and "\\[link\\]" in note
+
+
+def test_audio_stop_feed_names_the_turn() -> None:
+    assert json.loads(view.audio_stop_feed("turn_1", "Retracted.")) == {
+        "turn": "turn_1",
+        "pieces": [],
+        "stop": "Retracted.",
+    }
+
+
+def test_error_html_escapes_and_keeps_the_hint() -> None:
+    out = view.error_html(TurnFailed("missing_key", "<b>no key</b>", retryable=False))
+    assert "<b>no key</b>" not in out and "&lt;b&gt;no key&lt;/b&gt;" in out
+    assert "<b>Session keys</b>" in out
+
+
+# -- view.gap_plot -------------------------------------------------------------------------------
+
+
+def test_the_gap_plot_has_a_bar_per_chunk_after_the_first() -> None:
+    empty = view.empty_gap_plot()
+    assert set(empty[view.GAP_COLOR]) == set(view.GAP_COLORS)  # every series from the start
+    assert empty[view.GAP_Y].max() > 0 and not empty.isna().any().any()
+    assert view.gap_plot(None).equals(empty)
+    assert view.gap_plot(turn_of(STARTED, chunk(0, "a", "a", 300, 300))).equals(empty)
+    turn = turn_of(
+        STARTED,
+        chunk(0, "a", "a", 300, 300),
+        chunk(1, "b", "ab", 340, 40.04),
+        chunk(2, "c", "abc", 400, 60),
+    )
+    frame = view.gap_plot(turn)
+    bars = frame[frame[view.GAP_COLOR] == view.GAP_SERIES]
+    assert list(zip(bars[view.GAP_X], bars[view.GAP_Y], strict=True)) == [(1.0, 40.0), (2.0, 60.0)]
+    # A short answer still gets an axis of whole chunk numbers, from an invisible empty bar.
+    scale = frame[frame[view.GAP_COLOR] == view.GAP_SCALE]
+    assert scale[view.GAP_X].tolist() == [view.GAP_MIN_EXTENT] and scale[view.GAP_Y].sum() == 0
+    assert view.GAP_COLORS[view.GAP_SCALE] == "transparent"
+    long = turn_of(STARTED, *(chunk(i, "x", "x" * (i + 1), i * 10.0) for i in range(40)))
+    assert set(view.gap_plot(long)[view.GAP_COLOR]) == {view.GAP_SERIES}
+    plot = gr.BarPlot(x=view.GAP_X, y=view.GAP_Y, color=view.GAP_COLOR)
+    for value in (empty, frame):
+        data = plot.postprocess(value)
+        assert data is not None
+        assert dict(data.datatypes) == {
+            "chunk": "quantitative",
+            "gap ms": "quantitative",
+            "series": "nominal",
+        }
+
+
+# -- prompt card and version diff ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def library() -> PromptLibrary:
+    return load_prompt_library(Path(__file__).resolve().parent.parent / "prompts")
+
+
+def test_the_prompt_card_shows_tools_exit_paths_and_the_schema(library: PromptLibrary) -> None:
+    agent = view.prompt_card(library.prompts["support-agent"][2])
+    assert "`support-agent@2`" in agent and "agent node" in agent
+    assert "**Tools:** `order_status`, `kb_search`" in agent
+    assert "- `order_resolved`:" in agent and "Requires: `order_number`, `email`." in agent
+    assert "- `handoff_to_human`:" in agent and "Requires: `email`." in agent
+    assert "**Output schema:** none" in agent and "You are {{agent_name}}" in agent
+    extractor = view.prompt_card(library.prompts["json-extractor"][1])
+    assert '```json\n{\n  "type": "object",' in extractor  # pretty-printed
+    assert '"maxItems": 5' in extractor and "**Exit paths:** none" in extractor
+
+
+def test_the_prompt_file_text_holds_every_field(library: PromptLibrary) -> None:
+    for prompt in library.all():
+        text = view.prompt_file_text(prompt)
+        assert text.startswith(f"id: {prompt.id}\nversion: {prompt.version}\n")
+        loaded = yaml.safe_load(text)
+        assert PromptFile.model_validate(loaded) == prompt
+    system = view.prompt_file_text(library.prompts["summariser"][1])
+    assert "system: |\n  You summarise text for {{audience}}." in system  # a block, like the file
+
+
+def test_the_version_diff_marks_changed_lines_and_words(library: PromptLibrary) -> None:
+    v1, v2 = library.prompts["summariser"][1], library.prompts["summariser"][2]
+    out = view.prompt_diff(v1, v2)
+    assert "summariser@1 → summariser@2" in out
+    assert "<tr class='sp-d-del' aria-label='removed'>" in out
+    assert "<tr class='sp-d-ins' aria-label='added'>" in out
+    assert "version: <del>1</del>" in out and "version: <ins>2</ins>" in out
+    assert "<ins>in exactly this shape and nothing else:</ins>" in out
+    assert "  - &lt;the main point&gt;" in out  # prompt text is escaped
+    removed = out.count("sp-d-del'")
+    added = out.count("sp-d-ins'")
+    assert f"{removed} lines removed, {added} added" in out
+    same = view.prompt_diff(v2, v2)
+    assert "same version" in same and "<table" not in same
+
+
+def test_the_version_diff_escapes_everything() -> None:
+    base = {"id": "x", "title": "X", "node": "prompt", "format": "v2"}
+    old = PromptFile(version=1, system="Say hi.", **base)
+    new = PromptFile(
+        version=2,
+        system="Say <script>alert(1)</script> & <img src=x onerror=alert(2)>.",
+        exit_paths=(ExitPath(name="done", description="<b>bold</b>"),),
+        **base,
+    )
+    out = view.prompt_diff(old, new)
+    without_our_tags = re.sub(
+        r"</?(?:div|b|span|table|tr|td|del|ins)(?: class='[^']*'(?: aria-label='[^']*')?)?>",
+        "",
+        out,
+    )
+    assert "<" not in without_our_tags and ">" not in without_our_tags
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "&amp;" in out
+
+
+# -- structured output panel ---------------------------------------------------------------------
+
+
+def structured(
+    value: Any,
+    *,
+    complete: bool = False,
+    errors: tuple[str, ...] = (),
+    pending: tuple[str, ...] = (),
+    final: bool = False,
+) -> StructuredOutput:
+    return StructuredOutput(value, complete, errors, pending, final)
+
+
+def test_the_structured_panel_fills_in_and_ends_with_a_verdict() -> None:
+    assert "fills in here" in view.structured_status(None, None)
+    assert view.structured_value(None) is None
+    running = turn_of(STARTED)
+    assert "Waiting" in view.structured_status(running, None)
+    partial = structured({"name": "Ada"}, pending=("$: 'email' is a required property",))
+    assert view.structured_value(partial) == {"name": "Ada"}
+    status = view.structured_status(running, partial)
+    assert "sp-wait" in status and "Pending: $: &#x27;email&#x27; is a required property" in status
+    wrong = structured({"name": 3}, errors=("$.name: 3 is not of type 'string'",))
+    assert "sp-bad" in view.structured_status(running, wrong)
+    assert "Errors so far" in view.structured_status(running, wrong)
+    whole = structured({"name": "Ada"}, complete=True)
+    assert "Valid so far" in view.structured_status(running, whole)
+    done = turn_of(STARTED, completed('{"name": "Ada"}'))
+    final = structured({"name": "Ada"}, complete=True, final=True)
+    assert "sp-ok" in view.structured_status(done, final)
+    assert "✓ Valid" in view.structured_status(done, final)
+    bad = structured({}, complete=True, pending=("$: 'name' is a required property",), final=True)
+    assert "✗ Invalid: $: &#x27;name&#x27;" in view.structured_status(done, bad)
+
+
+def test_the_structured_panel_says_when_a_turn_ended_early() -> None:
+    stopped = turn_of(STARTED)
+    stopped.stopped = True
+    partial = structured({"name": "Ada"}, pending=("x",))
+    assert "Stopped before" in view.structured_status(stopped, partial)
+    retracted = turn_of(STARTED, TextReplaced("withheld", "blocked"))
+    assert "Retracted" in view.structured_status(retracted, partial)
+    assert "Retracted" in view.structured_status(retracted, None)
+    nothing = turn_of(STARTED, completed("no json"))
+    assert "No JSON" in view.structured_status(nothing, None)
+    markup = structured({}, errors=("<img src=x onerror=alert(1)>",))
+    assert "<img" not in view.structured_status(turn_of(STARTED), markup)
+
+
+def test_the_streaming_guardrail_limits_are_shown_as_an_escaped_list() -> None:
+    out = view.limits_html(LIMITS)
+    assert out.startswith("<details class='sp-limits'>")
+    bullets = [line for line in LIMITS.splitlines() if line.startswith("- ")]
+    assert out.count("<li>") == len(bullets) >= 3
+    assert "It is weaker than the full guardrail:" in out
+    assert "<li>x &lt;b&gt; y</li>" in view.limits_html("Intro.\n- x <b> y")
+    # A bullet that wraps onto the next line stays one item.
+    assert view.limits_html("Intro.\n- one\n  two\n- three").count("<li>") == 2
+
+
+# -- compare_view --------------------------------------------------------------------------------
+
+
+def compare_round(similarity: float = 1.0, gain: float | None = 900.0) -> CompareRound:
+    return CompareRound(
+        streaming_ttft_ms=300.0,
+        streaming_total_ms=1500.0,
+        complete_total_ms=1200.0,
+        gain_ms=gain,
+        similarity=similarity,
+        diff=[("equal", "The "), ("delete", "old "), ("insert", "<new> "), ("equal", "answer.")],
+    )
+
+
+def compare_run(progress: CompareProgress | None, **flags: bool) -> CompareRun:
+    run = CompareRun(message="q", repeat=progress.repeat if progress else 1)
+    run.progress = progress
+    run.stopped = flags.get("stopped", False)
+    run.finished = flags.get("finished", False)
+    return run
+
+
+def test_percentages_read_naturally() -> None:
+    assert compare_view.percent(1.0) == "100%"
+    assert compare_view.percent(0.94123) == "94.1%"
+    assert compare_view.percent(0.0) == "0.0%"
+
+
+def test_the_panes_show_each_answer_escaped_with_its_timing() -> None:
+    assert "Press Run" in compare_view.pane_html(compare_view.STREAMED, None)
+    progress = CompareProgress(repeat=1)
+    progress.streaming = turn_of(STARTED, chunk(0, "<b>Hi", "<b>Hi", 250.0))
+    progress.complete = turn_of(STARTED)
+    run = compare_run(progress)
+    streamed = compare_view.pane_html(compare_view.STREAMED, run)
+    assert "&lt;b&gt;Hi" in streamed and "<b>Hi" not in streamed
+    assert "first words at 250 ms · streaming…" in streamed
+    complete = compare_view.pane_html(compare_view.COMPLETE, run)
+    assert "Waiting for the whole answer" in complete and "waiting…" in complete
+    progress.complete.handle(chunk(0, "Whole.", "Whole.", 1200.0))
+    progress.complete.handle(completed("Whole."))
+    assert "answer at 250 ms" in compare_view.pane_html(compare_view.COMPLETE, run)  # its total
+    progress.streaming.handle(TurnFailed("rate_limit", "busy", retryable=True))
+    assert "Wait a moment" in compare_view.pane_html(compare_view.STREAMED, run)
+
+
+def test_the_results_show_tiles_timelines_and_the_distribution() -> None:
+    assert "Run" in compare_view.results_html(None)
+    progress = CompareProgress(repeat=3, round_index=0)
+    progress.streaming = turn_of(STARTED, chunk(0, "a", "a", 300.0))
+    running = compare_view.results_html(compare_run(progress))
+    assert "Round 1 of 3 · running…" in running and "300 ms" in running
+    assert "after the second round" in running
+    progress.rounds = [compare_round(0.9, 900.0), compare_round(1.0, -150.0)]
+    progress.round_index = 1
+    done = compare_view.results_html(compare_run(progress, finished=True))
+    assert "Done: 2 rounds." in done
+    assert "Perceived gain" in done and "−150 ms" in done and "100%" in done
+    assert done.count("class='sp-tl-row'") == 2  # a timeline per round
+    assert "Over 2 rounds" in done
+    for cell in ("95.0%", "90.0%", "375 ms"):  # mean and min similarity, mean gain
+        assert f"<td>{cell}</td>" in done
+    stopped = compare_view.results_html(compare_run(progress, stopped=True, finished=True))
+    assert "Stopped after 2 rounds of 3." in stopped
+    single = CompareProgress(repeat=1, rounds=[compare_round()])
+    assert "Set Repeat above 1" in compare_view.results_html(compare_run(single, finished=True))
+
+
+def test_a_comparison_that_could_not_start_says_what_to_do() -> None:
+    run = CompareRun(message="q", repeat=1)
+    run.error = TurnFailed("missing_key", "OPENAI_API_KEY is not set", False, stage="request")
+    out = compare_view.results_html(run)
+    assert "OPENAI_API_KEY is not set" in out and "Session keys" in out
+    assert "Not sent" in compare_view.pane_html(compare_view.COMPLETE, run)
+    failed = CompareProgress(repeat=2, error="a run failed; see its pane for the error")
+    assert "A run failed" in compare_view.results_html(compare_run(failed, finished=True))
+
+
+def test_the_word_diff_marks_insertions_and_deletions_escaped() -> None:
+    assert "appears when a round is complete" in compare_view.diff_html(None)
+    progress = CompareProgress(repeat=1, rounds=[compare_round(0.75)])
+    out = compare_view.diff_html(compare_run(progress, finished=True))
+    assert "The <del>old </del><ins>&lt;new&gt; </ins>answer." in out
+    assert "75.0% similar" in out
+    same = CompareRound(300.0, 1500.0, 1200.0, 900.0, 1.0, [("equal", "Same.")])
+    identical = CompareProgress(repeat=1, rounds=[same])
+    assert "Identical" in compare_view.diff_html(compare_run(identical, finished=True))
+    # At the end of N rounds, the least similar one is shown.
+    several = CompareProgress(repeat=3, rounds=[same, compare_round(0.5), same])
+    assert "Least similar round (2)" in compare_view.diff_html(compare_run(several, finished=True))
+    assert "Round 3" in compare_view.diff_html(compare_run(several))
 
 
 # -- session.SessionState ----------------------------------------------------------------------
@@ -522,3 +1007,109 @@ def test_missing_key_errors_are_recognised() -> None:
     assert request_error_code(MissingKeyError("no key")) == "missing_key"
     assert request_error_code(ConfigError("too long", field="message")) == "message_limit"
     assert request_error_code(ConfigError("unknown prompt", field="prompt")) == "config"
+
+
+async def test_the_driver_keeps_the_latest_structured_output_for_the_turn() -> None:
+    partial = StructuredOutput({"name": "Ada"}, False, (), ("$: 'email' is required",))
+    final = StructuredOutput({"name": "Ada", "email": "a@b.io"}, True, (), (), final=True)
+    script: list[tuple[float, Event]] = [
+        (0.0, STARTED),
+        (0.0, chunk(0, '{"name": "Ada",', '{"name": "Ada",', 1)),
+        (0.0, partial),
+        (0.0, chunk(1, ' "email": "a@b.io"}', '{"name": "Ada", "email": "a@b.io"}', 2)),
+        (0.0, final),
+        (0.0, completed('{"name": "Ada", "email": "a@b.io"}')),
+    ]
+    state = SessionState()
+    await collect(ScriptedRunner(script), state)
+    assert structured_of(state) == final
+    state.begin("next")
+    assert structured_of(state) is None and not state.audio_stopped
+
+
+def structured_of(state: SessionState) -> StructuredOutput | None:
+    return state.structured  # a call, so the type checker does not carry a narrowed type
+
+
+class CompareRunner(ScriptedRunner):
+    """Both runs of a comparison replay the script: each ``stream`` call starts it afresh."""
+
+    def __init__(self, script: list[tuple[float, Event]], *, hang: bool = False) -> None:
+        super().__init__(script, hang=hang)
+        self.streams = 0
+
+    async def stream(self, prepared: object, *, started_at: float) -> AsyncIterator[Event]:
+        self.streams += 1
+        async for event in super().stream(prepared, started_at=started_at):
+            yield event
+
+
+async def collect_compare(
+    runner: ScriptedRunner, state: CompareSession, repeat: int
+) -> list[CompareFrame]:
+    request = TurnRequest(message="hi", voice="none")
+    return [
+        frame
+        async for frame in drive_compare(
+            cast(TurnRunner, runner), state, request, Credentials(), repeat=repeat
+        )
+    ]
+
+
+async def test_a_comparison_runs_every_round_and_ends_with_one_final_frame() -> None:
+    runner = CompareRunner(script_of(12, 0.004))
+    state = CompareSession()
+    frames = await collect_compare(runner, state, repeat=3)
+    run = state.run
+    assert run is not None and run.finished and not run.stopped and run.error is None
+    assert run.progress is not None and len(run.progress.rounds) == 3
+    assert runner.streams == 6
+    assert all(r.similarity == 1.0 for r in run.progress.rounds)
+    assert [f.final for f in frames].count(True) == 1 and frames[-1].final
+    # Throttled: far fewer frames than the 2 × 3 × 14 events.
+    assert len(frames) < 40
+    assert "Done: 3 rounds." in compare_view.results_html(run)
+
+
+async def test_stop_ends_a_comparison_and_closes_both_runs() -> None:
+    runner = CompareRunner(script_of(2, 0.0)[:-1], hang=True)
+    state = CompareSession()
+    frames: list[CompareFrame] = []
+    request = TurnRequest(message="hi", voice="none")
+    seen = asyncio.Event()
+
+    async def consume() -> None:
+        async for frame in drive_compare(
+            cast(TurnRunner, runner), state, request, Credentials(), repeat=2
+        ):
+            frames.append(frame)
+            if state.run and state.run.progress and state.run.progress.streaming.text:
+                seen.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(seen.wait(), 2)
+    state.stop()
+    await asyncio.wait_for(task, 1)
+    assert runner.closed.is_set()
+    assert frames[-1].final and sum(f.final for f in frames) == 1
+    assert state.run is not None and state.run.stopped and state.run.finished
+    assert "Stopped after 0 rounds of 2." in compare_view.results_html(state.run)
+
+
+async def test_a_comparison_that_cannot_start_reports_why() -> None:
+    class Refusing(ScriptedRunner):
+        def prepare(self, request: TurnRequest, creds: Credentials) -> object:
+            raise MissingKeyError("OPENAI_API_KEY is not set")
+
+    state = CompareSession()
+    frames = await collect_compare(Refusing([]), state, repeat=1)
+    assert [f.final for f in frames] == [True]
+    assert state.run is not None and state.run.error is not None
+    assert state.run.error.code == "missing_key"
+
+
+def test_compare_session_copies_start_empty() -> None:
+    state = CompareSession()
+    state.begin("q", 2)
+    clone = copy.deepcopy(state)
+    assert clone.run is None and clone.wake is None and state.run is not None

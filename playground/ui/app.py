@@ -12,12 +12,21 @@ import gradio as gr
 from playground.capabilities import OPTIONS, Conditions, disabled_features
 from playground.catalog import Credentials
 from playground.errors import ConfigError
+from playground.guardrails import LIMITS
 from playground.prompts import PromptFile
 from playground.requests import Features, TurnRequest
 from playground.runner import TurnRunner
 from playground.services import Services
-from playground.ui import view
-from playground.ui.session import Frame, SessionState, drive_turn
+from playground.ui import compare_view, view
+from playground.ui.session import (
+    CompareFrame,
+    CompareRun,
+    CompareSession,
+    Frame,
+    SessionState,
+    drive_compare,
+    drive_turn,
+)
 
 __all__ = ["PAGE_CSS", "PAGE_HEAD", "build_ui"]
 
@@ -26,6 +35,9 @@ PAGE_CSS = (_STATIC / "style.css").read_text(encoding="utf-8")
 PAGE_HEAD = f"<script>{(_STATIC / 'player.js').read_text(encoding='utf-8')}</script>"
 UI_CONCURRENCY = 64
 FEATURES = ("guardrails", "interception", "post_processing", "streaming_guardrail")
+# The streaming guardrail's toggle, when it is available, points at its limits just below it.
+GUARDRAIL_INFO = "Weaker than the full guardrail: see what it cannot do, just below."
+MAX_REPEAT = 10
 
 HEADER = """<div class='sp-header'><h1>Streaming Playground</h1>
 <p>Pick a model, a prompt version and a node type; watch the answer stream in chunk by chunk,
@@ -73,6 +85,21 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             return prompts.resolve(f"{pid}@{ver}", None)
         except ConfigError:
             return prompts.latest(pid) if pid in prompts.prompts else default_prompt
+
+    def diff_pair(prompt: PromptFile) -> tuple[str, str]:
+        """The versions the diff starts with: the one before the selected one (or after it, for
+        the first) against the selected one."""
+        versions = sorted(prompts.prompts.get(prompt.id, {prompt.version: prompt}))
+        older = [v for v in versions if v < prompt.version]
+        newer = [v for v in versions if v > prompt.version]
+        if older:
+            return str(older[-1]), str(prompt.version)
+        return str(prompt.version), str(newer[0] if newer else prompt.version)
+
+    def version_diff(pid: str, old: str, new: str) -> str:
+        return view.prompt_diff(shown_prompt(pid, old), shown_prompt(pid, new))
+
+    first_pair = diff_pair(default_prompt)
 
     demo: gr.Blocks
     with gr.Blocks(title="Streaming Playground") as demo:
@@ -126,11 +153,18 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                     "Options that need the complete response", open=True, elem_id="sp-options"
                 ):
                     toggles = {
-                        name: gr.Checkbox(False, label=OPTIONS[name], elem_id=f"sp-opt-{name}")
+                        name: gr.Checkbox(
+                            False,
+                            label=OPTIONS[name],
+                            info=GUARDRAIL_INFO if name == "streaming_guardrail" else None,
+                            elem_id=f"sp-opt-{name}",
+                        )
                         for name in FEATURES
                     }
+                    # Right under the streaming guardrail's toggle (the last one).
+                    gr.HTML(view.limits_html(LIMITS), elem_id="sp-guardrail-limits")
                     capability_md = gr.Markdown(elem_id="sp-capabilities")
-                with gr.Accordion("Prompt text", open=False):
+                with gr.Accordion("Prompt text", open=False, elem_id="sp-prompt-text"):
                     prompt_md = gr.Markdown(view.prompt_card(default_prompt))
                     if prompts.problems:
                         gr.Markdown(
@@ -139,6 +173,25 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                             ),
                             elem_classes="sp-problems",
                         )
+                with gr.Accordion("Compare prompt versions", open=False, elem_id="sp-versions"):
+                    with gr.Row():
+                        diff_old = gr.Dropdown(
+                            versions_of(default_prompt.id),
+                            value=first_pair[0],
+                            label="From version",
+                            min_width=100,
+                            elem_id="sp-diff-old",
+                        )
+                        diff_new = gr.Dropdown(
+                            versions_of(default_prompt.id),
+                            value=first_pair[1],
+                            label="To version",
+                            min_width=100,
+                            elem_id="sp-diff-new",
+                        )
+                    diff_html = gr.HTML(
+                        version_diff(default_prompt.id, *first_pair), elem_id="sp-prompt-diff"
+                    )
                 with gr.Accordion("Session keys", open=False, elem_id="sp-keys"):
                     gr.Markdown(
                         "Used for this browser session only: never stored, logged or "
@@ -153,55 +206,128 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                     deepgram_key = gr.Textbox(
                         type="password", label="Deepgram API key", elem_id="sp-deepgram-key"
                     )
-            with gr.Column(scale=2, min_width=320, elem_id="sp-work"):
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    height=440,
-                    elem_id="sp-chat",
-                    placeholder="**Ask anything.** The answer streams in here, chunk by chunk.",
-                    buttons=["copy", "copy_all"],
-                    feedback_options=None,
-                )
-                with gr.Row(elem_id="sp-input-row"):
-                    message = gr.Textbox(
-                        placeholder="Type a message and press Enter",
-                        show_label=False,
-                        scale=6,
-                        autofocus=True,
-                        elem_id="sp-message",
-                        max_lines=6,
+            with gr.Column(scale=2, min_width=320, elem_id="sp-work"), gr.Tabs(elem_id="sp-tabs"):
+                with gr.Tab("Chat", id="chat", elem_id="sp-tab-chat"):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        height=440,
+                        elem_id="sp-chat",
+                        placeholder="**Ask anything.** The answer streams in here, chunk by chunk.",
+                        buttons=["copy", "copy_all"],
+                        feedback_options=None,
                     )
-                    send = gr.Button(
-                        "Send", variant="primary", scale=1, min_width=80, elem_id="sp-send"
+                    with gr.Row(elem_id="sp-input-row"):
+                        message = gr.Textbox(
+                            placeholder="Type a message and press Enter",
+                            show_label=False,
+                            scale=6,
+                            autofocus=True,
+                            elem_id="sp-message",
+                            max_lines=6,
+                        )
+                        send = gr.Button(
+                            "Send", variant="primary", scale=1, min_width=80, elem_id="sp-send"
+                        )
+                        stop = gr.Button(
+                            "Stop", variant="stop", scale=1, min_width=80, elem_id="sp-stop"
+                        )
+                        clear = gr.Button("Clear", scale=1, min_width=80, elem_id="sp-clear")
+                    gr.HTML(AUDIO_BAR)
+                    audio_feed = gr.Textbox(visible="hidden", elem_id="sp-audio-feed")
+                    with gr.Column(
+                        visible=default_prompt.output_schema is not None, elem_id="sp-structured"
+                    ) as structured_box:
+                        structured_json = gr.JSON(
+                            None,
+                            label="Structured output",
+                            open=True,
+                            max_height=320,
+                            elem_id="sp-structured-json",
+                        )
+                        structured_status = gr.HTML(
+                            view.structured_status(None, None), elem_id="sp-structured-status"
+                        )
+                    summary = gr.HTML(view.timing_summary(None), elem_id="sp-summary")
+                    plot = gr.LinePlot(
+                        view.empty_plot(),
+                        x=view.PLOT_X,
+                        y=view.PLOT_Y,
+                        color=view.PLOT_COLOR,
+                        color_map=dict(view.PLOT_COLORS),
+                        color_title="",
+                        label="When each chunk arrived",
+                        caption=view.PLOT_CAPTION,
+                        elem_id="sp-plot",
+                        x_title="ms since Send",
+                        y_title="characters",
                     )
-                    stop = gr.Button(
-                        "Stop", variant="stop", scale=1, min_width=80, elem_id="sp-stop"
+                    gaps = gr.BarPlot(
+                        view.empty_gap_plot(),
+                        x=view.GAP_X,
+                        y=view.GAP_Y,
+                        color=view.GAP_COLOR,
+                        color_map=dict(view.GAP_COLORS),
+                        colors_in_legend=[],
+                        color_title="",
+                        label="Gap before each chunk",
+                        caption=view.GAP_CAPTION,
+                        height=200,
+                        elem_id="sp-gaps",
+                        x_title="chunk seq",
+                        y_title="gap ms",
                     )
-                    clear = gr.Button("Clear", scale=1, min_width=80, elem_id="sp-clear")
-                gr.HTML(AUDIO_BAR)
-                audio_feed = gr.Textbox(visible="hidden", elem_id="sp-audio-feed")
-                summary = gr.HTML(view.timing_summary(None), elem_id="sp-summary")
-                plot = gr.LinePlot(
-                    view.empty_plot(),
-                    x=view.PLOT_X,
-                    y=view.PLOT_Y,
-                    color=view.PLOT_COLOR,
-                    color_map=dict(view.PLOT_COLORS),
-                    color_title="",
-                    label="When each chunk arrived",
-                    caption=view.PLOT_CAPTION,
-                    elem_id="sp-plot",
-                    x_title="ms since Send",
-                    y_title="characters",
-                )
-                table = gr.Dataframe(
-                    view.timing_table(None),
-                    headers=view.TABLE_HEADERS,
-                    label="Per-chunk timing",
-                    max_height=260,
-                    interactive=False,
-                    elem_id="sp-table",
-                )
+                    table = gr.Dataframe(
+                        view.timing_table(None),
+                        headers=view.TABLE_HEADERS,
+                        label="Per-chunk timing",
+                        max_height=260,
+                        interactive=False,
+                        elem_id="sp-table",
+                    )
+                with gr.Tab("Streaming vs complete", id="compare", elem_id="sp-tab-compare"):
+                    compare_state = gr.State(CompareSession())
+                    gr.Markdown(compare_view.INTRO, elem_classes="sp-compare-intro")
+                    with gr.Row(elem_id="sp-compare-input"):
+                        compare_message = gr.Textbox(
+                            placeholder="A message to send both ways",
+                            show_label=False,
+                            scale=5,
+                            min_width=220,
+                            max_lines=6,
+                            elem_id="sp-compare-message",
+                        )
+                        repeat = gr.Slider(
+                            1,
+                            MAX_REPEAT,
+                            value=1,
+                            step=1,
+                            label="Repeat",
+                            scale=2,
+                            min_width=150,
+                            elem_id="sp-compare-repeat",
+                        )
+                    with gr.Row(elem_id="sp-compare-buttons"):
+                        compare_run = gr.Button(
+                            "Run", variant="primary", min_width=80, elem_id="sp-compare-run"
+                        )
+                        compare_stop = gr.Button(
+                            "Stop", variant="stop", min_width=80, elem_id="sp-compare-stop"
+                        )
+                    with gr.Row(equal_height=True, elem_id="sp-panes"):
+                        pane_streamed = gr.HTML(
+                            compare_view.pane_html(compare_view.STREAMED, None),
+                            min_width=260,
+                            elem_id="sp-pane-streamed",
+                        )
+                        pane_complete = gr.HTML(
+                            compare_view.pane_html(compare_view.COMPLETE, None),
+                            min_width=260,
+                            elem_id="sp-pane-complete",
+                        )
+                    compare_results = gr.HTML(
+                        compare_view.results_html(None), elem_id="sp-compare-results"
+                    )
+                    compare_diff = gr.HTML(compare_view.diff_html(None), elem_id="sp-compare-diff")
 
         controls = [model, prompt_id, version, node, streaming, voice, *toggles.values()]
         keys = [openai_key, azure_key, deepgram_key]
@@ -231,22 +357,37 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 gr.update(
                     interactive=name not in off,
                     value=flag and name not in off,
-                    info=view.disabled_info(off[name]) if name in off else None,
+                    info=view.disabled_info(off[name])
+                    if name in off
+                    else (GUARDRAIL_INFO if name == "streaming_guardrail" else None),
                 )
                 for name, flag in zip(FEATURES, flags, strict=True)
             ]
             return [*updates, view.capability_notes(disabled, has_tools=bool(prompt.tools))]
 
-        def on_prompt(pid: str) -> tuple[Any, Any, str]:
+        def on_prompt(pid: str) -> tuple[Any, ...]:
             latest = prompts.latest(pid)
+            old, new = diff_pair(latest)
             return (
                 gr.update(choices=versions_of(pid), value=str(latest.version)),
                 gr.update(value=latest.node),
                 view.prompt_card(latest),
+                gr.update(visible=latest.output_schema is not None),
+                gr.update(choices=versions_of(pid), value=old),
+                gr.update(choices=versions_of(pid), value=new),
+                version_diff(pid, old, new),
             )
 
-        def on_version(pid: str, ver: str) -> str:
-            return view.prompt_card(shown_prompt(pid, ver))
+        def on_version(pid: str, ver: str) -> tuple[Any, ...]:
+            prompt = shown_prompt(pid, ver)
+            old, new = diff_pair(prompt)
+            return (
+                view.prompt_card(prompt),
+                gr.update(visible=prompt.output_schema is not None),
+                gr.update(value=old),
+                gr.update(value=new),
+                version_diff(pid, old, new),
+            )
 
         def on_keys(current_model: str, current_voice: str, *key_values: str) -> tuple[Any, Any]:
             creds = creds_for(*key_values)
@@ -258,15 +399,32 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         def render(state: SessionState, frame: Frame) -> tuple[Any, ...]:
             turn = state.current
             feed: Any = gr.skip()
-            if frame.new_audio and turn is not None and turn.started is not None:
-                feed = view.audio_feed(turn.started.turn_id, turn.audio, state.audio_sent)
-                state.audio_sent = len(turn.audio)
+            started = turn.started if turn is not None else None
+            if turn is not None and started is not None and not state.audio_stopped:
+                if turn.replaced and started.voice:
+                    # Retracted text must not go on being spoken: stop this turn's voice.
+                    feed = view.audio_stop_feed(started.turn_id, "Stopped: the text was retracted.")
+                    state.audio_stopped = True
+                elif frame.new_audio:
+                    feed = view.audio_feed(started.turn_id, turn.audio, state.audio_sent)
+                    state.audio_sent = len(turn.audio)
+            json_value: Any = gr.skip()
+            json_status: Any = gr.skip()
+            if frame.chat:
+                # Sent only when it changed: most prompts have no schema and it never does.
+                shown = (state.structured, view.structured_status(turn, state.structured))
+                if shown != state.structured_shown:
+                    state.structured_shown = shown
+                    json_value, json_status = view.structured_value(shown[0]), shown[1]
             return (
                 _chat(state) if frame.chat else gr.skip(),
                 view.timing_summary(turn) if frame.timing else gr.skip(),
                 view.timing_plot(turn) if frame.timing else gr.skip(),
+                view.gap_plot(turn) if frame.timing else gr.skip(),
                 view.timing_table(turn) if frame.timing else gr.skip(),
                 feed,
+                json_value,
+                json_status,
             )
 
         # One parameter per input: they are the named arguments of the public "/turn" endpoint.
@@ -307,7 +465,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             creds = creds_for(
                 openai_api_key or "", azure_openai_api_key or "", deepgram_api_key or ""
             )
-            yield ("", *(gr.skip() for _ in range(5)))  # clear the box at once
+            yield ("", *(gr.skip() for _ in range(8)))  # clear the box at once
             async for frame in drive_turn(runner, state, request, creds):
                 yield (gr.skip(), *render(state, frame))
 
@@ -319,9 +477,65 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
 
         async def on_clear(state: SessionState) -> tuple[Any, ...]:
             state.clear()
-            return ([], view.timing_summary(None), view.empty_plot(), view.timing_table(None))
+            state.structured_shown = None
+            return (
+                [],
+                view.timing_summary(None),
+                view.empty_plot(),
+                view.empty_gap_plot(),
+                view.timing_table(None),
+                None,
+                view.structured_status(None, None),
+            )
 
-        turn_outputs = [message, chatbot, summary, plot, table, audio_feed]
+        def render_compare(run: CompareRun | None, frame: CompareFrame) -> tuple[Any, ...]:
+            panes = frame.panes or frame.final
+            results = frame.results or frame.final
+            return (
+                compare_view.pane_html(compare_view.STREAMED, run) if panes else gr.skip(),
+                compare_view.pane_html(compare_view.COMPLETE, run) if panes else gr.skip(),
+                compare_view.results_html(run) if results else gr.skip(),
+                compare_view.diff_html(run) if results else gr.skip(),
+            )
+
+        async def on_compare(
+            message: str,
+            state: CompareSession,
+            model: str,
+            prompt: str,
+            version: str,
+            node: str,
+            repeat: float,
+            openai_api_key: str,
+            azure_openai_api_key: str,
+            deepgram_api_key: str,
+        ) -> AsyncIterator[tuple[Any, ...]]:
+            if not (message or "").strip():
+                return
+            request = TurnRequest(
+                message=message, model=model, prompt=f"{prompt}@{version}", node=node, voice="none"
+            )
+            creds = creds_for(
+                openai_api_key or "", azure_openai_api_key or "", deepgram_api_key or ""
+            )
+            rounds = max(1, min(MAX_REPEAT, int(repeat or 1)))
+            async for frame in drive_compare(runner, state, request, creds, repeat=rounds):
+                yield render_compare(state.run, frame)
+
+        async def on_compare_stop(state: CompareSession) -> None:
+            state.stop()
+
+        turn_outputs = [
+            message,
+            chatbot,
+            summary,
+            plot,
+            gaps,
+            table,
+            audio_feed,
+            structured_json,
+            structured_status,
+        ]
         turn_inputs = [message, session, *controls, *keys]
         unlock_audio = "() => { window.spAudio && window.spAudio.unlock(); }"
         # Send is the page's one public endpoint ("/turn", for gradio_client); Enter runs the same
@@ -344,9 +558,24 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         clear.click(
             on_clear,
             [session],
-            [chatbot, summary, plot, table],
+            [chatbot, summary, plot, gaps, table, structured_json, structured_status],
             queue=False,
             api_visibility="private",
+        )
+        compare_inputs = [compare_message, compare_state, model, prompt_id, version, node, repeat]
+        compare_outputs = [pane_streamed, pane_complete, compare_results, compare_diff]
+        for compare_trigger in (compare_run.click, compare_message.submit):
+            compare_trigger(
+                on_compare,
+                [*compare_inputs, *keys],
+                compare_outputs,
+                concurrency_limit=UI_CONCURRENCY,
+                concurrency_id="compare",
+                show_progress="hidden",
+                api_visibility="private",
+            )
+        compare_stop.click(
+            on_compare_stop, [compare_state], None, queue=False, api_visibility="private"
         )
         audio_feed.change(
             fn=None, inputs=[audio_feed], js="(v) => { window.spAudio && window.spAudio.feed(v); }"
@@ -361,13 +590,27 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         prompt_id.change(
             on_prompt,
             [prompt_id],
-            [version, node, prompt_md],
+            [version, node, prompt_md, structured_box, diff_old, diff_new, diff_html],
             queue=False,
             api_visibility="private",
         ).then(capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private")
         version.change(
-            on_version, [prompt_id, version], [prompt_md], queue=False, api_visibility="private"
+            on_version,
+            [prompt_id, version],
+            [prompt_md, structured_box, diff_old, diff_new, diff_html],
+            queue=False,
+            api_visibility="private",
         )
+        # .input, not .change: only a person picking a version redraws the diff here; when the
+        # prompt or version changes, those handlers set both pickers and the diff together.
+        for picker in (diff_old, diff_new):
+            picker.input(
+                version_diff,
+                [prompt_id, diff_old, diff_new],
+                [diff_html],
+                queue=False,
+                api_visibility="private",
+            )
         for key_box in keys:
             key_box.blur(
                 on_keys,

@@ -10,6 +10,10 @@ Stop is cooperative: ``SessionState.stop`` marks the turn stopped, keeps the par
 wakes the driver, which closes the run (and with it the upstream connections) and sends one
 final frame. The page does not also cancel the Gradio event: a cancel racing the generator's own
 last frame left the chat showing Gradio's "Error" badge.
+
+``CompareSession`` and ``drive_compare`` do the same for the "Streaming vs complete" tab: one
+``compare`` run (both requests, N rounds) at a time per session, its panes throttled like the
+chat, its results (tiles, timelines, distribution, diff) when a round ends and now and then.
 """
 
 from __future__ import annotations
@@ -22,13 +26,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playground.catalog import Credentials
+from playground.compare import CompareProgress, compare
 from playground.errors import ConfigError, MissingKeyError
-from playground.events import Event, TurnFailed
+from playground.events import Event, StructuredOutput, TurnFailed
 from playground.requests import HistoryMessage, TurnRequest
 from playground.runner import TurnRunner
 from playground.turn_state import TurnState
 
-__all__ = ["Frame", "SessionState", "drive_turn", "request_error_code"]
+__all__ = [
+    "CompareFrame",
+    "CompareRun",
+    "CompareSession",
+    "Frame",
+    "SessionState",
+    "drive_compare",
+    "drive_turn",
+    "request_error_code",
+]
 
 _END = object()  # the run's event stream is exhausted
 _WAKE = object()  # stop() or clear() wants the driver to look at the session
@@ -44,6 +58,11 @@ class SessionState:
     user_message: str | None = None
     committed: bool = True
     audio_sent: int = 0
+    audio_stopped: bool = False  # the player was told to stop this turn's voice (retracted)
+    # The current turn's latest structured-output state (TurnState keeps only text and tools).
+    structured: StructuredOutput | None = None
+    # What the structured output panel last showed, so unchanged panels are not sent again.
+    structured_shown: tuple[StructuredOutput | None, str] | None = None
     wake: Callable[[], None] | None = None  # set while a driver runs: makes it check for a stop
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SessionState:
@@ -62,6 +81,8 @@ class SessionState:
         self.user_message = message
         self.committed = False
         self.audio_sent = 0
+        self.audio_stopped = False
+        self.structured = None
         return self.current
 
     def commit(self) -> None:
@@ -91,6 +112,8 @@ class SessionState:
         self.user_message = None
         self.committed = True
         self.audio_sent = 0
+        self.audio_stopped = False
+        self.structured = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +196,8 @@ async def drive_turn(
                 event: Event = item
                 before_audio, before_text = len(turn.audio), len(turn.chunks)
                 turn.handle(event)
+                if isinstance(event, StructuredOutput):
+                    session.structured = event
                 new_audio = len(turn.audio) > before_audio
                 first_text = before_text == 0 and len(turn.chunks) == 1
                 dirty_chat = dirty_timing = True
@@ -203,3 +228,136 @@ async def _halt(task: asyncio.Task[None]) -> None:
     if not task.done():
         task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+# -- Streaming vs complete --------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class CompareRun:
+    """One press of Run: ``compare``'s progress so far, or why it could not start."""
+
+    message: str
+    repeat: int
+    started_at: float = field(default_factory=time.monotonic)
+    progress: CompareProgress | None = None
+    error: TurnFailed | None = None  # the request could not start (bad key, prompt...)
+    stopped: bool = False
+    finished: bool = False
+
+    def elapsed_ms(self, now: float | None = None) -> float:
+        return ((time.monotonic() if now is None else now) - self.started_at) * 1000
+
+
+@dataclass
+class CompareSession:
+    """The comparison tab's per-session state (a ``gr.State`` of its own)."""
+
+    run: CompareRun | None = None
+    wake: Callable[[], None] | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CompareSession:
+        return CompareSession()
+
+    def begin(self, message: str, repeat: int) -> CompareRun:
+        self.stop()  # one comparison at a time: a new Run ends the one still running
+        self.run = CompareRun(message=message, repeat=repeat)
+        return self.run
+
+    def stop(self) -> None:
+        """Stop the running comparison, keeping the rounds that finished. Safe when idle."""
+        if self.run is not None and not self.run.finished:
+            self.run.stopped = True
+        if self.wake is not None:
+            self.wake()
+
+
+@dataclass(frozen=True, slots=True)
+class CompareFrame:
+    panes: bool  # the two answers (and their timing lines)
+    results: bool  # tiles, timelines, distribution and diff
+    final: bool
+
+
+async def drive_compare(
+    runner: TurnRunner,
+    session: CompareSession,
+    request: TurnRequest,
+    creds: Credentials,
+    *,
+    repeat: int = 1,
+    pane_interval: float = 0.05,
+    results_interval: float = 0.25,
+) -> AsyncIterator[CompareFrame]:
+    """Run ``compare`` on its own task and yield throttled frames: the panes at most every
+    ``pane_interval`` (the first text of each run at once), the results when a round finishes
+    and at most every ``results_interval`` otherwise, and always one final frame."""
+    run = session.begin(request.message, repeat)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for progress in compare(runner, request, creds, repeat=repeat):
+                run.progress = progress
+                queue.put_nowait(progress)
+        except ConfigError as exc:
+            run.error = TurnFailed(
+                code=request_error_code(exc), message=exc.message, retryable=False, stage="request"
+            )
+        finally:
+            queue.put_nowait(_END)
+
+    def wake() -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, _WAKE)
+
+    task = asyncio.create_task(pump())
+    session.wake = wake
+    last_panes = last_results = 0.0
+    dirty_panes = dirty_results = False
+    last_key = (0, False, False)
+    try:
+        while True:
+            wait = None
+            if dirty_panes or dirty_results:
+                due = min(
+                    last_panes + pane_interval if dirty_panes else float("inf"),
+                    last_results + results_interval if dirty_results else float("inf"),
+                )
+                wait = max(0.0, due - time.monotonic())
+            try:
+                item = (
+                    await asyncio.wait_for(queue.get(), wait)
+                    if wait is not None
+                    else await queue.get()
+                )
+            except TimeoutError:
+                item = None
+            if item is _END or run.stopped or session.run is not run:
+                break
+            urgent = False
+            if isinstance(item, CompareProgress):
+                dirty_panes = dirty_results = True
+                # A finished round, a new round, or either run's first text goes out at once.
+                key = (len(item.rounds), bool(item.streaming.chunks), bool(item.complete.chunks))
+                urgent, last_key = key != last_key, key
+            now = time.monotonic()
+            send_panes = dirty_panes and (urgent or now - last_panes >= pane_interval)
+            send_results = dirty_results and (urgent or now - last_results >= results_interval)
+            if send_panes or send_results:
+                if send_panes:
+                    last_panes, dirty_panes = now, False
+                if send_results:
+                    last_results, dirty_results = now, False
+                yield CompareFrame(panes=send_panes, results=send_results, final=False)
+        await _halt(task)
+        if session.wake is wake:
+            session.wake = None
+        if session.run is run:  # not replaced by a newer Run
+            run.finished = True
+            yield CompareFrame(panes=True, results=True, final=True)
+    finally:
+        await _halt(task)
+        if session.wake is wake:
+            session.wake = None
+        run.finished = True

@@ -6,6 +6,7 @@ No Gradio event wiring and no I/O here, so every function is unit-testable.
 from __future__ import annotations
 
 import base64
+import difflib
 import html
 import json
 import re
@@ -14,25 +15,44 @@ from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from playground.capabilities import OPTIONS
 from playground.catalog import CatalogEntry
-from playground.events import DisabledFeature, TurnFailed
+from playground.events import DisabledFeature, StructuredOutput, TextReplaced, TurnFailed
 from playground.prompts import PromptFile
+from playground.similarity import word_diff
 from playground.turn_state import ToolEntry, TurnState
 
 __all__ = [
     "audio_feed",
+    "audio_stop_feed",
     "capability_notes",
     "chat_messages",
-    "disabled_info",
-    "error_note",
     "choice_label",
+    "disabled_info",
+    "empty_gap_plot",
     "empty_plot",
+    "error_html",
+    "error_note",
+    "error_parts",
+    "exit_note",
+    "gap_plot",
+    "guardrail_note",
+    "interception_note",
+    "limits_html",
+    "meta_line",
+    "post_processing_note",
     "prompt_card",
+    "prompt_diff",
+    "prompt_file_text",
+    "retraction_note",
+    "structured_status",
+    "structured_value",
     "timing_plot",
     "timing_summary",
     "timing_table",
+    "turn_notes",
 ]
 
 TABLE_HEADERS = ["seq", "ms since send", "gap ms", "chars"]
@@ -49,6 +69,16 @@ PLOT_CAPTION = (
 # value it sees, and later updates only swap the data.
 PLOT_COLORS: Mapping[str, str] = MappingProxyType({TEXT_SERIES: "#2563eb", AUDIO_SERIES: "#10b981"})
 PLOT_EMPTY_EXTENT = 1000.0  # axes of the empty chart: 0–1,000 ms and 0–1,000 characters
+GAP_X, GAP_Y, GAP_COLOR = "chunk", "gap ms", "series"
+GAP_SERIES = "gap before the chunk"
+# The empty gap chart's bars, drawn in no colour: they only give the axes real extents.
+GAP_SCALE = "scale"
+GAP_MIN_EXTENT = 20.0  # the x axis spans at least chunks 1–20, so its ticks are whole numbers
+GAP_COLORS: Mapping[str, str] = MappingProxyType({GAP_SERIES: "#2563eb", GAP_SCALE: "transparent"})
+GAP_CAPTION = (
+    "Milliseconds each chunk waited after the one before it, from the second chunk on (the "
+    "first waits for TTFT). Even, low bars read as smooth streaming; tall ones are stalls."
+)
 _FIX_HINTS: Mapping[str, str] = MappingProxyType(
     {
         # Codes from the runner (the API's error codes) ...
@@ -67,8 +97,15 @@ _FIX_HINTS: Mapping[str, str] = MappingProxyType(
         "history_limit": "Press **Clear** to start a new conversation.",
         "message_limit": "Shorten the message and send again.",
         "config": "Check the model, prompt and voice settings.",
+        # ... and from whole-reply post-processing.
+        "schema": "Send again, or try another model or prompt version: the output schema is "
+        "in **Prompt text**.",
     }
 )
+_GUARDRAIL_ENGINES: Mapping[str, str] = MappingProxyType(
+    {"local": "local rules", "openai": "OpenAI moderation"}
+)
+_FIELD_PREVIEW = 60  # characters of an exit field shown in the conversation
 
 
 def choice_label(entry: CatalogEntry) -> str:
@@ -107,20 +144,134 @@ def _answer_messages(turn: TurnState) -> list[dict[str, Any]]:
         done = max(done, cut)
         messages.append(_tool_message(entry))
     answer = answer[done:]
+    notes = turn_notes(turn)
+    meta = meta_line(turn)
+    if answer.strip() or notes or meta or not turn.finished:
+        parts = [answer] if answer.strip() else ([] if notes or meta else ["…"])
+        messages.append(
+            {"role": "assistant", "content": [_text("\n\n".join([*parts, *notes, *meta]))]}
+        )
+    return messages
+
+
+def turn_notes(turn: TurnState) -> list[str]:
+    """What happened to a turn besides its text, one Markdown paragraph each, in the order a
+    reader needs them: stopped or retracted first, then what each option did, then errors, then
+    where an agent left the conversation."""
+    completed = turn.completed
+    details: Mapping[str, Any] = completed.details if completed is not None else {}
     notes = []
     if turn.stopped:
         notes.append(STOPPED_NOTE)
+    if turn.replaced:
+        notes.append(retraction_note(turn.replaced[-1], details.get("streaming_guardrail")))
+    if isinstance(guardrail := details.get("guardrail"), Mapping):
+        notes.append(guardrail_note(guardrail))
+    if isinstance(interception := details.get("interception"), Mapping):
+        notes.append(interception_note(interception))
+    # An invalid reply is reported by its error (with what to do), not twice.
+    if isinstance(post := details.get("post_processing"), Mapping) and not any(
+        error.stage == "post" for error in turn.errors
+    ):
+        notes.append(post_processing_note(post))
     notes += [error_note(error) for error in turn.errors]
-    for replaced in turn.replaced:
-        notes.append(f"*A guardrail replaced the answer: {replaced.reason}*")
-    if turn.completed and turn.completed.finish_reason == "length":
+    if completed is not None and completed.exit_path:
+        fields = details.get("exit_fields")
+        notes.append(exit_note(completed.exit_path, fields if isinstance(fields, Mapping) else {}))
+    if completed is not None and completed.finish_reason == "length":
         notes.append("*Cut off at the token limit.*")
-    if answer.strip() or notes or not turn.finished:
-        content = answer if answer.strip() else ("" if notes else "…")
-        if notes:
-            content = (content + "\n\n" if content else "") + "\n\n".join(notes)
-        messages.append({"role": "assistant", "content": [_text(content)]})
-    return messages
+    return notes
+
+
+def meta_line(turn: TurnState) -> list[str]:
+    """The line closing a finished answer: which prompt version, model and node produced it, so
+    a copied transcript records it too (empty while streaming or for a turn that never started).
+    """
+    started = turn.started
+    if started is None or not turn.finished:
+        return []
+    return [f"<sub>{_md(started.prompt)} · {_md(started.model)} · {_md(started.node)} node</sub>"]
+
+
+def retraction_note(replaced: TextReplaced, verdict: Mapping[str, Any] | None) -> str:
+    """The streaming guardrail replaced text that was already on screen (and stopped the reply).
+    ``verdict`` is ``TurnCompleted.details["streaming_guardrail"]`` once the turn has ended."""
+    reason = _md(replaced.reason or "flagged")
+    if not verdict:
+        return f"**Retracted by the streaming guardrail:** {reason}."
+    named = verdict.get("rule")
+    # A block reason already names its rule ("blocked by rule violence.words (...)").
+    rule = f" (rule {_code(str(named))})" if named and str(named) not in replaced.reason else ""
+    if verdict.get("action") == "mask":
+        return (
+            f"**Streaming guardrail:** {reason}{rule} in text that was already shown, and ended "
+            "the reply there."
+        )
+    return (
+        f"**Retracted by the streaming guardrail:** {reason}{rule}. The text was on screen until "
+        "its sentence window was checked; it has been replaced and the reply ended there."
+    )
+
+
+def guardrail_note(verdict: Mapping[str, Any]) -> str:
+    """The full guardrail's verdict on the complete reply (``details["guardrail"]``)."""
+    engine = _GUARDRAIL_ENGINES.get(str(verdict.get("engine")), str(verdict.get("engine")))
+    if not verdict.get("flagged"):
+        return f"**Guardrail:** passed ({_md(engine)})."
+    reason = _md(str(verdict.get("reason") or "flagged"))
+    if verdict.get("action") == "block":
+        return f"**Guardrail:** {reason} · {_md(engine)}. The reply was withheld."
+    rule = f"rule {_code(str(verdict['rule']))}, " if verdict.get("rule") else ""
+    return f"**Guardrail:** {reason} ({rule}{_md(engine)})."
+
+
+def interception_note(result: Mapping[str, Any]) -> str:
+    """What message interception did to the complete reply (``details["interception"]``)."""
+    changes = "; ".join(_md(str(change)) for change in result.get("changes") or [])
+    if result.get("action") == "block":
+        return f"**Intercepted:** {changes or 'blocked'}. The reply was replaced."
+    if result.get("action") == "rewrite" or changes:
+        return f"**Intercepted:** {changes or 'rewritten'}."
+    return "**Interception:** no changes."
+
+
+def post_processing_note(result: Mapping[str, Any]) -> str:
+    """Whole-reply post-processing's schema check (``details["post_processing"]``)."""
+    if result.get("valid"):
+        return "**Post-processing:** ✓ the reply matches the output schema."
+    errors = "; ".join(_md(str(error)) for error in result.get("errors") or [])
+    return f"**Post-processing:** ✗ the reply does not match the output schema: {errors or '?'}."
+
+
+def exit_note(path: str, fields: Mapping[str, Any]) -> str:
+    """Where an Agent Node left the conversation, with the fields it collected."""
+    shown = ", ".join(
+        f"{_md(str(name))}={_code(_preview(value))}" for name, value in fields.items()
+    )
+    return f"**Exit path:** {_code(path)}" + (f" · {shown}" if shown else "")
+
+
+def _preview(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= _FIELD_PREVIEW else text[: _FIELD_PREVIEW - 1] + "…"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~])")
+
+
+def _md(text: str) -> str:
+    """Text shown literally in Markdown: every character Markdown or HTML could act on is
+    backslash-escaped (model and rule-file text must not turn into links, markup or tags)."""
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def _code(text: str) -> str:
+    """Inline code that the text cannot close early, whatever backticks it holds."""
+    text = text.replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _text_before(turn: TurnState, t_ms: float) -> int:
@@ -156,17 +307,32 @@ def _fenced(text: str, lang: str = "text") -> str:
     return f"{fence}{lang}\n{text}\n{fence}"
 
 
-def error_note(error: TurnFailed) -> str:
-    """An error as the conversation shows it: what happened, then what to do about it."""
-    where = "Voice" if error.stage == "tts" else "Error"
+def error_parts(error: TurnFailed) -> tuple[str, str, str | None]:
+    """Where it failed, what happened (a sentence), and what to do (Markdown, or None)."""
+    where = {"tts": "Voice", "post": "Post-processing"}.get(error.stage, "Error")
     message = error.message.strip()
     if message and message[-1] not in ".!?":
         message += "."
     if message:
         message = message[0].upper() + message[1:]
+    return where, message, _FIX_HINTS.get(error.code)
+
+
+def error_note(error: TurnFailed) -> str:
+    """An error as the conversation shows it: what happened, then what to do about it."""
+    where, message, hint = error_parts(error)
     note = f"**{where}:** {message}"
-    hint = _FIX_HINTS.get(error.code)
     return f"{note}\n\n**What to do:** {hint}" if hint else note
+
+
+def error_html(error: TurnFailed) -> str:
+    """``error_note`` as escaped HTML, for the panes that are not Markdown."""
+    where, message, hint = error_parts(error)
+    out = f"<p><b>{html.escape(where)}:</b> {html.escape(message)}</p>"
+    if hint:
+        bold = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(hint))
+        out += f"<p><b>What to do:</b> {bold}</p>"
+    return f"<div class='sp-error'>{out}</div>"
 
 
 def timing_summary(turn: TurnState | None) -> str:
@@ -186,7 +352,10 @@ def timing_summary(turn: TurnState | None) -> str:
             ("Tokens/s", _num(t.tokens_per_s)),
             ("TTFA", _ms(t.ttfa_ms)),
         ]
-        status = "done" if not turn.errors else "finished with errors"
+        if turn.replaced:
+            status = "retracted by the streaming guardrail"
+        else:
+            status = "done" if not turn.errors else "finished with errors"
     else:
         rows = [
             ("TTFT", _ms(chunks[0].t_ms) if chunks else "waiting…"),
@@ -270,6 +439,41 @@ def timing_plot(turn: TurnState | None) -> pd.DataFrame:
     return _plot_frame(ms, chars, series)
 
 
+def empty_gap_plot() -> pd.DataFrame:
+    """The gap chart before a second chunk: a zero bar and a bar drawn in no colour, which give
+    the axes finite extents (the chart is laid out from its first value, see ``empty_plot``)."""
+    # Both series from the start: the browser fixes the colour domain on the first value.
+    return _gap_frame([1.0, 20.0], [0.0, PLOT_EMPTY_EXTENT / 4], [GAP_SERIES, GAP_SCALE])
+
+
+def _gap_frame(seqs: list[float], gaps: list[float], series: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            GAP_X: pd.Series(seqs, dtype="float64"),
+            GAP_Y: pd.Series(gaps, dtype="float64"),
+            GAP_COLOR: pd.Series(series, dtype="str"),
+        }
+    )
+
+
+def gap_plot(turn: TurnState | None) -> pd.DataFrame:
+    """One bar per chunk after the first: how long it waited after the previous chunk. The first
+    chunk's wait is TTFT, often ten times any later gap, so it is left out rather than flatten
+    every other bar."""
+    chunks = turn.chunks[1:] if turn is not None else []
+    if not chunks:
+        return empty_gap_plot()
+    seqs = [float(c.seq) for c in chunks]
+    gaps = [round(c.gap_ms, 1) for c in chunks]
+    series = [GAP_SERIES] * len(chunks)
+    if seqs[-1] < GAP_MIN_EXTENT:
+        # A few chunks would get fractional ticks (1.2, 1.4...): widen the axis with an empty bar.
+        seqs.append(GAP_MIN_EXTENT)
+        gaps.append(0.0)
+        series.append(GAP_SCALE)
+    return _gap_frame(seqs, gaps, series)
+
+
 def audio_feed(turn_id: str, pieces: Sequence[Any], start: int) -> str:
     """New audio pieces for the page's Web Audio player, as JSON."""
     return json.dumps(
@@ -286,6 +490,11 @@ def audio_feed(turn_id: str, pieces: Sequence[Any], start: int) -> str:
             ],
         }
     )
+
+
+def audio_stop_feed(turn_id: str, reason: str) -> str:
+    """Tells the page's player to stop this turn's voice at once (its text was retracted)."""
+    return json.dumps({"turn": turn_id, "pieces": [], "stop": reason})
 
 
 def capability_notes(disabled: Sequence[DisabledFeature], *, has_tools: bool) -> str:
@@ -320,9 +529,193 @@ def disabled_info(item: DisabledFeature) -> str:
 
 
 def prompt_card(prompt: PromptFile) -> str:
-    tools = ", ".join(prompt.tools) or "none"
-    schema = "yes" if prompt.output_schema else "no"
+    """The selected prompt version as Markdown: what it is, its variables and defaults, tools,
+    exit paths with their required fields, the output schema, and the system text."""
+    lines = [
+        f"**{_md(prompt.title)}** · {_code(prompt.ref)} · {prompt.node} node · "
+        f"format {prompt.format}"
+    ]
+    if prompt.description:
+        lines.append(_md(prompt.description))
+    facts = []
+    if prompt.variables:
+        shown = ", ".join(f"{_code(k)} = {_md(v)}" for k, v in prompt.variables.items())
+        facts.append(f"**Variables:** {shown}")
+    defaults = {k: v for k, v in prompt.defaults.model_dump().items() if v is not None}
+    if defaults:
+        facts.append("**Defaults:** " + ", ".join(f"{k} {v}" for k, v in defaults.items()))
+    facts.append("**Tools:** " + (", ".join(_code(t) for t in prompt.tools) or "none"))
+    if not prompt.exit_paths:
+        facts.append("**Exit paths:** none")
+    lines.append("  \n".join(facts))
+    if prompt.exit_paths:
+        items = []
+        for path in prompt.exit_paths:
+            needs = ", ".join(_code(f) for f in path.required_fields) or "nothing"
+            items.append(f"- {_code(path.name)}: {_md(path.description)} Requires: {needs}.")
+        lines.append("**Exit paths:**\n\n" + "\n".join(items))
+    if prompt.output_schema is not None:
+        schema = json.dumps(prompt.output_schema, indent=2, ensure_ascii=False)
+        lines.append(f"**Output schema:**\n\n{_fenced(schema, 'json')}")
+    else:
+        lines.append("**Output schema:** none")
+    lines.append(f"**System prompt:**\n\n{_fenced(prompt.system.strip())}")
+    return "\n\n".join(lines)
+
+
+class _PromptDumper(yaml.SafeDumper):
+    """YAML shaped like the prompt files: multi-line text as ``|`` blocks, short lists inline."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flat = all(isinstance(item, str | int | float | bool) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_PromptDumper.add_representer(str, _represent_str)
+_PromptDumper.add_representer(list, _represent_list)
+
+
+def prompt_file_text(prompt: PromptFile) -> str:
+    """The whole prompt version as YAML, in the prompt file's field order."""
+    data = prompt.model_dump(mode="json", exclude_defaults=True)
+    data = {"id": prompt.id, "version": prompt.version, **data}
+    return yaml.dump(
+        data, Dumper=_PromptDumper, sort_keys=False, allow_unicode=True, width=96
+    ).rstrip("\n")
+
+
+def prompt_diff(old: PromptFile, new: PromptFile) -> str:
+    """A line diff of two versions of a prompt file as HTML: removed lines red with ``-``, added
+    lines green with ``+``, and within a changed line the words that changed marked. Every piece
+    of prompt text is escaped."""
+    head = f"{html.escape(old.ref)} → {html.escape(new.ref)}"
+    if old.ref == new.ref:
+        return _diff_box(head, "", "The same version on both sides: pick another to compare.")
+    a, b = prompt_file_text(old).splitlines(), prompt_file_text(new).splitlines()
+    rows: list[str] = []
+    removed = added = 0
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            rows += [
+                _diff_row("eq", i + 1, j + 1, html.escape(a[i]))
+                for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
+            ]
+            continue
+        old_lines, new_lines = a[i1:i2], b[j1:j2]
+        removed, added = removed + len(old_lines), added + len(new_lines)
+        old_html = [html.escape(line) for line in old_lines]
+        new_html = [html.escape(line) for line in new_lines]
+        for k in range(min(len(old_lines), len(new_lines))):
+            if difflib.SequenceMatcher(None, old_lines[k], new_lines[k]).ratio() >= 0.5:
+                old_html[k], new_html[k] = _marked_pair(old_lines[k], new_lines[k])
+        rows += [_diff_row("del", i1 + k + 1, None, text) for k, text in enumerate(old_html)]
+        rows += [_diff_row("ins", None, j1 + k + 1, text) for k, text in enumerate(new_html)]
+    if not removed and not added:
+        summary = "no differences"
+    else:
+        summary = f"{removed} line{'s' * (removed != 1)} removed, {added} added"
+    table = f"<table class='sp-diff-lines'>{''.join(rows)}</table>"
+    return _diff_box(head, table, summary)
+
+
+def _marked_pair(old: str, new: str) -> tuple[str, str]:
+    """A changed line and its replacement, each with the words only it has marked."""
+    old_parts, new_parts = [], []
+    for op, text in word_diff(old, new):
+        escaped = html.escape(text)
+        if op == "equal":
+            old_parts.append(escaped)
+            new_parts.append(escaped)
+        elif op == "delete":
+            old_parts.append(f"<del>{escaped}</del>")
+        else:
+            new_parts.append(f"<ins>{escaped}</ins>")
+    return "".join(old_parts), "".join(new_parts)
+
+
+def _diff_row(kind: str, old_no: int | None, new_no: int | None, content: str) -> str:
+    sign = {"eq": "", "del": "−", "ins": "+"}[kind]
+    label = {"eq": "", "del": " aria-label='removed'", "ins": " aria-label='added'"}[kind]
     return (
-        f"**{prompt.title}** · `{prompt.ref}` · {prompt.node} node · format {prompt.format}\n\n"
-        f"Tools: {tools} · Output schema: {schema}\n\n{_fenced(prompt.system.strip())}"
+        f"<tr class='sp-d-{kind}'{label}><td class='sp-d-no'>{old_no or ''}</td>"
+        f"<td class='sp-d-no'>{new_no or ''}</td><td class='sp-d-sign'>{sign}</td>"
+        f"<td class='sp-d-text'>{content}</td></tr>"
+    )
+
+
+def _diff_box(head: str, body: str, summary: str) -> str:
+    return (
+        f"<div class='sp-diff'><div class='sp-diff-head'><b>{head}</b>"
+        f"<span>{html.escape(summary)}</span></div>{body}</div>"
+    )
+
+
+def structured_value(output: StructuredOutput | None) -> Any:
+    """The answer's JSON as far as it has arrived, for the structured output panel."""
+    return output.value if output is not None else None
+
+
+def structured_status(turn: TurnState | None, output: StructuredOutput | None) -> str:
+    """One line under the structured output panel: valid, pending (what is still missing),
+    errors, and the final verdict once the whole answer has been checked."""
+    if turn is None or turn.started is None:
+        return _status(
+            "idle",
+            "Send a message: the answer's JSON fills in here as it streams, "
+            "checked against the prompt's output schema.",
+        )
+    if output is None:
+        if turn.replaced:
+            return _status("bad", "Retracted by the streaming guardrail before any JSON arrived.")
+        if turn.finished:
+            return _status("bad", "No JSON arrived.")
+        return _status("wait", "Waiting for the answer's JSON…")
+    errors = "; ".join(output.errors)
+    pending = "; ".join(output.pending)
+    if output.final:
+        if output.valid:
+            return _status("ok", "✓ Valid: the complete answer matches the output schema.")
+        return _status(
+            "bad", f"✗ Invalid: {errors or pending or 'the answer is not complete JSON'}"
+        )
+    if turn.replaced:
+        return _status("bad", "Retracted by the streaming guardrail: the JSON was not finished.")
+    if turn.stopped:
+        return _status("bad", "Stopped before the JSON was complete.")
+    if errors:
+        return _status("bad", f"✗ Errors so far: {errors}")
+    if output.valid:
+        return _status("ok", "✓ Valid so far: the JSON is complete; waiting for the final check.")
+    if pending:
+        return _status("wait", f"Pending: {pending}")
+    return _status("wait", "Streaming: no problems so far.")
+
+
+def _status(kind: str, text: str) -> str:
+    return f"<div class='sp-json-status sp-{kind}'>{html.escape(text)}</div>"
+
+
+def limits_html(limits: str) -> str:
+    """The streaming guardrail's limits (``guardrails.LIMITS``) as a collapsed note: its opening
+    sentences, then its "- " lines as a list. Escaped."""
+    intro: list[str] = []
+    items: list[str] = []
+    for line in limits.splitlines():
+        if line.startswith("- "):
+            items.append(line[2:])
+        elif items:
+            items[-1] += " " + line.strip()
+        else:
+            intro.append(line.strip())
+    listed = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+    return (
+        "<details class='sp-limits'><summary>What the streaming guardrail cannot do</summary>"
+        f"<p>{html.escape(' '.join(intro))}</p><ul>{listed}</ul></details>"
     )

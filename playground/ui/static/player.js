@@ -32,6 +32,11 @@ window.spAudio = (() => {
     if (!json) return;
     let msg;
     try { msg = JSON.parse(json); } catch (e) { return; }
+    if (msg.stop) {
+      // The turn's text was retracted: silence it now and ignore any piece still on its way.
+      if (msg.turn === turn) { turn = "stopped-" + Date.now(); stop(msg.stop); }
+      return;
+    }
     if (msg.turn !== turn) {
       stop();
       turn = msg.turn;
