@@ -351,6 +351,8 @@ class _Assembler:
             self._snapshot = [replacement]
             self.retracted = True
             self._details["streaming_guardrail"] = {
+                "flagged": True,
+                "checks": guardrail.checks,
                 "rule": verdict.rule,
                 "category": verdict.category,
                 "action": verdict.action,
@@ -410,6 +412,9 @@ class _Assembler:
         else:
             reason = end.finish_reason if end else "stop"
         usage = end.usage if end else None
+        guardrail = self._turn.guardrail
+        if guardrail is not None and not self.retracted:
+            self._details["streaming_guardrail"] = {"flagged": False, "checks": guardrail.checks}
         return TurnCompleted(
             text="".join(self._snapshot),
             finish_reason=reason,

@@ -116,6 +116,16 @@ def test_while_streaming_the_full_reply_options_are_disabled_and_do_not_run(
     assert "guardrail" not in events[-2].data and "interception" not in events[-2].data
 
 
+def test_a_streaming_guardrail_that_finds_nothing_says_it_checked(
+    local_rules: str, fake: FakeOpenAI
+) -> None:
+    fake.enqueue(Reply(chunks=["A calm sentence. ", "Another calm one."]))
+    events = turn(local_rules, streaming=True, features={"streaming_guardrail": True})
+    verdict = events[-2].data["streaming_guardrail"]
+    assert verdict["flagged"] is False and verdict["checks"] >= 1
+    assert events[-2].data["finish_reason"] == "stop"
+
+
 def test_the_streaming_guardrail_retracts_the_shown_text_and_stops_generating(
     local_rules: str, fake: FakeOpenAI
 ) -> None:

@@ -310,6 +310,8 @@ class FakeOpenAI:
                 return False
             if reply.fault == "stall":
                 await asyncio.Event().wait()  # until the server stops
+            # A complete answer arrives when generation would have finished streaming.
+            await asyncio.sleep(reply.delay * len(reply.chunks))
             await _send_json(writer, 200, _completion(reply, cid, model))
             return True
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
