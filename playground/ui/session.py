@@ -28,7 +28,7 @@ from typing import Any
 from playground.catalog import Credentials
 from playground.compare import CompareProgress, compare
 from playground.errors import ConfigError, MissingKeyError
-from playground.events import Event, StructuredOutput, TurnFailed
+from playground.events import Event, StructuredOutput, TurnFailed, TurnStarted
 from playground.requests import HistoryMessage, TurnRequest
 from playground.runner import TurnRunner
 from playground.turn_state import TurnState
@@ -139,7 +139,7 @@ async def drive_turn(
     request: TurnRequest,
     creds: Credentials,
     *,
-    chat_interval: float = 0.05,
+    chat_interval: float = 0.025,
     timing_interval: float = 0.3,
 ) -> AsyncIterator[Frame]:
     turn = session.begin(request.message)
@@ -200,7 +200,9 @@ async def drive_turn(
                     session.structured = event
                 new_audio = len(turn.audio) > before_audio
                 first_text = before_text == 0 and len(turn.chunks) == 1
-                dirty_chat = dirty_timing = True
+                dirty_chat = True
+                # Nothing to plot yet at the start: keep the panel out of the way of the first text.
+                dirty_timing = dirty_timing or not isinstance(event, TurnStarted)
             now = time.monotonic()
             # The first text goes out at once whatever the throttle says: it is what TTFT shows.
             send_chat = dirty_chat and (first_text or now - last_chat >= chat_interval)
