@@ -1113,3 +1113,17 @@ def test_compare_session_copies_start_empty() -> None:
     state.begin("q", 2)
     clone = copy.deepcopy(state)
     assert clone.run is None and clone.wake is None and state.run is not None
+
+
+def test_spoken_pieces_show_ready_time_synthesis_and_length_escaped() -> None:
+    from playground.events import AudioReady, TurnStarted
+    from playground.turn_state import TurnState
+    from playground.ui.view import timing_summary
+
+    turn = TurnState()
+    turn.handle(TurnStarted("t1", "local:x", "p@1", "prompt", True, "local:joe"))
+    turn.handle(AudioReady(0, 22050, b"", "Hello <b>there</b>.", 812.4, 305.2, 2100.0))
+    html_out = timing_summary(turn)
+    assert "Spoken pieces" in html_out
+    assert "812" in html_out and "305" in html_out and "2.1 s" in html_out
+    assert "&lt;b&gt;there&lt;/b&gt;" in html_out and "<b>there</b>" not in html_out

@@ -365,7 +365,31 @@ def timing_summary(turn: TurnState | None) -> str:
         ]
         status = "stopped" if turn.stopped else "streaming…"
     started = turn.started
-    return _stats(rows, f"{started.model} · {started.prompt} · {started.node} node · {status}")
+    caption = f"{started.model} · {started.prompt} · {started.node} node · {status}"
+    return _stats(rows, caption) + voice_pieces(turn)
+
+
+def voice_pieces(turn: TurnState) -> str:
+    """Per spoken piece: when its audio was ready, how long synthesis took, how long it plays."""
+    if not turn.audio:
+        return ""
+    rows = "".join(
+        "<tr>"
+        f"<td>{a.seq}</td><td>{a.t_ms:,.0f}</td><td>{a.synth_ms:,.0f}</td>"
+        f"<td>{a.duration_ms / 1000:,.1f} s</td><td>{html.escape(_clip(a.text, 70))}</td>"
+        "</tr>"
+        for a in turn.audio
+    )
+    return (
+        "<details class='sp-voice' open><summary>Spoken pieces</summary><table>"
+        "<thead><tr><th>#</th><th>ready (ms since send)</th><th>synthesis ms</th>"
+        "<th>audio</th><th>text</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></details>"
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _stats(rows: Sequence[tuple[str, str]], caption: str) -> str:
