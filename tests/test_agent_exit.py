@@ -113,3 +113,28 @@ def test_an_unknown_exit_path_is_an_error_for_the_model_not_a_crash(
     result = next(e.data for e in events if e.event == "tool-result")
     assert result["is_error"] and "unknown exit path" in result["output"]
     assert events[-2].data["finish_reason"] == "stop"
+
+
+def test_a_failing_tool_is_reported_to_the_model_and_shown_not_a_crash(
+    api: str, fake: FakeOpenAI
+) -> None:
+    fake.enqueue(
+        Reply(chunks=[], tool_calls=[ToolCallSpec("calculator", '{"expression": "1/0"}')]),
+        Reply(chunks=["That cannot be computed."]),
+    )
+    _, events = stream_events(api, {"message": "1/0?", "prompt": "collector@1"})
+    result = next(e.data for e in events if e.event == "tool-result")
+    assert result["is_error"] is True and "cannot compute" in result["output"]
+    tool_message = fake.chat_requests[-1].body["messages"][-1]
+    assert tool_message["role"] == "tool" and "cannot compute" in tool_message["content"]
+    assert events[-2].data["text"] == "That cannot be computed."
+
+
+def test_tool_rounds_are_bounded(api: str, fake: FakeOpenAI) -> None:
+    looping = Reply(chunks=[], tool_calls=[ToolCallSpec("calculator", '{"expression": "1+1"}')])
+    fake.enqueue(*[looping] * 5)
+    before = len(fake.chat_requests)
+    _, events = stream_events(api, {"message": "loop", "prompt": "collector@1"})
+    assert len(fake.chat_requests) - before == 5
+    assert events[-2].data["finish_reason"] == "max_tool_rounds"
+    assert [e.event for e in events].count("tool-result") == 5

@@ -87,3 +87,19 @@ def test_a_folder_without_usable_prompts_still_gives_a_default_for_each_node(
     assert library.default_for("prompt").id == "builtin-prompt-node"
     assert library.default_for("agent").id == "builtin-agent-node"
     assert len(library.problems) == 1
+
+
+def test_published_prompt_versions_never_change() -> None:
+    import hashlib
+
+    listed = {}
+    for line in (PROMPTS / "VERSIONS.sha256").read_text().splitlines():
+        if line and not line.startswith("#"):
+            digest, name = line.split("  ", 1)
+            listed[name] = digest
+    files = {str(p.relative_to(PROMPTS)): p for p in PROMPTS.glob("*/*.yaml")}
+    assert set(files) == set(listed), "every version file is listed in prompts/VERSIONS.sha256"
+    for name, path in files.items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == listed[name], (
+            f"{name} was edited after publication: add a new version instead"
+        )

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from playground.server import build_app
-from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
 from tests.support import live_server, make_test_services
 
 pytestmark = [
@@ -482,4 +482,29 @@ def test_a_json_answer_fills_the_structured_panel_and_ends_valid(
     panel = page.inner_text("#sp-structured-json")
     assert "Ada Lovelace" in panel and "engines" in panel
     session.wait_for_bot_text("json-extractor@1")  # the answer records its prompt version
+    assert session.console_errors == []
+
+
+def test_an_agent_turn_shows_its_tool_call_inline_while_the_answer_streams(
+    session: Session, fake: FakeOpenAI
+) -> None:
+    fake.enqueue(
+        Reply(
+            chunks=["Let me work that out. "],
+            tool_calls=[ToolCallSpec("calculator", '{"expression": "12 * (3 + 4)"}', call_id="c1")],
+        ),
+        Reply(chunks=["It ", "is ", "84."], delay=0.05),
+    )
+    session.voice_off()
+    session.choose("sp-prompt", "default-agent-node")  # brings the Agent Node with it
+    session.page.wait_for_function(
+        "() => document.querySelector('#sp-node input[value=agent]').checked"
+    )
+    session.send("What is 12*(3+4)?")
+    session.wait_for_bot_text("It is 84.")
+    chat = session.chat_text()
+    assert "Tool call: calculator" in chat
+    assert chat.index("Let me work that out.") < chat.index("Tool call: calculator")
+    tools = [t["function"]["name"] for t in fake.chat_requests[-1].body["tools"]]
+    assert "calculator" in tools
     assert session.console_errors == []
