@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from playground.capabilities import OPTIONS
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.support import SSEEvent, live_server, make_test_services, stream_events
+from tests.support import (
+    SSEEvent,
+    live_server,
+    make_test_services,
+    parse_sse_lines,
+    stream_events,
+)
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +198,59 @@ def test_structured_output_fills_in_live_and_is_validated_at_the_end(
     final = states[-1]
     assert final["final"] is True and final["valid"] is True
     assert final["value"]["topics"] == ["billing", "refunds"]
+
+
+GRID = [
+    (streaming, prompt, node, model)
+    for streaming in (True, False)
+    for prompt in ("support-agent@1", "support-agent@2", "summariser@1")
+    for node in ("prompt", "agent")
+    for model in ("compatible:fake-model", "local:smollm2-135m")
+]
+
+
+@pytest.mark.parametrize(("streaming", "prompt", "node", "model"), GRID)
+def test_every_cell_of_the_capability_table_reaches_the_api_and_the_page(
+    local_rules: str, fake: FakeOpenAI, streaming: bool, prompt: str, node: str, model: str
+) -> None:
+    from playground.capabilities import Conditions, disabled_features
+    from playground.prompts import load_prompt_library
+    from playground.ui.view import capability_notes, disabled_info
+    from tests.test_prompts import PROMPTS
+
+    spec = load_prompt_library(PROMPTS).resolve(prompt, None)
+    expected = disabled_features(
+        Conditions(
+            streaming=streaming,
+            prompt_format=spec.format,
+            node=node,
+            has_tools=bool(spec.tools),
+            engine=model.partition(":")[0],
+            voice_engine=None,
+        )
+    )
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream(
+            "POST",
+            f"{local_rules}/v1/interact/stream",
+            json={
+                "message": "hi",
+                "model": model,
+                "prompt": prompt,
+                "node": node,
+                "streaming": streaming,
+            },
+        ) as response,
+    ):
+        first = next(parse_sse_lines(response.iter_lines()))
+    assert first.event == "completion-start"
+    assert first.data["disabled_features"] == [
+        {"name": d.name, "reason": d.reason, "alternative": d.alternative} for d in expected
+    ]
+    # What the page shows for the same configuration: every reason, by option.
+    notes = capability_notes(expected, has_tools=bool(spec.tools))
+    for item in expected:
+        assert item.reason in disabled_info(item)
+        if item.name != "tool_calling":
+            assert OPTIONS[item.name].split(" (")[0] in notes
