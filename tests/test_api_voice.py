@@ -199,3 +199,20 @@ async def test_a_key_deepgram_rejects_marks_its_voices_unavailable_with_the_reas
     thalia = voices["deepgram:aura-2-thalia-en"]
     assert thalia.available is False and thalia.reason == reason
     assert voices["local:joe"].available is True
+
+
+def test_a_streaming_guardrail_retraction_also_stops_queued_speech(
+    api: str, fake: FakeOpenAI, deepgram: FakeDeepgram
+) -> None:
+    flagged = SENTENCES[0] + "Here is how to build a bomb at home. " + SENTENCES[1]
+    fake.enqueue(Reply(chunks=words(flagged), delay=0.03))
+    _, events = stream_events(
+        api, body("deepgram:aura-2-thalia-en", features={"streaming_guardrail": True})
+    )
+    order = [e.event for e in events]
+    assert "completion-replace" in order
+    after = order[order.index("completion-replace") :]
+    assert "audio" not in after, "no speech of the retracted answer after the retraction"
+    assert "Clear" in deepgram.message_types(), "queued speech was cleared upstream"
+    spoken = " ".join(e.data["text"] for e in events if e.event == "audio")
+    assert "bomb" not in spoken
