@@ -133,6 +133,55 @@ def request_error_code(exc: ConfigError) -> str:
     return "config"
 
 
+class _Throttle:
+    """Two kinds of update, each sent at most once per its interval; urgent ones go at once.
+
+    Leading edge: a channel idle for longer than its interval goes out immediately, so slow
+    streams are shown chunk by chunk and only fast ones are batched.
+    """
+
+    def __init__(self, fast_s: float, slow_s: float) -> None:
+        self._intervals = (fast_s, slow_s)
+        self._last = [0.0, 0.0]
+        self._dirty = [False, False]
+
+    def mark(self, fast: bool, slow: bool) -> None:
+        self._dirty[0] = self._dirty[0] or fast
+        self._dirty[1] = self._dirty[1] or slow
+
+    def wait(self) -> float | None:
+        """How long the caller may wait for input before a pending update falls due."""
+        due = [
+            last + gap
+            for last, gap, dirty in zip(self._last, self._intervals, self._dirty, strict=True)
+            if dirty
+        ]
+        return max(0.0, min(due) - time.monotonic()) if due else None
+
+    def take(self, *, urgent_fast: bool = False, urgent_slow: bool = False) -> tuple[bool, bool]:
+        """Which channels to send now; those are marked clean."""
+        now = time.monotonic()
+        urgent = (urgent_fast, urgent_slow)
+        send = [
+            self._dirty[i] and (urgent[i] or now - self._last[i] >= self._intervals[i])
+            for i in (0, 1)
+        ]
+        for i in (0, 1):
+            if send[i]:
+                self._last[i], self._dirty[i] = now, False
+        return send[0], send[1]
+
+
+async def _next(queue: asyncio.Queue[Any], wait: float | None) -> Any:
+    """The next queued item, or None when ``wait`` seconds pass first."""
+    if wait is None:
+        return await queue.get()
+    try:
+        return await asyncio.wait_for(queue.get(), wait)
+    except TimeoutError:
+        return None
+
+
 async def drive_turn(
     runner: TurnRunner,
     session: SessionState,
@@ -169,26 +218,10 @@ async def drive_turn(
 
     task = asyncio.create_task(pump())
     session.wake = wake
-    last_chat = last_timing = 0.0
-    dirty_chat = dirty_timing = False
+    throttle = _Throttle(chat_interval, timing_interval)
     try:
         while True:
-            wait = None
-            if dirty_chat or dirty_timing:
-                now = time.monotonic()
-                due = min(
-                    last_chat + chat_interval if dirty_chat else float("inf"),
-                    last_timing + timing_interval if dirty_timing else float("inf"),
-                )
-                wait = max(0.0, due - now)
-            try:
-                item = (
-                    await asyncio.wait_for(queue.get(), wait)
-                    if wait is not None
-                    else await queue.get()
-                )
-            except TimeoutError:
-                item = None
+            item = await _next(queue, throttle.wait())
             if item is _END or turn.stopped or session.current is not turn:
                 break
             new_audio = first_text = False
@@ -200,18 +233,11 @@ async def drive_turn(
                     session.structured = event
                 new_audio = len(turn.audio) > before_audio
                 first_text = before_text == 0 and len(turn.chunks) == 1
-                dirty_chat = True
                 # Nothing to plot yet at the start: keep the panel out of the way of the first text.
-                dirty_timing = dirty_timing or not isinstance(event, TurnStarted)
-            now = time.monotonic()
+                throttle.mark(True, not isinstance(event, TurnStarted))
             # The first text goes out at once whatever the throttle says: it is what TTFT shows.
-            send_chat = dirty_chat and (first_text or now - last_chat >= chat_interval)
-            send_timing = dirty_timing and now - last_timing >= timing_interval
+            send_chat, send_timing = throttle.take(urgent_fast=first_text)
             if send_chat or send_timing or new_audio:
-                if send_chat:
-                    last_chat, dirty_chat = now, False
-                if send_timing:
-                    last_timing, dirty_timing = now, False
                 yield Frame(chat=send_chat, timing=send_timing, new_audio=new_audio, final=False)
         # Close the run before the last frame, so a stopped turn's upstream closes at once.
         await _halt(task)
@@ -315,42 +341,21 @@ async def drive_compare(
 
     task = asyncio.create_task(pump())
     session.wake = wake
-    last_panes = last_results = 0.0
-    dirty_panes = dirty_results = False
+    throttle = _Throttle(pane_interval, results_interval)
     last_key = (0, False, False)
     try:
         while True:
-            wait = None
-            if dirty_panes or dirty_results:
-                due = min(
-                    last_panes + pane_interval if dirty_panes else float("inf"),
-                    last_results + results_interval if dirty_results else float("inf"),
-                )
-                wait = max(0.0, due - time.monotonic())
-            try:
-                item = (
-                    await asyncio.wait_for(queue.get(), wait)
-                    if wait is not None
-                    else await queue.get()
-                )
-            except TimeoutError:
-                item = None
+            item = await _next(queue, throttle.wait())
             if item is _END or run.stopped or session.run is not run:
                 break
             urgent = False
             if isinstance(item, CompareProgress):
-                dirty_panes = dirty_results = True
+                throttle.mark(True, True)
                 # A finished round, a new round, or either run's first text goes out at once.
                 key = (len(item.rounds), bool(item.streaming.chunks), bool(item.complete.chunks))
                 urgent, last_key = key != last_key, key
-            now = time.monotonic()
-            send_panes = dirty_panes and (urgent or now - last_panes >= pane_interval)
-            send_results = dirty_results and (urgent or now - last_results >= results_interval)
+            send_panes, send_results = throttle.take(urgent_fast=urgent, urgent_slow=urgent)
             if send_panes or send_results:
-                if send_panes:
-                    last_panes, dirty_panes = now, False
-                if send_results:
-                    last_results, dirty_results = now, False
                 yield CompareFrame(panes=send_panes, results=send_results, final=False)
         await _halt(task)
         if session.wake is wake:
