@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from playground.interception import (
     load_hook,
     load_interception_rules,
 )
+from playground.notebook_store import NotebookStore
+from playground.notebooks import Notebooks
 from playground.prompts import PromptLibrary, load_prompt_library
 from playground.providers.base import LLMProvider, TTSProvider
 from playground.providers.deepgram_tts import DeepgramTTS, FlushBudget
@@ -61,6 +64,9 @@ class Services:
     check_problems: dict[str, str] = field(default_factory=dict)
     # Keys Deepgram rejected (by hash), with the reason: their voices are listed unavailable.
     _rejected_voice_keys: dict[str, str] = field(default_factory=dict)
+    notebooks: Notebooks | None = None  # None: runs are not recorded (no notebook file)
+    # Shutdown steps of parts built later (the page's running turns), run before the clients go.
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def voice_key_problem(self, key: str) -> str | None:
         return self._rejected_voice_keys.get(_fingerprint(key))
@@ -148,7 +154,13 @@ class Services:
             return None
         return StreamingGuardrail(LocalModerator(self.moderation_rules))
 
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(closer)
+
     async def aclose(self) -> None:
+        closers, self._closers = self._closers, []
+        for closer in closers:
+            await closer()
         await self.clients.aclose()
         providers = list(self._deepgram.values())
         self._deepgram.clear()
@@ -225,7 +237,21 @@ def make_services(settings: Settings) -> Services:
         local_voice=PiperTTS(),
         server_credentials=Credentials.from_settings(settings),
         _rejected_voice_keys=rejected,
+        notebooks=_notebooks(settings),
     )
+
+
+def _notebooks(settings: Settings) -> Notebooks | None:
+    if not settings.playground_notebook_db.strip():
+        return None
+    path = _project_path(settings.playground_notebook_db)
+    try:
+        store = NotebookStore(path, max_cells=settings.playground_notebook_max_cells)
+    except (OSError, sqlite3.Error) as exc:
+        # A read-only disk must not stop the playground: it runs, without a notebook.
+        log.warning("notebooks are off: %s cannot be used (%s)", path, exc)
+        return None
+    return Notebooks(store)
 
 
 def _project_path(configured: str) -> Path:

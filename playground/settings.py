@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     playground_local_max_tokens: int = Field(default=384, gt=0)
     # Resumable streams: how long a disconnected turn waits to be resumed, and what is kept.
     playground_resume_grace_s: float = Field(default=5.0, ge=0)
+    # Each browser's notebook of runs; blank keeps none (runs are then not recorded).
+    playground_notebook_db: str = "data/notebooks.sqlite3"
+    playground_notebook_max_cells: int = Field(default=200, gt=0, le=200)
     playground_turn_retention_s: float = Field(default=300.0, gt=0)
     playground_max_kept_turns: int = Field(default=500, gt=0)
     playground_max_kept_bytes: int = Field(default=64_000_000, gt=0)

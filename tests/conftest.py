@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,13 +24,15 @@ _CONTRACT_VARS = (
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may reach a real API: strip every key and endpoint, and keep loopback unproxied."""
     for name in _CONTRACT_VARS:
         monkeypatch.delenv(name, raising=False)
     for name in list(os.environ):
         if name.startswith("PLAYGROUND_"):
             monkeypatch.delenv(name, raising=False)
+    # Each test its own notebook file: runs recorded by one test never show up in another.
+    monkeypatch.setenv("PLAYGROUND_NOTEBOOK_DB", str(tmp_path / "notebooks.sqlite3"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 

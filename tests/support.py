@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,10 @@ from playground.settings import Settings
 
 
 def make_settings(**values: Any) -> Settings:
+    # Each set of services its own notebook file, so runs never leak between tests.
+    values.setdefault(
+        "playground_notebook_db", str(Path(tempfile.mkdtemp(prefix="sp-nb-")) / "nb.sqlite3")
+    )
     # _env_file=None: a developer's .env must never leak into a test.
     return Settings(_env_file=None, **values)
 

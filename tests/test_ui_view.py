@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import re
@@ -39,6 +40,7 @@ from playground.requests import TurnRequest
 from playground.runner import TurnRunner
 from playground.turn_state import TurnState
 from playground.ui import compare_view, view
+from playground.ui.live_turns import LiveTurns
 from playground.ui.session import (
     CompareFrame,
     CompareRun,
@@ -845,8 +847,22 @@ def test_stored_turns_drop_their_audio() -> None:
 # -- session.drive_turn -------------------------------------------------------------------------
 
 
+class ScriptedTurn:
+    """What ``ScriptedRunner.prepare`` hands out: a turn id and a stop request, as
+    ``PreparedTurn`` has."""
+
+    turn_id = "turn_scripted"
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+
+
 class ScriptedRunner:
-    """Stands in for ``TurnRunner``: replays (delay, event) pairs, records when each left."""
+    """Stands in for ``TurnRunner``: replays (delay, event) pairs, records when each left, and
+    ends early (like the runner) when its turn is asked to stop."""
 
     def __init__(self, script: list[tuple[float, Event]], *, hang: bool = False) -> None:
         self.script = script
@@ -855,18 +871,25 @@ class ScriptedRunner:
         self.closed = asyncio.Event()
 
     def prepare(self, request: TurnRequest, creds: Credentials) -> object:
-        return object()
+        return ScriptedTurn()
 
-    async def stream(self, prepared: object, *, started_at: float) -> AsyncIterator[Event]:
+    async def stream(self, prepared: ScriptedTurn, *, started_at: float) -> AsyncIterator[Event]:
         try:
             for delay, event in self.script:
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(prepared.stopping.wait(), delay)
+                if prepared.stopping.is_set():
+                    return
                 self.sent_at.append(time.monotonic())
                 yield event
             if self.hang:
-                await asyncio.Event().wait()
+                await prepared.stopping.wait()
         finally:
             self.closed.set()
+
+
+def live_turns_of(runner: ScriptedRunner | TurnRunner) -> LiveTurns:
+    return LiveTurns(cast(TurnRunner, runner), notebooks=None, grace_s=0)
 
 
 def script_of(n: int, gap: float) -> list[tuple[float, Event]]:
@@ -880,13 +903,11 @@ def script_of(n: int, gap: float) -> list[tuple[float, Event]]:
 
 
 async def collect(
-    runner: ScriptedRunner, state: SessionState, **kwargs: float
+    runner: ScriptedRunner, state: SessionState, **kwargs: Any
 ) -> list[tuple[float, Frame, str]]:
     frames = []
     request = TurnRequest(message="hi", voice="none")
-    async for frame in drive_turn(
-        cast(TurnRunner, runner), state, request, Credentials(), **kwargs
-    ):
+    async for frame in drive_turn(live_turns_of(runner), state, request, Credentials(), **kwargs):
         frames.append((time.monotonic(), frame, state.current.text if state.current else ""))
     return frames
 
@@ -939,7 +960,7 @@ async def test_stop_closes_the_run_and_sends_one_final_frame() -> None:
     seen = asyncio.Event()
 
     async def consume() -> None:
-        async for frame in drive_turn(cast(TurnRunner, runner), state, request, Credentials()):
+        async for frame in drive_turn(live_turns_of(runner), state, request, Credentials()):
             frames.append(frame)
             if state.current and state.current.text == "w0 w1 ":
                 seen.set()
@@ -961,7 +982,7 @@ async def test_clear_during_a_turn_ends_it_without_a_frame_for_the_old_turn() ->
     seen = asyncio.Event()
 
     async def consume() -> None:
-        async for frame in drive_turn(cast(TurnRunner, runner), state, request, Credentials()):
+        async for frame in drive_turn(live_turns_of(runner), state, request, Credentials()):
             frames.append(frame)
             if state.current and state.current.text:
                 seen.set()
@@ -992,7 +1013,10 @@ async def test_an_unavailable_model_tells_the_user_to_set_or_paste_a_key() -> No
         state = SessionState()
         request = TurnRequest(message="hi", model="openai:gpt-4o", voice="none")
         runner = TurnRunner(services)
-        frames = [f async for f in drive_turn(runner, state, request, services.server_credentials)]
+        live_turns = live_turns_of(runner)
+        frames = [
+            f async for f in drive_turn(live_turns, state, request, services.server_credentials)
+        ]
         assert frames[-1].final
         (user, answer) = view.chat_messages(state.shown)
         text = texts(answer)
@@ -1038,7 +1062,7 @@ class CompareRunner(ScriptedRunner):
         super().__init__(script, hang=hang)
         self.streams = 0
 
-    async def stream(self, prepared: object, *, started_at: float) -> AsyncIterator[Event]:
+    async def stream(self, prepared: ScriptedTurn, *, started_at: float) -> AsyncIterator[Event]:
         self.streams += 1
         async for event in super().stream(prepared, started_at=started_at):
             yield event

@@ -13,11 +13,21 @@ from playground.capabilities import OPTIONS, Conditions, disabled_features
 from playground.catalog import Credentials
 from playground.errors import ConfigError
 from playground.guardrails import LIMITS
+from playground.notebook import Notebook
+from playground.notebook_store import new_owner_id
 from playground.prompts import PromptFile
-from playground.requests import Features, TurnRequest
+from playground.requests import Features, HistoryMessage, TurnRequest
 from playground.runner import TurnRunner
 from playground.services import Services
-from playground.ui import compare_view, view
+from playground.ui import compare_view, notebook_view, view
+from playground.ui.live_turns import LiveTurns
+from playground.ui.notebook_tab import (
+    Composer,
+    NotebookSession,
+    NotebookTab,
+    build_notebook_tab,
+    owner_of,
+)
 from playground.ui.session import (
     CompareFrame,
     CompareRun,
@@ -26,6 +36,7 @@ from playground.ui.session import (
     SessionState,
     drive_compare,
     drive_turn,
+    resume_turn,
 )
 
 __all__ = ["PAGE_CSS", "PAGE_HEAD", "build_ui"]
@@ -38,6 +49,11 @@ FEATURES = ("guardrails", "interception", "post_processing", "streaming_guardrai
 # The streaming guardrail's toggle, when it is available, points at its limits just below it.
 GUARDRAIL_INFO = "Weaker than the full guardrail: see what it cannot do, just below."
 MAX_REPEAT = 10
+RECORD_WAIT_S = 5.0  # how long the page waits for a finished run's cell to be stored
+NOTEBOOK_OFF = (
+    "The notebook is off on this server: `PLAYGROUND_NOTEBOOK_DB` is blank or its folder is not "
+    "writable. Runs still stream; they are just not kept."
+)
 
 HEADER = """<div class='sp-header'><h1>Streaming Playground</h1>
 <p>Pick a model, a prompt version and a node type; watch the answer stream in chunk by chunk,
@@ -57,6 +73,14 @@ Voice output plays here as sentences complete.</span>
 def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
     catalog, prompts = services.catalog, services.prompts
     server_creds = services.server_credentials
+    notebooks = services.notebooks
+    live_turns = LiveTurns(
+        runner,
+        notebooks=notebooks,
+        prompts=prompts,
+        grace_s=services.settings.playground_resume_grace_s,
+    )
+    services.on_close(live_turns.aclose)
 
     def creds_for(openai_key: str, azure_key: str, deepgram_key: str) -> Credentials:
         return server_creds.overridden_by(
@@ -104,6 +128,8 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
     demo: gr.Blocks
     with gr.Blocks(title="Streaming Playground") as demo:
         session = gr.State(SessionState())
+        # Only the notebook's random id and which run the chat continues: never keys.
+        browser = gr.BrowserState(None, storage_key="streaming-playground")
         gr.HTML(HEADER)
         with gr.Row(equal_height=False, elem_id="sp-main"):
             with gr.Column(scale=1, min_width=300, elem_id="sp-settings"):
@@ -206,7 +232,10 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                     deepgram_key = gr.Textbox(
                         type="password", label="Deepgram API key", elem_id="sp-deepgram-key"
                     )
-            with gr.Column(scale=2, min_width=320, elem_id="sp-work"), gr.Tabs(elem_id="sp-tabs"):
+            with (
+                gr.Column(scale=2, min_width=320, elem_id="sp-work"),
+                gr.Tabs(elem_id="sp-tabs") as tabs,
+            ):
                 with gr.Tab("Chat", id="chat", elem_id="sp-tab-chat"):
                     chatbot = gr.Chatbot(
                         label="Conversation",
@@ -328,6 +357,25 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                         compare_view.results_html(None), elem_id="sp-compare-results"
                     )
                     compare_diff = gr.HTML(compare_view.diff_html(None), elem_id="sp-compare-diff")
+                with gr.Tab("Notebook", id="notebook", elem_id="sp-tab-notebook"):
+                    notebook: NotebookTab | None = None
+                    if notebooks is not None:
+                        notebook = build_notebook_tab(
+                            notebooks=notebooks,
+                            live_turns=live_turns,
+                            prompts=prompts,
+                            chat_session=session,
+                            composer=Composer(
+                                model, prompt_id, version, node, streaming, voice, toggles, message
+                            ),
+                            tabs=tabs,
+                            keys=[openai_key, azure_key, deepgram_key],
+                            creds_for=creds_for,
+                            versions_of=versions_of,
+                            concurrency=UI_CONCURRENCY,
+                        )
+                    else:
+                        gr.Markdown(NOTEBOOK_OFF, elem_id="sp-nb-off")
 
         controls = [model, prompt_id, version, node, streaming, voice, *toggles.values()]
         keys = [openai_key, azure_key, deepgram_key]
@@ -466,7 +514,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 openai_api_key or "", azure_openai_api_key or "", deepgram_api_key or ""
             )
             yield ("", *(gr.skip() for _ in range(8)))  # clear the box at once
-            async for frame in drive_turn(runner, state, request, creds):
+            async for frame in drive_turn(live_turns, state, request, creds):
                 yield (gr.skip(), *render(state, frame))
 
         # Stop and Clear are cooperative (see ``session``): they tell the running turn's driver,
@@ -486,6 +534,84 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 view.timing_table(None),
                 None,
                 view.structured_status(None, None),
+            )
+
+        async def after_turn(
+            state: SessionState, nbs: NotebookSession, stored: Any
+        ) -> tuple[Any, Any]:
+            """Show the finished run's cell and remember it as where the chat continues."""
+            live = state.last_run
+            if live is None or notebooks is None or nbs.owner is None:
+                return gr.skip(), gr.skip()
+            cell = await live.recorded(RECORD_WAIT_S)
+            nb = await notebooks.load(nbs.owner)
+            chat = cell.id if cell is not None else _chat_cell(stored)
+            return (
+                {"owner": nbs.owner, "chat": chat},
+                notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin),
+            )
+
+        def forget_chat(stored: Any) -> Any:
+            owner = owner_of(stored)
+            return {"owner": owner, "chat": None} if owner else gr.skip()
+
+        def restore_chat(state: SessionState, nb: Notebook, cell_id: str | None) -> None:
+            cell = next((c for c in nb.cells if c.id == cell_id), None)
+            if cell is None or cell.failed:
+                return
+            state.restore(
+                [
+                    *cell.history,
+                    HistoryMessage(role="user", content=cell.message),
+                    *([HistoryMessage(role="assistant", content=cell.text)] if cell.text else []),
+                ]
+            )
+
+        async def on_load(
+            stored: Any, state: SessionState, nbs: NotebookSession
+        ) -> AsyncIterator[tuple[Any, ...]]:
+            """Who this browser is; its notebook; the conversation it was in; and any run a
+            previous page left streaming, followed from its first event."""
+            owner = owner_of(stored) or new_owner_id()
+            state.owner = nbs.owner = nbs.rerun.owner = owner
+            chat_cell = _chat_cell(stored)
+            nb = await notebooks.load(owner) if notebooks is not None else Notebook()
+            orphans = live_turns.orphaned(owner)
+            chat_run = next((t for t in reversed(orphans) if t.kind == "chat"), None)
+            rerun = next((t for t in reversed(orphans) if t.kind == "rerun"), None)
+            if chat_run is None:
+                restore_chat(state, nb, chat_cell)
+            cells_html = notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin)
+            notebook_parts = (cells_html, gr.skip()) if notebooks is not None else ()
+            yield (
+                {"owner": owner, "chat": chat_cell},
+                _chat(state),
+                *(gr.skip() for _ in range(7)),
+                *notebook_parts,
+            )
+            skip_notebook = (gr.skip(), gr.skip()) if notebooks is not None else ()
+            if chat_run is not None:
+                async for frame in resume_turn(live_turns, state, chat_run):
+                    yield (gr.skip(), *render(state, frame), *skip_notebook)
+            if rerun is not None and notebooks is not None:
+                async for _frame in resume_turn(live_turns, nbs.rerun, rerun):
+                    turn = nbs.rerun.current
+                    live_html = notebook_view.live_cell_html(rerun.request.message, turn)
+                    yield (gr.skip(), *(gr.skip() for _ in range(8)), gr.skip(), live_html)
+            if chat_run is None and rerun is None:
+                return
+            finished = [t for t in (chat_run, rerun) if t is not None]
+            cells = [await t.recorded(RECORD_WAIT_S) for t in finished]
+            chat_done = cells[0] if chat_run is not None else None
+            nb = await notebooks.load(owner) if notebooks is not None else nb
+            yield (
+                {"owner": owner, "chat": chat_done.id if chat_done is not None else chat_cell},
+                *(gr.skip() for _ in range(8)),
+                *(
+                    (notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin), "")
+                    if notebooks is not None
+                    else ()
+                ),
             )
 
         def render_compare(run: CompareRun | None, frame: CompareFrame) -> tuple[Any, ...]:
@@ -542,7 +668,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         # function privately. Stop, Clear and the capability events stay private.
         for trigger, api in ((send.click, "turn"), (message.submit, None)):
             trigger(fn=None, js=unlock_audio)
-            trigger(
+            sent = trigger(
                 on_send,
                 turn_inputs,
                 turn_outputs,
@@ -552,6 +678,13 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 api_name=api,
                 api_visibility="public" if api else "private",
             )
+            if notebook is not None:
+                sent.then(
+                    after_turn,
+                    [session, notebook.state, browser],
+                    [browser, notebook.cells],
+                    api_visibility="private",
+                )
         stop.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
         stop.click(on_stop, [session], [chatbot], queue=False, api_visibility="private")
         clear.click(fn=None, js="() => { window.spAudio && window.spAudio.stop(); }")
@@ -562,6 +695,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             queue=False,
             api_visibility="private",
         )
+        clear.click(forget_chat, [browser], [browser], queue=False, api_visibility="private")
         compare_inputs = [compare_message, compare_state, model, prompt_id, version, node, repeat]
         compare_outputs = [pane_streamed, pane_complete, compare_results, compare_diff]
         for compare_trigger in (compare_run.click, compare_message.submit):
@@ -587,7 +721,9 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             component.change(
                 capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private"
             )
-        prompt_id.change(
+        # .input, not .change: an Edit from the notebook sets the prompt and its version together
+        # and must not have the version reset to the prompt's latest.
+        prompt_id.input(
             on_prompt,
             [prompt_id],
             [version, node, prompt_md, structured_box, diff_old, diff_new, diff_html],
@@ -627,8 +763,36 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 api_visibility="private",
             )
         demo.load(capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private")
+        nb_state = notebook.state if notebook is not None else gr.State(NotebookSession())
+        demo.load(
+            on_load,
+            [browser, session, nb_state],
+            [
+                browser,
+                *turn_outputs[1:],
+                *((notebook.cells, notebook.live) if notebook is not None else ()),
+            ],
+            concurrency_limit=UI_CONCURRENCY,
+            concurrency_id="turn",
+            show_progress="hidden",
+            api_visibility="private",
+        )
+        if notebook is not None:
+            for action in notebook.actions:
+                action.then(
+                    on_version,
+                    [prompt_id, version],
+                    [prompt_md, structured_box, diff_old, diff_new, diff_html],
+                    queue=False,
+                    api_visibility="private",
+                ).then(capabilities, cap_inputs, cap_outputs, queue=False, api_visibility="private")
     demo.queue(default_concurrency_limit=UI_CONCURRENCY)
     return demo
+
+
+def _chat_cell(stored: Any) -> str | None:
+    chat = stored.get("chat") if isinstance(stored, dict) else None
+    return chat if isinstance(chat, str) else None
 
 
 def _chat(state: SessionState) -> list[dict[str, Any]]:

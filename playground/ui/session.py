@@ -6,10 +6,14 @@ first text chunk at once) and at most every ``chat_interval`` after that (so slo
 every chunk at once and fast ones do not flood the browser), the plot and table less often,
 audio as soon as it exists, and always a final frame.
 
-Stop is cooperative: ``SessionState.stop`` marks the turn stopped, keeps the partial answer and
-wakes the driver, which closes the run (and with it the upstream connections) and sends one
-final frame. The page does not also cancel the Gradio event: a cancel racing the generator's own
-last frame left the chat showing Gradio's "Error" badge.
+The run itself is a ``LiveTurn`` (see ``live_turns``): it outlives the Gradio event, so a
+refreshed page resumes it (``resume_turn``) and every run is recorded in the browser's notebook.
+
+Stop is cooperative: ``SessionState.stop`` marks the turn stopped, keeps the partial answer, stops
+the live turn (closing its upstream connections) and wakes the driver, which sends one final
+frame. The page does not also cancel the Gradio event: a cancel racing the generator's own last
+frame left the chat showing Gradio's "Error" badge. A cancelled event (``gradio_client``'s
+``Job.cancel``) stops the turn too; a page that merely went away leaves it to its grace period.
 
 ``CompareSession`` and ``drive_compare`` do the same for the "Streaming vs complete" tab: one
 ``compare`` run (both requests, N rounds) at a time per session, its panes throttled like the
@@ -21,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +36,7 @@ from playground.events import Event, StructuredOutput, TurnFailed, TurnStarted
 from playground.requests import HistoryMessage, TurnRequest
 from playground.runner import TurnRunner
 from playground.turn_state import TurnState
+from playground.ui.live_turns import LiveTurn, LiveTurns, TurnKind
 
 __all__ = [
     "CompareFrame",
@@ -42,10 +47,12 @@ __all__ = [
     "drive_compare",
     "drive_turn",
     "request_error_code",
+    "resume_turn",
 ]
 
 _END = object()  # the run's event stream is exhausted
 _WAKE = object()  # stop() or clear() wants the driver to look at the session
+_STOP_WAIT_S = 2.0
 
 
 @dataclass
@@ -64,9 +71,12 @@ class SessionState:
     # What the structured output panel last showed, so unchanged panels are not sent again.
     structured_shown: tuple[StructuredOutput | None, str] | None = None
     wake: Callable[[], None] | None = None  # set while a driver runs: makes it check for a stop
+    owner: str | None = None  # the browser's notebook id, once the page has loaded
+    live_turn: LiveTurn | None = None  # the run behind ``current``
+    last_run: LiveTurn | None = None  # the latest run, to find its notebook cell
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SessionState:
-        return SessionState(history=list(self.history), shown=list(self.shown))
+        return SessionState(history=list(self.history), shown=list(self.shown), owner=self.owner)
 
     @property
     def live(self) -> tuple[str, TurnState] | None:
@@ -96,10 +106,29 @@ class SessionState:
         # The chat keeps the whole turn (tool calls, notes) but not its audio.
         self.shown.append((self.user_message, dataclasses.replace(self.current, audio=[])))
 
+    def restore(self, history: Sequence[HistoryMessage]) -> None:
+        """Show ``history`` as the conversation so far (a reloaded page continuing a run)."""
+        self.stop()
+        self.history = list(history)
+        self.shown = []
+        pending: str | None = None
+        for item in history:
+            if item.role == "user":
+                if pending is not None:
+                    self.shown.append((pending, TurnState()))
+                pending = item.content
+            elif pending is not None:
+                self.shown.append((pending, TurnState(text=item.content)))
+                pending = None
+        if pending is not None:
+            self.shown.append((pending, TurnState()))
+
     def stop(self) -> None:
         """Stop the running turn, keeping what arrived. Safe to call when nothing runs."""
         if self.current is not None and not self.current.finished:
             self.current.stopped = True
+            if self.live_turn is not None:
+                self.live_turn.stop()
         self.commit()
         if self.wake is not None:
             self.wake()
@@ -183,31 +212,61 @@ async def _next(queue: asyncio.Queue[Any], wait: float | None) -> Any:
 
 
 async def drive_turn(
-    runner: TurnRunner,
+    live_turns: LiveTurns,
     session: SessionState,
     request: TurnRequest,
     creds: Credentials,
     *,
+    kind: TurnKind = "chat",
     chat_interval: float = 0.025,
     timing_interval: float = 0.3,
 ) -> AsyncIterator[Frame]:
+    """Start ``request`` as a live turn of the session's owner and yield its frames."""
+    started_at = time.monotonic()
     turn = session.begin(request.message)
     try:
-        prepared = runner.prepare(request, creds)
+        prepared = live_turns.runner.prepare(request, creds)
     except ConfigError as exc:
         code = request_error_code(exc)
         turn.handle(TurnFailed(code=code, message=exc.message, retryable=False, stage="request"))
         session.commit()
         yield Frame(chat=True, timing=True, new_audio=False, final=True)
         return
+    live = live_turns.start(session.owner, kind, request, prepared, started_at=started_at)
+    async for frame in _follow(live_turns, live, session, turn, chat_interval, timing_interval):
+        yield frame
 
+
+async def resume_turn(
+    live_turns: LiveTurns,
+    session: SessionState,
+    live: LiveTurn,
+    *,
+    chat_interval: float = 0.025,
+    timing_interval: float = 0.3,
+) -> AsyncIterator[Frame]:
+    """Show a run a previous page started: its conversation, then its events from the first."""
+    session.restore(live.request.history)
+    turn = session.begin(live.request.message)
+    async for frame in _follow(live_turns, live, session, turn, chat_interval, timing_interval):
+        yield frame
+
+
+async def _follow(
+    live_turns: LiveTurns,
+    live: LiveTurn,
+    session: SessionState,
+    turn: TurnState,
+    chat_interval: float,
+    timing_interval: float,
+) -> AsyncIterator[Frame]:
+    session.live_turn = session.last_run = live
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
-    started_at = time.monotonic()
 
     async def pump() -> None:
         try:
-            async for event in runner.stream(prepared, started_at=started_at):
+            async for event in live_turns.follow(live):
                 queue.put_nowait(event)
         finally:
             queue.put_nowait(_END)
@@ -239,17 +298,24 @@ async def drive_turn(
             send_chat, send_timing = throttle.take(urgent_fast=first_text)
             if send_chat or send_timing or new_audio:
                 yield Frame(chat=send_chat, timing=send_timing, new_audio=new_audio, final=False)
-        # Close the run before the last frame, so a stopped turn's upstream closes at once.
         await _halt(task)
+        if turn.stopped and live.task is not None:
+            # A stopped run closes its upstream before the last frame says it stopped.
+            await asyncio.wait({live.task}, timeout=_STOP_WAIT_S)
         if session.wake is wake:
             session.wake = None
         if session.current is turn:  # not cleared, nor replaced by a newer message
             session.commit()
             yield Frame(chat=True, timing=True, new_audio=False, final=True)
+    except asyncio.CancelledError:
+        live.stop()  # the event was cancelled (not a page gone away): that is a Stop
+        raise
     finally:
         await _halt(task)
         if session.wake is wake:
             session.wake = None
+        if session.live_turn is live:
+            session.live_turn = None
 
 
 async def _halt(task: asyncio.Task[None]) -> None:
