@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +21,7 @@ from playground.runner import PreparedTurn
 __all__ = ["KEEPALIVE", "LoggedFrame", "TurnLog", "TurnRegistry"]
 
 KEEPALIVE = b": keep-alive\n\n"
+_BATCH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +60,31 @@ class TurnLog:
         self._changed = asyncio.Event()
 
     async def follow(self, after: int, keepalive_s: float) -> AsyncIterator[bytes]:
-        """Frames with ids greater than ``after``, then live ones; keep-alives while silent."""
+        """Frames with ids greater than ``after``, then live ones; keep-alives while silent.
+
+        Frames already waiting when the follower gets to run leave as one write (up to
+        ``_BATCH_BYTES``): under load a follower falls a few frames behind, and a send per frame
+        through the ASGI stack would make it fall further behind. The bytes are the same.
+        """
         position = after + 1
         while True:
-            while position < len(self.frames):
-                yield self.frames[position].data
+            if position < len(self.frames):
+                batch = [self.frames[position].data]
+                size = len(batch[0])
                 position += 1
+                while position < len(self.frames) and size < _BATCH_BYTES:
+                    batch.append(self.frames[position].data)
+                    size += len(batch[-1])
+                    position += 1
+                yield batch[0] if len(batch) == 1 else b"".join(batch)
+                continue
             if self.done:
                 return
             changed = self._changed
             try:
-                await asyncio.wait_for(changed.wait(), keepalive_s)
+                # Not wait_for: on 3.11 it wraps every wait in a new task.
+                async with asyncio.timeout(keepalive_s):
+                    await changed.wait()
             except TimeoutError:
                 yield KEEPALIVE
 
@@ -94,6 +109,11 @@ class TurnRegistry:
         self.keepalive_s = keepalive_s
         self._on_finished = on_finished
         self._logs: OrderedDict[str, TurnLog] = OrderedDict()
+        # Pruning runs on every start, so it must not walk every kept log: finished turns are
+        # queued in finishing order (for retention) and their sizes, fixed from then on, summed.
+        self._running: set[TurnLog] = set()
+        self._finished: deque[tuple[float, str]] = deque()
+        self._finished_bytes = 0
 
     def get(self, turn_id: str) -> TurnLog | None:
         self._prune()
@@ -103,6 +123,7 @@ class TurnRegistry:
         self._prune()
         log = TurnLog(turn_id=turn.turn_id, client=client, turn=turn)
         self._logs[turn.turn_id] = log
+        self._running.add(log)
         log.task = asyncio.create_task(self._record(log, frames))
         return log
 
@@ -112,6 +133,9 @@ class TurnRegistry:
                 log.append(frame)
         finally:
             log.finish()
+            self._running.discard(log)
+            self._finished.append((log.finished_at or time.monotonic(), log.turn_id))
+            self._finished_bytes += log.size
             log.turn = None  # the upstream objects are no longer needed
             if self._on_finished is not None:
                 self._on_finished(log)
@@ -159,15 +183,23 @@ class TurnRegistry:
 
     def _prune(self) -> None:
         now = time.monotonic()
-        finished = [log for log in self._logs.values() if log.done and log.finished_at is not None]
-        for log in finished:
-            finished_at = log.finished_at or now
-            if now - finished_at > self.retention_s:
-                del self._logs[log.turn_id]
-        total = sum(log.size for log in self._logs.values())
+        while self._finished and now - self._finished[0][0] > self.retention_s:
+            _, turn_id = self._finished.popleft()
+            if (expired := self._logs.get(turn_id)) is not None:
+                self._forget(expired)
+        if len(self._logs) <= self.max_turns and self._bytes() <= self.max_bytes:
+            return
+        total = self._bytes()
         for log in list(self._logs.values()):
             if len(self._logs) <= self.max_turns and total <= self.max_bytes:
                 break
             if log.done:  # oldest finished first; running turns are never dropped
-                del self._logs[log.turn_id]
+                self._forget(log)
                 total -= log.size
+
+    def _bytes(self) -> int:
+        return self._finished_bytes + sum(log.size for log in self._running)
+
+    def _forget(self, log: TurnLog) -> None:
+        del self._logs[log.turn_id]
+        self._finished_bytes -= log.size

@@ -148,6 +148,9 @@ def open_session(
             page = context.new_page()
         else:
             page = shared_context.new_page()
+            # A browser's notebook (and any run it left streaming) follows its local storage:
+            # each test's page starts as a new browser would.
+            page.add_init_script("try { localStorage.clear(); } catch (e) {}")
             opened.append(page)
             page.set_viewport_size({"width": width, "height": height})
         page.set_default_timeout(10_000)
@@ -160,6 +163,10 @@ def open_session(
         page.on("console", on_console)
         page.on("pageerror", lambda error: session.console_errors.append(str(error)))
         page.on("request", lambda request: session.requests.append(request.url))
+        page.on(
+            "response",
+            lambda r: r.status >= 400 and session.console_errors.append(f"HTTP {r.status} {r.url}"),
+        )
         page.goto(base_url)
         page.wait_for_selector("#sp-send")
         # demo.load has filled in the capability notes: the page is wired and its session exists.

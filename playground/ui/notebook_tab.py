@@ -247,6 +247,8 @@ def build_notebook_tab(
     async def on_rerun(nbs: NotebookSession, *key_values: str) -> AsyncIterator[tuple[Any, ...]]:
         cell, nbs.queued = nbs.queued, None
         if cell is None or nbs.owner is None:
+            # A generator that yields nothing would blank its outputs: say "unchanged".
+            yield gr.skip(), gr.skip(), gr.skip()
             return
         session = nbs.rerun
         session.owner = nbs.owner
@@ -368,7 +370,14 @@ def build_notebook_tab(
     live_action = live.action
     actions = []
     for trigger in (cells_action, live_action):
-        action = trigger(on_action, [state], action_outputs, queue=False, api_visibility="private")
+        action = trigger(
+            on_action,
+            [state],
+            action_outputs,
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
         actions.append(action)
         action.then(
             on_rerun,

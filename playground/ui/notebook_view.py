@@ -267,7 +267,8 @@ def comparison_html(a: RunCell, b: RunCell, index_a: int, index_b: int) -> str:
     rows = []
     for m in data["metrics"]:
         delta = m["delta"]
-        shown = "" if delta is None else f"{delta:+,.1f}"
+        whole = isinstance(m["a"], int) and isinstance(m["b"], int)
+        shown = "" if delta is None else (f"{delta:+,.0f}" if whole else f"{delta:+,.1f}")
         rows.append(
             f"<tr><th>{_e(m['label'])}</th><td>{_e(_fmt(m['a']))}</td>"
             f"<td>{_e(_fmt(m['b']))}</td><td>{_e(shown)}</td></tr>"
