@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, sync_playwright
 
 from playground.notebook import notebook_from_json
 from playground.server import build_app
@@ -105,7 +105,12 @@ def open_notebook(browser: Browser, base_url: str) -> Iterator[Callable[..., Not
         page = context.new_page()
         page.set_default_timeout(10_000)
         nb = Notebook(page)
-        page.on("console", lambda m: m.type == "error" and nb.console_errors.append(m.text))
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                nb.console_errors.append(message.text)
+
+        page.on("console", on_console)
         page.on("pageerror", lambda error: nb.console_errors.append(str(error)))
         nb.open(base_url)
         nb.voice_off()

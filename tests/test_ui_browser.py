@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Response,
+    sync_playwright,
+)
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
@@ -163,10 +170,12 @@ def open_session(
         page.on("console", on_console)
         page.on("pageerror", lambda error: session.console_errors.append(str(error)))
         page.on("request", lambda request: session.requests.append(request.url))
-        page.on(
-            "response",
-            lambda r: r.status >= 400 and session.console_errors.append(f"HTTP {r.status} {r.url}"),
-        )
+
+        def on_response(response: Response) -> None:
+            if response.status >= 400:
+                session.console_errors.append(f"HTTP {response.status} {response.url}")
+
+        page.on("response", on_response)
         page.goto(base_url)
         page.wait_for_selector("#sp-send")
         # demo.load has filled in the capability notes: the page is wired and its session exists.

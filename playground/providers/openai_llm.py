@@ -7,6 +7,8 @@ are translated into ``ProviderError`` here and nowhere else. Clients are pooled 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
 from collections import OrderedDict
@@ -279,6 +281,18 @@ class _CountedStream(httpx2.AsyncByteStream):
         await self._stream.aclose()
 
 
+class _HttpClient(openai.DefaultAsyncHttpxClient):
+    """The SDK's default HTTP client, closed when garbage-collected as the SDK's own one is, so
+    an evicted SDK client does not leave its pooled connections open."""
+
+    def __del__(self) -> None:
+        if self.is_closed:
+            return
+        with contextlib.suppress(Exception):  # no running loop: the sockets close with it
+            closing = asyncio.get_running_loop().create_task(self.aclose())
+            closing.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+
 class OpenAIClientPool:
     """Builds SDK clients on demand and keeps a few warm; ``aclose()`` at shutdown."""
 
@@ -328,7 +342,7 @@ class OpenAIClientPool:
     def _http_client(self) -> httpx2.AsyncClient:
         # The SDK's default client (redirects, proxies from the environment), over our pools;
         # the timeout is the SDK client's, applied per request.
-        return openai.DefaultAsyncHttpxClient(timeout=self._timeout(), transport=_PooledTransport())
+        return _HttpClient(timeout=self._timeout(), transport=_PooledTransport())
 
     def _get(self, key: str, build: Any) -> AsyncOpenAI:
         client = self._clients.get(key)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -72,7 +72,7 @@ class LiveTurn:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def events_from(self, start: int = 0) -> AsyncIterator[Event]:
+    async def events_from(self, start: int = 0) -> AsyncGenerator[Event]:
         """Every event from index ``start``, then live ones until the turn ends."""
         index = start
         while True:
@@ -130,7 +130,7 @@ class LiveTurns:
         """The owner's running turns that nobody follows (their page went away), oldest first."""
         return [t for t in self._running.get(owner, ()) if t.followers == 0 and not t.done]
 
-    async def follow(self, live: LiveTurn, start: int = 0) -> AsyncIterator[Event]:
+    async def follow(self, live: LiveTurn, start: int = 0) -> AsyncGenerator[Event]:
         """Follow ``live`` for one page; leaving starts its grace period."""
         live.followers += 1
         if live._grace is not None:
