@@ -165,3 +165,19 @@ async def test_runs_are_not_recorded_without_a_notebook_file(fake_openai: FakeOp
         assert isinstance(events[-1], TurnCompleted) and await live.recorded(1) is None
     finally:
         await services.aclose()
+
+
+async def test_the_newest_chat_cell_is_known_until_the_owner_clears_the_chat(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(Reply(chunks=["one"]), Reply(chunks=["two"]))
+    turns, owner = live_turns(services), new_owner_id()
+    first = start(turns, services, owner, "1")
+    [e async for e in turns.follow(first)]
+    second = start(turns, services, owner, "2")
+    [e async for e in turns.follow(second)]
+    cell = await second.recorded(5)
+    assert cell is not None and turns.chat_cell(owner) == cell.id
+    assert turns.chat_cell(new_owner_id()) is None
+    turns.forget_chat(owner)
+    assert turns.chat_cell(owner) is None

@@ -121,3 +121,12 @@ def test_the_app_url_is_the_one_the_browser_used() -> None:
     )
     assert app_url_of(proxied) == "https://me-app.hf.space"  # type: ignore[arg-type]
     assert app_url_of(None) == "http://127.0.0.1:7860"
+
+
+def test_only_the_newest_runs_carry_their_audio_in_the_page() -> None:
+    nb = Notebook()
+    for _ in range(notebook_view.AUDIO_CELLS + 2):
+        nb = nb.appended(make_cell())
+    page = notebook_view.notebook_html(nb)
+    assert page.count("<audio") == notebook_view.AUDIO_CELLS
+    assert page.count("Export JSON keeps this one") == 2

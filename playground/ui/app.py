@@ -525,6 +525,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
 
         async def on_clear(state: SessionState) -> tuple[Any, ...]:
             state.clear()
+            live_turns.forget_chat(state.owner)
             state.structured_shown = None
             return (
                 [],
@@ -574,7 +575,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             previous page left streaming, followed from its first event."""
             owner = owner_of(stored) or new_owner_id()
             state.owner = nbs.owner = nbs.rerun.owner = owner
-            chat_cell = _chat_cell(stored)
+            chat_cell = live_turns.chat_cell(owner) or _chat_cell(stored)
             nb = await notebooks.load(owner) if notebooks is not None else Notebook()
             orphans = live_turns.orphaned(owner)
             chat_run = next((t for t in reversed(orphans) if t.kind == "chat"), None)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,6 +33,7 @@ log = logging.getLogger("playground")
 
 TurnKind = Literal["chat", "rerun"]
 _SHUTDOWN_S = 5.0
+_MAX_CHAT_OWNERS = 10_000
 
 
 @dataclass(eq=False)
@@ -107,6 +109,17 @@ class LiveTurns:
         self.grace_s = grace_s
         self._running: dict[str, list[LiveTurn]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Each owner's newest chat cell: the conversation a reloaded page continues, known here
+        # the moment it is stored (the page's own note of it may not have been saved yet).
+        self._chat_cells: OrderedDict[str, str] = OrderedDict()
+
+    def chat_cell(self, owner: str) -> str | None:
+        return self._chat_cells.get(owner)
+
+    def forget_chat(self, owner: str | None) -> None:
+        """The owner cleared the conversation: a reload starts a new one."""
+        if owner is not None:
+            self._chat_cells.pop(owner, None)
 
     def start(
         self,
@@ -194,6 +207,11 @@ class LiveTurns:
             log.warning("a run could not be saved to its notebook: %s", exc)
             return
         live.cell = cell
+        if live.kind == "chat":
+            self._chat_cells[live.owner] = cell.id
+            self._chat_cells.move_to_end(live.owner)
+            while len(self._chat_cells) > _MAX_CHAT_OWNERS:
+                self._chat_cells.popitem(last=False)
 
     async def aclose(self) -> None:
         """Stop every running turn and let it record its cell (cancel what will not end)."""

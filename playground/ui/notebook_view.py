@@ -19,6 +19,7 @@ from playground.ui import view
 
 __all__ = [
     "ACTIONS_JS",
+    "AUDIO_CELLS",
     "cell_audio_uri",
     "cell_html",
     "comparison_html",
@@ -46,6 +47,8 @@ EMPTY = (
     "and restarts — nobody else can see it.</div>"
 )
 _PLOT_W, _PLOT_H, _PAD = 320.0, 96.0, 4.0
+# The page carries audio inline: only the newest runs', so a long notebook stays light to send.
+AUDIO_CELLS: Final = 20
 _TEXT_COLOUR, _VOICE_COLOUR = (
     view.PLOT_COLORS[view.TEXT_SERIES],
     view.PLOT_COLORS[view.AUDIO_SERIES],
@@ -153,7 +156,12 @@ def cell_audio_uri(cell: RunCell) -> str | None:
     return "data:audio/wav;base64," + base64.b64encode(pcm_to_wav(bytes(pcm), rate)).decode()
 
 
-def _audio(cell: RunCell) -> str:
+def _audio(cell: RunCell, *, embed: bool) -> str:
+    if not embed and cell.has_audio_data:
+        return (
+            "<div class='sp-nb-note'>Audio is played in the newest "
+            f"{AUDIO_CELLS} runs; Export JSON keeps this one's.</div>"
+        )
     uri = cell_audio_uri(cell)
     if uri is None:
         if cell.audio:
@@ -232,7 +240,9 @@ def timing_svg(chunks: Sequence[dict[str, Any]], audio: Sequence[dict[str, Any]]
     )
 
 
-def cell_html(cell: RunCell, index: int, *, pending_pin: str | None = None) -> str:
+def cell_html(
+    cell: RunCell, index: int, *, pending_pin: str | None = None, embed_audio: bool = True
+) -> str:
     pinned_here = pending_pin == cell.id
     if pending_pin is None:
         pin = _button("pin", "Pin", cell.id, "Pin this run, then pick another to compare with")
@@ -257,7 +267,7 @@ def cell_html(cell: RunCell, index: int, *, pending_pin: str | None = None) -> s
         f"<time>{_e(when)}</time>{_status(cell)}<span class='sp-nb-actions'>{actions}</span>"
         f"</header><div class='sp-nb-chips'>{_chips(cell)}</div>"
         f"<div class='sp-nb-body'><div class='sp-nb-transcript'>{_transcript(cell)}"
-        f"{_audio(cell)}</div><div class='sp-nb-timing'>{_summary(cell)}"
+        f"{_audio(cell, embed=embed_audio)}</div><div class='sp-nb-timing'>{_summary(cell)}"
         f"{timing_svg(cell.chunks, cell.audio)}</div></div></article>"
     )
 
@@ -325,7 +335,11 @@ def notebook_html(nb: Notebook, *, pending_pin: str | None = None) -> str:
         a, b = pair
         parts.append(comparison_html(a, b, index[a.id], index[b.id]))
     pending = pending_pin if pending_pin in index else None
-    parts += [cell_html(cell, index[cell.id], pending_pin=pending) for cell in nb.cells]
+    newest_audio = len(nb.cells) - AUDIO_CELLS
+    parts += [
+        cell_html(cell, i, pending_pin=pending, embed_audio=i > newest_audio)
+        for i, cell in enumerate(nb.cells, start=1)
+    ]
     return f"<div class='sp-nb'>{''.join(parts)}</div>"
 
 
