@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     playground_local_max_tokens: int = Field(default=384, gt=0)
     # Resumable streams: how long a disconnected turn waits to be resumed, and what is kept.
     playground_resume_grace_s: float = Field(default=5.0, ge=0)
+    # A reloading page needs longer than an API client reconnecting: loading the page and its
+    # scripts on a slow phone or a busy machine takes seconds.
+    playground_page_resume_grace_s: float = Field(default=20.0, ge=0)
     # Each browser's notebook of runs; blank keeps none (runs are then not recorded).
     playground_notebook_db: str = "data/notebooks.sqlite3"
     playground_notebook_max_cells: int = Field(default=200, gt=0, le=200)

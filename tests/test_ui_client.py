@@ -96,3 +96,13 @@ def test_without_a_session_key_the_server_key_is_used(client: Client, fake: Fake
     result = client.predict("Hello", api_name="/turn", voice="none")
     assert assistant_text(result[1]) == "Hi." + META
     assert fake.chat_requests[-1].headers["authorization"] == "Bearer test-key"
+
+
+def test_the_first_offline_run_says_the_model_is_loading(client: Client) -> None:
+    # The module's app skips the start-up warm-up, so the offline model is not loaded yet.
+    job = client.submit("Hi", api_name="/turn", model="local:smollm2-135m", voice="none")
+    outputs = list(job)
+    assert job.status().success
+    summaries = [o[2] for o in outputs if isinstance(o[2], str)]
+    assert "Loading the offline model" in summaries[0]
+    assert assistant_text(outputs[-1][1])  # and then it answered

@@ -93,6 +93,10 @@ class LocalLlamaModel:
                 self.load_seconds = time.monotonic() - started
             return self._llama
 
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
     async def warm_up(self) -> None:
         await asyncio.to_thread(self._load)
 

@@ -78,7 +78,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         runner,
         notebooks=notebooks,
         prompts=prompts,
-        grace_s=services.settings.playground_resume_grace_s,
+        grace_s=services.settings.playground_page_resume_grace_s,
     )
     services.on_close(live_turns.aclose)
 
@@ -513,7 +513,12 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             creds = creds_for(
                 openai_api_key or "", azure_openai_api_key or "", deepgram_api_key or ""
             )
-            yield ("", *(gr.skip() for _ in range(8)))  # clear the box at once
+            loading: Any = gr.skip()
+            if model.startswith("local:") and not services.local_model.loaded:
+                loading = view.loading_summary(
+                    "Loading the offline model (first run only, about a second)…"
+                )
+            yield ("", gr.skip(), loading, *(gr.skip() for _ in range(6)))  # clear the box now
             async for frame in drive_turn(live_turns, state, request, creds):
                 yield (gr.skip(), *render(state, frame))
 

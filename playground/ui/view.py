@@ -41,6 +41,7 @@ __all__ = [
     "guardrail_note",
     "interception_note",
     "limits_html",
+    "loading_summary",
     "meta_line",
     "post_processing_note",
     "prompt_card",
@@ -367,6 +368,12 @@ def timing_summary(turn: TurnState | None) -> str:
     started = turn.started
     caption = f"{started.model} · {started.prompt} · {started.node} node · {status}"
     return _stats(rows, caption) + voice_pieces(turn)
+
+
+def loading_summary(what: str) -> str:
+    """The timing panel while a long first step (loading the offline model) runs."""
+    rows = [("TTFT", "waiting…"), ("Elapsed", "—"), ("Chunks", "0"), ("TTFA", "—")]
+    return _stats(rows, what)
 
 
 def voice_pieces(turn: TurnState) -> str:
