@@ -340,3 +340,23 @@ def test_the_notebook_fits_a_phone(
     nb.tab("Notebook")
     nb.wait_for_cells(1)
     assert nb.page.evaluate("document.scrollingElement.scrollWidth") <= 391
+
+
+def test_a_rerun_can_be_stopped_and_keeps_its_partial_answer(
+    open_notebook: Callable[..., Notebook], fake: FakeOpenAI
+) -> None:
+    nb = open_notebook()
+    fake.enqueue(Reply(chunks=["First answer."]))
+    nb.ask("Count slowly", "First answer.")
+    nb.tab("Notebook")
+    nb.wait_for_cells(1)
+    fake.enqueue(Reply(chunks=[f"n{i} " for i in range(60)], delay=0.15))
+    disconnects = fake.disconnects
+    nb.act(0, "rerun")
+    nb.wait_for_text("#sp-nb-live", "n2")
+    nb.page.click("#sp-nb-live button[data-action='stop']")
+    nb.wait_for_cells(2)
+    assert wait_until(lambda: fake.disconnects > disconnects, 2.0)  # the upstream closed
+    text = nb.cell_text(1)
+    assert "stopped — partial answer kept" in text and "n2" in text and "n59" not in text
+    assert nb.page.inner_text("#sp-nb-live").strip() == ""
