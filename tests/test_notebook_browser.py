@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, sync_playwright
 
 from playground.notebook import notebook_from_json
@@ -285,6 +287,18 @@ def test_export_and_import_and_view_code(
     ipynb = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
     sources = "\n".join("".join(c["source"]) for c in ipynb["cells"])
     assert ipynb["nbformat"] == 4 and "Export me" in sources and "openai" in sources
+    # The exported notebook runs, and reproduces the run the page recorded.
+    fake.enqueue(Reply(chunks=["Exported ", "answer."]))
+    doc = nbformat.from_dict(ipynb)  # type: ignore[no-untyped-call]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_API_KEY", "test-key")
+        mp.setenv("OPENAI_BASE_URL", fake.base_url)
+        NotebookClient(
+            doc, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
+    run = next(c for c in doc.cells if c.get("id") == "run1")
+    out = "".join(o.get("text", "") for o in run.outputs if o.get("output_type") == "stream")
+    assert "Answer:\nExported answer.\n" in out and "Same as recorded: True" in out, out
 
     # Another browser imports the JSON export: the run appears there too.
     other = open_notebook()
