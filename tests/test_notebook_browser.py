@@ -374,3 +374,26 @@ def test_a_rerun_can_be_stopped_and_keeps_its_partial_answer(
     text = nb.cell_text(1)
     assert "stopped — partial answer kept" in text and "n2" in text and "n59" not in text
     assert nb.page.inner_text("#sp-nb-live").strip() == ""
+
+
+def test_without_a_notebook_file_the_page_still_works_and_says_why(
+    browser: Browser, fake: FakeOpenAI
+) -> None:
+    services = make_test_services(
+        openai_api_key="test-key", openai_base_url=fake.base_url, playground_notebook_db=""
+    )
+    with live_server(build_app(services, warm_up=False)) as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            nb = Notebook(page)
+            page.on("pageerror", lambda error: nb.console_errors.append(str(error)))
+            nb.open(url)
+            nb.voice_off()
+            fake.enqueue(Reply(chunks=["Still streams."]))
+            nb.ask("Hello", "Still streams.")
+            nb.tab("Notebook")
+            assert "PLAYGROUND_NOTEBOOK_DB" in page.inner_text("#sp-nb-off")
+            assert nb.console_errors == []
+        finally:
+            context.close()
