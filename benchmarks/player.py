@@ -23,18 +23,10 @@ from playwright.async_api import Page, async_playwright
 
 from benchmarks.common import BenchFakeOpenAI, Row, openai_env, p50, served
 from tests.fakes.openai_server import Reply
+from tests.page_support import CHROMIUM_ARGS
 
 PIECE_SCHEDULE_S = (0.3, 1.5, 2.7)
 ROUNDS = 3
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 INIT = """
 window.__starts = [];
 const realStart = AudioBufferSourceNode.prototype.start;

@@ -8,29 +8,27 @@ and so its own notebook.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage
 
 from playground.notebook import notebook_from_json
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.page_support import chromium, serve_page
 from tests.support import live_server, make_test_services, wait_until
-from tests.test_ui_browser import CHROMIUM_ARGS, Session
+from tests.test_ui_browser import Session
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
 ]
 
-_ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "DEEPGRAM_API_KEY")
 CELL = "#sp-nb-cells article.sp-nb-cell"
 
 
@@ -42,22 +40,14 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def base_url(fake: FakeOpenAI) -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        for name in _ENV_KEYS:
-            mp.delenv(name, raising=False)
-        services = make_test_services(openai_api_key="test-key", openai_base_url=fake.base_url)
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, services.local_voice.warm_up()).result()
-    with live_server(build_app(services, warm_up=False)) as url:
+    with serve_page(fake) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Notebook(Session):

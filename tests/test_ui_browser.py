@@ -6,11 +6,9 @@ browser context, i.e. its own Gradio session. Voice is switched off unless a tes
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -21,12 +19,10 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Response,
-    sync_playwright,
 )
 
-from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
-from tests.support import live_server, make_test_services
+from tests.page_support import chromium, serve_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,17 +30,6 @@ pytestmark = [
     # with warnings as errors that fails the server-side task after every queued event.
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
 ]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-_ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "DEEPGRAM_API_KEY")
 
 
 @pytest.fixture(scope="module")
@@ -55,24 +40,14 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def base_url(fake: FakeOpenAI) -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        for name in _ENV_KEYS:  # module fixtures run before the per-test environment cleanup
-            mp.delenv(name, raising=False)
-        services = make_test_services(openai_api_key="test-key", openai_base_url=fake.base_url)
-    # Load the local voice now, so the voice test measures streaming, not a cold start. On a
-    # thread of its own: Playwright's sync API keeps an event loop running on this one.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, services.local_voice.warm_up()).result()
-    with live_server(build_app(services, warm_up=False)) as url:
+    with serve_page(fake) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @dataclass

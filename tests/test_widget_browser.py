@@ -14,18 +14,10 @@ from playwright.async_api import async_playwright
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.page_support import CHROMIUM_ARGS
 from tests.support import live_server, make_test_services
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")

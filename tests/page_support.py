@@ -1,0 +1,50 @@
+"""Shared by the browser tests: Debian's Chromium under Playwright, and the app on loopback
+against a fake OpenAI server with the local voice warmed up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from playground.server import build_app
+from tests.fakes.openai_server import FakeOpenAI
+from tests.support import live_server, make_test_services
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+_ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "DEEPGRAM_API_KEY")
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@contextmanager
+def serve_page(fake: FakeOpenAI) -> Iterator[str]:
+    """The whole app (page and API) with OpenAI pointed at ``fake``; yields its base URL."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _ENV_KEYS:  # module fixtures run before the per-test environment cleanup
+            mp.delenv(name, raising=False)
+        services = make_test_services(openai_api_key="test-key", openai_base_url=fake.base_url)
+    # Load the local voice now, so voice tests measure streaming, not a cold start. On a thread
+    # of its own: Playwright's sync API keeps an event loop running on this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, services.local_voice.warm_up()).result()
+    with live_server(build_app(services, warm_up=False)) as url:
+        yield url
