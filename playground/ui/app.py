@@ -444,11 +444,36 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 gr.update(choices=voice_choices(creds), value=current_voice),
             )
 
+        empty_panel = (view.empty_plot(), view.empty_gap_plot(), view.timing_table(None))
+
         def render(state: SessionState, frame: Frame) -> tuple[Any, ...]:
+            """The chat, timing panel, audio feed and structured output for one frame. Outputs
+            that did not change are sent again as they were (see ``SessionState.frame_values``)."""
             turn = state.current
-            feed: Any = gr.skip()
+            values = state.frame_values
+            if values is None:  # the turn's first frame: a fresh panel for the new turn
+                status = view.structured_status(turn, None)
+                state.structured_shown = (None, status)
+                values = state.frame_values = [
+                    _chat(state),
+                    view.timing_summary(turn),
+                    *empty_panel,
+                    state.last_feed,
+                    view.structured_value(None),
+                    status,
+                ]
+            elif frame.chat:
+                values[0] = _chat(state)
+            if frame.timing:
+                values[1:5] = [
+                    view.timing_summary(turn),
+                    view.timing_plot(turn),
+                    view.gap_plot(turn),
+                    view.timing_table(turn),
+                ]
             started = turn.started if turn is not None else None
             if turn is not None and started is not None and not state.audio_stopped:
+                feed: str | None = None
                 if turn.replaced and started.voice:
                     # Retracted text must not go on being spoken: stop this turn's voice.
                     feed = view.audio_stop_feed(started.turn_id, "Stopped: the text was retracted.")
@@ -456,24 +481,14 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 elif frame.new_audio:
                     feed = view.audio_feed(started.turn_id, turn.audio, state.audio_sent)
                     state.audio_sent = len(turn.audio)
-            json_value: Any = gr.skip()
-            json_status: Any = gr.skip()
+                if feed is not None:
+                    values[5] = state.last_feed = feed
             if frame.chat:
-                # Sent only when it changed: most prompts have no schema and it never does.
                 shown = (state.structured, view.structured_status(turn, state.structured))
                 if shown != state.structured_shown:
                     state.structured_shown = shown
-                    json_value, json_status = view.structured_value(shown[0]), shown[1]
-            return (
-                _chat(state) if frame.chat else gr.skip(),
-                view.timing_summary(turn) if frame.timing else gr.skip(),
-                view.timing_plot(turn) if frame.timing else gr.skip(),
-                view.gap_plot(turn) if frame.timing else gr.skip(),
-                view.timing_table(turn) if frame.timing else gr.skip(),
-                feed,
-                json_value,
-                json_status,
-            )
+                    values[6:8] = [view.structured_value(shown[0]), shown[1]]
+            return tuple(values)
 
         # One parameter per input: they are the named arguments of the public "/turn" endpoint.
         async def on_send(

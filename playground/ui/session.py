@@ -71,6 +71,10 @@ class SessionState:
     # What the structured output panel last showed, so unchanged panels are not sent again.
     structured_shown: tuple[StructuredOutput | None, str] | None = None
     wake: Callable[[], None] | None = None  # set while a driver runs: makes it check for a stop
+    # What the turn's outputs show now, resent unchanged rather than as ``gr.skip()``: Gradio
+    # rebuilds a component for every skip (a property update), which cost more than the chat.
+    frame_values: list[Any] | None = None
+    last_feed: str = ""  # the audio feed's value, kept across turns so it is not re-fired
     owner: str | None = None  # the browser's notebook id, once the page has loaded
     live_turn: LiveTurn | None = None  # the run behind ``current``
     last_run: LiveTurn | None = None  # the latest run, to find its notebook cell
@@ -93,6 +97,7 @@ class SessionState:
         self.audio_sent = 0
         self.audio_stopped = False
         self.structured = None
+        self.frame_values = None
         return self.current
 
     def commit(self) -> None:
