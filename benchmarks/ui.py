@@ -38,7 +38,7 @@ def _poll_fast() -> None:
 
 def _ours_text(outputs: Any) -> str | None:
     """The last assistant message in our page's chatbot output, if this update carries it."""
-    chat = outputs[1]
+    chat = outputs[0]
     if not isinstance(chat, list) or not chat or chat[-1]["role"] != "assistant":
         return None
     content = chat[-1]["content"]

@@ -197,6 +197,10 @@ def test_a_message_streams_into_the_chat(session: Session, fake: FakeOpenAI) -> 
     session.voice_off()
     session.send("Stream something")
     session.wait_for_bot_text("word0")
+    assert session.page.input_value("#sp-message textarea") == ""  # the box cleared on Send
+    assert "Stream something" in session.chat_text()  # and the message went with the turn
+    # Typing the next message while this one streams is not undone by the stream's updates.
+    session.page.fill("#sp-message textarea", "next question")
     samples = []
     for _ in range(8):
         samples.append(session.bot_text())
@@ -206,6 +210,7 @@ def test_a_message_streams_into_the_chat(session: Session, fake: FakeOpenAI) -> 
     assert lengths == sorted(lengths)
     assert len(set(lengths)) >= 4, samples  # it grew over time, not all at once
     assert session.bot_text() == "".join(chunks).strip()
+    assert session.page.input_value("#sp-message textarea") == "next question"
     assert session.console_errors == []
 
 

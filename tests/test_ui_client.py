@@ -71,19 +71,17 @@ def test_a_turn_streams_growing_text_and_ends_with_the_answer(
     outputs = list(job)
     assert job.status().success
 
-    first_box, *_ = outputs[0]
-    assert first_box == ""  # the message box is cleared at once
-    texts = [t for t in (assistant_text(o[1]) for o in outputs) if t]
+    texts = [t for t in (assistant_text(o[0]) for o in outputs) if t]
     # Several distinct, growing snapshots: streamed, not delivered all at once.
     distinct = list(dict.fromkeys(texts))
     assert len(distinct) >= 3
     assert all(b.startswith(a.rstrip("…")) for a, b in zip(distinct, distinct[1:], strict=False))
     assert distinct[-1] == "".join(CHUNKS) + META
 
-    final_chat = job.outputs()[-1][1]
+    final_chat = job.outputs()[-1][0]
     assert final_chat[0]["role"] == "user"
     assert assistant_text(final_chat) == "".join(CHUNKS) + META
-    summary = next(o[2] for o in reversed(outputs) if isinstance(o[2], str))
+    summary = next(o[1] for o in reversed(outputs) if isinstance(o[1], str))
     assert "TTFT" in summary and "Total" in summary
 
     # The pasted key was used for this request only, and no output ever carries it.
@@ -94,7 +92,7 @@ def test_a_turn_streams_growing_text_and_ends_with_the_answer(
 def test_without_a_session_key_the_server_key_is_used(client: Client, fake: FakeOpenAI) -> None:
     fake.enqueue(Reply(chunks=["Hi."]))
     result = client.predict("Hello", api_name="/turn", voice="none")
-    assert assistant_text(result[1]) == "Hi." + META
+    assert assistant_text(result[0]) == "Hi." + META
     assert fake.chat_requests[-1].headers["authorization"] == "Bearer test-key"
 
 
@@ -103,6 +101,6 @@ def test_the_first_offline_run_says_the_model_is_loading(client: Client) -> None
     job = client.submit("Hi", api_name="/turn", model="local:smollm2-135m", voice="none")
     outputs = list(job)
     assert job.status().success
-    summaries = [o[2] for o in outputs if isinstance(o[2], str)]
+    summaries = [o[1] for o in outputs if isinstance(o[1], str)]
     assert "Loading the offline model" in summaries[0]
-    assert assistant_text(outputs[-1][1])  # and then it answered
+    assert assistant_text(outputs[-1][0])  # and then it answered

@@ -49,7 +49,15 @@ FEATURES = ("guardrails", "interception", "post_processing", "streaming_guardrai
 # The streaming guardrail's toggle, when it is available, points at its limits just below it.
 GUARDRAIL_INFO = "Weaker than the full guardrail: see what it cannot do, just below."
 MAX_REPEAT = 10
-RECORD_WAIT_S = 5.0  # how long the page waits for a finished run's cell to be stored
+LOADING_NOTE = "Loading the offline model (first run only, about a second)…"
+RECORD_WAIT_S = 5.0
+# Runs in the page as Send dispatches the turn, after its inputs were read: empties the message
+# box at once. (An output of the turn itself would cost Gradio a component rebuild per frame.)
+CLEAR_BOX = """(...inputs) => {
+  const box = document.querySelector('#sp-message textarea');
+  if (box) { box.value = ''; box.dispatchEvent(new Event('input', { bubbles: true })); }
+  return inputs;
+}"""  # how long the page waits for a finished run's cell to be stored
 NOTEBOOK_OFF = (
     "The notebook is off on this server: `PLAYGROUND_NOTEBOOK_DB` is blank or its folder is not "
     "writable. Runs still stream; they are just not kept."
@@ -528,14 +536,13 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             creds = creds_for(
                 openai_api_key or "", azure_openai_api_key or "", deepgram_api_key or ""
             )
-            loading: Any = gr.skip()
-            if model.startswith("local:") and not services.local_model.loaded:
-                loading = view.loading_summary(
-                    "Loading the offline model (first run only, about a second)…"
-                )
-            yield ("", gr.skip(), loading, *(gr.skip() for _ in range(6)))  # clear the box now
+            loading = model.startswith("local:") and not services.local_model.loaded
+            # No frame before the turn has started: the upstream request goes out first.
             async for frame in drive_turn(live_turns, state, request, creds):
-                yield (gr.skip(), *render(state, frame))
+                values = render(state, frame)
+                if loading and not (state.current and state.current.chunks):
+                    values = (values[0], view.loading_summary(LOADING_NOTE), *values[2:])
+                yield values
 
         # Stop and Clear are cooperative (see ``session``): they tell the running turn's driver,
         # which closes the run and sends the last frame; the Gradio event is not cancelled.
@@ -672,8 +679,9 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         async def on_compare_stop(state: CompareSession) -> None:
             state.stop()
 
+        # Not the message box: a skipped output costs Gradio a component rebuild on every
+        # frame, so the page clears the box itself (``CLEAR_BOX``).
         turn_outputs = [
-            message,
             chatbot,
             summary,
             plot,
@@ -693,6 +701,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 on_send,
                 turn_inputs,
                 turn_outputs,
+                js=CLEAR_BOX,
                 concurrency_limit=UI_CONCURRENCY,
                 concurrency_id="turn",
                 show_progress="hidden",
@@ -790,7 +799,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             [browser, session, nb_state],
             [
                 browser,
-                *turn_outputs[1:],
+                *turn_outputs,
                 *((notebook.cells, notebook.live) if notebook is not None else ()),
             ],
             concurrency_limit=UI_CONCURRENCY,
