@@ -53,6 +53,9 @@ __all__ = [
 _END = object()  # the run's event stream is exhausted
 _WAKE = object()  # stop() or clear() wants the driver to look at the session
 _STOP_WAIT_S = 2.0
+# At most one chat update per display frame (60 Hz): a page cannot show more, and a slower
+# cap holds back chunks that arrive just inside it.
+CHAT_INTERVAL_S = 1 / 60
 
 
 @dataclass
@@ -174,9 +177,11 @@ class _Throttle:
     streams are shown chunk by chunk and only fast ones are batched.
     """
 
-    def __init__(self, fast_s: float, slow_s: float) -> None:
+    def __init__(self, fast_s: float, slow_s: float, *, slow_waits: bool = False) -> None:
         self._intervals = (fast_s, slow_s)
-        self._last = [0.0, 0.0]
+        # ``slow_waits``: the slow channel's first update waits one interval, so it does not
+        # ride along with (and delay) the first fast one.
+        self._last = [0.0, time.monotonic() if slow_waits else 0.0]
         self._dirty = [False, False]
 
     def mark(self, fast: bool, slow: bool) -> None:
@@ -223,7 +228,7 @@ async def drive_turn(
     creds: Credentials,
     *,
     kind: TurnKind = "chat",
-    chat_interval: float = 0.025,
+    chat_interval: float = CHAT_INTERVAL_S,
     timing_interval: float = 0.3,
 ) -> AsyncIterator[Frame]:
     """Start ``request`` as a live turn of the session's owner and yield its frames."""
@@ -247,7 +252,7 @@ async def resume_turn(
     session: SessionState,
     live: LiveTurn,
     *,
-    chat_interval: float = 0.025,
+    chat_interval: float = CHAT_INTERVAL_S,
     timing_interval: float = 0.3,
 ) -> AsyncIterator[Frame]:
     """Show a run a previous page started: its conversation, then its events from the first."""
@@ -282,7 +287,9 @@ async def _follow(
 
     task = asyncio.create_task(pump())
     session.wake = wake
-    throttle = _Throttle(chat_interval, timing_interval)
+    # The timing panel (two plots and a table) costs a few milliseconds to draw: not with the
+    # first text, which is what the user is waiting for.
+    throttle = _Throttle(chat_interval, timing_interval, slow_waits=True)
     try:
         while True:
             item = await _next(queue, throttle.wait())
