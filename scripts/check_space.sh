@@ -18,7 +18,10 @@ trap 'kill "$pid" 2>/dev/null || true; rm -rf "$(dirname "$venv")"' EXIT
 for _ in $(seq 1 120); do
   if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
     curl -fsS "http://127.0.0.1:$port/healthz"; echo
-    curl -fsS "http://127.0.0.1:$port/" | grep -q "Streaming Playground"
+    # Read the whole page first: grep -q stops at the first match, and curl writing into the
+    # closed pipe would fail the check.
+    page="$(curl -fsS "http://127.0.0.1:$port/")"
+    grep -q "Streaming Playground" <<<"$page"
     echo "space check: app.py from requirements.txt alone answers /healthz and serves the UI"
     exit 0
   fi
