@@ -104,3 +104,13 @@ def test_the_first_offline_run_says_the_model_is_loading(client: Client) -> None
     summaries = [o[1] for o in outputs if isinstance(o[1], str)]
     assert "Loading the offline model" in summaries[0]
     assert assistant_text(outputs[-1][0])  # and then it answered
+
+
+def test_values_outside_the_pickers_get_a_clear_error_in_the_chat(client: Client) -> None:
+    # The endpoint takes its inputs as sent (no Gradio preprocessing): the turn validates them.
+    result = client.predict("Hi", api_name="/turn", model="nonsense:xyz", voice="none")
+    text = assistant_text(result[0]) or ""
+    assert "nonsense:xyz" in text or "unknown model" in text.lower(), text
+    result = client.predict("Hi", api_name="/turn", version="99", voice="none")
+    text = assistant_text(result[0]) or ""
+    assert "99" in text, text

@@ -702,6 +702,10 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 turn_inputs,
                 turn_outputs,
                 js=CLEAR_BOX,
+                # The inputs are plain strings and booleans, checked again by ``TurnRequest``
+                # and the runner; Gradio's per-input preprocessing (a worker-thread round trip
+                # each, fifteen of them) delayed every turn's start.
+                preprocess=False,
                 concurrency_limit=UI_CONCURRENCY,
                 concurrency_id="turn",
                 show_progress="hidden",
