@@ -45,6 +45,3 @@ class Notebooks:
         return await self.update(
             owner, lambda nb: nb.appended(cell, max_cells=self.store.max_cells)
         )
-
-    async def replace(self, owner: str, nb: Notebook) -> Notebook:
-        return await self.update(owner, lambda _: nb)

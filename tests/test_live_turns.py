@@ -76,6 +76,7 @@ async def test_a_finished_run_becomes_a_cell_in_its_owners_notebook(
     assert services.notebooks is not None
     stored = await services.notebooks.load(owner)
     assert [c.id for c in stored.cells] == [cell.id]
+    assert live.notebook == stored  # the page shows it without reading the file again
     assert stored.cells[0].config.prompt == "default-prompt-node@1"
     # Someone else's notebook did not get it.
     assert (await services.notebooks.load(new_owner_id())).cells == ()

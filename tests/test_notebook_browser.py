@@ -17,11 +17,13 @@ import pytest
 from nbclient import NotebookClient
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage
 
-from playground.notebook import notebook_from_json
+from playground.notebook import Notebook as NotebookModel
+from playground.notebook import notebook_from_json, notebook_to_json
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.page_support import chromium, serve_page
 from tests.support import live_server, make_test_services, wait_until
+from tests.test_notebook import make_cell, run_events
 from tests.test_ui_browser import Session
 
 pytestmark = [
@@ -387,3 +389,26 @@ def test_without_a_notebook_file_the_page_still_works_and_says_why(
             assert nb.console_errors == []
         finally:
             context.close()
+
+
+def test_a_rerun_that_cannot_start_says_why(
+    open_notebook: Callable[..., Notebook], fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    # Two imported runs: one this server can run, one whose model it cannot (no Azure key).
+    good, bad = make_cell(run_events(("Hello.",))), make_cell(run_events(("Hi.",)))
+    data = json.loads(notebook_to_json(NotebookModel(cells=(good, bad)), include_audio=False))
+    for cell in data["cells"]:
+        cell["config"]["voice"] = None  # no Deepgram key here either
+    data["cells"][1]["config"]["model"] = "azure:gpt-4o-mini"
+    imported = tmp_path / "runs.json"
+    imported.write_text(json.dumps(data), encoding="utf-8")
+    nb = open_notebook()
+    nb.tab("Notebook")
+    nb.page.set_input_files("#sp-nb-toolbar input[type=file]", str(imported))
+    nb.wait_for_cells(2)
+    fake.enqueue(Reply(chunks=["Hello again."]))
+    nb.act(0, "rerun")  # a rerun that runs first, so the failing one is not this page's first
+    nb.wait_for_cells(3)
+    nb.act(1, "rerun")
+    nb.wait_for_text("#sp-nb-status", "AZURE_OPENAI_API_KEY")
+    assert nb.cells() == 3  # nothing half-made was added

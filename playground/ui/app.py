@@ -50,14 +50,13 @@ FEATURES = ("guardrails", "interception", "post_processing", "streaming_guardrai
 GUARDRAIL_INFO = "Weaker than the full guardrail: see what it cannot do, just below."
 MAX_REPEAT = 10
 LOADING_NOTE = "Loading the offline model (first run only, about a second)…"
-RECORD_WAIT_S = 5.0
 # Runs in the page as Send dispatches the turn, after its inputs were read: empties the message
 # box at once. (An output of the turn itself would cost Gradio a component rebuild per frame.)
 CLEAR_BOX = """(...inputs) => {
   const box = document.querySelector('#sp-message textarea');
   if (box) { box.value = ''; box.dispatchEvent(new Event('input', { bubbles: true })); }
   return inputs;
-}"""  # how long the page waits for a finished run's cell to be stored
+}"""
 NOTEBOOK_OFF = (
     "The notebook is off on this server: `PLAYGROUND_NOTEBOOK_DB` is blank or its folder is not "
     "writable. Runs still stream; they are just not kept."
@@ -571,8 +570,8 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             live = state.last_run
             if live is None or notebooks is None or nbs.owner is None:
                 return gr.skip(), gr.skip()
-            cell = await live.recorded(RECORD_WAIT_S)
-            nb = await notebooks.load(nbs.owner)
+            cell = await live.recorded()
+            nb = live.notebook or await notebooks.load(nbs.owner)
             chat = cell.id if cell is not None else _chat_cell(stored)
             return (
                 {"owner": nbs.owner, "chat": chat},
@@ -628,10 +627,11 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                     yield (gr.skip(), *(gr.skip() for _ in range(8)), gr.skip(), live_html)
             if chat_run is None and rerun is None:
                 return
-            finished = [t for t in (chat_run, rerun) if t is not None]
-            cells = [await t.recorded(RECORD_WAIT_S) for t in finished]
-            chat_done = cells[0] if chat_run is not None else None
-            nb = await notebooks.load(owner) if notebooks is not None else nb
+            chat_done = await chat_run.recorded() if chat_run is not None else None
+            if rerun is not None:
+                await rerun.recorded()
+            if notebooks is not None:
+                nb = await notebooks.load(owner)  # with both runs in it, whichever came last
             yield (
                 {"owner": owner, "chat": chat_done.id if chat_done is not None else chat_cell},
                 *(gr.skip() for _ in range(8)),

@@ -21,18 +21,19 @@ from typing import Literal
 
 from playground.errors import ConfigError
 from playground.events import Event
-from playground.notebook import RunCell, cell_from_run
+from playground.notebook import Notebook, RunCell, cell_from_run
 from playground.notebooks import Notebooks
 from playground.prompts import PromptLibrary
 from playground.requests import TurnRequest
 from playground.runner import PreparedTurn, TurnRunner
 
-__all__ = ["LiveTurn", "LiveTurns", "TurnKind"]
+__all__ = ["RECORD_WAIT_S", "LiveTurn", "LiveTurns", "TurnKind"]
 
 log = logging.getLogger("playground")
 
 TurnKind = Literal["chat", "rerun"]
 _SHUTDOWN_S = 5.0
+RECORD_WAIT_S = 5.0  # how long a page waits for a finished run's cell to be stored
 _MAX_CHAT_OWNERS = 10_000
 
 
@@ -45,15 +46,12 @@ class LiveTurn:
     events: list[Event] = field(default_factory=list)
     done: bool = False
     cell: RunCell | None = None  # the notebook cell, once recorded
+    notebook: Notebook | None = None  # the owner's notebook as stored with that cell
     followers: int = 0
     task: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _recorded: asyncio.Event = field(default_factory=asyncio.Event)
     _grace: asyncio.TimerHandle | None = None
-
-    @property
-    def turn_id(self) -> str:
-        return self.prepared.turn_id
 
     def stop(self) -> None:
         """End the turn now, keeping what arrived (the upstreams close; the log still ends with
@@ -85,7 +83,7 @@ class LiveTurn:
                 return
             await self._changed.wait()
 
-    async def recorded(self, wait_s: float) -> RunCell | None:
+    async def recorded(self, wait_s: float = RECORD_WAIT_S) -> RunCell | None:
         """The turn's notebook cell once it is stored (None if it was not, or not in ``wait_s``)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._recorded.wait(), wait_s)
@@ -199,7 +197,7 @@ class LiveTurns:
             return
         try:
             cell = cell_from_run(live.request, live.events, prompts=self.prompts)
-            await self.notebooks.append(live.owner, cell)
+            live.notebook = await self.notebooks.append(live.owner, cell)
         except ConfigError as exc:
             log.warning("a run could not be added to its notebook: %s", exc.message)
             return

@@ -30,12 +30,11 @@ from playground.notebooks import Notebooks
 from playground.prompts import PromptLibrary
 from playground.requests import Features, TurnRequest
 from playground.ui import notebook_view
-from playground.ui.live_turns import LiveTurns
+from playground.ui.live_turns import LiveTurn, LiveTurns
 from playground.ui.session import SessionState, drive_turn
 
 __all__ = ["NotebookSession", "NotebookTab", "app_url_of", "build_notebook_tab", "owner_of"]
 
-_RECORD_WAIT_S = 5.0
 _LIVE_INTERVAL_S = 0.1
 _IMPORT_MAX_BYTES = 20_000_000
 
@@ -84,7 +83,6 @@ class NotebookTab:
     state: gr.State
     cells: gr.HTML
     live: gr.HTML
-    status: gr.HTML
     actions: tuple[Any, ...]  # the cell-button events, for the page to chain on (after an Edit)
 
 
@@ -178,11 +176,11 @@ def build_notebook_tab(
                 gr.skip(),
             )
         try:
-            nb = await load(nbs)
             if action == "delete":
                 nb = await notebooks.update(nbs.owner, lambda n: n.without(cell_id))
                 return (render(nb, nbs), "", *no_code, *no_composer, gr.skip())
             if action == "pin":
+                nb = await load(nbs)
                 nb.cell(cell_id)
                 nbs.pending_pin = cell_id
                 return (
@@ -194,8 +192,7 @@ def build_notebook_tab(
                 )
             if action == "unpin":
                 nbs.pending_pin = None
-                if nb.pinned is not None:
-                    nb = await notebooks.update(nbs.owner, lambda n: n.unpinned())
+                nb = await notebooks.update(nbs.owner, lambda n: n.unpinned())
                 return (render(nb, nbs), "", *no_code, *no_composer, gr.skip())
             if action == "compare":
                 first = nbs.pending_pin
@@ -204,7 +201,7 @@ def build_notebook_tab(
                 nb = await notebooks.update(nbs.owner, lambda n: n.with_pinned(first, cell_id))
                 nbs.pending_pin = None
                 return (render(nb, nbs), "", *no_code, *no_composer, gr.skip())
-            cell = nb.cell(cell_id)
+            cell = (await load(nbs)).cell(cell_id)
             if action == "code":
                 code = view_code(
                     cell.config,
@@ -256,21 +253,23 @@ def build_notebook_tab(
         session.shown.clear()
         request = request_for_rerun(cell)
         creds = creds_for(*(v or "" for v in key_values))
+        run: LiveTurn | None = None  # the rerun's run, once it has started
         async for frame in drive_turn(
             live_turns, session, request, creds, kind="rerun", chat_interval=_LIVE_INTERVAL_S
         ):
             turn = session.current
+            run = run or session.live_turn
             if frame.final:
                 break
             if frame.chat:
                 yield notebook_view.live_cell_html(request.message, turn), gr.skip(), gr.skip()
-        if turn is not None and turn.errors and session.last_run is None:
-            yield "", gr.skip(), _error(turn.errors[0].message)
+        if run is None:  # the request could not start (a missing key, say): say why
+            message = turn.errors[0].message if turn and turn.errors else "the rerun did not start"
+            yield "", gr.skip(), _error(message)
             return
         yield (notebook_view.live_cell_html(request.message, turn), gr.skip(), gr.skip())
-        if session.last_run is not None:
-            await session.last_run.recorded(_RECORD_WAIT_S)
-        yield "", render(await load(nbs), nbs), ""
+        await run.recorded()
+        yield "", render(run.notebook or await load(nbs), nbs), ""
 
     async def on_export(nbs: NotebookSession, kind: str, request: gr.Request) -> tuple[Any, ...]:
         nb = await load(nbs)
@@ -398,7 +397,7 @@ def build_notebook_tab(
         queue=False,
         api_visibility="private",
     )
-    return NotebookTab(state=state, cells=cells, live=live, status=status, actions=tuple(actions))
+    return NotebookTab(state=state, cells=cells, live=live, actions=tuple(actions))
 
 
 def _read_upload(path: Path) -> bytes:
