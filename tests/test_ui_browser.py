@@ -21,6 +21,7 @@ from playwright.sync_api import (
     Response,
 )
 
+from playground.ui import timing_view
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
 from tests.page_support import chromium, serve_page
 
@@ -179,7 +180,7 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def test_the_page_loads_cleanly_and_stays_on_this_machine(session: Session) -> None:
-    session.page.wait_for_selector("#sp-plot svg")  # the chart library has rendered
+    session.page.wait_for_selector("#sp-plot svg")  # the timing charts are drawn
     session.page.wait_for_timeout(300)
     assert session.console_errors == []
     outside = [
@@ -220,16 +221,21 @@ def test_the_timing_plot_and_table_fill_in(session: Session, fake: FakeOpenAI) -
     session.send("Time it")
     session.wait_for_status("· done")
     page = session.page
-    page.wait_for_function(
-        "() => document.querySelector('#sp-table [role=grid]').getAttribute('aria-rowcount') == 9"
-    )  # header + one row per chunk
+    # One row per chunk, numbered from 0, under the column headers.
+    page.wait_for_function("() => document.querySelectorAll('#sp-table tbody tr').length == 8")
+    rows = page.locator("#sp-table tbody tr")
+    assert rows.first.locator("td").first.inner_text() == "0"
+    assert rows.last.locator("td").first.inner_text() == "7"
+    assert page.locator("#sp-table th").all_inner_texts() == list(timing_view.TABLE_HEADERS)
     summary = page.inner_text("#sp-summary")
     assert "TTFT" in summary and "TOTAL" in summary.upper() and "8" in summary
-    # The "text received" line is drawn as a staircase: a path with a step per chunk.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#sp-plot svg path[stroke=\"#2563eb\"]')]"
-        ".some(p => (p.getAttribute('d') || '').split('L').length > 16)"
-    )
+    # The "text received" line is drawn as a staircase: two points per chunk after the origin.
+    points = page.get_attribute("#sp-plot polyline.sp-received", "points") or ""
+    assert len(points.split()) == 1 + 2 * 8
+    # The gap chart has a bar for each chunk after the first, and marks the median.
+    bars = page.get_attribute("#sp-gaps path.sp-gap-bars", "d") or ""
+    assert bars.count("M") == 7
+    assert "median" in page.inner_text("#sp-gaps")
 
 
 def test_stop_ends_the_stream_and_keeps_the_partial_answer_and_clear_empties(

@@ -6,16 +6,16 @@ import asyncio
 import contextlib
 import copy
 import json
+import math
 import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
-import gradio as gr
-import pandas as pd
 import pytest
 import yaml
+from gradio.utils import diff as gradio_diff
 
 from playground.catalog import Credentials
 from playground.compare import CompareProgress, CompareRound
@@ -39,7 +39,7 @@ from playground.prompts import ExitPath, PromptFile, PromptLibrary, load_prompt_
 from playground.requests import TurnRequest
 from playground.runner import TurnRunner
 from playground.turn_state import TurnState
-from playground.ui import compare_view, view
+from playground.ui import compare_view, timing_view, view
 from playground.ui.live_turns import LiveTurns
 from playground.ui.session import (
     CompareFrame,
@@ -213,62 +213,109 @@ def test_every_error_code_has_a_next_step(code: str, expected: str) -> None:
 # -- view.timing_* ------------------------------------------------------------------------------
 
 
-def plot_types(frame: pd.DataFrame) -> dict[str, str]:
-    # What Gradio's LinePlot derives from the dtypes: it must not change between updates.
-    plot = gr.LinePlot(x=view.PLOT_X, y=view.PLOT_Y, color=view.PLOT_COLOR)
-    data = plot.postprocess(frame)
-    assert data is not None
-    return dict(data.datatypes)
+def _points(svg: str, css_class: str) -> list[tuple[float, float]]:
+    match = re.search(rf"class='{css_class}'[^>]*points='([^']*)'", svg)
+    assert match, f"no {css_class} line in the chart"
+    return [(float(x), float(y)) for x, y in (p.split(",") for p in match.group(1).split())]
 
 
-def test_the_empty_plot_is_typed_names_every_series_and_draws_nothing() -> None:
-    empty = view.empty_plot()
-    assert plot_types(empty) == {
-        "ms": "quantitative",
-        "characters": "quantitative",
-        "series": "nominal",
-    }
-    # Every series is present from the start: the browser fixes the colour domain on first render.
-    assert set(empty[view.PLOT_COLOR]) == set(view.SERIES) == set(view.PLOT_COLORS)
-    # One point per series: no line is drawn, but the axes get finite, labelled extents.
-    assert empty.groupby(view.PLOT_COLOR).size().tolist() == [1, 1]
-    assert not empty.isna().any().any()
-    assert empty[view.PLOT_X].max() > 0 and empty[view.PLOT_Y].max() > 0
-    assert view.timing_plot(None).equals(empty)
-    assert view.timing_plot(turn_of(STARTED)).equals(empty)
+def test_nice_ticks_are_round_and_cover_the_data() -> None:
+    assert timing_view.nice_ticks(3400, 8) == [0, 500, 1000, 1500, 2000, 2500, 3000, 3500]
+    assert timing_view.nice_ticks(100) == [0, 20, 40, 60, 80, 100]
+    assert timing_view.nice_ticks(7) == [0, 2, 4, 6, 8]
+    for top in (0.3, 1, 42.5, 999, 1001, 123456):
+        ticks = timing_view.nice_ticks(top)
+        assert ticks[0] == 0 and ticks[-1] >= top and len(ticks) <= 7
+        step = ticks[1]
+        assert step / 10 ** math.floor(math.log10(step)) in (1, 2, 2.5, 5)
 
 
-def test_the_timing_plot_draws_text_and_voice_as_staircases() -> None:
+def test_the_empty_charts_have_axes_and_no_data() -> None:
+    for turn in (None, turn_of(STARTED)):
+        arrival = timing_view.arrival_html(turn)
+        assert "<svg" in arrival and "ms since Send" in arrival and "<polyline" not in arrival
+        gaps = timing_view.gap_html(turn)
+        assert "chunk seq" in gaps and "sp-gap-bars" not in gaps and "median" not in gaps
+
+
+def test_the_arrival_chart_draws_text_and_voice_as_staircases() -> None:
     turn = turn_of(
         STARTED,
         chunk(0, "Hello. ", "Hello. ", 100),
         chunk(1, "Bye.", "Hello. Bye.", 250),
         audio(0, "Hello.", 400),
     )
-    frame = view.timing_plot(turn)
-    assert plot_types(frame) == plot_types(view.empty_plot())
-    text = frame[frame[view.PLOT_COLOR] == view.TEXT_SERIES]
-    assert list(zip(text[view.PLOT_X], text[view.PLOT_Y], strict=True)) == [
-        (0.0, 0),
-        (100.0, 0),
-        (100.0, 7),
-        (250.0, 7),
-        (250.0, 11),
+    svg = timing_view.arrival_html(turn)
+    frame = timing_view.ChartFrame(
+        timing_view.ARRIVAL_H, timing_view.nice_ticks(400, 8), timing_view.nice_ticks(11)
+    )
+
+    def at(ms: float, chars: float) -> tuple[float, float]:
+        return round(frame.x(ms), 1), round(frame.y(chars), 1)
+
+    assert _points(svg, "sp-received") == [
+        at(0, 0),
+        at(100, 0),
+        at(100, 7),
+        at(250, 7),
+        at(250, 11),
     ]
-    voice = frame[frame[view.PLOT_COLOR] == view.AUDIO_SERIES]
-    assert list(zip(voice[view.PLOT_X], voice[view.PLOT_Y], strict=True)) == [
-        (0.0, 0),
-        (400.0, 0),
-        (400.0, 6),
-    ]
-    assert not frame.isna().any().any()
+    assert _points(svg, "sp-voiced") == [at(0, 0), at(400, 0), at(400, 6)]
+    assert timing_view.TEXT_SERIES in svg and timing_view.AUDIO_SERIES in svg
 
 
-def test_the_timing_table_has_one_row_per_chunk() -> None:
-    assert list(view.timing_table(None).columns) == view.TABLE_HEADERS
-    assert view.timing_table(None).empty
-    turn = turn_of(STARTED, chunk(0, "ab", "ab", 10.04, 10.04), chunk(1, "cde", "abcde", 30, 19.96))
-    assert view.timing_table(turn).values.tolist() == [[0, 10.0, 10.0, 2], [1, 30.0, 20.0, 3]]
+def test_a_long_turn_draws_at_most_a_step_per_pixel_column() -> None:
+    chunks = [chunk(i, "ab", "", i * 2.0) for i in range(5000)]
+    svg = timing_view.arrival_html(turn_of(STARTED, *chunks))
+    points = _points(svg, "sp-received")
+    assert len(points) <= 2 * 640 + 1
+    frame = timing_view.ChartFrame(
+        timing_view.ARRIVAL_H, timing_view.nice_ticks(9998, 8), timing_view.nice_ticks(10_000)
+    )
+    # The end is kept: the full height, in the last step's unit column.
+    assert points[-1][1] == round(frame.y(10_000), 1)
+    assert int(points[-1][0]) == int(frame.x(9998))
+    assert len(svg) < 40_000
+    bars = timing_view.gap_html(turn_of(STARTED, *chunks))
+    assert bars.count("M") <= 640 and len(bars) < 40_000
+
+
+def test_the_gap_chart_has_a_bar_per_chunk_after_the_first_and_the_median() -> None:
+    assert "sp-gap-bars" not in timing_view.gap_html(turn_of(STARTED, chunk(0, "a", "a", 300, 300)))
+    turn = turn_of(
+        STARTED,
+        chunk(0, "a", "a", 300, 300),
+        chunk(1, "b", "ab", 340, 40),
+        chunk(2, "c", "abc", 400, 60),
+        chunk(3, "d", "abcd", 500, 100),
+    )
+    svg = timing_view.gap_html(turn)
+    frame = timing_view.ChartFrame(
+        timing_view.GAP_H,
+        timing_view.nice_ticks(timing_view.GAP_MIN_EXTENT, 8),
+        timing_view.nice_ticks(100, 5),
+    )
+    bars = re.search(r"class='sp-gap-bars' d='([^']*)'", svg)
+    assert bars is not None
+    base = frame.y(0)
+    assert bars.group(1) == "".join(
+        f"M{frame.x(seq):.1f} {base:.1f}V{frame.y(gap):.1f}"
+        for seq, gap in ((1, 40), (2, 60), (3, 100))
+    )  # the first chunk's 300 ms (its TTFT) is not a bar
+    assert "median 60.0 ms" in svg
+
+
+def test_the_timing_table_has_a_row_per_chunk_and_only_ever_grows_at_its_end() -> None:
+    assert timing_view.table_html(None) == timing_view.TABLE_HEAD
+    first = turn_of(STARTED, chunk(0, "ab", "ab", 10.04, 10.04))
+    both = turn_of(STARTED, chunk(0, "ab", "ab", 10.04, 10.04), chunk(1, "c<d", "abc<d", 30, 19.96))
+    one, two = timing_view.table_html(first), timing_view.table_html(both)
+    assert two.endswith("<tr><td>1</td><td>30.0</td><td>20.0</td><td>3</td></tr>")
+    assert "<tr><td>0</td><td>10.0</td><td>10.0</td><td>2</td></tr>" in one
+    # So Gradio streams only the new rows: its diff of the two values is one append.
+    assert gradio_diff(one, two) == [["append", [], two[len(one) :]]]  # type: ignore[no-untyped-call]
+    headers = re.findall(r"<th>([^<]*)</th>", two)
+    assert headers == list(timing_view.TABLE_HEADERS)
 
 
 def test_the_summary_shows_ttft_and_total_once_done() -> None:
@@ -508,41 +555,6 @@ def test_error_html_escapes_and_keeps_the_hint() -> None:
     out = view.error_html(TurnFailed("missing_key", "<b>no key</b>", retryable=False))
     assert "<b>no key</b>" not in out and "&lt;b&gt;no key&lt;/b&gt;" in out
     assert "<b>Session keys</b>" in out
-
-
-# -- view.gap_plot -------------------------------------------------------------------------------
-
-
-def test_the_gap_plot_has_a_bar_per_chunk_after_the_first() -> None:
-    empty = view.empty_gap_plot()
-    assert set(empty[view.GAP_COLOR]) == set(view.GAP_COLORS)  # every series from the start
-    assert empty[view.GAP_Y].max() > 0 and not empty.isna().any().any()
-    assert view.gap_plot(None).equals(empty)
-    assert view.gap_plot(turn_of(STARTED, chunk(0, "a", "a", 300, 300))).equals(empty)
-    turn = turn_of(
-        STARTED,
-        chunk(0, "a", "a", 300, 300),
-        chunk(1, "b", "ab", 340, 40.04),
-        chunk(2, "c", "abc", 400, 60),
-    )
-    frame = view.gap_plot(turn)
-    bars = frame[frame[view.GAP_COLOR] == view.GAP_SERIES]
-    assert list(zip(bars[view.GAP_X], bars[view.GAP_Y], strict=True)) == [(1.0, 40.0), (2.0, 60.0)]
-    # A short answer still gets an axis of whole chunk numbers, from an invisible empty bar.
-    scale = frame[frame[view.GAP_COLOR] == view.GAP_SCALE]
-    assert scale[view.GAP_X].tolist() == [view.GAP_MIN_EXTENT] and scale[view.GAP_Y].sum() == 0
-    assert view.GAP_COLORS[view.GAP_SCALE] == "transparent"
-    long = turn_of(STARTED, *(chunk(i, "x", "x" * (i + 1), i * 10.0) for i in range(40)))
-    assert set(view.gap_plot(long)[view.GAP_COLOR]) == {view.GAP_SERIES}
-    plot = gr.BarPlot(x=view.GAP_X, y=view.GAP_Y, color=view.GAP_COLOR)
-    for value in (empty, frame):
-        data = plot.postprocess(value)
-        assert data is not None
-        assert dict(data.datatypes) == {
-            "chunk": "quantitative",
-            "gap ms": "quantitative",
-            "series": "nominal",
-        }
 
 
 # -- prompt card and version diff ---------------------------------------------------------------

@@ -19,7 +19,7 @@ from playground.prompts import PromptFile
 from playground.requests import Features, HistoryMessage, TurnRequest
 from playground.runner import TurnRunner
 from playground.services import Services
-from playground.ui import compare_view, notebook_view, view
+from playground.ui import compare_view, notebook_view, timing_view, view
 from playground.ui.live_turns import LiveTurns
 from playground.ui.notebook_tab import (
     Composer,
@@ -38,6 +38,7 @@ from playground.ui.session import (
     drive_turn,
     resume_turn,
 )
+from playground.ui.wire import wire_value
 
 __all__ = ["PAGE_CSS", "PAGE_HEAD", "build_ui"]
 
@@ -284,42 +285,11 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                             view.structured_status(None, None), elem_id="sp-structured-status"
                         )
                     summary = gr.HTML(view.timing_summary(None), elem_id="sp-summary")
-                    plot = gr.LinePlot(
-                        view.empty_plot(),
-                        x=view.PLOT_X,
-                        y=view.PLOT_Y,
-                        color=view.PLOT_COLOR,
-                        color_map=dict(view.PLOT_COLORS),
-                        color_title="",
-                        label="When each chunk arrived",
-                        caption=view.PLOT_CAPTION,
-                        elem_id="sp-plot",
-                        x_title="ms since Send",
-                        y_title="characters",
-                    )
-                    gaps = gr.BarPlot(
-                        view.empty_gap_plot(),
-                        x=view.GAP_X,
-                        y=view.GAP_Y,
-                        color=view.GAP_COLOR,
-                        color_map=dict(view.GAP_COLORS),
-                        colors_in_legend=[],
-                        color_title="",
-                        label="Gap before each chunk",
-                        caption=view.GAP_CAPTION,
-                        height=200,
-                        elem_id="sp-gaps",
-                        x_title="chunk seq",
-                        y_title="gap ms",
-                    )
-                    table = gr.Dataframe(
-                        view.timing_table(None),
-                        headers=view.TABLE_HEADERS,
-                        label="Per-chunk timing",
-                        max_height=260,
-                        interactive=False,
-                        elem_id="sp-table",
-                    )
+                    # Drawn as HTML, not with Gradio's plot and table components: see
+                    # ``timing_view`` (they held the chat's text back while they re-rendered).
+                    plot = gr.HTML(timing_view.arrival_html(None), elem_id="sp-plot")
+                    gaps = gr.HTML(timing_view.gap_html(None), elem_id="sp-gaps")
+                    table = gr.HTML(timing_view.table_html(None), elem_id="sp-table")
                 with gr.Tab("Streaming vs complete", id="compare", elem_id="sp-tab-compare"):
                     compare_state = gr.State(CompareSession())
                     gr.Markdown(compare_view.INTRO, elem_classes="sp-compare-intro")
@@ -451,32 +421,56 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 gr.update(choices=voice_choices(creds), value=current_voice),
             )
 
-        empty_panel = (view.empty_plot(), view.empty_gap_plot(), view.timing_table(None))
+        # Not the message box: a skipped output costs Gradio a component rebuild on every
+        # frame, so the page clears the box itself (``CLEAR_BOX``).
+        turn_outputs = [
+            chatbot,
+            summary,
+            plot,
+            gaps,
+            table,
+            audio_feed,
+            structured_json,
+            structured_status,
+        ]
+
+        empty_panel = (
+            timing_view.arrival_html(None),
+            timing_view.gap_html(None),
+            timing_view.table_html(None),
+        )
 
         def render(state: SessionState, frame: Frame) -> tuple[Any, ...]:
             """The chat, timing panel, audio feed and structured output for one frame. Outputs
-            that did not change are sent again as they were (see ``SessionState.frame_values``)."""
+            that did not change are sent again as they were (see ``SessionState.frame_values``),
+            all already postprocessed (see ``wire``)."""
             turn = state.current
             values = state.frame_values
             if values is None:  # the turn's first frame: a fresh panel for the new turn
                 status = view.structured_status(turn, None)
                 state.structured_shown = (None, status)
-                values = state.frame_values = [
-                    _chat(state),
-                    view.timing_summary(turn),
-                    *empty_panel,
-                    state.last_feed,
-                    view.structured_value(None),
-                    status,
-                ]
+                values = state.frame_values = list(
+                    map(
+                        wire_value,
+                        turn_outputs,
+                        [
+                            _chat(state),
+                            view.timing_summary(turn),
+                            *empty_panel,
+                            state.last_feed,
+                            view.structured_value(None),
+                            status,
+                        ],
+                    )
+                )
             elif frame.chat:
-                values[0] = _chat(state)
+                values[0] = wire_value(chatbot, _chat(state))
             if frame.timing:
                 values[1:5] = [
-                    view.timing_summary(turn),
-                    view.timing_plot(turn),
-                    view.gap_plot(turn),
-                    view.timing_table(turn),
+                    wire_value(summary, view.timing_summary(turn)),
+                    wire_value(plot, timing_view.arrival_html(turn)),
+                    wire_value(gaps, timing_view.gap_html(turn)),
+                    wire_value(table, timing_view.table_html(turn)),
                 ]
             started = turn.started if turn is not None else None
             if turn is not None and started is not None and not state.audio_stopped:
@@ -489,12 +483,15 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                     feed = view.audio_feed(started.turn_id, turn.audio, state.audio_sent)
                     state.audio_sent = len(turn.audio)
                 if feed is not None:
-                    values[5] = state.last_feed = feed
+                    values[5] = state.last_feed = feed  # a Textbox's value is its wire value
             if frame.chat:
                 shown = (state.structured, view.structured_status(turn, state.structured))
                 if shown != state.structured_shown:
                     state.structured_shown = shown
-                    values[6:8] = [view.structured_value(shown[0]), shown[1]]
+                    values[6:8] = [
+                        wire_value(structured_json, view.structured_value(shown[0])),
+                        wire_value(structured_status, shown[1]),
+                    ]
             return tuple(values)
 
         # One parameter per input: they are the named arguments of the public "/turn" endpoint.
@@ -540,7 +537,8 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             async for frame in drive_turn(live_turns, state, request, creds):
                 values = render(state, frame)
                 if loading and not (state.current and state.current.chunks):
-                    values = (values[0], view.loading_summary(LOADING_NOTE), *values[2:])
+                    loading_note = wire_value(summary, view.loading_summary(LOADING_NOTE))
+                    values = (values[0], loading_note, *values[2:])
                 yield values
 
         # Stop and Clear are cooperative (see ``session``): they tell the running turn's driver,
@@ -556,9 +554,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             return (
                 [],
                 view.timing_summary(None),
-                view.empty_plot(),
-                view.empty_gap_plot(),
-                view.timing_table(None),
+                *empty_panel,
                 None,
                 view.structured_status(None, None),
             )
@@ -612,7 +608,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             notebook_parts = (cells_html, gr.skip()) if notebooks is not None else ()
             yield (
                 {"owner": owner, "chat": chat_cell},
-                _chat(state),
+                wire_value(chatbot, _chat(state)),
                 *(gr.skip() for _ in range(7)),
                 *notebook_parts,
             )
@@ -679,18 +675,6 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         async def on_compare_stop(state: CompareSession) -> None:
             state.stop()
 
-        # Not the message box: a skipped output costs Gradio a component rebuild on every
-        # frame, so the page clears the box itself (``CLEAR_BOX``).
-        turn_outputs = [
-            chatbot,
-            summary,
-            plot,
-            gaps,
-            table,
-            audio_feed,
-            structured_json,
-            structured_status,
-        ]
         turn_inputs = [message, session, *controls, *keys]
         unlock_audio = "() => { window.spAudio && window.spAudio.unlock(); }"
         # Send is the page's one public endpoint ("/turn", for gradio_client); Enter runs the same
@@ -704,8 +688,10 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 js=CLEAR_BOX,
                 # The inputs are plain strings and booleans, checked again by ``TurnRequest``
                 # and the runner; Gradio's per-input preprocessing (a worker-thread round trip
-                # each, fifteen of them) delayed every turn's start.
+                # each, fifteen of them) delayed every turn's start. Its postprocessing did the
+                # same to every frame: ``render`` sends the outputs already postprocessed.
                 preprocess=False,
+                postprocess=False,
                 concurrency_limit=UI_CONCURRENCY,
                 concurrency_id="turn",
                 show_progress="hidden",
@@ -806,6 +792,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 *turn_outputs,
                 *((notebook.cells, notebook.live) if notebook is not None else ()),
             ],
+            postprocess=False,  # ``render``'s frames are already postprocessed
             concurrency_limit=UI_CONCURRENCY,
             concurrency_id="turn",
             show_progress="hidden",

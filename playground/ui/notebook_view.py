@@ -15,7 +15,7 @@ from typing import Any, Final
 from playground.notebook import Notebook, RunCell, compare_cells
 from playground.speech.wav import pcm_to_wav, wav_to_pcm
 from playground.turn_state import TurnState
-from playground.ui import view
+from playground.ui import timing_view
 
 __all__ = [
     "ACTIONS_JS",
@@ -49,10 +49,7 @@ EMPTY = (
 _PLOT_W, _PLOT_H, _PAD = 320.0, 96.0, 4.0
 # The page carries audio inline: only the newest runs', so a long notebook stays light to send.
 AUDIO_CELLS: Final = 20
-_TEXT_COLOUR, _VOICE_COLOUR = (
-    view.PLOT_COLORS[view.TEXT_SERIES],
-    view.PLOT_COLORS[view.AUDIO_SERIES],
-)
+_TEXT_COLOUR, _VOICE_COLOUR = timing_view.TEXT_COLOUR, timing_view.VOICE_COLOUR
 
 
 def _e(value: object) -> str:

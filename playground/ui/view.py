@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-import pandas as pd
 import yaml
 
 from playground.capabilities import OPTIONS
@@ -31,13 +30,10 @@ __all__ = [
     "chat_messages",
     "choice_label",
     "disabled_info",
-    "empty_gap_plot",
-    "empty_plot",
     "error_html",
     "error_note",
     "error_parts",
     "exit_note",
-    "gap_plot",
     "guardrail_note",
     "interception_note",
     "limits_html",
@@ -50,36 +46,11 @@ __all__ = [
     "retraction_note",
     "structured_status",
     "structured_value",
-    "timing_plot",
     "timing_summary",
-    "timing_table",
     "turn_notes",
 ]
 
-TABLE_HEADERS = ["seq", "ms since send", "gap ms", "chars"]
 STOPPED_NOTE = "*Stopped — the partial answer is kept.*"
-TEXT_SERIES = "text received"
-AUDIO_SERIES = "text voiced"
-SERIES = (TEXT_SERIES, AUDIO_SERIES)
-PLOT_X, PLOT_Y, PLOT_COLOR = "ms", "characters", "series"
-PLOT_CAPTION = (
-    "Each step up is a chunk arriving (text received) or a spoken piece ready to play "
-    "(text voiced); flat runs are waiting time."
-)
-# One colour per series, fixed: the browser builds the chart's colour scale once, from the first
-# value it sees, and later updates only swap the data.
-PLOT_COLORS: Mapping[str, str] = MappingProxyType({TEXT_SERIES: "#2563eb", AUDIO_SERIES: "#10b981"})
-PLOT_EMPTY_EXTENT = 1000.0  # axes of the empty chart: 0–1,000 ms and 0–1,000 characters
-GAP_X, GAP_Y, GAP_COLOR = "chunk", "gap ms", "series"
-GAP_SERIES = "gap before the chunk"
-# The empty gap chart's bars, drawn in no colour: they only give the axes real extents.
-GAP_SCALE = "scale"
-GAP_MIN_EXTENT = 20.0  # the x axis spans at least chunks 1–20, so its ticks are whole numbers
-GAP_COLORS: Mapping[str, str] = MappingProxyType({GAP_SERIES: "#2563eb", GAP_SCALE: "transparent"})
-GAP_CAPTION = (
-    "Milliseconds each chunk waited after the one before it, from the second chunk on (the "
-    "first waits for TTFT). Even, low bars read as smooth streaming; tall ones are stalls."
-)
 _FIX_HINTS: Mapping[str, str] = MappingProxyType(
     {
         # Codes from the runner (the API's error codes) ...
@@ -415,94 +386,6 @@ def _ms(value: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:,.1f}"
-
-
-def timing_table(turn: TurnState | None) -> pd.DataFrame:
-    rows = [
-        [c.seq, round(c.t_ms, 1), round(c.gap_ms, 1), len(c.text)]
-        for c in (turn.chunks if turn else [])
-    ]
-    return pd.DataFrame(rows, columns=TABLE_HEADERS)
-
-
-def empty_plot() -> pd.DataFrame:
-    """The plot's value before any chunk: one lone point per series, which draws no line.
-
-    The browser lays the chart out once, from the first value it renders, and later updates only
-    swap the data. So that first value must already look like a real one: typed columns (the
-    axis types come from the dtypes), every series (the colour domain is fixed), and finite
-    extents wide enough for real tick labels (or the legend and the y labels get clipped).
-    """
-    return _plot_frame([0.0, PLOT_EMPTY_EXTENT], [0.0, PLOT_EMPTY_EXTENT], list(SERIES))
-
-
-def _plot_frame(ms: list[float], chars: list[float], series: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            PLOT_X: pd.Series(ms, dtype="float64"),
-            PLOT_Y: pd.Series(chars, dtype="float64"),
-            PLOT_COLOR: pd.Series(series, dtype="str"),
-        }
-    )
-
-
-def timing_plot(turn: TurnState | None) -> pd.DataFrame:
-    """Characters over time as two staircases: text received (a step per chunk) and text voiced
-    (a step per spoken piece), both from the origin, so waiting shows as flat runs and one
-    piece of audio still draws a line."""
-    if turn is None or not turn.chunks:
-        return empty_plot()
-    ms: list[float] = []
-    chars: list[float] = []
-    series: list[str] = []
-    for name, steps in (
-        (TEXT_SERIES, [(c.t_ms, len(c.text)) for c in turn.chunks]),
-        (AUDIO_SERIES, [(a.t_ms, len(a.text)) for a in turn.audio]),
-    ):
-        total = 0
-        ms.append(0.0)
-        chars.append(0)
-        for t_ms, size in steps:
-            ms += [t_ms, t_ms]
-            chars += [total, total + size]
-            total += size
-        series += [name] * (len(ms) - len(series))
-    return _plot_frame(ms, chars, series)
-
-
-def empty_gap_plot() -> pd.DataFrame:
-    """The gap chart before a second chunk: a zero bar and a bar drawn in no colour, which give
-    the axes finite extents (the chart is laid out from its first value, see ``empty_plot``)."""
-    # Both series from the start: the browser fixes the colour domain on the first value.
-    return _gap_frame([1.0, 20.0], [0.0, PLOT_EMPTY_EXTENT / 4], [GAP_SERIES, GAP_SCALE])
-
-
-def _gap_frame(seqs: list[float], gaps: list[float], series: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            GAP_X: pd.Series(seqs, dtype="float64"),
-            GAP_Y: pd.Series(gaps, dtype="float64"),
-            GAP_COLOR: pd.Series(series, dtype="str"),
-        }
-    )
-
-
-def gap_plot(turn: TurnState | None) -> pd.DataFrame:
-    """One bar per chunk after the first: how long it waited after the previous chunk. The first
-    chunk's wait is TTFT, often ten times any later gap, so it is left out rather than flatten
-    every other bar."""
-    chunks = turn.chunks[1:] if turn is not None else []
-    if not chunks:
-        return empty_gap_plot()
-    seqs = [float(c.seq) for c in chunks]
-    gaps = [round(c.gap_ms, 1) for c in chunks]
-    series = [GAP_SERIES] * len(chunks)
-    if seqs[-1] < GAP_MIN_EXTENT:
-        # A few chunks would get fractional ticks (1.2, 1.4...): widen the axis with an empty bar.
-        seqs.append(GAP_MIN_EXTENT)
-        gaps.append(0.0)
-        series.append(GAP_SCALE)
-    return _gap_frame(seqs, gaps, series)
 
 
 def audio_feed(turn_id: str, pieces: Sequence[Any], start: int) -> str:

@@ -1,0 +1,237 @@
+"""The Chat tab's timing panel as HTML: the arrival chart, the gap chart and the per-chunk table.
+
+Drawn here as inline SVG and a plain table rather than with Gradio's plot and dataframe
+components: those re-laid out a whole chart (or grid) in the browser on every update, which held
+the chat's text back by up to 90 ms three times a second. Gradio patches an HTML component's DOM
+in place, so an update costs the browser only what changed, and a scrolled table stays put.
+
+Long turns stay light: the charts keep at most one step or bar per pixel column, and the table
+only ever grows at its end (see ``table_html``), so each update sends just its new rows.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Sequence
+from statistics import median
+from typing import Final
+
+from playground.turn_state import TurnState
+
+_W: Final = 640.0
+_LEFT, _RIGHT, _TOP, _BOTTOM = 52.0, 14.0, 10.0, 38.0
+ARRIVAL_H: Final = 250.0
+GAP_H: Final = 170.0
+_TICKS: Final = 6
+_EMPTY_MS, _EMPTY_CHARS, _EMPTY_GAP = 1000.0, 100.0, 50.0
+_GRID, _AXIS_TEXT, _MEDIAN = "#e5e7eb", "#6b7280", "#9ca3af"
+TEXT_SERIES: Final = "text received"
+AUDIO_SERIES: Final = "text voiced"
+GAP_SERIES: Final = "gap before the chunk"
+TEXT_COLOUR: Final = "#2563eb"
+VOICE_COLOUR: Final = "#10b981"
+GAP_COLOUR: Final = "#2563eb"
+GAP_MIN_EXTENT: Final = 20.0  # the gap chart spans at least chunks 1-20
+TABLE_HEADERS: Final = ("seq", "ms since send", "gap ms", "chars")
+ARRIVAL_CAPTION: Final = (
+    "Each step up is a chunk arriving (text received) or a spoken piece ready to play "
+    "(text voiced); flat runs are waiting time."
+)
+GAP_CAPTION: Final = (
+    "Milliseconds each chunk waited after the one before it, from the second chunk on (the "
+    "first waits for TTFT). Even, low bars read as smooth streaming; tall ones are stalls."
+)
+
+Point = tuple[float, float]
+
+
+def nice_ticks(top: float, count: int = _TICKS) -> list[float]:
+    """Round tick values from 0 that cover ``top``: steps of 1, 2, 2.5 or 5 times a power of 10."""
+    top = max(top, 1e-9)
+    raw = top / (count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    return [i * step for i in range(math.ceil(top / step - 1e-9) + 1)]
+
+
+def _label(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
+class ChartFrame:
+    """A chart's plot area: data coordinates to SVG units, with its grid and axes drawn."""
+
+    def __init__(self, height: float, x_ticks: list[float], y_ticks: list[float]) -> None:
+        self.height = height
+        self.x_ticks, self.y_ticks = x_ticks, y_ticks
+        self.x_max, self.y_max = x_ticks[-1] or 1.0, y_ticks[-1] or 1.0
+        self.width = _W - _LEFT - _RIGHT
+        self.bottom = height - _BOTTOM
+
+    def x(self, value: float) -> float:
+        return _LEFT + min(value, self.x_max) / self.x_max * self.width
+
+    def y(self, value: float) -> float:
+        return self.bottom - min(value, self.y_max) / self.y_max * (self.bottom - _TOP)
+
+    def axes(self, x_title: str, y_title: str) -> str:
+        parts = []
+        for tick in self.y_ticks:
+            y = self.y(tick)
+            parts.append(
+                f"<line x1='{_LEFT}' x2='{_W - _RIGHT}' y1='{y:.1f}' y2='{y:.1f}' "
+                f"stroke='{_GRID}'/><text x='{_LEFT - 6}' y='{y + 3.5:.1f}' "
+                f"text-anchor='end'>{_label(tick)}</text>"
+            )
+        for tick in self.x_ticks:
+            x = self.x(tick)
+            parts.append(
+                f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{_TOP}' y2='{self.bottom}' "
+                f"stroke='{_GRID}'/><text x='{x:.1f}' y='{self.bottom + 14:.1f}' "
+                f"text-anchor='middle'>{_label(tick)}</text>"
+            )
+        parts.append(
+            f"<text x='{_LEFT + self.width / 2:.1f}' y='{self.height - 6:.1f}' "
+            f"text-anchor='middle' class='sp-axis-title'>{html.escape(x_title)}</text>"
+            f"<text transform='translate(13 {(_TOP + self.bottom) / 2:.1f}) rotate(-90)' "
+            f"text-anchor='middle' class='sp-axis-title'>{html.escape(y_title)}</text>"
+        )
+        return f"<g fill='{_AXIS_TEXT}' font-size='11'>{''.join(parts)}</g>"
+
+
+def _svg(height: float, label: str, body: str) -> str:
+    return (
+        f"<svg viewBox='0 0 {_W:.0f} {height:.0f}' role='img' aria-label='{html.escape(label)}'>"
+        f"{body}</svg>"
+    )
+
+
+def _figure(title: str, svg: str, legend: str, caption: str) -> str:
+    return (
+        f"<figure class='sp-chart'><div class='sp-chart-title'>{html.escape(title)}</div>{svg}"
+        f"{legend}<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _steps(frame: ChartFrame, steps: Iterable[Point]) -> str:
+    """A staircase from the origin through ``(ms, total)`` steps: one step per unit column."""
+    points: list[Point] = [(frame.x(0), frame.y(0))]
+    level = frame.y(0)
+    for t, total in steps:
+        x, y = frame.x(t), frame.y(total)
+        if len(points) > 1 and int(points[-1][0]) == int(x):  # this step only raises the last
+            points[-1] = (points[-1][0], y)
+        else:
+            points += [(x, level), (x, y)]
+        level = y
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+
+
+def _cumulative(items: Iterable[tuple[float, str]]) -> list[Point]:
+    total, out = 0.0, []
+    for t_ms, text in items:
+        total += len(text)
+        out.append((t_ms, total))
+    return out
+
+
+def arrival_html(turn: TurnState | None) -> str:
+    """Characters over time as two staircases: text received (a step per chunk) and text voiced
+    (a step per spoken piece), so waiting shows as flat runs."""
+    received = _cumulative((c.t_ms, c.text) for c in turn.chunks) if turn else []
+    voiced = _cumulative((a.t_ms, a.text) for a in turn.audio) if turn else []
+    last_ms = max((t for t, _ in received + voiced), default=0.0)
+    most = max((n for _, n in received + voiced), default=0.0)
+    frame = ChartFrame(
+        ARRIVAL_H,
+        nice_ticks(last_ms or _EMPTY_MS, 8),
+        nice_ticks(most or _EMPTY_CHARS),
+    )
+    lines = ""
+    if received:
+        lines += (
+            f"<polyline class='sp-received' fill='none' stroke='{TEXT_COLOUR}' "
+            f"stroke-width='1.8' points='{_steps(frame, received)}'/>"
+        )
+    if voiced:
+        lines += (
+            f"<polyline class='sp-voiced' fill='none' stroke='{VOICE_COLOUR}' stroke-width='1.8' "
+            f"points='{_steps(frame, voiced)}'/>"
+        )
+    legend = (
+        "<div class='sp-legend'>"
+        f"<span><i style='background:{TEXT_COLOUR}'></i>{TEXT_SERIES}</span>"
+        f"<span><i style='background:{VOICE_COLOUR}'></i>{AUDIO_SERIES}</span></div>"
+    )
+    body = frame.axes("ms since Send", "characters") + lines
+    svg = _svg(ARRIVAL_H, "characters received and voiced over time", body)
+    return _figure("When each chunk arrived", svg, legend, ARRIVAL_CAPTION)
+
+
+def _bars(frame: ChartFrame, gaps: Sequence[Point]) -> str:
+    """One bar per chunk (the tallest, where several share a pixel column), as one path."""
+    width = max(1.0, min(12.0, frame.width / max(len(gaps), 1) * 0.6))
+    tallest: dict[int, Point] = {}  # unit column -> (x, the tallest gap there)
+    for seq, gap in gaps:
+        x = frame.x(seq)
+        column = tallest.setdefault(int(x), (x, gap))
+        tallest[int(x)] = (column[0], max(column[1], gap))
+    base = frame.y(0)
+    path = "".join(f"M{x:.1f} {base:.1f}V{frame.y(g):.1f}" for x, g in tallest.values())
+    return (
+        f"<path class='sp-gap-bars' d='{path}' stroke='{GAP_COLOUR}' "
+        f"stroke-width='{width:.1f}' fill='none'/>"
+    )
+
+
+def gap_html(turn: TurnState | None) -> str:
+    """One bar per chunk after the first: how long it waited after the previous one, with the
+    median marked. The first chunk's wait is TTFT, often ten times any later gap, so it is left
+    out rather than flatten every other bar."""
+    gaps = [(float(c.seq), c.gap_ms) for c in (turn.chunks[1:] if turn else [])]
+    last_seq = max(gaps[-1][0] if gaps else 0.0, GAP_MIN_EXTENT)
+    frame = ChartFrame(
+        GAP_H,
+        nice_ticks(last_seq, 8),
+        nice_ticks(max((g for _, g in gaps), default=0.0) or _EMPTY_GAP, 5),
+    )
+    body = frame.axes("chunk seq", "gap ms")
+    legend = ""
+    if gaps:
+        body += _bars(frame, gaps)
+        middle = median(g for _, g in gaps)
+        y = frame.y(middle)
+        body += (
+            f"<line class='sp-gap-median' x1='{_LEFT}' x2='{_W - _RIGHT}' y1='{y:.1f}' "
+            f"y2='{y:.1f}' stroke='{_MEDIAN}' stroke-dasharray='5 3'/>"
+        )
+        legend = (
+            "<div class='sp-legend'>"
+            f"<span><i style='background:{GAP_COLOUR}'></i>{GAP_SERIES}</span>"
+            f"<span><i class='sp-dashed'></i>median {middle:,.1f} ms</span></div>"
+        )
+    svg = _svg(GAP_H, "gap before each chunk", body)
+    return _figure("Gap before each chunk", svg, legend, GAP_CAPTION)
+
+
+TABLE_HEAD: Final = (
+    "<div class='sp-chart-title'>Per-chunk timing</div>"
+    "<div class='sp-chunk-table' tabindex='0' role='region' aria-label='Per-chunk timing'>"
+    "<table><thead><tr>"
+    + "".join(f"<th>{html.escape(h)}</th>" for h in TABLE_HEADERS)
+    + "</tr></thead><tbody>"
+)
+
+
+def table_html(turn: TurnState | None) -> str:
+    """A row per chunk: seq, ms since Send, gap, characters.
+
+    The markup is left open after the last row (the browser closes it) so that a later update
+    only ever appends to this one: Gradio then sends just the new rows, not the whole table."""
+    rows = "".join(
+        f"<tr><td>{c.seq}</td><td>{c.t_ms:,.1f}</td><td>{c.gap_ms:,.1f}</td>"
+        f"<td>{len(c.text)}</td></tr>"
+        for c in (turn.chunks if turn else [])
+    )
+    return TABLE_HEAD + rows
