@@ -23,6 +23,15 @@ _CONTRACT_VARS = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Where ``tests.support`` puts its per-services files: under pytest's own temporary
+    folders, which pytest prunes, rather than loose in /tmp."""
+    os.environ["SP_TEST_SCRATCH"] = str(tmp_path_factory.mktemp("scratch"))
+    yield
+    del os.environ["SP_TEST_SCRATCH"]
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may reach a real API: strip every key and endpoint, and keep loopback unproxied."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import tempfile
 import threading
@@ -23,7 +24,11 @@ from playground.settings import Settings
 def make_settings(**values: Any) -> Settings:
     # Each set of services its own notebook file, so runs never leak between tests.
     values.setdefault(
-        "playground_notebook_db", str(Path(tempfile.mkdtemp(prefix="sp-nb-")) / "nb.sqlite3")
+        "playground_notebook_db",
+        str(
+            Path(tempfile.mkdtemp(prefix="sp-nb-", dir=os.environ.get("SP_TEST_SCRATCH")))
+            / "nb.sqlite3"
+        ),
     )
     # _env_file=None: a developer's .env must never leak into a test.
     return Settings(_env_file=None, **values)

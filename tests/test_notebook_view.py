@@ -3,6 +3,7 @@ output never becomes markup, cells show their state, plots and audio come from t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ from playground.notebook_store import new_owner_id
 from playground.speech.wav import wav_to_pcm
 from playground.turn_state import TurnState
 from playground.ui import notebook_view
-from playground.ui.notebook_tab import app_url_of, owner_of
+from playground.ui.notebook_tab import EXPORT_KEEP_S, app_url_of, owner_of, write_export
 from tests.test_notebook import WAV, make_cell, make_notebook, run_events
 
 
@@ -130,3 +131,11 @@ def test_only_the_newest_runs_carry_their_audio_in_the_page() -> None:
     page = notebook_view.notebook_html(nb)
     assert page.count("<audio") == notebook_view.AUDIO_CELLS
     assert page.count("Export JSON keeps this one") == 2
+
+
+async def test_an_export_file_is_removed_once_gradio_has_had_time_to_copy_it() -> None:
+    path = await write_export("run.json", '{"cells": []}', keep_s=0.05)
+    assert path.read_text(encoding="utf-8") == '{"cells": []}' and path.name == "run.json"
+    await asyncio.sleep(0.3)
+    assert not path.exists() and not path.parent.exists()
+    assert EXPORT_KEEP_S >= 30  # far longer than Gradio takes to copy it as the event ends

@@ -30,7 +30,6 @@ from playground.ui.notebook_tab import (
 )
 from playground.ui.session import (
     CompareFrame,
-    CompareRun,
     CompareSession,
     Frame,
     SessionState,
@@ -134,7 +133,9 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
     first_pair = diff_pair(default_prompt)
 
     demo: gr.Blocks
-    with gr.Blocks(title="Streaming Playground") as demo:
+    # Gradio keeps a copy of every export and upload in its cache: clear out hour-old copies
+    # hourly, so a long-running Space does not fill its disk.
+    with gr.Blocks(title="Streaming Playground", delete_cache=(3600, 3600)) as demo:
         session = gr.State(SessionState())
         # Only the notebook's random id and which run the chat continues: never keys.
         browser = gr.BrowserState(None, storage_key="streaming-playground")
@@ -638,15 +639,23 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 ),
             )
 
-        def render_compare(run: CompareRun | None, frame: CompareFrame) -> tuple[Any, ...]:
-            panes = frame.panes or frame.final
-            results = frame.results or frame.final
-            return (
-                compare_view.pane_html(compare_view.STREAMED, run) if panes else gr.skip(),
-                compare_view.pane_html(compare_view.COMPLETE, run) if panes else gr.skip(),
-                compare_view.results_html(run) if results else gr.skip(),
-                compare_view.diff_html(run) if results else gr.skip(),
-            )
+        def render_compare(state: CompareSession, frame: CompareFrame) -> tuple[str, ...]:
+            """The comparison's panes, results and diff; unchanged ones are sent again as they
+            were (HTML is its own wire value, see ``wire``)."""
+            run, shown = state.run, state.shown
+            if shown is None or frame.panes or frame.final:
+                panes = [
+                    compare_view.pane_html(compare_view.STREAMED, run),
+                    compare_view.pane_html(compare_view.COMPLETE, run),
+                ]
+            else:
+                panes = shown[:2]
+            if shown is None or frame.results or frame.final:
+                results = [compare_view.results_html(run), compare_view.diff_html(run)]
+            else:
+                results = shown[2:]
+            state.shown = [*panes, *results]
+            return tuple(state.shown)
 
         async def on_compare(
             message: str,
@@ -670,7 +679,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             )
             rounds = max(1, min(MAX_REPEAT, int(repeat or 1)))
             async for frame in drive_compare(runner, state, request, creds, repeat=rounds):
-                yield render_compare(state.run, frame)
+                yield render_compare(state, frame)
 
         async def on_compare_stop(state: CompareSession) -> None:
             state.stop()
@@ -723,6 +732,9 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 on_compare,
                 [*compare_inputs, *keys],
                 compare_outputs,
+                # As ``/turn`` (see there): no per-input and per-output worker-thread hops.
+                preprocess=False,
+                postprocess=False,
                 concurrency_limit=UI_CONCURRENCY,
                 concurrency_id="compare",
                 show_progress="hidden",

@@ -5,6 +5,7 @@ rendering is in ``notebook_view``, runs in ``live_turns``, the notebook itself i
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +34,19 @@ from playground.ui import notebook_view
 from playground.ui.live_turns import LiveTurn, LiveTurns
 from playground.ui.session import SessionState, drive_turn
 
-__all__ = ["NotebookSession", "NotebookTab", "app_url_of", "build_notebook_tab", "owner_of"]
+__all__ = [
+    "EXPORT_KEEP_S",
+    "NotebookSession",
+    "NotebookTab",
+    "app_url_of",
+    "build_notebook_tab",
+    "owner_of",
+    "write_export",
+]
 
 _LIVE_INTERVAL_S = 0.1
 _IMPORT_MAX_BYTES = 20_000_000
+EXPORT_KEEP_S = 60.0  # long enough for Gradio to copy an export into its cache
 
 
 @dataclass
@@ -280,7 +290,7 @@ def build_notebook_tab(
             text = to_ipynb_json(nb, app_url=app_url_of(request), resolve_prompt=resolve)
         else:
             text = notebook_to_json(nb, include_audio=True)
-        path = await asyncio.to_thread(_write_export, f"streaming-playground-{stamp}.{kind}", text)
+        path = await write_export(f"streaming-playground-{stamp}.{kind}", text)
         runs = f"{len(nb.cells)} run{'s' if len(nb.cells) != 1 else ''}"
         return gr.update(value=str(path), visible=True), _ok(f"Exported {runs} as .{kind}.")
 
@@ -407,10 +417,13 @@ def _read_upload(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _write_export(name: str, text: str) -> Path:
-    # A folder of its own per export: Gradio serves the file by path until the session ends.
-    path = Path(tempfile.mkdtemp(prefix="sp-export-")) / name
-    path.write_text(text, encoding="utf-8")
+async def write_export(name: str, text: str, keep_s: float = EXPORT_KEEP_S) -> Path:
+    """``text`` in a file of its own, removed after ``keep_s`` seconds: Gradio copies a
+    returned file into its own cache as the event ends, so ours is only needed until then."""
+    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="sp-export-"))
+    path = folder / name
+    await asyncio.to_thread(path.write_text, text, encoding="utf-8")
+    asyncio.get_running_loop().call_later(keep_s, shutil.rmtree, folder, True)
     return path
 
 

@@ -361,6 +361,8 @@ class CompareSession:
 
     run: CompareRun | None = None
     wake: Callable[[], None] | None = None
+    # The tab's four outputs as last sent, resent unchanged (see ``SessionState.frame_values``).
+    shown: list[str] | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CompareSession:
         return CompareSession()
@@ -368,6 +370,7 @@ class CompareSession:
     def begin(self, message: str, repeat: int) -> CompareRun:
         self.stop()  # one comparison at a time: a new Run ends the one still running
         self.run = CompareRun(message=message, repeat=repeat)
+        self.shown = None
         return self.run
 
     def stop(self) -> None:
