@@ -8,7 +8,8 @@ own request in the same round. The page does everything it does for a person, in
 the timing plots and table while the text streams; the voice is off in both.
 
 Each round opens a fresh page of each app, so both start with an empty conversation, with the
-page's own session already set up (as when a person presses Send).
+page's own session already set up (as when a person presses Send); the two take turns at going
+first.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ async def _measure() -> tuple[dict[str, list[float]], dict[str, list[float]]]:
                 try:
                     for n in range(ROUNDS + 1):  # round 0 warms up both apps and the browser
                         raw = (await sdk_turn(sdk)).chunks
-                        for name, (box, root) in APPS.items():
+                        order = list(APPS.items())
+                        for name, (box, root) in order if n % 2 else order[::-1]:
                             seen = await _page_turn(browser, urls[name], box, root)
                             if n:
                                 added[name] += [s - r for s, r in zip(seen, raw, strict=True)]

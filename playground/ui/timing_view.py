@@ -20,7 +20,7 @@ from typing import Final
 from playground.turn_state import TurnState
 
 _W: Final = 640.0
-_LEFT, _RIGHT, _TOP, _BOTTOM = 52.0, 14.0, 10.0, 38.0
+_LEFT, _RIGHT, _TOP, _BOTTOM = 52.0, 14.0, 10.0, 46.0
 ARRIVAL_H: Final = 250.0
 GAP_H: Final = 170.0
 _TICKS: Final = 6
@@ -84,18 +84,19 @@ class ChartFrame:
                 f"stroke='{_GRID}'/><text x='{_LEFT - 6}' y='{y + 3.5:.1f}' "
                 f"text-anchor='end'>{_label(tick)}</text>"
             )
-        for tick in self.x_ticks:
+        for i, tick in enumerate(self.x_ticks):
             x = self.x(tick)
+            odd = " class='sp-odd'" if i % 2 else ""  # a phone labels every other tick
             parts.append(
                 f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{_TOP}' y2='{self.bottom}' "
                 f"stroke='{_GRID}'/><text x='{x:.1f}' y='{self.bottom + 14:.1f}' "
-                f"text-anchor='middle'>{_label(tick)}</text>"
+                f"text-anchor='middle'{odd}>{_label(tick)}</text>"
             )
         parts.append(
-            f"<text x='{_LEFT + self.width / 2:.1f}' y='{self.height - 6:.1f}' "
+            f"<text x='{_LEFT + self.width / 2:.1f}' y='{self.height - 4:.1f}' "
             f"text-anchor='middle' class='sp-axis-title'>{html.escape(x_title)}</text>"
             f"<text transform='translate(13 {(_TOP + self.bottom) / 2:.1f}) rotate(-90)' "
-            f"text-anchor='middle' class='sp-axis-title'>{html.escape(y_title)}</text>"
+            f"text-anchor='middle' class='sp-axis-title sp-y-title'>{html.escape(y_title)}</text>"
         )
         return f"<g fill='{_AXIS_TEXT}' font-size='11'>{''.join(parts)}</g>"
 
