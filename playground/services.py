@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import sqlite3
+import tempfile
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -67,6 +69,14 @@ class Services:
     notebooks: Notebooks | None = None  # None: runs are not recorded (no notebook file)
     # Shutdown steps of parts built later (the page's running turns), run before the clients go.
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _export_dir: Path | None = None
+
+    def export_dir(self) -> Path:
+        """A folder for files handed to the page (notebook exports), made on first use and
+        removed at shutdown."""
+        if self._export_dir is None:
+            self._export_dir = Path(tempfile.mkdtemp(prefix="sp-exports-"))
+        return self._export_dir
 
     def voice_key_problem(self, key: str) -> str | None:
         return self._rejected_voice_keys.get(_fingerprint(key))
@@ -167,6 +177,8 @@ class Services:
         for provider in providers:
             await provider.aclose()
         self.local_voice.close()
+        if self._export_dir is not None:
+            shutil.rmtree(self._export_dir, ignore_errors=True)
 
 
 def _once(check: Callable[[], str | None]) -> Callable[[], str | None]:

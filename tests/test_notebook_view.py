@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 from playground.events import TextChunk, TurnStarted
@@ -14,7 +15,8 @@ from playground.notebook_store import new_owner_id
 from playground.speech.wav import wav_to_pcm
 from playground.turn_state import TurnState
 from playground.ui import notebook_view
-from playground.ui.notebook_tab import EXPORT_KEEP_S, app_url_of, owner_of, write_export
+from playground.ui.notebook_tab import app_url_of, owner_of, write_export
+from tests.support import make_test_services
 from tests.test_notebook import WAV, make_cell, make_notebook, run_events
 
 
@@ -133,9 +135,22 @@ def test_only_the_newest_runs_carry_their_audio_in_the_page() -> None:
     assert page.count("Export JSON keeps this one") == 2
 
 
-async def test_an_export_file_is_removed_once_gradio_has_had_time_to_copy_it() -> None:
-    path = await write_export("run.json", '{"cells": []}', keep_s=0.05)
+async def test_an_export_file_is_removed_once_gradio_has_had_time_to_copy_it(
+    tmp_path: Path,
+) -> None:
+    path = await write_export(tmp_path, "run.json", '{"cells": []}', keep_s=0.05)
     assert path.read_text(encoding="utf-8") == '{"cells": []}' and path.name == "run.json"
+    assert path.parent.parent == tmp_path
     await asyncio.sleep(0.3)
     assert not path.exists() and not path.parent.exists()
-    assert EXPORT_KEEP_S >= 30  # far longer than Gradio takes to copy it as the event ends
+    left = await asyncio.to_thread(lambda: [*tmp_path.iterdir()])
+    assert left == []  # the root itself stays, for the next export
+
+
+async def test_the_export_folder_goes_at_shutdown() -> None:
+    services = make_test_services()
+    root = services.export_dir()
+    assert services.export_dir() == root and root.is_dir()
+    await write_export(root, "left.json", "{}")  # still waiting for its timer
+    await services.aclose()
+    assert not root.exists()

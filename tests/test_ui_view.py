@@ -15,6 +15,8 @@ from typing import Any, cast
 
 import pytest
 import yaml
+from gradio.components import Component
+from gradio.state_holder import SessionState as GradioSession
 from gradio.utils import diff as gradio_diff
 
 from playground.catalog import Credentials
@@ -40,6 +42,7 @@ from playground.requests import TurnRequest
 from playground.runner import TurnRunner
 from playground.turn_state import TurnState
 from playground.ui import compare_view, timing_view, view
+from playground.ui.app import build_ui
 from playground.ui.live_turns import LiveTurns
 from playground.ui.session import (
     CompareFrame,
@@ -51,6 +54,7 @@ from playground.ui.session import (
     drive_turn,
     request_error_code,
 )
+from playground.ui.wire import wire_value
 from tests.support import make_test_services
 
 STARTED = TurnStarted("turn_1", "openai:gpt-4o-mini", "default-prompt-node@1", "prompt", True, None)
@@ -228,6 +232,34 @@ def test_nice_ticks_are_round_and_cover_the_data() -> None:
         assert ticks[0] == 0 and ticks[-1] >= top and len(ticks) <= 7
         step = ticks[1]
         assert step / 10 ** math.floor(math.log10(step)) in (1, 2, 2.5, 5)
+    # Counts (characters, chunks) have whole ticks only; anything unusable gets a unit axis.
+    assert timing_view.nice_ticks(2, whole=True) == [0, 1, 2]
+    assert timing_view.nice_ticks(11, whole=True) == [0, 5, 10, 15]
+    assert timing_view.nice_ticks(float("nan")) == timing_view.nice_ticks(1.0)
+    assert timing_view.nice_ticks(-5) == timing_view.nice_ticks(1.0)
+
+
+def test_tick_labels_have_the_decimals_their_step_needs() -> None:
+    assert timing_view.tick_labels([0, 500, 1000]) == ["0", "500", "1,000"]
+    assert timing_view.tick_labels(timing_view.nice_ticks(1.0, 5)) == [
+        "0.00",
+        "0.25",
+        "0.50",
+        "0.75",
+        "1.00",
+    ]
+    assert timing_view.tick_labels(timing_view.nice_ticks(0.05, 5)) == [
+        "0.00",
+        "0.02",
+        "0.04",
+        "0.06",
+    ]
+    # A burst of chunks (every gap under a millisecond) still gets distinct labels.
+    svg = timing_view.gap_html(
+        turn_of(STARTED, *(chunk(i, "a", "", 100 + i * 0.1, 0.1 if i else 100) for i in range(9)))
+    )
+    labels = re.findall(r"text-anchor='end'>([^<]*)</text>", svg)
+    assert labels == ["0.000", "0.025", "0.050", "0.075", "0.100"]
 
 
 def test_the_empty_charts_have_axes_and_no_data() -> None:
@@ -247,7 +279,9 @@ def test_the_arrival_chart_draws_text_and_voice_as_staircases() -> None:
     )
     svg = timing_view.arrival_html(turn)
     frame = timing_view.ChartFrame(
-        timing_view.ARRIVAL_H, timing_view.nice_ticks(400, 8), timing_view.nice_ticks(11)
+        timing_view.ARRIVAL_H,
+        timing_view.nice_ticks(400, 8),
+        timing_view.nice_ticks(11, whole=True),
     )
 
     def at(ms: float, chars: float) -> tuple[float, float]:
@@ -277,7 +311,8 @@ def test_a_long_turn_draws_at_most_a_step_per_pixel_column() -> None:
     assert int(points[-1][0]) == int(frame.x(9998))
     assert len(svg) < 40_000
     bars = timing_view.gap_html(turn_of(STARTED, *chunks))
-    assert bars.count("M") <= 640 and len(bars) < 40_000
+    path = re.search(r"class='sp-gap-bars' d='([^']*)'", bars)
+    assert path is not None and path.group(1).count("M") <= 640 and len(bars) < 40_000
 
 
 def test_the_gap_chart_has_a_bar_per_chunk_after_the_first_and_the_median() -> None:
@@ -308,7 +343,7 @@ def test_the_gap_chart_has_a_bar_per_chunk_after_the_first_and_the_median() -> N
 def test_the_timing_table_has_a_row_per_chunk_and_only_ever_grows_at_its_end() -> None:
     assert timing_view.table_html(None) == timing_view.TABLE_HEAD
     first = turn_of(STARTED, chunk(0, "ab", "ab", 10.04, 10.04))
-    both = turn_of(STARTED, chunk(0, "ab", "ab", 10.04, 10.04), chunk(1, "c<d", "abc<d", 30, 19.96))
+    both = turn_of(STARTED, chunk(0, "ab", "ab", 10.04, 10.04), chunk(1, "cde", "abcde", 30, 19.96))
     one, two = timing_view.table_html(first), timing_view.table_html(both)
     assert two.endswith("<tr><td>1</td><td>30.0</td><td>20.0</td><td>3</td></tr>")
     assert "<tr><td>0</td><td>10.0</td><td>10.0</td><td>2</td></tr>" in one
@@ -316,6 +351,16 @@ def test_the_timing_table_has_a_row_per_chunk_and_only_ever_grows_at_its_end() -
     assert gradio_diff(one, two) == [["append", [], two[len(one) :]]]  # type: ignore[no-untyped-call]
     headers = re.findall(r"<th>([^<]*)</th>", two)
     assert headers == list(timing_view.TABLE_HEADERS)
+
+
+def test_a_long_turn_lists_its_first_chunks_and_says_so_once() -> None:
+    cap = timing_view.TABLE_MAX_ROWS
+    at_cap = timing_view.table_html(turn_of(STARTED, *(chunk(i, "a", "", i) for i in range(cap))))
+    assert at_cap.count("<tr><td>") == cap and "sp-more" not in at_cap
+    over = timing_view.table_html(turn_of(STARTED, *(chunk(i, "a", "", i) for i in range(cap + 1))))
+    far = timing_view.table_html(turn_of(STARTED, *(chunk(i, "a", "", i) for i in range(3 * cap))))
+    assert over == far == at_cap + timing_view.TABLE_MORE  # still an append, and only once
+    assert f"first {cap} chunks" in far
 
 
 def test_the_summary_shows_ttft_and_total_once_done() -> None:
@@ -1163,3 +1208,42 @@ def test_spoken_pieces_show_ready_time_synthesis_and_length_escaped() -> None:
     assert "Spoken pieces" in html_out
     assert "812" in html_out and "305" in html_out and "2.1 s" in html_out
     assert "&lt;b&gt;there&lt;/b&gt;" in html_out and "<b>there</b>" not in html_out
+
+
+# -- wire values ----------------------------------------------------------------------------------
+
+
+async def test_the_turns_wire_values_are_what_gradio_would_send() -> None:
+    """``/turn`` skips Gradio's postprocessing and sends ``wire_value``s: for every output, a
+    frame must reach the page exactly as Gradio's own postprocessing would have sent it."""
+    services = make_test_services()
+    try:
+        demo = build_ui(services, TurnRunner(services))
+        turn_fn = next(fn for fn in demo.fns.values() if fn.api_name == "turn")
+        assert turn_fn.postprocess is False
+        turn = turn_of(
+            STARTED,
+            chunk(0, "Hello ", "Hello ", 100),
+            chunk(1, "<b>there</b>", "Hello <b>there</b>", 250, 150),
+            audio(0, "Hello there", 400),
+        )
+        raw = [
+            view.chat_messages([], ("hi", turn)),
+            view.timing_summary(turn),
+            timing_view.arrival_html(turn),
+            timing_view.gap_html(turn),
+            timing_view.table_html(turn),
+            '{"turn": "turn_1", "pieces": []}',
+            {"answer": "Hello", "items": [1, 2]},
+            "<p>valid</p>",
+        ]
+        blocks = [cast(Component, block) for block in turn_fn.outputs]
+        ours = [wire_value(block, value) for block, value in zip(blocks, raw, strict=True)]
+        sent = await demo.postprocess_data(turn_fn, ours, GradioSession(demo))
+        as_gradio = copy.copy(turn_fn)
+        as_gradio.postprocess = True
+        expected = await demo.postprocess_data(as_gradio, raw, GradioSession(demo))
+        assert sent == expected
+        assert sent[0][-1]["role"] == "assistant"  # and not trivially equal: real content
+    finally:
+        await services.aclose()

@@ -340,6 +340,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                     if notebooks is not None:
                         notebook = build_notebook_tab(
                             notebooks=notebooks,
+                            export_dir=services.export_dir,
                             live_turns=live_turns,
                             prompts=prompts,
                             chat_session=session,
@@ -605,39 +606,48 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             rerun = next((t for t in reversed(orphans) if t.kind == "rerun"), None)
             if chat_run is None:
                 restore_chat(state, nb, chat_cell)
-            cells_html = notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin)
-            notebook_parts = (cells_html, gr.skip()) if notebooks is not None else ()
-            yield (
+            # Every output is sent in every frame, unchanged ones as they were: a ``gr.skip()``
+            # costs Gradio a component rebuild per frame (see ``SessionState.frame_values``).
+            shown: list[Any] = [
                 {"owner": owner, "chat": chat_cell},
-                wire_value(chatbot, _chat(state)),
-                *(gr.skip() for _ in range(7)),
-                *notebook_parts,
-            )
-            skip_notebook = (gr.skip(), gr.skip()) if notebooks is not None else ()
+                *map(
+                    wire_value,
+                    turn_outputs,
+                    [
+                        _chat(state),
+                        view.timing_summary(None),
+                        *empty_panel,
+                        state.last_feed,
+                        view.structured_value(None),
+                        view.structured_status(None, None),
+                    ],
+                ),
+            ]
+            if notebooks is not None:
+                shown += [notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin), ""]
+            yield tuple(shown)
             if chat_run is not None:
                 async for frame in resume_turn(live_turns, state, chat_run):
-                    yield (gr.skip(), *render(state, frame), *skip_notebook)
+                    shown[1:9] = render(state, frame)
+                    yield tuple(shown)
             if rerun is not None and notebooks is not None:
                 async for _frame in resume_turn(live_turns, nbs.rerun, rerun):
                     turn = nbs.rerun.current
-                    live_html = notebook_view.live_cell_html(rerun.request.message, turn)
-                    yield (gr.skip(), *(gr.skip() for _ in range(8)), gr.skip(), live_html)
+                    shown[-1] = notebook_view.live_cell_html(rerun.request.message, turn)
+                    yield tuple(shown)
             if chat_run is None and rerun is None:
                 return
             chat_done = await chat_run.recorded() if chat_run is not None else None
             if rerun is not None:
                 await rerun.recorded()
+            shown[0] = {
+                "owner": owner,
+                "chat": chat_done.id if chat_done is not None else chat_cell,
+            }
             if notebooks is not None:
                 nb = await notebooks.load(owner)  # with both runs in it, whichever came last
-            yield (
-                {"owner": owner, "chat": chat_done.id if chat_done is not None else chat_cell},
-                *(gr.skip() for _ in range(8)),
-                *(
-                    (notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin), "")
-                    if notebooks is not None
-                    else ()
-                ),
-            )
+                shown[-2:] = [notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin), ""]
+            yield tuple(shown)
 
         def render_compare(state: CompareSession, frame: CompareFrame) -> tuple[str, ...]:
             """The comparison's panes, results and diff; unchanged ones are sent again as they

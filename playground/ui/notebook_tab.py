@@ -124,6 +124,7 @@ def build_notebook_tab(
     keys: Sequence[gr.Textbox],
     creds_for: Callable[..., Credentials],
     versions_of: Callable[[str], list[str]],
+    export_dir: Callable[[], Path],
     concurrency: int,
 ) -> NotebookTab:
     """Lay out the tab inside the current ``gr.Tab`` and wire its events."""
@@ -290,7 +291,7 @@ def build_notebook_tab(
             text = to_ipynb_json(nb, app_url=app_url_of(request), resolve_prompt=resolve)
         else:
             text = notebook_to_json(nb, include_audio=True)
-        path = await write_export(f"streaming-playground-{stamp}.{kind}", text)
+        path = await write_export(export_dir(), f"streaming-playground-{stamp}.{kind}", text)
         runs = f"{len(nb.cells)} run{'s' if len(nb.cells) != 1 else ''}"
         return gr.update(value=str(path), visible=True), _ok(f"Exported {runs} as .{kind}.")
 
@@ -417,10 +418,11 @@ def _read_upload(path: Path) -> bytes:
     return path.read_bytes()
 
 
-async def write_export(name: str, text: str, keep_s: float = EXPORT_KEEP_S) -> Path:
-    """``text`` in a file of its own, removed after ``keep_s`` seconds: Gradio copies a
-    returned file into its own cache as the event ends, so ours is only needed until then."""
-    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="sp-export-"))
+async def write_export(root: Path, name: str, text: str, keep_s: float = EXPORT_KEEP_S) -> Path:
+    """``text`` in a folder of its own under ``root``, removed after ``keep_s`` seconds: Gradio
+    copies a returned file into its own cache as the event ends, so ours is only needed until
+    then (and ``root`` goes at shutdown, should the server stop first)."""
+    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="export-", dir=root))
     path = folder / name
     await asyncio.to_thread(path.write_text, text, encoding="utf-8")
     asyncio.get_running_loop().call_later(keep_s, shutil.rmtree, folder, True)

@@ -3,10 +3,11 @@
 Drawn here as inline SVG and a plain table rather than with Gradio's plot and dataframe
 components: those re-laid out a whole chart (or grid) in the browser on every update, which held
 the chat's text back by up to 90 ms three times a second. Gradio patches an HTML component's DOM
-in place, so an update costs the browser only what changed, and a scrolled table stays put.
+in place (it parses the new value and changes only the nodes that differ), and a scrolled table
+stays put.
 
-Long turns stay light: the charts keep at most one step or bar per pixel column, and the table
-only ever grows at its end (see ``table_html``), so each update sends just its new rows.
+Long turns stay light: the charts keep at most one step or bar per unit column, and the table
+lists the first ``TABLE_MAX_ROWS`` chunks and only ever grows at its end (see ``table_html``).
 """
 
 from __future__ import annotations
@@ -46,17 +47,24 @@ GAP_CAPTION: Final = (
 Point = tuple[float, float]
 
 
-def nice_ticks(top: float, count: int = _TICKS) -> list[float]:
-    """Round tick values from 0 that cover ``top``: steps of 1, 2, 2.5 or 5 times a power of 10."""
-    top = max(top, 1e-9)
+def nice_ticks(top: float, count: int = _TICKS, *, whole: bool = False) -> list[float]:
+    """Round tick values from 0 that cover ``top``: steps of 1, 2, 2.5 or 5 times a power of 10,
+    and at least 1 on a ``whole`` axis (characters, chunks), which has no half values."""
+    if not (math.isfinite(top) and top > 0):
+        top = 1.0
     raw = top / (count - 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    return [i * step for i in range(math.ceil(top / step - 1e-9) + 1)]
+    if whole and step != int(step):  # 0.25 -> 1, 2.5 -> 5: whole numbers only
+        step = 1.0 if step < 1 else math.ceil(step / 5) * 5.0
+    return [round(i * step, 9) for i in range(math.ceil(top / step - 1e-9) + 1)]
 
 
-def _label(value: float) -> str:
-    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """The ticks with as many decimals as their step needs (0.25 steps get two), no more."""
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    decimals = next((d for d in range(7) if abs(round(step, d) - step) < 1e-9), 6)
+    return [f"{tick:,.{decimals}f}" for tick in ticks]
 
 
 class ChartFrame:
@@ -77,20 +85,22 @@ class ChartFrame:
 
     def axes(self, x_title: str, y_title: str) -> str:
         parts = []
-        for tick in self.y_ticks:
+        for tick, label in zip(self.y_ticks, tick_labels(self.y_ticks), strict=True):
             y = self.y(tick)
             parts.append(
                 f"<line x1='{_LEFT}' x2='{_W - _RIGHT}' y1='{y:.1f}' y2='{y:.1f}' "
                 f"stroke='{_GRID}'/><text x='{_LEFT - 6}' y='{y + 3.5:.1f}' "
-                f"text-anchor='end'>{_label(tick)}</text>"
+                f"text-anchor='end'>{label}</text>"
             )
-        for i, tick in enumerate(self.x_ticks):
+        for i, (tick, label) in enumerate(
+            zip(self.x_ticks, tick_labels(self.x_ticks), strict=True)
+        ):
             x = self.x(tick)
             odd = " class='sp-odd'" if i % 2 else ""  # a phone labels every other tick
             parts.append(
                 f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{_TOP}' y2='{self.bottom}' "
                 f"stroke='{_GRID}'/><text x='{x:.1f}' y='{self.bottom + 14:.1f}' "
-                f"text-anchor='middle'{odd}>{_label(tick)}</text>"
+                f"text-anchor='middle'{odd}>{label}</text>"
             )
         parts.append(
             f"<text x='{_LEFT + self.width / 2:.1f}' y='{self.height - 4:.1f}' "
@@ -147,7 +157,7 @@ def arrival_html(turn: TurnState | None) -> str:
     frame = ChartFrame(
         ARRIVAL_H,
         nice_ticks(last_ms or _EMPTY_MS, 8),
-        nice_ticks(most or _EMPTY_CHARS),
+        nice_ticks(most or _EMPTY_CHARS, whole=True),
     )
     lines = ""
     if received:
@@ -194,7 +204,7 @@ def gap_html(turn: TurnState | None) -> str:
     last_seq = max(gaps[-1][0] if gaps else 0.0, GAP_MIN_EXTENT)
     frame = ChartFrame(
         GAP_H,
-        nice_ticks(last_seq, 8),
+        nice_ticks(last_seq, 8, whole=True),
         nice_ticks(max((g for _, g in gaps), default=0.0) or _EMPTY_GAP, 5),
     )
     body = frame.axes("chunk seq", "gap ms")
@@ -216,6 +226,11 @@ def gap_html(turn: TurnState | None) -> str:
     return _figure("Gap before each chunk", svg, legend, GAP_CAPTION)
 
 
+TABLE_MAX_ROWS: Final = 500
+TABLE_MORE: Final = (
+    f"<tr class='sp-more'><td colspan='4'>The first {TABLE_MAX_ROWS} chunks are listed; the "
+    "charts and the summary cover every one.</td></tr>"
+)
 TABLE_HEAD: Final = (
     "<div class='sp-chart-title'>Per-chunk timing</div>"
     "<div class='sp-chunk-table' tabindex='0' role='region' aria-label='Per-chunk timing'>"
@@ -226,13 +241,15 @@ TABLE_HEAD: Final = (
 
 
 def table_html(turn: TurnState | None) -> str:
-    """A row per chunk: seq, ms since Send, gap, characters.
+    """A row per chunk (seq, ms since Send, gap, characters), for the first ``TABLE_MAX_ROWS``.
 
     The markup is left open after the last row (the browser closes it) so that a later update
-    only ever appends to this one: Gradio then sends just the new rows, not the whole table."""
+    only ever appends to this one: Gradio then sends just the new rows, not the whole table. The
+    browser still re-reads the whole value on each update, hence the cap."""
+    chunks = turn.chunks if turn else []
     rows = "".join(
         f"<tr><td>{c.seq}</td><td>{c.t_ms:,.1f}</td><td>{c.gap_ms:,.1f}</td>"
         f"<td>{len(c.text)}</td></tr>"
-        for c in (turn.chunks if turn else [])
+        for c in chunks[:TABLE_MAX_ROWS]
     )
-    return TABLE_HEAD + rows
+    return TABLE_HEAD + rows + (TABLE_MORE if len(chunks) > TABLE_MAX_ROWS else "")
