@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
+import gradio as gr
 import pytest
 import yaml
 from gradio.components import Component
@@ -54,6 +55,7 @@ from playground.ui.session import (
     drive_turn,
     request_error_code,
 )
+from playground.ui.turn_outputs import TurnOutputs
 from playground.ui.wire import wire_value
 from tests.support import make_test_services
 
@@ -1247,3 +1249,56 @@ async def test_the_turns_wire_values_are_what_gradio_would_send() -> None:
         assert sent[0][-1]["role"] == "assistant"  # and not trivially equal: real content
     finally:
         await services.aclose()
+
+
+# -- TurnOutputs ----------------------------------------------------------------------------------
+
+
+def _turn_outputs() -> TurnOutputs:
+    with gr.Blocks():
+        return TurnOutputs(
+            gr.Chatbot(),
+            gr.HTML(),
+            gr.HTML(),
+            gr.HTML(),
+            gr.HTML(),
+            gr.Textbox(),
+            gr.JSON(),
+            gr.HTML(),
+        )
+
+
+CHAT_ONLY = Frame(chat=True, timing=False, new_audio=False, final=False)
+TIMING = Frame(chat=False, timing=True, new_audio=False, final=False)
+AUDIO = Frame(chat=False, timing=False, new_audio=True, final=False)
+
+
+def test_a_turns_frames_send_each_output_again_as_it_was_until_it_changes() -> None:
+    outputs, state = _turn_outputs(), SessionState()
+    turn = state.begin("hi")
+    turn.handle(STARTED)
+    first = outputs.render(state, CHAT_ONLY)
+    assert len(first) == 8 and first[0][0]["content"][0]["text"] == "hi"
+    assert first[2:5] == tuple(outputs.initial(SessionState())[2:5])  # a fresh panel
+    turn.handle(chunk(0, "Hello", "Hello", 120, 120))
+    second = outputs.render(state, CHAT_ONLY)
+    assert second[0] is not first[0] and second[0][-1]["content"][0]["text"] == "Hello"
+    assert all(a is b for a, b in zip(second[1:], first[1:], strict=True))  # resent as they were
+    timed = outputs.render(state, TIMING)
+    assert timed[0] is second[0]
+    assert "<td>120.0</td>" in timed[4] and "sp-received" in timed[2] and "120 ms" in timed[1]
+    assert timed[5:] == second[5:]
+
+
+def test_audio_goes_out_once_per_piece_and_retracted_text_stops_the_voice() -> None:
+    outputs, state = _turn_outputs(), SessionState()
+    turn = state.begin("hi")
+    turn.handle(TurnStarted("turn_1", "m", "p@1", "prompt", True, "local:joe"))
+    turn.handle(audio(0, "Hello.", 300))
+    fed = outputs.render(state, AUDIO)[5]
+    assert json.loads(fed)["pieces"][0]["text"] == "Hello." and state.last_feed == fed
+    assert outputs.render(state, CHAT_ONLY)[5] is fed  # not fed again
+    turn.handle(TextReplaced("[removed]", "flagged: harassment"))
+    stop = outputs.render(state, CHAT_ONLY)[5]
+    assert stop != fed and state.audio_stopped
+    assert outputs.render(state, AUDIO)[5] is stop  # stopped stays stopped

@@ -31,12 +31,12 @@ from playground.ui.notebook_tab import (
 from playground.ui.session import (
     CompareFrame,
     CompareSession,
-    Frame,
     SessionState,
     drive_compare,
     drive_turn,
     resume_turn,
 )
+from playground.ui.turn_outputs import TurnOutputs, chat_value
 from playground.ui.wire import wire_value
 
 __all__ = ["PAGE_CSS", "PAGE_HEAD", "build_ui"]
@@ -425,7 +425,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
 
         # Not the message box: a skipped output costs Gradio a component rebuild on every
         # frame, so the page clears the box itself (``CLEAR_BOX``).
-        turn_outputs = [
+        outputs = TurnOutputs(
             chatbot,
             summary,
             plot,
@@ -434,67 +434,8 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             audio_feed,
             structured_json,
             structured_status,
-        ]
-
-        empty_panel = (
-            timing_view.arrival_html(None),
-            timing_view.gap_html(None),
-            timing_view.table_html(None),
         )
-
-        def render(state: SessionState, frame: Frame) -> tuple[Any, ...]:
-            """The chat, timing panel, audio feed and structured output for one frame. Outputs
-            that did not change are sent again as they were (see ``SessionState.frame_values``),
-            all already postprocessed (see ``wire``)."""
-            turn = state.current
-            values = state.frame_values
-            if values is None:  # the turn's first frame: a fresh panel for the new turn
-                status = view.structured_status(turn, None)
-                state.structured_shown = (None, status)
-                values = state.frame_values = list(
-                    map(
-                        wire_value,
-                        turn_outputs,
-                        [
-                            _chat(state),
-                            view.timing_summary(turn),
-                            *empty_panel,
-                            state.last_feed,
-                            view.structured_value(None),
-                            status,
-                        ],
-                    )
-                )
-            elif frame.chat:
-                values[0] = wire_value(chatbot, _chat(state))
-            if frame.timing:
-                values[1:5] = [
-                    wire_value(summary, view.timing_summary(turn)),
-                    wire_value(plot, timing_view.arrival_html(turn)),
-                    wire_value(gaps, timing_view.gap_html(turn)),
-                    wire_value(table, timing_view.table_html(turn)),
-                ]
-            started = turn.started if turn is not None else None
-            if turn is not None and started is not None and not state.audio_stopped:
-                feed: str | None = None
-                if turn.replaced and started.voice:
-                    # Retracted text must not go on being spoken: stop this turn's voice.
-                    feed = view.audio_stop_feed(started.turn_id, "Stopped: the text was retracted.")
-                    state.audio_stopped = True
-                elif frame.new_audio:
-                    feed = view.audio_feed(started.turn_id, turn.audio, state.audio_sent)
-                    state.audio_sent = len(turn.audio)
-                if feed is not None:
-                    values[5] = state.last_feed = feed  # a Textbox's value is its wire value
-            if frame.chat:
-                shown = (state.structured, view.structured_status(turn, state.structured))
-                if shown != state.structured_shown:
-                    state.structured_shown = shown
-                    values[6:8] = [
-                        wire_value(structured_json, view.structured_value(shown[0])),
-                        wire_value(structured_status, shown[1]),
-                    ]
-            return tuple(values)
+        turn_outputs = outputs.components()
 
         # One parameter per input: they are the named arguments of the public "/turn" endpoint.
         async def on_send(
@@ -537,7 +478,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             loading = model.startswith("local:") and not services.local_model.loaded
             # No frame before the turn has started: the upstream request goes out first.
             async for frame in drive_turn(live_turns, state, request, creds):
-                values = render(state, frame)
+                values = outputs.render(state, frame)
                 if loading and not (state.current and state.current.chunks):
                     loading_note = wire_value(summary, view.loading_summary(LOADING_NOTE))
                     values = (values[0], loading_note, *values[2:])
@@ -547,7 +488,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         # which closes the run and sends the last frame; the Gradio event is not cancelled.
         async def on_stop(state: SessionState) -> list[dict[str, Any]]:
             state.stop()
-            return _chat(state)
+            return chat_value(state)
 
         async def on_clear(state: SessionState) -> tuple[Any, ...]:
             state.clear()
@@ -556,7 +497,9 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             return (
                 [],
                 view.timing_summary(None),
-                *empty_panel,
+                timing_view.arrival_html(None),
+                timing_view.gap_html(None),
+                timing_view.table_html(None),
                 None,
                 view.structured_status(None, None),
             )
@@ -608,27 +551,13 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 restore_chat(state, nb, chat_cell)
             # Every output is sent in every frame, unchanged ones as they were: a ``gr.skip()``
             # costs Gradio a component rebuild per frame (see ``SessionState.frame_values``).
-            shown: list[Any] = [
-                {"owner": owner, "chat": chat_cell},
-                *map(
-                    wire_value,
-                    turn_outputs,
-                    [
-                        _chat(state),
-                        view.timing_summary(None),
-                        *empty_panel,
-                        state.last_feed,
-                        view.structured_value(None),
-                        view.structured_status(None, None),
-                    ],
-                ),
-            ]
+            shown: list[Any] = [{"owner": owner, "chat": chat_cell}, *outputs.initial(state)]
             if notebooks is not None:
                 shown += [notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin), ""]
             yield tuple(shown)
             if chat_run is not None:
                 async for frame in resume_turn(live_turns, state, chat_run):
-                    shown[1:9] = render(state, frame)
+                    shown[1:9] = outputs.render(state, frame)
                     yield tuple(shown)
             if rerun is not None and notebooks is not None:
                 async for _frame in resume_turn(live_turns, nbs.rerun, rerun):
@@ -836,7 +765,3 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
 def _chat_cell(stored: Any) -> str | None:
     chat = stored.get("chat") if isinstance(stored, dict) else None
     return chat if isinstance(chat, str) else None
-
-
-def _chat(state: SessionState) -> list[dict[str, Any]]:
-    return view.chat_messages(state.shown, state.live)
