@@ -236,6 +236,13 @@ def test_the_timing_plot_and_table_fill_in(session: Session, fake: FakeOpenAI) -
     bars = page.get_attribute("#sp-gaps path.sp-gap-bars", "d") or ""
     assert bars.count("M") == 7
     assert "median" in page.inner_text("#sp-gaps")
+    # Copy puts the rows on the clipboard, tab-separated, as a spreadsheet pastes them.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#sp-table [data-sp-copy-table]")
+    session.wait_for_text("#sp-table .sp-table-title", "Copied")
+    lines = str(page.evaluate("navigator.clipboard.readText()")).split("\n")
+    assert lines[0].split("\t") == list(timing_view.TABLE_HEADERS)
+    assert len(lines) == 9 and lines[-1].split("\t")[0] == "7"
 
 
 def test_stop_ends_the_stream_and_keeps_the_partial_answer_and_clear_empties(

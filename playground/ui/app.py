@@ -43,7 +43,10 @@ __all__ = ["PAGE_CSS", "PAGE_HEAD", "build_ui"]
 
 _STATIC = Path(__file__).parent / "static"
 PAGE_CSS = (_STATIC / "style.css").read_text(encoding="utf-8")
-PAGE_HEAD = f"<script>{(_STATIC / 'player.js').read_text(encoding='utf-8')}</script>"
+PAGE_HEAD = "".join(
+    f"<script>{(_STATIC / name).read_text(encoding='utf-8')}</script>"
+    for name in ("player.js", "timing.js")
+)
 UI_CONCURRENCY = 64
 FEATURES = ("guardrails", "interception", "post_processing", "streaming_guardrail")
 # The streaming guardrail's toggle, when it is available, points at its limits just below it.

@@ -232,7 +232,9 @@ TABLE_MORE: Final = (
     "charts and the summary cover every one.</td></tr>"
 )
 TABLE_HEAD: Final = (
-    "<div class='sp-chart-title'>Per-chunk timing</div>"
+    "<div class='sp-chart-title sp-table-title'>Per-chunk timing"
+    "<button type='button' data-sp-copy-table title='Copy the rows, tab-separated'>Copy</button>"
+    "</div>"
     "<div class='sp-chunk-table' tabindex='0' role='region' aria-label='Per-chunk timing'>"
     "<table><thead><tr>"
     + "".join(f"<th>{html.escape(h)}</th>" for h in TABLE_HEADERS)
