@@ -259,10 +259,13 @@ def test_stop_ends_the_stream_and_keeps_the_partial_answer_and_clear_empties(
     assert session.bot_text().startswith("Partial answer")
     session.wait_for_status("stopped")
     assert "Error" not in session.chat_text()
+    assert session.page.locator("#sp-table tbody tr").count() == 2
     # Clear empties the conversation and the timing.
     session.page.click("#sp-clear")
     session.wait_for_status("Send a message")
     assert "Partial" not in session.chat_text()
+    assert session.page.locator("#sp-table tbody tr").count() == 0
+    assert session.page.locator("#sp-plot polyline").count() == 0
     assert session.console_errors == []
 
 

@@ -497,15 +497,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             state.clear()
             live_turns.forget_chat(state.owner)
             state.structured_shown = None
-            return (
-                [],
-                view.timing_summary(None),
-                timing_view.arrival_html(None),
-                timing_view.gap_html(None),
-                timing_view.table_html(None),
-                None,
-                view.structured_status(None, None),
-            )
+            return tuple(outputs.initial(state))
 
         async def after_turn(
             state: SessionState, nbs: NotebookSession, stored: Any
@@ -662,7 +654,8 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         clear.click(
             on_clear,
             [session],
-            [chatbot, summary, plot, gaps, table, structured_json, structured_status],
+            turn_outputs,
+            postprocess=False,  # ``TurnOutputs`` values are already postprocessed
             queue=False,
             api_visibility="private",
         )
