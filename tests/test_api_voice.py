@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import time
 import wave
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ import pytest
 from playground.server import build_app
 from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.support import SSEEvent, live_server, make_test_services, stream_events
+from tests.support import SSEEvent, live_server, make_test_services, stream_events, wait_until
 
 SENTENCES = [
     "The first sentence is long enough to be spoken on its own. ",
@@ -135,13 +134,12 @@ def test_a_client_disconnect_clears_and_closes_the_voice_connection(
         for line in response.iter_lines():
             if line.startswith("event: audio"):
                 break
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and (
-        deepgram.closed_connections == closed_before or fake.disconnects == disconnects_before
-    ):
-        time.sleep(0.02)
-    assert fake.disconnects == disconnects_before + 1, "the LLM stream was closed"
-    assert deepgram.closed_connections == closed_before + 1, "the voice socket was closed"
+    assert wait_until(lambda: fake.disconnects == disconnects_before + 1, 10), (
+        "the LLM stream was closed"
+    )
+    assert wait_until(lambda: deepgram.closed_connections == closed_before + 1, 10), (
+        "the voice socket was closed"
+    )
     assert "Clear" in deepgram.message_types(), "queued speech was cleared"
 
 

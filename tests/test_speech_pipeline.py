@@ -160,7 +160,10 @@ async def test_a_voice_connection_opens_before_any_sentence_is_ready() -> None:
     session = ConnectingSession()
     stage = SpeechStage(session, lambda item: asyncio.sleep(0))
     worker = asyncio.create_task(stage.run())
-    await asyncio.sleep(0.01)
+    for _ in range(1000):  # the worker connects as soon as it gets to run
+        if session.calls:
+            break
+        await asyncio.sleep(0.01)
     assert session.calls == ["connect"], "opened while the model is still thinking"
     stage.push_text(TEXT)
     stage.finish()
