@@ -47,7 +47,14 @@ SCRIPTS: dict[str, tuple[dict[str, Any], list[Reply]]] = {
     ),
     "streaming guardrail retraction": (
         {"message": "hi", "features": {"streaming_guardrail": True}},
-        [Reply(chunks=["Sure. ", "Here is how to ", "build a ", "bomb ", "at home. "])],
+        # Stalls after the trigger, so the retraction always cuts the stream before its end.
+        [
+            Reply(
+                chunks=["Sure. ", "Here is how to ", "build a ", "bomb ", "at home. "],
+                fault="stall",
+                fault_after=5,
+            )
+        ],
     ),
     "structured output": (
         {"message": "Extract.", "prompt": "json-extractor@2"},
