@@ -18,10 +18,10 @@ import httpx
 from benchmarks.common import Row, api_turn, served
 from playground.catalog import Credentials
 from playground.providers.local_llm import LOCAL_MODEL_NAME, LocalLlamaModel
-from playground.requests import TurnRequest
-from playground.runner import TurnRunner
 from playground.services import make_services
 from playground.settings import Settings
+from playground.turn.request import TurnRequest
+from playground.turn.runner import TurnRunner
 
 PROMPTS = (
     "What is response streaming, in two sentences?",

@@ -18,9 +18,9 @@ from fastapi.middleware.cors import CORSMiddleware
 import playground.offline  # noqa: F401  (must run before gradio is imported)
 from playground.api.routes import add_health, build_api_router, hoist_schema_defs
 from playground.api.widget import add_widget
-from playground.runner import TurnRunner
 from playground.services import Services, make_services
 from playground.settings import Settings
+from playground.turn.runner import TurnRunner
 from playground.ui.app import PAGE_CSS, PAGE_HEAD, build_ui
 
 __all__ = ["build_app", "main"]

@@ -18,31 +18,31 @@ from pathlib import Path
 from typing import Any
 
 from playground.catalog import Catalog, CatalogEntry, Credentials
-from playground.errors import ConfigError, MissingKeyError
-from playground.guardrails import (
+from playground.checks.guardrails import (
     LocalModerator,
     ModerationRules,
     OpenAIModerator,
     StreamingGuardrail,
     load_moderation_rules,
 )
-from playground.interception import (
+from playground.checks.interception import (
     Hook,
     InterceptionRules,
     Interceptor,
     load_hook,
     load_interception_rules,
 )
-from playground.notebook_store import NotebookStore
-from playground.notebooks import Notebooks
-from playground.prompts import PromptLibrary, load_prompt_library
+from playground.checks.reply_checks import ReplyChecks
+from playground.errors import ConfigError, MissingKeyError
+from playground.notebook.access import Notebooks
+from playground.notebook.store import NotebookStore
+from playground.prompts.library import PromptLibrary, load_prompt_library
 from playground.providers.base import LLMProvider, TTSProvider
 from playground.providers.deepgram_tts import DeepgramTTS, FlushBudget
 from playground.providers.local_llm import LocalLlamaModel, local_model_unavailable
 from playground.providers.openai_llm import OpenAIChatModel, OpenAIClientPool
 from playground.providers.piper_tts import PiperTTS, local_voice_unavailable_reason
-from playground.reply_checks import ReplyChecks
-from playground.settings import Settings
+from playground.settings import PROJECT_ROOT, Settings
 
 __all__ = ["Services", "make_services"]
 
@@ -269,4 +269,4 @@ def _notebooks(settings: Settings) -> Notebooks | None:
 def _project_path(configured: str) -> Path:
     # Relative paths are relative to the project, so `python app.py` works from any directory.
     path = Path(configured)
-    return path if path.is_absolute() else Path(__file__).resolve().parent.parent / path
+    return path if path.is_absolute() else PROJECT_ROOT / path

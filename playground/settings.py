@@ -6,10 +6,15 @@ in a repr, a log line or an error message.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The checkout (or Space) the package runs from: relative settings and shipped assets live here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = PROJECT_ROOT / "assets"
 
 __all__ = ["Settings"]
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from playground.capabilities import OPTIONS
 from playground.server import build_app
+from playground.turn.capabilities import OPTIONS
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.support import (
     SSEEvent,
@@ -216,8 +216,8 @@ GRID = [
 def test_every_cell_of_the_capability_table_reaches_the_api_and_the_page(
     local_rules: str, fake: FakeOpenAI, streaming: bool, prompt: str, node: str, model: str
 ) -> None:
-    from playground.capabilities import Conditions, disabled_features
-    from playground.prompts import load_prompt_library
+    from playground.prompts.library import load_prompt_library
+    from playground.turn.capabilities import Conditions, disabled_features
     from playground.ui.view import capability_notes, disabled_info
     from tests.test_prompts import PROMPTS
 

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from playground.capabilities import OPTIONS, RULES, Conditions, disabled_features
+from playground.turn.capabilities import OPTIONS, RULES, Conditions, disabled_features
 
 
 def conditions(**overrides: object) -> Conditions:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from playground.compare import compare
-from playground.requests import TurnRequest
-from playground.runner import TurnRunner
+from playground.turn.compare import compare
+from playground.turn.request import TurnRequest
+from playground.turn.runner import TurnRunner
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.support import make_test_services
 

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from playground.errors import ConfigError, ErrorCategory, ProviderError
-from playground.guardrails import (
+from playground.checks.guardrails import (
     DEFAULT_BLOCK_MESSAGE,
     DEFAULT_MODERATION_RULES_PATH,
     LIMITS,
@@ -25,6 +24,7 @@ from playground.guardrails import (
     load_moderation_rules,
     luhn_valid,
 )
+from playground.errors import ConfigError, ErrorCategory, ProviderError
 from tests.fakes.openai_server import FakeOpenAI
 
 

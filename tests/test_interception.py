@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from playground.errors import ConfigError
-from playground.interception import (
+from playground.checks.interception import (
     DEFAULT_INTERCEPTION_RULES_PATH,
     InterceptionResult,
     InterceptionRules,
@@ -20,6 +19,7 @@ from playground.interception import (
     load_hook,
     load_interception_rules,
 )
+from playground.errors import ConfigError
 
 # --- hooks, loaded by their entry-point names ("tests.test_interception:<name>") -----------------
 

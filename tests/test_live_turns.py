@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from playground.events import Event, TextChunk, TurnCompleted
-from playground.notebook_store import new_owner_id
-from playground.requests import TurnRequest
-from playground.runner import TurnRunner
+from playground.notebook.store import new_owner_id
 from playground.services import Services
+from playground.turn.events import Event, TextChunk, TurnCompleted
+from playground.turn.request import TurnRequest
+from playground.turn.runner import TurnRunner
 from playground.ui.live_turns import LiveTurn, LiveTurns
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.support import make_test_services

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from playground.nodes import ToolCallBuffer
+from playground.agent.nodes import ToolCallBuffer
 from playground.providers.base import ToolCallFragment
 
 

@@ -13,19 +13,7 @@ from typing import Any
 import pytest
 
 from playground.errors import ConfigError
-from playground.events import (
-    AudioReady,
-    DisabledFeature,
-    TextChunk,
-    TextReplaced,
-    TimingSummary,
-    ToolCallDone,
-    ToolResult,
-    TurnCompleted,
-    TurnFailed,
-    TurnStarted,
-)
-from playground.notebook import (
+from playground.notebook.model import (
     MAX_CELLS,
     Notebook,
     RunCell,
@@ -38,11 +26,23 @@ from playground.notebook import (
     notebook_to_json,
     request_for_rerun,
 )
-from playground.notebook_store import NotebookStore, new_owner_id, validate_owner_id
-from playground.prompts import load_prompt_library
+from playground.notebook.store import NotebookStore, new_owner_id, validate_owner_id
+from playground.prompts.library import load_prompt_library
 from playground.providers.base import Usage
-from playground.requests import Features, HistoryMessage, TurnRequest
 from playground.speech.wav import pcm_to_wav
+from playground.turn.events import (
+    AudioReady,
+    DisabledFeature,
+    TextChunk,
+    TextReplaced,
+    TimingSummary,
+    ToolCallDone,
+    ToolResult,
+    TurnCompleted,
+    TurnFailed,
+    TurnStarted,
+)
+from playground.turn.request import Features, HistoryMessage, TurnRequest
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 WAV = pcm_to_wav(b"\x01\x02" * 2400, 24000)

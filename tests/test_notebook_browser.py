@@ -17,8 +17,8 @@ import pytest
 from nbclient import NotebookClient
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage
 
-from playground.notebook import Notebook as NotebookModel
-from playground.notebook import notebook_from_json, notebook_to_json
+from playground.notebook.model import Notebook as NotebookModel
+from playground.notebook.model import notebook_from_json, notebook_to_json
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.page_support import chromium, serve_page

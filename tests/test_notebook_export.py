@@ -20,19 +20,19 @@ import pytest
 from nbclient import NotebookClient
 
 from playground.errors import ConfigError
-from playground.notebook import Notebook, RunCell, RunConfig, cell_from_run
-from playground.notebook_export import (
+from playground.notebook.export import (
     prompt_resolver,
     request_body,
     to_ipynb,
     to_ipynb_json,
     view_code,
 )
-from playground.prompts import PromptLibrary, load_prompt_library
+from playground.notebook.model import Notebook, RunCell, RunConfig, cell_from_run
+from playground.prompts.library import PromptLibrary, load_prompt_library
 from playground.providers.local_llm import LOCAL_MODEL_NAME
 from playground.providers.openai_llm import OpenAIChatModel
-from playground.requests import Features, HistoryMessage, TurnRequest
 from playground.server import build_app
+from playground.turn.request import Features, HistoryMessage, TurnRequest
 from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
 from tests.support import live_server, make_test_services, stream_events

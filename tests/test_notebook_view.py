@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from playground.events import TextChunk, TurnStarted
-from playground.notebook import Notebook
-from playground.notebook_store import new_owner_id
+from playground.notebook.model import Notebook
+from playground.notebook.store import new_owner_id
 from playground.speech.wav import wav_to_pcm
-from playground.turn_state import TurnState
+from playground.turn.events import TextChunk, TurnStarted
+from playground.turn.state import TurnState
 from playground.ui import notebook_view
 from playground.ui.notebook_tab import app_url_of, owner_of, write_export
 from tests.support import make_test_services

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from playground.errors import ConfigError
-from playground.prompts import load_prompt_library
+from playground.prompts.library import load_prompt_library
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 

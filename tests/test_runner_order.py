@@ -15,10 +15,10 @@ import time
 from collections.abc import AsyncIterator
 
 from playground.catalog import Credentials
-from playground.events import Event, TextChunk, TextReplaced, TurnCompleted
 from playground.providers.base import ChatMessage, ContentDelta, GenerationOptions, ModelDelta
-from playground.requests import Features, TurnRequest
-from playground.runner import PreparedTurn, TurnRunner
+from playground.turn.events import Event, TextChunk, TextReplaced, TurnCompleted
+from playground.turn.request import Features, TurnRequest
+from playground.turn.runner import PreparedTurn, TurnRunner
 from tests.support import make_test_services
 
 
@@ -43,7 +43,7 @@ class RecordingLLM:
 
 def prepared(runner: TurnRunner, llm: RecordingLLM, **request: object) -> PreparedTurn:
     turn = runner.prepare(
-        TurnRequest(message="hi", model=None, voice="none", **request),  # type: ignore[arg-type]
+        TurnRequest(message="hi", model=None, voice="none", **request),
         Credentials(),
     )
     return dataclasses.replace(turn, llm=llm)

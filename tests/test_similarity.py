@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from playground.similarity import (
+from playground.turn.similarity import (
     Summary,
     edit_distance,
     normalised_edit_distance,

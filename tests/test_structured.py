@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from playground.checks.structured import PartialJSON, PartialJSONState
 from playground.errors import ConfigError
-from playground.prompts import load_prompt_library
-from playground.structured import PartialJSON, PartialJSONState
+from playground.prompts.library import load_prompt_library
 
 ROOT = Path(__file__).resolve().parent.parent
 

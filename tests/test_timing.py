@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from playground.providers.base import Usage
-from playground.timing import TimingRecorder
+from playground.turn.timing import TimingRecorder
 
 
 def test_every_chunk_is_stamped_with_time_since_send_gap_and_size() -> None:

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.prompts import load_prompt_library
-from playground.tools import (
+from playground.agent.tools import (
     ASSETS_DIR,
     TOOLS,
     KnowledgeBase,
@@ -14,6 +13,7 @@ from playground.tools import (
     ToolError,
     calculate,
 )
+from playground.prompts.library import load_prompt_library
 
 ROOT = Path(__file__).resolve().parent.parent
 

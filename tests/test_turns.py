@@ -8,8 +8,8 @@ from typing import Any, cast
 
 import pytest
 
-from playground.runner import PreparedTurn
-from playground.turns import KEEPALIVE, TurnLog, TurnRegistry
+from playground.turn.log import KEEPALIVE, TurnLog, TurnRegistry
+from playground.turn.runner import PreparedTurn
 
 
 class _Turn:

@@ -21,9 +21,11 @@ from gradio.state_holder import SessionState as GradioSession
 from gradio.utils import diff as gradio_diff
 
 from playground.catalog import Credentials
-from playground.compare import CompareProgress, CompareRound
+from playground.checks.guardrails import LIMITS
 from playground.errors import ConfigError, MissingKeyError
-from playground.events import (
+from playground.prompts.library import ExitPath, PromptFile, PromptLibrary, load_prompt_library
+from playground.turn.compare import CompareProgress, CompareRound
+from playground.turn.events import (
     AudioReady,
     DisabledFeature,
     Event,
@@ -37,11 +39,9 @@ from playground.events import (
     TurnFailed,
     TurnStarted,
 )
-from playground.guardrails import LIMITS
-from playground.prompts import ExitPath, PromptFile, PromptLibrary, load_prompt_library
-from playground.requests import TurnRequest
-from playground.runner import TurnRunner
-from playground.turn_state import TurnState
+from playground.turn.request import TurnRequest
+from playground.turn.runner import TurnRunner
+from playground.turn.state import TurnState
 from playground.ui import compare_view, timing_view, view
 from playground.ui.app import build_ui
 from playground.ui.live_turns import LiveTurns
@@ -1199,8 +1199,8 @@ def test_compare_session_copies_start_empty() -> None:
 
 
 def test_spoken_pieces_show_ready_time_synthesis_and_length_escaped() -> None:
-    from playground.events import AudioReady, TurnStarted
-    from playground.turn_state import TurnState
+    from playground.turn.events import AudioReady, TurnStarted
+    from playground.turn.state import TurnState
     from playground.ui.view import timing_summary
 
     turn = TurnState()

@@ -41,7 +41,9 @@ SCRIPTS: dict[str, tuple[dict[str, Any], list[Reply]]] = {
     "agent with a tool call": (
         {"message": "What is 6*7?", "prompt": "support-agent@2", "node": "agent"},
         [
-            Reply(chunks=[], tool_calls=[ToolCallSpec("calculator", '{"expression": "6*7"}', "c1")]),
+            Reply(
+                chunks=[], tool_calls=[ToolCallSpec("calculator", '{"expression": "6*7"}', "c1")]
+            ),
             Reply(chunks=["It is ", "42."]),
         ],
     ),

@@ -28,10 +28,10 @@ from playground.api.sse import (
 from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
 from playground.catalog import CatalogEntry
 from playground.errors import ConfigError
-from playground.requests import TurnRequest
-from playground.runner import PreparedTurn, TurnRunner
 from playground.services import Services
-from playground.turns import TurnLog, TurnRegistry
+from playground.turn.log import TurnLog, TurnRegistry
+from playground.turn.request import TurnRequest
+from playground.turn.runner import PreparedTurn, TurnRunner
 
 __all__ = ["add_health", "build_api_router", "error_response", "hoist_schema_defs"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from playground.events import (
+from playground.turn.events import (
     AudioReady,
     Event,
     StructuredOutput,

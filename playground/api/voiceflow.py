@@ -30,8 +30,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from playground.events import Event, TextChunk, ToolCallDone, TurnCompleted, TurnFailed, TurnStarted
-from playground.requests import HistoryMessage
+from playground.turn.events import (
+    Event,
+    TextChunk,
+    ToolCallDone,
+    TurnCompleted,
+    TurnFailed,
+    TurnStarted,
+)
+from playground.turn.request import HistoryMessage
 
 __all__ = ["LAUNCH_MESSAGE", "ConversationStore", "VoiceflowRequest", "voiceflow_frames"]
 

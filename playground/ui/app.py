@@ -9,16 +9,16 @@ from typing import Any
 
 import gradio as gr
 
-from playground.capabilities import OPTIONS, Conditions, disabled_features
 from playground.catalog import Credentials
+from playground.checks.guardrails import LIMITS
 from playground.errors import ConfigError
-from playground.guardrails import LIMITS
-from playground.notebook import Notebook
-from playground.notebook_store import new_owner_id
-from playground.prompts import PromptFile
-from playground.requests import Features, HistoryMessage, TurnRequest
-from playground.runner import TurnRunner
+from playground.notebook.model import Notebook
+from playground.notebook.store import new_owner_id
+from playground.prompts.library import PromptFile
 from playground.services import Services
+from playground.turn.capabilities import OPTIONS, Conditions, disabled_features
+from playground.turn.request import Features, HistoryMessage, TurnRequest
+from playground.turn.runner import TurnRunner
 from playground.ui import compare_view, notebook_view, timing_view, view
 from playground.ui.live_turns import LiveTurns
 from playground.ui.notebook_tab import (

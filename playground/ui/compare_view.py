@@ -12,9 +12,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from playground.compare import CompareProgress, CompareRound
-from playground.similarity import Summary, summarise
-from playground.turn_state import TurnState
+from playground.turn.compare import CompareProgress, CompareRound
+from playground.turn.similarity import Summary, summarise
+from playground.turn.state import TurnState
 from playground.ui.session import CompareRun
 from playground.ui.view import error_html
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from playground.errors import ConfigError
-from playground.events import Event
-from playground.notebook import Notebook, RunCell, cell_from_run
-from playground.notebooks import Notebooks
-from playground.prompts import PromptLibrary
-from playground.requests import TurnRequest
-from playground.runner import PreparedTurn, TurnRunner
+from playground.notebook.access import Notebooks
+from playground.notebook.model import Notebook, RunCell, cell_from_run
+from playground.prompts.library import PromptLibrary
+from playground.turn.events import Event
+from playground.turn.request import TurnRequest
+from playground.turn.runner import PreparedTurn, TurnRunner
 
 __all__ = ["RECORD_WAIT_S", "LiveTurn", "LiveTurns", "TurnKind"]
 

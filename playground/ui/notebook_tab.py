@@ -1,6 +1,6 @@
 """The Notebook tab: every run a cell to rerun, edit, pin, delete and export. Wiring only —
 rendering is in ``notebook_view``, runs in ``live_turns``, the notebook itself in
-``playground.notebook`` and its storage in ``playground.notebooks``."""
+``playground.notebook.model`` and its storage in ``playground.notebook.access``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ import gradio as gr
 
 from playground.catalog import Credentials
 from playground.errors import ConfigError
-from playground.notebook import (
+from playground.notebook.access import Notebooks
+from playground.notebook.export import prompt_resolver, to_ipynb_json, view_code
+from playground.notebook.model import (
     Notebook,
     RunCell,
     config_from_request,
@@ -25,11 +27,9 @@ from playground.notebook import (
     notebook_to_json,
     request_for_rerun,
 )
-from playground.notebook_export import prompt_resolver, to_ipynb_json, view_code
-from playground.notebook_store import validate_owner_id
-from playground.notebooks import Notebooks
-from playground.prompts import PromptLibrary
-from playground.requests import Features, TurnRequest
+from playground.notebook.store import validate_owner_id
+from playground.prompts.library import PromptLibrary
+from playground.turn.request import Features, TurnRequest
 from playground.ui import notebook_view
 from playground.ui.live_turns import LiveTurn, LiveTurns
 from playground.ui.session import SessionState, drive_turn

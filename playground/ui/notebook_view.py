@@ -1,6 +1,6 @@
 """Pure rendering of the notebook tab: cells, the pinned comparison and the running rerun.
 
-Everything is escaped HTML drawn from a cell's event log (``playground.notebook``): model
+Everything is escaped HTML drawn from a cell's event log (``playground.notebook.model``): model
 output never becomes markup. Each cell's buttons carry ``data-action`` and ``data-cell``; the
 tab's one click handler (``ACTIONS_JS``) turns a click into an ``action`` event for the server.
 """
@@ -12,9 +12,9 @@ import html
 from collections.abc import Sequence
 from typing import Any, Final
 
-from playground.notebook import Notebook, RunCell, compare_cells
+from playground.notebook.model import Notebook, RunCell, compare_cells
 from playground.speech.wav import pcm_to_wav, wav_to_pcm
-from playground.turn_state import TurnState
+from playground.turn.state import TurnState
 from playground.ui import timing_view
 
 __all__ = [

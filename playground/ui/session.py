@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playground.catalog import Credentials
-from playground.compare import CompareProgress, compare
 from playground.errors import ConfigError, MissingKeyError
-from playground.events import Event, StructuredOutput, TurnFailed, TurnStarted
-from playground.requests import HistoryMessage, TurnRequest
-from playground.runner import TurnRunner
-from playground.turn_state import TurnState
+from playground.turn.compare import CompareProgress, compare
+from playground.turn.events import Event, StructuredOutput, TurnFailed, TurnStarted
+from playground.turn.request import HistoryMessage, TurnRequest
+from playground.turn.runner import TurnRunner
+from playground.turn.state import TurnState
 from playground.ui.live_turns import LiveTurn, LiveTurns, TurnKind
 
 __all__ = [

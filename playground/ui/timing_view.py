@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from statistics import median
 from typing import Final
 
-from playground.turn_state import TurnState
+from playground.turn.state import TurnState
 
 _W: Final = 640.0
 _LEFT, _RIGHT, _TOP, _BOTTOM = 52.0, 14.0, 10.0, 46.0

@@ -13,7 +13,7 @@ from typing import Any
 
 from gradio.components import Component
 
-from playground.turn_state import TurnState
+from playground.turn.state import TurnState
 from playground.ui import timing_view, view
 from playground.ui.session import Frame, SessionState
 from playground.ui.wire import wire_value

@@ -16,12 +16,12 @@ from typing import Any
 
 import yaml
 
-from playground.capabilities import OPTIONS
 from playground.catalog import CatalogEntry
-from playground.events import DisabledFeature, StructuredOutput, TextReplaced, TurnFailed
-from playground.prompts import PromptFile
-from playground.similarity import word_diff
-from playground.turn_state import ToolEntry, TurnState
+from playground.prompts.library import PromptFile
+from playground.turn.capabilities import OPTIONS
+from playground.turn.events import DisabledFeature, StructuredOutput, TextReplaced, TurnFailed
+from playground.turn.similarity import word_diff
+from playground.turn.state import ToolEntry, TurnState
 
 __all__ = [
     "audio_feed",

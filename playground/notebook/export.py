@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from playground.agent.nodes import exit_tool_schema
+from playground.agent.tools import tool_schemas
 from playground.errors import ConfigError
-from playground.nodes import exit_tool_schema
-from playground.notebook import Notebook, RunCell, RunConfig
-from playground.prompts import PromptLibrary
-from playground.requests import HistoryMessage, TurnRequest
-from playground.tools import tool_schemas
+from playground.notebook.model import Notebook, RunCell, RunConfig
+from playground.prompts.library import PromptLibrary
+from playground.turn.request import HistoryMessage, TurnRequest
 
 __all__ = [
     "ExportPrompt",

@@ -13,8 +13,8 @@ import hashlib
 from collections.abc import Callable
 from typing import Final
 
-from playground.notebook import Notebook, RunCell
-from playground.notebook_store import NotebookStore, validate_owner_id
+from playground.notebook.model import Notebook, RunCell
+from playground.notebook.store import NotebookStore, validate_owner_id
 
 __all__ = ["Notebooks"]
 

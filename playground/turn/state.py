@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from playground.events import (
+from playground.turn.events import (
     AudioReady,
     Event,
     TextChunk,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from playground.events import TimingSummary
 from playground.providers.base import Usage
+from playground.turn.events import TimingSummary
 
 __all__ = ["AudioTiming", "ChunkTiming", "TimingRecorder"]
 

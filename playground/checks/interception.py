@@ -24,8 +24,9 @@ from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from playground.checks.rulefiles import RegexPattern, load_rules_file
 from playground.errors import ConfigError
-from playground.rulefiles import RegexPattern, load_rules_file
+from playground.settings import ASSETS_DIR
 
 __all__ = [
     "DEFAULT_INTERCEPTION_RULES_PATH",
@@ -43,9 +44,7 @@ __all__ = [
 
 InterceptionAction = Literal["pass", "rewrite", "block"]
 
-DEFAULT_INTERCEPTION_RULES_PATH = (
-    Path(__file__).resolve().parent.parent / "assets" / "interception_rules.yaml"
-)
+DEFAULT_INTERCEPTION_RULES_PATH = ASSETS_DIR / "interception_rules.yaml"
 _DEFAULT_BLOCK_TEXT = "This reply was blocked before delivery."
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Final
 
 from playground.errors import ConfigError
-from playground.notebook import (
+from playground.notebook.model import (
     MAX_CELLS,
     MAX_NOTEBOOK_BYTES,
     Notebook,

@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 from rank_bm25 import BM25Okapi  # type: ignore[import-untyped]
 
+from playground.settings import ASSETS_DIR
+
 __all__ = [
     "ASSETS_DIR",
     "TOOLS",
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 # Relative to the project, not the working directory, so `python app.py` works from anywhere.
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 
 class ToolError(Exception):

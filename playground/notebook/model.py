@@ -34,7 +34,8 @@ from pydantic import (
 
 from playground.api.sse import event_payload
 from playground.errors import ConfigError
-from playground.events import (
+from playground.prompts.library import PromptLibrary
+from playground.turn.events import (
     AudioReady,
     Event,
     StructuredOutput,
@@ -46,9 +47,8 @@ from playground.events import (
     TurnFailed,
     TurnStarted,
 )
-from playground.prompts import PromptLibrary
-from playground.requests import Features, HistoryMessage, TurnRequest
-from playground.similarity import similarity, word_diff
+from playground.turn.request import Features, HistoryMessage, TurnRequest
+from playground.turn.similarity import similarity, word_diff
 
 __all__ = [
     "MAX_CELLS",
@@ -488,7 +488,7 @@ class Notebook(BaseModel):
 # -- building cells ----------------------------------------------------------------------------
 
 EventLike: TypeAlias = Event | WireEvent | tuple[str, Mapping[str, Any]] | Mapping[str, Any]
-"""A turn event (``playground.events``), a ``WireEvent``, an SSE ``(name, data)`` pair, or a
+"""A turn event (``playground.turn.events``), a ``WireEvent``, an SSE ``(name, data)`` pair, or a
 ``{"event": name, "data": {...}}`` mapping."""
 
 _EVENT_TYPES: Final = (

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from playground.prompts import ExitPath
+from playground.agent.tools import TOOLS, ToolError
+from playground.prompts.library import ExitPath
 from playground.providers.base import (
     ChatMessage,
     ContentDelta,
@@ -24,7 +25,6 @@ from playground.providers.base import (
     ToolCallFragment,
     Usage,
 )
-from playground.tools import TOOLS, ToolError
 
 __all__ = [
     "EXIT_TOOL",

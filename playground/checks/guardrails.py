@@ -31,9 +31,10 @@ from pydantic import (
     model_validator,
 )
 
+from playground.checks.rulefiles import RegexPattern, load_rules_file
 from playground.errors import ErrorCategory, ProviderError
 from playground.providers.openai_llm import translate_openai_error
-from playground.rulefiles import RegexPattern, load_rules_file
+from playground.settings import ASSETS_DIR
 
 __all__ = [
     "DEFAULT_BLOCK_MESSAGE",
@@ -55,9 +56,7 @@ __all__ = [
 
 ModerationAction = Literal["block", "mask"]
 
-DEFAULT_MODERATION_RULES_PATH = (
-    Path(__file__).resolve().parent.parent / "assets" / "moderation_rules.yaml"
-)
+DEFAULT_MODERATION_RULES_PATH = ASSETS_DIR / "moderation_rules.yaml"
 DEFAULT_BLOCK_MESSAGE = "This reply was withheld by the content guardrail."
 
 LIMITS = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.events import DisabledFeature
+from playground.turn.events import DisabledFeature
 
 __all__ = ["OPTIONS", "RULES", "CapabilityRule", "Conditions", "disabled_features"]
 

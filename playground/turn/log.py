@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from playground.runner import PreparedTurn
+from playground.turn.runner import PreparedTurn
 
 __all__ = ["KEEPALIVE", "LoggedFrame", "TurnLog", "TurnRegistry"]
 

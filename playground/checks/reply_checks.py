@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.guardrails import LocalModerator, ModerationVerdict, OpenAIModerator
-from playground.interception import Interceptor
-from playground.structured import PartialJSON
+from playground.checks.guardrails import LocalModerator, ModerationVerdict, OpenAIModerator
+from playground.checks.interception import Interceptor
+from playground.checks.structured import PartialJSON
 
 __all__ = ["ReplyChecks", "ReplyReview"]
 

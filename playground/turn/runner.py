@@ -17,10 +17,35 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.capabilities import Conditions, disabled_features
+from playground.agent.nodes import (
+    CompletedToolCall,
+    ExitTaken,
+    NodeOutput,
+    ToolOutcome,
+    exit_tool_schema,
+    run_agent_node,
+    run_prompt_node,
+)
+from playground.agent.tools import tool_schemas
 from playground.catalog import CatalogEntry, Credentials
+from playground.checks.guardrails import StreamingGuardrail
+from playground.checks.reply_checks import ReplyChecks
+from playground.checks.structured import PartialJSON, PartialJSONState
 from playground.errors import ConfigError, ErrorCategory, PlaygroundError
-from playground.events import (
+from playground.prompts.library import PromptFile
+from playground.providers.base import (
+    ChatMessage,
+    ContentDelta,
+    GenerationOptions,
+    LLMProvider,
+    SpeechSession,
+    StreamEnd,
+)
+from playground.services import Services
+from playground.speech.pipeline import SpeechFailure, SpeechPiece, SpeechStage
+from playground.speech.wav import pcm_duration_ms, pcm_to_wav
+from playground.turn.capabilities import Conditions, disabled_features
+from playground.turn.events import (
     AudioReady,
     DisabledFeature,
     Event,
@@ -33,33 +58,8 @@ from playground.events import (
     TurnFailed,
     TurnStarted,
 )
-from playground.guardrails import StreamingGuardrail
-from playground.nodes import (
-    CompletedToolCall,
-    ExitTaken,
-    NodeOutput,
-    ToolOutcome,
-    exit_tool_schema,
-    run_agent_node,
-    run_prompt_node,
-)
-from playground.prompts import PromptFile
-from playground.providers.base import (
-    ChatMessage,
-    ContentDelta,
-    GenerationOptions,
-    LLMProvider,
-    SpeechSession,
-    StreamEnd,
-)
-from playground.reply_checks import ReplyChecks
-from playground.requests import TurnRequest
-from playground.services import Services
-from playground.speech.pipeline import SpeechFailure, SpeechPiece, SpeechStage
-from playground.speech.wav import pcm_duration_ms, pcm_to_wav
-from playground.structured import PartialJSON, PartialJSONState
-from playground.timing import TimingRecorder
-from playground.tools import tool_schemas
+from playground.turn.request import TurnRequest
+from playground.turn.timing import TimingRecorder
 
 __all__ = ["PreparedTurn", "TurnRunner"]
 

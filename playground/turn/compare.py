@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playground.catalog import Credentials
-from playground.events import Event
-from playground.requests import TurnRequest
-from playground.runner import TurnRunner
-from playground.similarity import DiffOp, Summary, similarity, summarise, word_diff
-from playground.turn_state import TurnState
+from playground.turn.events import Event
+from playground.turn.request import TurnRequest
+from playground.turn.runner import TurnRunner
+from playground.turn.similarity import DiffOp, Summary, similarity, summarise, word_diff
+from playground.turn.state import TurnState
 
 __all__ = ["CompareProgress", "CompareRound", "compare"]
 
