@@ -20,10 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import playground  # noqa: F401  (first: importing it keeps gradio and the hub offline)
+
+# isort: split
 import httpx
 from openai.types.chat import ChatCompletionMessageParam
 
-import playground.offline  # noqa: F401  (keeps gradio and the hub off the network)
 from tests.fakes.openai_server import FakeOpenAI
 
 __all__ = [

@@ -16,12 +16,13 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import playground  # noqa: F401  (first: importing it keeps gradio and the hub offline)
+
+# isort: split
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 from openai import AsyncOpenAI
-
-import playground.offline  # noqa: F401  (before gradio)
 
 
 def playground_app() -> Any:

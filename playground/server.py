@@ -15,7 +15,6 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-import playground.offline  # noqa: F401  (must run before gradio is imported)
 from playground.api.routes import add_health, build_api_router, hoist_schema_defs
 from playground.api.widget import add_widget
 from playground.services import Services, make_services
