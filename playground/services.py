@@ -18,13 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from playground.catalog import Catalog, CatalogEntry, Credentials
-from playground.checks.guardrails import (
-    LocalModerator,
-    ModerationRules,
-    OpenAIModerator,
-    StreamingGuardrail,
-    load_moderation_rules,
-)
 from playground.checks.interception import (
     Hook,
     InterceptionRules,
@@ -32,7 +25,10 @@ from playground.checks.interception import (
     load_hook,
     load_interception_rules,
 )
+from playground.checks.moderation import LocalModerator, Moderator, ServiceModerator
+from playground.checks.moderation_rules import ModerationRules, load_moderation_rules
 from playground.checks.reply_checks import ReplyChecks
+from playground.checks.streaming_guardrail import StreamingGuardrail
 from playground.errors import ConfigError, MissingKeyError
 from playground.notebook.access import Notebooks
 from playground.notebook.store import NotebookStore
@@ -41,6 +37,7 @@ from playground.providers.base import LLMProvider, TTSProvider
 from playground.providers.deepgram_tts import DeepgramTTS, FlushBudget
 from playground.providers.local_llm import LocalLlamaModel, local_model_unavailable
 from playground.providers.openai_llm import OpenAIChatModel, OpenAIClientPool
+from playground.providers.openai_moderation import OpenAIModeration
 from playground.providers.piper_tts import PiperTTS, local_voice_unavailable_reason
 from playground.settings import PROJECT_ROOT, Settings
 
@@ -142,13 +139,13 @@ class Services:
         self, features: set[str], creds: Credentials, output_schema: dict[str, Any] | None
     ) -> ReplyChecks:
         """The complete-reply checks for the enabled ``features`` (already capability-filtered)."""
-        moderator: LocalModerator | OpenAIModerator | None = None
+        moderator: Moderator | None = None
         if "guardrails" in features:
             if creds.openai_api_key:
                 client = self.clients.openai(
                     api_key=creds.openai_api_key, base_url=self.settings.openai_base_url
                 )
-                moderator = OpenAIModerator(client)
+                moderator = ServiceModerator(OpenAIModeration(client))
             elif self.moderation_rules is not None:
                 moderator = LocalModerator(self.moderation_rules)
         interceptor = (

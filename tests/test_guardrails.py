@@ -12,19 +12,21 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from playground.checks.guardrails import (
-    DEFAULT_BLOCK_MESSAGE,
-    DEFAULT_MODERATION_RULES_PATH,
-    LIMITS,
+from playground.checks.moderation import (
     LocalModerator,
-    ModerationRules,
     ModerationVerdict,
-    OpenAIModerator,
-    StreamingGuardrail,
-    load_moderation_rules,
+    ServiceModerator,
     luhn_valid,
 )
+from playground.checks.moderation_rules import (
+    DEFAULT_BLOCK_MESSAGE,
+    DEFAULT_MODERATION_RULES_PATH,
+    ModerationRules,
+    load_moderation_rules,
+)
+from playground.checks.streaming_guardrail import LIMITS, StreamingGuardrail
 from playground.errors import ConfigError, ErrorCategory, ProviderError
+from playground.providers.openai_moderation import OpenAIModeration
 from tests.fakes.openai_server import FakeOpenAI
 
 
@@ -352,9 +354,12 @@ def test_a_missing_or_empty_rule_file(tmp_path: Path) -> None:
 async def test_openai_moderator_flags_and_passes(fake_openai: FakeOpenAI) -> None:
     client = AsyncOpenAI(base_url=fake_openai.base_url, api_key="test-key")
     try:
-        mod = OpenAIModerator(client, model="omni-moderation-latest", block_message="Withheld.")
-        verdict = await mod.check("You are FLAGME awful.")
-        clean = await mod.check("Have a nice day.")
+        mod = ServiceModerator(
+            OpenAIModeration(client, model="omni-moderation-latest"), block_message="Withheld."
+        )
+        assert mod.engine == "openai"
+        verdict = await mod.moderate("You are FLAGME awful.")
+        clean = await mod.moderate("Have a nice day.")
     finally:
         await client.close()
     assert verdict == ModerationVerdict(
@@ -378,7 +383,7 @@ async def test_openai_moderator_leaves_the_model_to_the_server_by_default(
 ) -> None:
     client = AsyncOpenAI(base_url=fake_openai.base_url, api_key="test-key")
     try:
-        verdict = await OpenAIModerator(client).check("FLAGME")
+        verdict = await ServiceModerator(OpenAIModeration(client)).moderate("FLAGME")
     finally:
         await client.close()
     assert verdict.replacement_text == DEFAULT_BLOCK_MESSAGE
@@ -392,7 +397,7 @@ async def test_openai_moderator_translates_http_errors(fake_openai: FakeOpenAI) 
     )
     try:
         with pytest.raises(ProviderError) as caught:
-            await OpenAIModerator(client, provider="azure").check("hello")
+            await OpenAIModeration(client, provider="azure").moderate("hello")
     finally:
         await client.close()
     assert caught.value.category == ErrorCategory.BAD_REQUEST
@@ -406,7 +411,7 @@ async def test_openai_moderator_translates_connection_errors() -> None:
     client = AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
     try:
         with pytest.raises(ProviderError) as caught:
-            await OpenAIModerator(client).check("hello")
+            await OpenAIModeration(client).moderate("hello")
     finally:
         await client.close()
     assert caught.value.category == ErrorCategory.CONNECTIVITY and caught.value.retryable

@@ -21,7 +21,7 @@ from gradio.state_holder import SessionState as GradioSession
 from gradio.utils import diff as gradio_diff
 
 from playground.catalog import Credentials
-from playground.checks.guardrails import LIMITS
+from playground.checks.streaming_guardrail import LIMITS
 from playground.errors import ConfigError, MissingKeyError
 from playground.prompts.library import ExitPath, PromptFile, PromptLibrary, load_prompt_library
 from playground.turn.compare import CompareProgress, CompareRound

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.checks.guardrails import LocalModerator, ModerationVerdict, OpenAIModerator
 from playground.checks.interception import Interceptor
+from playground.checks.moderation import ModerationVerdict, Moderator
 from playground.checks.structured import PartialJSON
 
 __all__ = ["ReplyChecks", "ReplyReview"]
@@ -30,7 +30,7 @@ class ReplyReview:
 
 @dataclass(frozen=True)
 class ReplyChecks:
-    moderator: LocalModerator | OpenAIModerator | None = None
+    moderator: Moderator | None = None
     interceptor: Interceptor | None = None
     output_schema: dict[str, Any] | None = None
 
@@ -48,7 +48,7 @@ class ReplyChecks:
         details: dict[str, Any] = {}
         problem: str | None = None
         if self.moderator is not None:
-            verdict = await self._moderate(text)
+            verdict = await self.moderator.moderate(text)
             details["guardrail"] = _verdict_details(verdict, self.moderator)
             if verdict.flagged:
                 text = verdict.text_for(text)
@@ -75,18 +75,10 @@ class ReplyChecks:
         details["checks_ms"] = _ms_since(started)
         return ReplyReview(text, details, problem=problem)
 
-    async def _moderate(self, text: str) -> ModerationVerdict:
-        assert self.moderator is not None
-        if isinstance(self.moderator, LocalModerator):
-            return self.moderator.check(text)
-        return await self.moderator.check(text)
 
-
-def _verdict_details(
-    verdict: ModerationVerdict, moderator: LocalModerator | OpenAIModerator
-) -> dict[str, Any]:
+def _verdict_details(verdict: ModerationVerdict, moderator: Moderator) -> dict[str, Any]:
     return {
-        "engine": "local" if isinstance(moderator, LocalModerator) else "openai",
+        "engine": moderator.engine,
         "flagged": verdict.flagged,
         "action": verdict.action if verdict.flagged else None,
         "rule": verdict.rule,

@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol
 __all__ = [
     "ChatMessage",
     "ContentDelta",
+    "ModerationProvider",
+    "ModerationResult",
     "GenerationOptions",
     "LLMProvider",
     "ModelDelta",
@@ -136,3 +138,17 @@ class TTSProvider(Protocol):
         Opening may be lazy: connection errors may surface on the first ``synthesize``.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationResult:
+    """A moderation service's answer: flagged or not, and the highest-scoring flagged category."""
+
+    flagged: bool
+    category: str | None = None
+
+
+class ModerationProvider(Protocol):
+    """A moderation service (OpenAI's moderation endpoint). Raises ``errors.ProviderError``."""
+
+    async def moderate(self, text: str) -> ModerationResult: ...

@@ -28,8 +28,8 @@ from playground.agent.nodes import (
 )
 from playground.agent.tools import tool_schemas
 from playground.catalog import CatalogEntry, Credentials
-from playground.checks.guardrails import StreamingGuardrail
 from playground.checks.reply_checks import ReplyChecks
+from playground.checks.streaming_guardrail import StreamingGuardrail
 from playground.checks.structured import PartialJSON, PartialJSONState
 from playground.errors import ConfigError, ErrorCategory, PlaygroundError
 from playground.prompts.library import PromptFile

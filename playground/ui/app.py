@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from playground.catalog import Credentials
-from playground.checks.guardrails import LIMITS
+from playground.checks.streaming_guardrail import LIMITS
 from playground.errors import ConfigError
 from playground.notebook.model import Notebook
 from playground.notebook.store import new_owner_id
