@@ -24,6 +24,9 @@ class ScriptedSession:
         self.interrupted = 0
         self.closed = 0
 
+    async def connect(self) -> None:
+        pass
+
     async def synthesize(self, text: str) -> SpeechAudio:
         if self.fail_on is not None and len(self.spoken) == self.fail_on:
             raise ProviderError("voice down", category=ErrorCategory.CONNECTIVITY, provider="t")

@@ -122,6 +122,15 @@ class SpeechAudio:
 class SpeechSession(Protocol):
     """One turn's connection to a voice. ``synthesize`` calls are made one at a time, in order."""
 
+    async def connect(self) -> None:
+        """Open the upstream connection now, while the model is still thinking, so its handshake
+        is not added to the time to first audio. A no-op for voices without one (local)."""
+
+    def flush_available(self) -> bool:
+        """Whether a ``synthesize`` would run now; False for a rate-limited voice, whose
+        caller then speaks everything queued in one request."""
+        ...
+
     async def synthesize(self, text: str) -> SpeechAudio: ...
 
     async def interrupt(self) -> None:

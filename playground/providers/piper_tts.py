@@ -283,6 +283,12 @@ class PiperSession:
             pcm = b""  # interrupted while synthesising: nothing of it may be heard
         return SpeechAudio(pcm=pcm, sample_rate=sample_rate, text=text, first_byte_at=ready_at)
 
+    async def connect(self) -> None:
+        pass  # in process: nothing to open
+
+    def flush_available(self) -> bool:
+        return True  # no rate limit: each sentence is spoken on its own
+
     async def interrupt(self) -> None:
         self._epoch += 1
 

@@ -90,7 +90,7 @@ class SpeechStage:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                 text, ready_at = self._pending.popleft()
-                if not self._flush_available():
+                if not self._session.flush_available():
                     # Rate-limited voice: speak everything queued in one request.
                     while self._pending:
                         text = f"{text} {self._pending.popleft()[0]}"
@@ -99,20 +99,11 @@ class SpeechStage:
             await self._session.aclose()
 
     async def _connect_early(self) -> None:
-        # Voices with a connection (Deepgram) open it while the model is still thinking, so the
-        # handshake is not added to the time to first audio.
-        connect = getattr(self._session, "connect", None)
-        if connect is None:
-            return
         try:
-            await connect()
+            await self._session.connect()
         except PlaygroundError as exc:
             self._failed = True
             await self._emit(SpeechFailure(exc))
-
-    def _flush_available(self) -> bool:
-        check = getattr(self._session, "flush_available", None)
-        return True if check is None else bool(check())
 
     async def _speak(self, text: str, ready_at: float) -> None:
         try:
