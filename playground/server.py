@@ -96,9 +96,9 @@ async def _warm_up(services: Services) -> None:
     # Load the offline model and voice in the background so the first turn is not a cold start,
     # and check the Deepgram key once so a rejected key shows on its voices, not mid-answer.
     warmers: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
-        ("Deepgram key", lambda: services.check_voice_key(services.server_credentials)),
-        ("local model", services.local_model.warm_up),
-        ("local voice", services.local_voice.warm_up),
+        ("Deepgram key", lambda: services.engines.check_voice_key(services.server_credentials)),
+        ("local model", services.engines.local_model.warm_up),
+        ("local voice", services.engines.local_voice.warm_up),
     )
     for name, warm in warmers:
         try:

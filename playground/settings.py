@@ -16,6 +16,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = PROJECT_ROOT / "assets"
 
+
+def project_path(configured: str) -> Path:
+    """A configured path; relative ones are relative to the project, so ``python app.py``
+    works from any directory."""
+    path = Path(configured)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
 __all__ = ["Settings"]
 
 CommaList = Annotated[tuple[str, ...], NoDecode]

@@ -45,6 +45,6 @@ def serve_page(fake: FakeOpenAI) -> Iterator[str]:
     # Load the local voice now, so voice tests measure streaming, not a cold start. On a thread
     # of its own: Playwright's sync API keeps an event loop running on this one.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, services.local_voice.warm_up()).result()
+        pool.submit(asyncio.run, services.engines.local_voice.warm_up()).result()
     with live_server(build_app(services, warm_up=False)) as url:
         yield url

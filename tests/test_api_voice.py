@@ -52,7 +52,7 @@ def api(fake: FakeOpenAI, deepgram: FakeDeepgram) -> Iterator[str]:
         playground_deepgram_flushes_per_minute=1000,
         playground_resume_grace_s=0,
     )
-    asyncio.run(services.local_voice.warm_up())  # what the app's start-up warm-up does
+    asyncio.run(services.engines.local_voice.warm_up())  # what the app's start-up warm-up does
     with live_server(build_app(services, warm_up=False)) as url:
         yield url
 
@@ -189,7 +189,7 @@ async def test_a_key_deepgram_rejects_marks_its_voices_unavailable_with_the_reas
             deepgram_api_key="wrong-key", deepgram_base_url=rejecting.base_url
         )
         try:
-            reason = await services.check_voice_key(services.server_credentials)
+            reason = await services.engines.check_voice_key(services.server_credentials)
             voices = {v.id: v for v in services.catalog.voices(services.server_credentials)}
         finally:
             await services.aclose()

@@ -80,8 +80,8 @@ def app_url(fake: FakeOpenAI, deepgram: FakeDeepgram) -> Iterator[str]:
     )
     # The embedded model answers from the fake too, so the `local:` path (the app's own API)
     # can be executed deterministically without loading llama.cpp.
-    services.local_model = OpenAIChatModel(  # type: ignore[assignment]
-        services.clients.openai(api_key="test-key", base_url=fake.base_url), "local"
+    services.engines.local_model = OpenAIChatModel(  # type: ignore[assignment]
+        services.engines.clients.openai(api_key="test-key", base_url=fake.base_url), "local"
     )
     with live_server(build_app(services, warm_up=False)) as url:
         yield url

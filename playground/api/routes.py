@@ -436,7 +436,7 @@ def build_api_router(services: Services, runner: TurnRunner) -> tuple[APIRouter,
 def add_health(app: FastAPI, services: Services) -> None:
     @app.get("/healthz", summary="Liveness and what is ready")
     async def healthz() -> dict[str, Any]:
-        local = services.local_model
+        local = services.engines.local_model
         return {
             "status": "ok",
             "local_model": "loaded" if local.load_seconds is not None else "not loaded",

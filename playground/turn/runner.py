@@ -144,7 +144,7 @@ class TurnRunner:
         )
         disabled += tuple(
             DisabledFeature(option, f"unavailable on this server: {reason}")
-            for option, reason in self._services.check_problems.items()
+            for option, reason in self._services.checks.problems.items()
             if option not in {d.name for d in disabled}
         )
         off = {d.name for d in disabled}
@@ -166,11 +166,11 @@ class TurnRunner:
         messages = [ChatMessage(role="system", content=prompt.render_system(request.variables))]
         messages += [ChatMessage(role=m.role, content=m.content) for m in request.history]
         messages.append(ChatMessage(role="user", content=request.message))
-        llm = _with_field("model", lambda: self._services.llm_for(model, creds))
+        llm = _with_field("model", lambda: self._services.engines.llm_for(model, creds))
         speech = (
             _with_field(
                 "voice",
-                lambda: self._services.tts_for(voice, creds).open_session(voice.name),
+                lambda: self._services.engines.tts_for(voice, creds).open_session(voice.name),
             )
             if voice
             else None
@@ -188,8 +188,10 @@ class TurnRunner:
             speech=speech,
             disabled=disabled,
             voice_key=creds.key_for(voice.engine) if voice else None,
-            checks=self._services.reply_checks(features, creds, prompt.output_schema),
-            guardrail=self._services.streaming_guardrail(features),
+            checks=self._services.checks.reply_checks(
+                features, prompt.output_schema, self._services.engines.moderation_for(creds)
+            ),
+            guardrail=self._services.checks.streaming_guardrail(features),
         )
 
     async def stream(self, turn: PreparedTurn, *, started_at: float) -> AsyncIterator[Event]:
@@ -328,7 +330,7 @@ class _Assembler:
         if isinstance(item, SpeechFailure):
             if item.error.category is ErrorCategory.AUTH and self._turn.voice_key:
                 # Remember it, so the voice list says so instead of failing again.
-                self._services.note_voice_key_rejected(self._turn.voice_key, item.error.message)
+                self._services.engines.voice_keys.note(self._turn.voice_key, item.error.message)
             return [_failure(item.error, stage="tts")]
         if isinstance(item, PlaygroundError):
             self._failed = True

@@ -478,7 +478,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             creds = creds_for(
                 openai_api_key or "", azure_openai_api_key or "", deepgram_api_key or ""
             )
-            loading = model.startswith("local:") and not services.local_model.loaded
+            loading = model.startswith("local:") and not services.engines.local_model.loaded
             # No frame before the turn has started: the upstream request goes out first.
             async for frame in drive_turn(live_turns, state, request, creds):
                 values = outputs.render(state, frame)
