@@ -122,6 +122,9 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.default_reply = Reply()
         self.model_ids: list[str] = ["fake-model", "gpt-4o-mini"]
+        # Fault injection for /v1/moderations: None answers normally; a status answers that
+        # error (404 is what llama.cpp and other compatible servers without the route say).
+        self.moderation_status: int | None = None
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self.completed_streams = 0
@@ -270,7 +273,14 @@ class FakeOpenAI:
         if method == "POST" and _is_chat(url.path):
             return await self._chat(reader, writer, body if isinstance(body, dict) else {}) and keep
         if method == "POST" and url.path == "/v1/moderations":
-            await _send_json(writer, 200, _moderation(body))
+            if self.moderation_status is not None:
+                status = self.moderation_status
+                quick = {"retry-after": "0", "retry-after-ms": "1"}  # SDK retries stay fast
+                await _send_json(
+                    writer, status, _error_body(status, f"Fake error {status}"), quick
+                )
+            else:
+                await _send_json(writer, 200, _moderation(body))
         elif method == "GET" and url.path == "/v1/models":
             data = [
                 {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"}
