@@ -32,7 +32,6 @@ from pydantic import (
     model_validator,
 )
 
-from playground.api.sse import event_payload
 from playground.errors import ConfigError
 from playground.prompts.library import PromptLibrary
 from playground.turn.events import (
@@ -49,6 +48,7 @@ from playground.turn.events import (
 )
 from playground.turn.request import Features, HistoryMessage, TurnRequest
 from playground.turn.similarity import similarity, word_diff
+from playground.turn.wire import event_payload
 
 __all__ = [
     "MAX_CELLS",
