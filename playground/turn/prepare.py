@@ -68,19 +68,7 @@ class PreparedTurn:
 def prepare_turn(services: Services, request: TurnRequest, creds: Credentials) -> PreparedTurn:
     """Validate ``request`` and build everything its stream needs; ``ConfigError`` names the
     field that is wrong."""
-    s = services.settings
-    if len(request.message) > s.playground_max_message_chars:
-        raise ConfigError(
-            f"message is {len(request.message)} characters; the limit is "
-            f"{s.playground_max_message_chars}",
-            field="message",
-        )
-    if len(request.history) > s.playground_max_history_messages:
-        raise ConfigError(
-            f"history has {len(request.history)} messages; the limit is "
-            f"{s.playground_max_history_messages}",
-            field="history",
-        )
+    _check_sizes(request, services)
     catalog = services.catalog
     model = _with_field("model", lambda: catalog.resolve_model(request.model, creds))
     prompt = _with_field("prompt", lambda: services.prompts.resolve(request.prompt, request.node))
@@ -105,21 +93,8 @@ def prepare_turn(services: Services, request: TurnRequest, creds: Credentials) -
     tools_allowed = node == "agent" and "tool_calling" not in off
     wanted = {name for name, on in request.features.model_dump().items() if on}
     features = wanted - off
-    options = GenerationOptions(
-        stream=request.streaming,
-        temperature=_first(request.temperature, prompt.defaults.temperature),
-        max_tokens=_first(request.max_tokens, prompt.defaults.max_tokens),
-        seed=_first(request.seed, prompt.defaults.seed),
-        tools=(
-            tool_schemas(prompt.tools)
-            + ((exit_tool_schema(prompt.exit_paths),) if prompt.exit_paths else ())
-            if tools_allowed
-            else ()
-        ),
-    )
-    messages = [ChatMessage(role="system", content=prompt.render_system(request.variables))]
-    messages += [ChatMessage(role=m.role, content=m.content) for m in request.history]
-    messages.append(ChatMessage(role="user", content=request.message))
+    options = _options(request, prompt, tools_allowed=tools_allowed)
+    messages = _messages(request, prompt)
     llm = _with_field("model", lambda: services.llm_for(model, creds))
     speech = (
         _with_field(
@@ -145,6 +120,44 @@ def prepare_turn(services: Services, request: TurnRequest, creds: Credentials) -
         checks=services.reply_checks(features, creds, prompt.output_schema),
         guardrail=services.streaming_guardrail(features),
     )
+
+
+def _check_sizes(request: TurnRequest, services: Services) -> None:
+    s = services.settings
+    if len(request.message) > s.playground_max_message_chars:
+        raise ConfigError(
+            f"message is {len(request.message)} characters; the limit is "
+            f"{s.playground_max_message_chars}",
+            field="message",
+        )
+    if len(request.history) > s.playground_max_history_messages:
+        raise ConfigError(
+            f"history has {len(request.history)} messages; the limit is "
+            f"{s.playground_max_history_messages}",
+            field="history",
+        )
+
+
+def _options(request: TurnRequest, prompt: PromptFile, *, tools_allowed: bool) -> GenerationOptions:
+    return GenerationOptions(
+        stream=request.streaming,
+        temperature=_first(request.temperature, prompt.defaults.temperature),
+        max_tokens=_first(request.max_tokens, prompt.defaults.max_tokens),
+        seed=_first(request.seed, prompt.defaults.seed),
+        tools=(
+            tool_schemas(prompt.tools)
+            + ((exit_tool_schema(prompt.exit_paths),) if prompt.exit_paths else ())
+            if tools_allowed
+            else ()
+        ),
+    )
+
+
+def _messages(request: TurnRequest, prompt: PromptFile) -> list[ChatMessage]:
+    messages = [ChatMessage(role="system", content=prompt.render_system(request.variables))]
+    messages += [ChatMessage(role=m.role, content=m.content) for m in request.history]
+    messages.append(ChatMessage(role="user", content=request.message))
+    return messages
 
 
 def _with_field(field: str, build: Callable[[], _T]) -> _T:

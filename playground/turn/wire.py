@@ -62,18 +62,7 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]]:
     """The SSE event name and JSON data for one turn event."""
     match event:
         case TurnStarted():
-            return "completion-start", {
-                "turn_id": event.turn_id,
-                "model": event.model,
-                "prompt": event.prompt,
-                "node": event.node,
-                "streaming": event.streaming,
-                "voice": event.voice,
-                "disabled_features": [
-                    {"name": d.name, "reason": d.reason, "alternative": d.alternative}
-                    for d in event.disabled_features
-                ],
-            }
+            return "completion-start", _started_payload(event)
         case TextChunk():
             return "completion-continue", {
                 "text": event.text,
@@ -102,16 +91,7 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]]:
                 "is_error": event.is_error,
             }
         case AudioReady():
-            return "audio", {
-                "seq": event.seq,
-                "format": "wav",
-                "sample_rate": event.sample_rate,
-                "data": base64.b64encode(event.wav).decode("ascii"),
-                "text": event.text,
-                "t_ms": event.t_ms,
-                "synth_ms": event.synth_ms,
-                "duration_ms": event.duration_ms,
-            }
+            return "audio", _audio_payload(event)
         case TurnCompleted():
             return "completion-end", {
                 "text": event.text,
@@ -140,6 +120,34 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]]:
                 "stage": event.stage,
             }
     raise TypeError(f"not a turn event: {event!r}")
+
+
+def _started_payload(event: TurnStarted) -> dict[str, Any]:
+    return {
+        "turn_id": event.turn_id,
+        "model": event.model,
+        "prompt": event.prompt,
+        "node": event.node,
+        "streaming": event.streaming,
+        "voice": event.voice,
+        "disabled_features": [
+            {"name": d.name, "reason": d.reason, "alternative": d.alternative}
+            for d in event.disabled_features
+        ],
+    }
+
+
+def _audio_payload(event: AudioReady) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "format": "wav",
+        "sample_rate": event.sample_rate,
+        "data": base64.b64encode(event.wav).decode("ascii"),
+        "text": event.text,
+        "t_ms": event.t_ms,
+        "synth_ms": event.synth_ms,
+        "duration_ms": event.duration_ms,
+    }
 
 
 def details_payload(details: TurnDetails) -> dict[str, Any]:
