@@ -5,6 +5,10 @@ voice, sizes) and raises ``ConfigError`` naming the field. ``stream`` then runs 
 task and the voice on another, merging both into a single event stream through a queue, so audio
 events interleave with text as soon as they exist. Closing the stream (Stop, disconnect) cancels
 both tasks, which closes the upstream LLM and TTS connections at once.
+
+Preparing lives in ``playground.turn.prepare`` and turning producer output into events in
+``playground.turn.assembler``; this module is the merge loop. ``PreparedTurn`` stays importable
+from here.
 """
 
 from __future__ import annotations
