@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from playground.turn.events import (
     TurnStarted,
 )
 from playground.turn.request import Features, HistoryMessage, TurnRequest
+from playground.turn.state import TurnState
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 WAV = pcm_to_wav(b"\x01\x02" * 2400, 24000)
@@ -206,6 +208,49 @@ def test_stopped_failed_and_retracted_runs_are_flagged() -> None:
     events = run_events()
     events.insert(-1, TextReplaced("[removed]", "guardrail"))
     assert make_cell(events).text == "[removed]"
+
+
+def test_a_cell_folds_its_log_like_the_live_view_folds_the_events() -> None:
+    events = run_events()
+    events.insert(-1, TurnFailed("tts", "voice broke", retryable=True, stage="tts"))
+    live = TurnState()
+    for event in events:
+        live.handle(event)
+    cell = make_cell(events)
+    folded = cell.turn_state
+    assert (folded.text, folded.started, folded.completed) == (
+        live.text,
+        live.started,
+        live.completed,
+    )
+    assert folded.tools == live.tools and folded.errors == live.errors
+    assert cell.text == live.text and cell.failed == (live.llm_error is not None)
+    assert live.completed is not None and cell.timing == asdict(live.completed.timing)
+    # The audio bytes stay in the log only; the fold keeps the rest of each piece.
+    assert [a.text for a in folded.audio] == [a.text for a in live.audio]
+    assert all(a.wav == b"" for a in folded.audio)
+
+
+def test_reading_a_cell_keeps_it_equal_and_dropping_audio_folds_afresh() -> None:
+    cell = make_cell()
+    twin = RunCell.model_validate(cell.model_dump())
+    assert cell.text and cell.tool_calls  # fills the cached fold of ``cell`` only
+    assert cell == twin
+    slim = cell.without_audio_data()
+    assert not slim.has_audio_data and slim.turn_state is not cell.turn_state
+    assert (slim.text, slim.tool_calls, slim.timing) == (cell.text, cell.tool_calls, cell.timing)
+
+
+def test_a_cell_saved_before_the_audio_timing_fields_shows_them_as_unknown() -> None:
+    dumped = json.loads(notebook_to_json(make_notebook(1), include_audio=False))
+    end = dumped["cells"][0]["events"][-1]
+    assert end["event"] == "completion-end"
+    for key in ("characters", "chars_per_s", "tokens_per_s", "audio_pieces", "audio_ms"):
+        del end["data"]["timing"][key]
+    old = notebook_from_json(json.dumps(dumped)).cells[0]
+    assert old.timing == {"ttft_ms": 120.0, "ttfa_ms": 450.5, "chunks": 3, "total_ms": 900.25}
+    metrics = {m["name"]: m["a"] for m in compare_cells(old, old)["metrics"]}
+    assert metrics["audio_pieces"] is None and metrics["ttft_ms"] == 120.0
 
 
 def test_events_may_be_sse_pairs_or_wire_dicts() -> None:

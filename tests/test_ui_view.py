@@ -42,6 +42,7 @@ from playground.turn.events import (
 from playground.turn.request import TurnRequest
 from playground.turn.runner import TurnRunner
 from playground.turn.state import TurnState
+from playground.turn.wire import details_from_payload
 from playground.ui import compare_view, timing_view, view
 from playground.ui.app import build_ui
 from playground.ui.live_turns import LiveTurns
@@ -89,7 +90,7 @@ def completed(
         usage=None,
         timing=timing,
         exit_path=exit_path,
-        details=details or {},
+        details=details_from_payload(details or {}),
     )
 
 

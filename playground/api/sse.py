@@ -1,27 +1,15 @@
-"""Server-sent events: the public wire names and payloads of turn events (DESIGN.md's table)."""
+"""Server-sent events: framing and the streaming response. The payloads themselves (DESIGN.md's
+table) are ``playground.turn.wire``'s; ``event_payload`` is re-exported for the routes."""
 
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import asdict
 from typing import Any
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from playground.turn.events import (
-    AudioReady,
-    Event,
-    StructuredOutput,
-    TextChunk,
-    TextReplaced,
-    ToolCallDone,
-    ToolResult,
-    TurnCompleted,
-    TurnFailed,
-    TurnStarted,
-)
+from playground.turn.wire import event_payload
 
 __all__ = ["SSE_HEADERS", "DisconnectAwareStreamingResponse", "event_payload", "sse_frame"]
 
@@ -31,94 +19,6 @@ SSE_HEADERS = {
     "X-Accel-Buffering": "no",
     "Connection": "keep-alive",
 }
-
-
-def _usage(event: TurnCompleted) -> dict[str, int] | None:
-    return asdict(event.usage) if event.usage is not None else None
-
-
-def event_payload(event: Event) -> tuple[str, dict[str, Any]]:
-    """The SSE event name and JSON data for one turn event."""
-    match event:
-        case TurnStarted():
-            return "completion-start", {
-                "turn_id": event.turn_id,
-                "model": event.model,
-                "prompt": event.prompt,
-                "node": event.node,
-                "streaming": event.streaming,
-                "voice": event.voice,
-                "disabled_features": [
-                    {"name": d.name, "reason": d.reason, "alternative": d.alternative}
-                    for d in event.disabled_features
-                ],
-            }
-        case TextChunk():
-            return "completion-continue", {
-                "text": event.text,
-                "seq": event.seq,
-                "t_ms": event.t_ms,
-                "gap_ms": event.gap_ms,
-            }
-        case ToolCallDone():
-            data: dict[str, Any] = {
-                "call_id": event.call_id,
-                "name": event.name,
-                "arguments": event.arguments,
-                "t_ms": event.t_ms,
-            }
-            if event.error:
-                data["error"] = event.error
-                data["raw_arguments"] = event.raw_arguments
-            return "tool-call", data
-        case ToolResult():
-            return "tool-result", {
-                "call_id": event.call_id,
-                "name": event.name,
-                "output": event.output,
-                "t_ms": event.t_ms,
-                "duration_ms": event.duration_ms,
-                "is_error": event.is_error,
-            }
-        case AudioReady():
-            return "audio", {
-                "seq": event.seq,
-                "format": "wav",
-                "sample_rate": event.sample_rate,
-                "data": base64.b64encode(event.wav).decode("ascii"),
-                "text": event.text,
-                "t_ms": event.t_ms,
-                "synth_ms": event.synth_ms,
-                "duration_ms": event.duration_ms,
-            }
-        case TurnCompleted():
-            return "completion-end", {
-                "text": event.text,
-                "finish_reason": event.finish_reason,
-                "usage": _usage(event),
-                "timing": asdict(event.timing),
-                "exit_path": event.exit_path,
-                **event.details,
-            }
-        case StructuredOutput():
-            return "structured-output", {
-                "value": event.value,
-                "complete": event.complete,
-                "valid": event.valid,
-                "errors": list(event.errors),
-                "pending": list(event.pending),
-                "final": event.final,
-            }
-        case TextReplaced():
-            return "completion-replace", {"text": event.text, "reason": event.reason}
-        case TurnFailed():
-            return "error", {
-                "code": event.code,
-                "message": event.message,
-                "retryable": event.retryable,
-                "stage": event.stage,
-            }
-    raise TypeError(f"not a turn event: {event!r}")
 
 
 def sse_frame(name: str, data: dict[str, Any], frame_id: int | None = None) -> bytes:

@@ -3,18 +3,25 @@
 When any of them is on (guardrails, interception, whole-reply post-processing), the runner holds
 the answer back, hands the complete text to ``ReplyChecks.review`` and delivers what comes out.
 Moderation runs first (OpenAI's endpoint when an OpenAI key is available, else the local rules),
-then interception, then schema enforcement. Each step reports what it did in ``details``, which
-travels in ``completion-end`` and is shown in the transcript.
+then interception, then schema enforcement. Each step reports what it did in ``details`` (typed
+reports, ``playground.checks.reports``), which travels in ``completion-end`` and is shown in the
+transcript.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from playground.checks.interception import Interceptor
 from playground.checks.moderation import ModerationVerdict, Moderator
+from playground.checks.reports import (
+    GuardrailReport,
+    InterceptionReport,
+    PostProcessingReport,
+    ReviewDetails,
+)
 from playground.checks.structured import PartialJSON
 
 __all__ = ["ReplyChecks", "ReplyReview"]
@@ -23,7 +30,7 @@ __all__ = ["ReplyChecks", "ReplyReview"]
 @dataclass(frozen=True)
 class ReplyReview:
     text: str
-    details: dict[str, Any] = field(default_factory=dict)
+    details: ReviewDetails = field(default_factory=ReviewDetails)
     problem: str | None = None  # a failed check the user should see as an error
     blocked: bool = False
 
@@ -45,46 +52,48 @@ class ReplyChecks:
 
     async def review(self, text: str) -> ReplyReview:
         started = time.monotonic()
-        details: dict[str, Any] = {}
+        details = ReviewDetails()
         problem: str | None = None
         if self.moderator is not None:
             verdict = await self.moderator.moderate(text)
-            details["guardrail"] = _verdict_details(verdict, self.moderator)
+            details = replace(details, guardrail=_verdict_report(verdict, self.moderator))
             if verdict.flagged:
                 text = verdict.text_for(text)
                 if verdict.action == "block":
-                    details["checks_ms"] = _ms_since(started)
+                    details = replace(details, checks_ms=_ms_since(started))
                     return ReplyReview(text, details, blocked=True)
         if self.interceptor is not None:
             result = await self.interceptor.apply(text)
-            details["interception"] = {"action": result.action, "changes": result.changes}
+            interception = InterceptionReport(result.action, tuple(result.changes))
+            details = replace(details, interception=interception)
             text = result.text
             if result.action == "block":
-                details["checks_ms"] = _ms_since(started)
+                details = replace(details, checks_ms=_ms_since(started))
                 return ReplyReview(text, details, blocked=True)
         if self.output_schema is not None:
             parser = PartialJSON(self.output_schema)
             parser.feed(text)
             state = parser.finish()
             valid = not state.errors and not state.pending
-            details["post_processing"] = {"valid": valid, "errors": list(state.errors)}
+            post = PostProcessingReport(valid, tuple(state.errors))
+            details = replace(details, post_processing=post)
             if not valid:
                 problem = "the reply does not match the output schema: " + "; ".join(
                     state.errors or state.pending
                 )
-        details["checks_ms"] = _ms_since(started)
+        details = replace(details, checks_ms=_ms_since(started))
         return ReplyReview(text, details, problem=problem)
 
 
-def _verdict_details(verdict: ModerationVerdict, moderator: Moderator) -> dict[str, Any]:
-    return {
-        "engine": moderator.engine,
-        "flagged": verdict.flagged,
-        "action": verdict.action if verdict.flagged else None,
-        "rule": verdict.rule,
-        "category": verdict.category,
-        "reason": verdict.reason,
-    }
+def _verdict_report(verdict: ModerationVerdict, moderator: Moderator) -> GuardrailReport:
+    return GuardrailReport(
+        engine=moderator.engine,
+        flagged=verdict.flagged,
+        action=verdict.action if verdict.flagged else None,
+        rule=verdict.rule,
+        category=verdict.category,
+        reason=verdict.reason,
+    )
 
 
 def _ms_since(started: float) -> float:

@@ -8,9 +8,17 @@ re-accumulate: ``TextChunk.snapshot`` carries the text so far.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from playground.checks.reports import (
+    GuardrailReport,
+    InterceptionReport,
+    ModerationEngine,
+    PostProcessingReport,
+    StreamingGuardrailReport,
+)
 from playground.providers.base import Usage
 
 __all__ = [
@@ -18,15 +26,37 @@ __all__ = [
     "StructuredOutput",
     "DisabledFeature",
     "Event",
+    "FailureStage",
+    "GuardrailReport",
+    "InterceptionReport",
+    "ModerationEngine",
+    "NodeKind",
+    "PostProcessingReport",
+    "StreamingGuardrailReport",
     "TextChunk",
     "TextReplaced",
     "TimingSummary",
     "ToolCallDone",
     "ToolResult",
     "TurnCompleted",
+    "TurnDetails",
     "TurnFailed",
     "TurnStarted",
 ]
+
+
+NodeKind = Literal["prompt", "agent"]
+"""The node that ran the turn: one model call, or the tool-calling agent loop."""
+
+FailureStage = Literal["llm", "tts", "tool", "request", "post"]
+"""Where a turn failed, as ``TurnFailed.stage`` and the ``error`` event's ``stage`` carry it:
+
+- ``llm``: the model call (or the node around it) failed;
+- ``tts``: the voice failed; the text answer goes on without it;
+- ``tool``: a tool call failed in a way that ended the turn;
+- ``request``: the request was refused before anything streamed (the page's own errors);
+- ``post``: a whole-reply check (post-processing's output schema) rejected the finished reply.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +71,7 @@ class TurnStarted:
     turn_id: str
     model: str
     prompt: str  # id@version
-    node: str
+    node: NodeKind
     streaming: bool
     voice: str | None
     disabled_features: tuple[DisabledFeature, ...] = ()
@@ -123,7 +153,7 @@ class TurnFailed:
     code: str
     message: str
     retryable: bool
-    stage: str = "llm"  # "llm" | "tts" | "tool" | "request"
+    stage: FailureStage = "llm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +170,47 @@ class TimingSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnDetails(Mapping[str, Any]):
+    """What the whole-reply checks, the streaming guardrail and an agent exit reported.
+
+    Every field is optional: a turn only reports what ran. ``playground.turn.wire`` writes the
+    present ones into ``completion-end`` in a fixed order (the order the runner produced them).
+
+    It also reads as a mapping of those wire values (``details.get("guardrail")``) because some
+    renderers still look the keys up by name; new code should read the typed fields.
+    """
+
+    guardrail: GuardrailReport | None = None
+    interception: InterceptionReport | None = None
+    post_processing: PostProcessingReport | None = None
+    checks_ms: float | None = None
+    streaming_guardrail: StreamingGuardrailReport | None = None
+    exit_fields: Mapping[str, Any] | None = None
+
+    def _wire(self) -> dict[str, Any]:
+        # Imported here: the wire module builds on this one, and only these lookups need it.
+        from playground.turn.wire import details_payload
+
+        return details_payload(self)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._wire()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._wire())
+
+    def __len__(self) -> int:
+        return len(self._wire())
+
+
+@dataclass(frozen=True, slots=True)
 class TurnCompleted:
     text: str
     finish_reason: str  # stop | length | tool_calls | content_filter | stopped | error | ...
     usage: Usage | None
     timing: TimingSummary
     exit_path: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: TurnDetails = field(default_factory=TurnDetails)
 
 
 Event = (

@@ -1,12 +1,15 @@
 """Accumulated state of one turn, built only from events — what renderers draw from.
 
 ``TurnState.handle(event)`` folds each event in; the UI and saved transcripts read the fields.
+``TurnState.from_wire`` folds a recorded wire log the same way (the notebook's cells).
 It never touches the network, so it is tested with plain lists of events.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from playground.turn.events import (
     AudioReady,
@@ -19,6 +22,7 @@ from playground.turn.events import (
     TurnFailed,
     TurnStarted,
 )
+from playground.turn.wire import events_from_wire
 
 __all__ = ["ToolEntry", "TurnState"]
 
@@ -40,6 +44,14 @@ class TurnState:
     replaced: list[TextReplaced] = field(default_factory=list)
     completed: TurnCompleted | None = None
     stopped: bool = False
+
+    @classmethod
+    def from_wire(cls, frames: Iterable[tuple[str, Mapping[str, Any]]]) -> TurnState:
+        """The state of a recorded run, from its wire log (``(event name, data)`` pairs)."""
+        state = cls()
+        for event in events_from_wire(frames):
+            state.handle(event)
+        return state
 
     def handle(self, event: Event) -> None:
         match event:

@@ -276,9 +276,7 @@ class FakeOpenAI:
             if self.moderation_status is not None:
                 status = self.moderation_status
                 quick = {"retry-after": "0", "retry-after-ms": "1"}  # SDK retries stay fast
-                await _send_json(
-                    writer, status, _error_body(status, f"Fake error {status}"), quick
-                )
+                await _send_json(writer, status, _error_body(status, f"Fake error {status}"), quick)
             else:
                 await _send_json(writer, 200, _moderation(body))
         elif method == "GET" and url.path == "/v1/models":

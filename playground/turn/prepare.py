@@ -1,0 +1,175 @@
+"""Preparing a turn: everything that can be checked before a stream starts (model, prompt,
+voice, sizes, what is disabled and why), resolved into one ``PreparedTurn``.
+
+Anything wrong raises ``ConfigError`` naming the request field, so the API can answer 400/422
+before it opens a stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from playground.agent.nodes import exit_tool_schema
+from playground.agent.tools import tool_schemas
+from playground.catalog import CatalogEntry, Credentials
+from playground.checks.reply_checks import ReplyChecks
+from playground.checks.streaming_guardrail import StreamingGuardrail
+from playground.errors import ConfigError
+from playground.prompts.library import PromptFile
+from playground.providers.base import ChatMessage, GenerationOptions, LLMProvider, SpeechSession
+from playground.services import Services
+from playground.turn.capabilities import Conditions, disabled_features
+from playground.turn.events import DisabledFeature, NodeKind, TurnStarted
+from playground.turn.request import TurnRequest
+
+__all__ = ["PreparedTurn", "prepare_turn"]
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class PreparedTurn:
+    turn_id: str
+    request: TurnRequest
+    model: CatalogEntry
+    llm: LLMProvider
+    prompt: PromptFile
+    node: NodeKind
+    messages: list[ChatMessage]
+    options: GenerationOptions
+    voice: CatalogEntry | None
+    speech: SpeechSession | None
+    disabled: tuple[DisabledFeature, ...]
+    voice_key: str | None = field(default=None, repr=False)
+    checks: ReplyChecks = field(default_factory=ReplyChecks)
+    guardrail: StreamingGuardrail | None = None
+    stop_signal: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
+
+    def request_stop(self) -> None:
+        """End the turn early, keeping what was produced (safe from any task on the loop)."""
+        self.stop_signal.set()
+
+    def started_event(self) -> TurnStarted:
+        return TurnStarted(
+            turn_id=self.turn_id,
+            model=self.model.id,
+            prompt=self.prompt.ref,
+            node=self.node,
+            streaming=self.request.streaming,
+            voice=self.voice.id if self.voice else None,
+            disabled_features=self.disabled,
+        )
+
+
+def prepare_turn(services: Services, request: TurnRequest, creds: Credentials) -> PreparedTurn:
+    """Validate ``request`` and build everything its stream needs; ``ConfigError`` names the
+    field that is wrong."""
+    _check_sizes(request, services)
+    catalog = services.catalog
+    model = _with_field("model", lambda: catalog.resolve_model(request.model, creds))
+    prompt = _with_field("prompt", lambda: services.prompts.resolve(request.prompt, request.node))
+    node: NodeKind = request.node or prompt.node
+    voice = _with_field("voice", lambda: catalog.resolve_voice(request.voice, creds))
+    disabled = disabled_features(
+        Conditions(
+            streaming=request.streaming,
+            prompt_format=prompt.format,
+            node=node,
+            has_tools=bool(prompt.tools),
+            engine=model.engine,
+            voice_engine=voice.engine if voice else None,
+        )
+    )
+    disabled += tuple(
+        DisabledFeature(option, f"unavailable on this server: {reason}")
+        for option, reason in services.checks.problems.items()
+        if option not in {d.name for d in disabled}
+    )
+    off = {d.name for d in disabled}
+    tools_allowed = node == "agent" and "tool_calling" not in off
+    wanted = {name for name, on in request.features.model_dump().items() if on}
+    features = wanted - off
+    options = _options(request, prompt, tools_allowed=tools_allowed)
+    messages = _messages(request, prompt)
+    llm = _with_field("model", lambda: services.engines.llm_for(model, creds))
+    speech = (
+        _with_field(
+            "voice",
+            lambda: services.engines.tts_for(voice, creds).open_session(voice.name),
+        )
+        if voice
+        else None
+    )
+    return PreparedTurn(
+        turn_id=f"turn_{uuid.uuid4().hex[:16]}",
+        request=request,
+        model=model,
+        llm=llm,
+        prompt=prompt,
+        node=node,
+        messages=messages,
+        options=options,
+        voice=voice,
+        speech=speech,
+        disabled=disabled,
+        voice_key=creds.key_for(voice.engine) if voice else None,
+        checks=services.checks.reply_checks(
+            features, prompt.output_schema, services.engines.moderation_for(creds)
+        ),
+        guardrail=services.checks.streaming_guardrail(features),
+    )
+
+
+def _check_sizes(request: TurnRequest, services: Services) -> None:
+    s = services.settings
+    if len(request.message) > s.playground_max_message_chars:
+        raise ConfigError(
+            f"message is {len(request.message)} characters; the limit is "
+            f"{s.playground_max_message_chars}",
+            field="message",
+        )
+    if len(request.history) > s.playground_max_history_messages:
+        raise ConfigError(
+            f"history has {len(request.history)} messages; the limit is "
+            f"{s.playground_max_history_messages}",
+            field="history",
+        )
+
+
+def _options(request: TurnRequest, prompt: PromptFile, *, tools_allowed: bool) -> GenerationOptions:
+    return GenerationOptions(
+        stream=request.streaming,
+        temperature=_first(request.temperature, prompt.defaults.temperature),
+        max_tokens=_first(request.max_tokens, prompt.defaults.max_tokens),
+        seed=_first(request.seed, prompt.defaults.seed),
+        tools=(
+            tool_schemas(prompt.tools)
+            + ((exit_tool_schema(prompt.exit_paths),) if prompt.exit_paths else ())
+            if tools_allowed
+            else ()
+        ),
+    )
+
+
+def _messages(request: TurnRequest, prompt: PromptFile) -> list[ChatMessage]:
+    messages = [ChatMessage(role="system", content=prompt.render_system(request.variables))]
+    messages += [ChatMessage(role=m.role, content=m.content) for m in request.history]
+    messages.append(ChatMessage(role="user", content=request.message))
+    return messages
+
+
+def _with_field(field: str, build: Callable[[], _T]) -> _T:
+    try:
+        return build()
+    except ConfigError as exc:
+        if exc.field is None:
+            exc.field = field
+        raise
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
