@@ -29,7 +29,7 @@ log = logging.getLogger("playground")
 
 def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     runner = TurnRunner(services)
-    router, stop_turns = build_api_router(services, runner)
+    router, api_turns = build_api_router(services, runner)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,7 +45,9 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         finally:
             if warm is not None:
                 warm.cancel()
-            await stop_turns()
+            # Running turns are stopped (their upstreams close, their logs end with a stopped
+            # completion) and awaited before the provider clients they use are closed.
+            await api_turns.aclose()
             await services.aclose()
 
     app = FastAPI(

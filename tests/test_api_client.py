@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -128,6 +129,31 @@ def test_cancel_stops_a_turn_at_once_and_the_stream_ends_cleanly(
     assert events[-2].data["text"] == "Hello"
     again = httpx.post(f"{api}/v1/turns/{turn_id}/cancel")
     assert again.json()["status"] == "finished"
+
+
+def test_shutdown_stops_a_turn_waiting_for_its_client_before_the_clients_close(
+    fake: FakeOpenAI,
+) -> None:
+    fake.enqueue(Reply(fault="stall", fault_after=1))
+    before = fake.disconnects
+    services = make_test_services(
+        openai_api_key="test-key", openai_base_url=fake.base_url, playground_resume_grace_s=60
+    )
+    closed_upstream_first: list[bool] = []
+
+    async def closing_clients() -> None:  # runs as the services close, after the turns stop
+        closed = await asyncio.to_thread(wait_until, lambda: fake.disconnects > before, 2.0)
+        closed_upstream_first.append(closed)
+
+    with live_server(build_app(services, warm_up=False)) as api:
+        services.on_close(closing_clients)
+        with (
+            httpx.Client(timeout=20) as client,
+            client.stream("POST", f"{api}/v1/interact/stream", json={"message": "go"}) as r,
+        ):
+            read_until(r, 2)
+        assert not wait_until(lambda: fake.disconnects > before, 0.3), "in its grace period"
+    assert closed_upstream_first == [True]
 
 
 def test_unknown_turns_are_404(api: str) -> None:

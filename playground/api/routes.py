@@ -2,8 +2,9 @@
 
 Everything that can be wrong with a request is answered with a 4xx JSON error naming the field
 before any stream starts; once streaming, failures travel as ``error`` events and the stream
-still ends with ``end``. Turns run on their own tasks (``turns.TurnRegistry``) so a dropped
-connection can resume; with no follower left a turn is stopped after a short grace period.
+still ends with ``end``. Turns run on their own tasks, logged in a ``turn.log.TurnLogs`` (their
+frames encoded once, by ``turn_frames``) so a dropped connection can resume; with no follower
+left a turn is stopped after a short grace period.
 """
 
 from __future__ import annotations
@@ -19,17 +20,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from playground.api.limits import ClientLimiter
-from playground.api.sse import (
-    SSE_HEADERS,
-    DisconnectAwareStreamingResponse,
-    event_payload,
-    sse_frame,
-)
+from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse
+from playground.api.turn_frames import encode_event, follow_frames
 from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
 from playground.catalog import CatalogEntry
 from playground.errors import ConfigError
 from playground.services import Services
-from playground.turn.log import TurnLog, TurnRegistry
+from playground.turn.log import TurnLog, TurnLogs
 from playground.turn.request import TurnRequest
 from playground.turn.runner import PreparedTurn, TurnRunner
 
@@ -139,13 +136,14 @@ class _Api:
             per_minute=s.playground_rate_limit_per_minute,
             max_concurrent=s.playground_max_concurrent_turns,
         )
-        self.turns = TurnRegistry(
+        self.keepalive_s = s.playground_keepalive_s
+        self.turns: TurnLogs[TurnLog] = TurnLogs(
             grace_s=s.playground_resume_grace_s,
             retention_s=s.playground_turn_retention_s,
             max_turns=s.playground_max_kept_turns,
             max_bytes=s.playground_max_kept_bytes,
-            keepalive_s=s.playground_keepalive_s,
-            on_finished=lambda log: self.limiter.release(log.client),
+            encode=encode_event,
+            on_finished=self._released,
         )
         self.conversations = ConversationStore(max_messages=s.playground_max_history_messages)
 
@@ -228,16 +226,19 @@ class _Api:
         client = self.client_id(request)
         if (limited := self.admit(client)) is not None:
             return limited
-        log = self.turns.start(turn, client, self.frames(turn, started_at))
-        return _sse(self.turns.follow(log))
+        log = TurnLog(turn_id=turn.turn_id, owner=client, turn=turn)
+        self.turns.start(log, self.runner.stream(turn, started_at=started_at))
+        return _sse(self.follow(log))
 
-    async def frames(self, turn: PreparedTurn, started_at: float) -> AsyncIterator[bytes]:
-        frame_id = 0
-        async for event in self.runner.stream(turn, started_at=started_at):
-            name, data = event_payload(event)
-            yield sse_frame(name, data, frame_id)
-            frame_id += 1
-        yield sse_frame("end", {}, frame_id)
+    async def follow(self, log: TurnLog, after: int = -1) -> AsyncIterator[bytes]:
+        """Follow a log for one connection; leaving starts its grace period."""
+        with self.turns.following(log):
+            async for frames in follow_frames(log, after, self.keepalive_s):
+                yield frames
+
+    async def _released(self, log: TurnLog) -> None:
+        if log.owner is not None:
+            self.limiter.release(log.owner)
 
     def find_turn(self, request: Request, turn_id: str) -> TurnLog | JSONResponse:
         if (denied := self.unauthorized(request)) is not None:
@@ -258,13 +259,13 @@ class _Api:
             return error_response(
                 400, "invalid_request", "Last-Event-ID must be an integer", "Last-Event-ID"
             )
-        return _sse(self.turns.follow(log, after))
+        return _sse(self.follow(log, after))
 
     async def cancel(self, request: Request, turn_id: str) -> Any:
         log = self.find_turn(request, turn_id)
         if isinstance(log, JSONResponse):
             return log
-        stopping = self.turns.cancel(log)
+        stopping = log.stop()
         return {"turn_id": turn_id, "status": "stopping" if stopping else "finished"}
 
     # -- Voiceflow-compatible route ------------------------------------------------------------
@@ -372,8 +373,8 @@ class _Api:
         }
 
 
-def build_api_router(services: Services, runner: TurnRunner) -> tuple[APIRouter, Any]:
-    """The API routes, and a shutdown hook that stops the turns still running."""
+def build_api_router(services: Services, runner: TurnRunner) -> tuple[APIRouter, TurnLogs[TurnLog]]:
+    """The API routes, and their turn logs (the server stops the turns still running)."""
     api = _Api(services, runner)
     router = APIRouter()
 
@@ -430,7 +431,7 @@ def build_api_router(services: Services, runner: TurnRunner) -> tuple[APIRouter,
     router.add_api_route("/v1/models", guarded(api.models), methods=["GET"], summary="Models")
     router.add_api_route("/v1/voices", guarded(api.voices), methods=["GET"], summary="Voices")
     router.add_api_route("/v1/prompts", guarded(api.prompts), methods=["GET"], summary="Prompts")
-    return router, api.turns.aclose
+    return router, api.turns
 
 
 def add_health(app: FastAPI, services: Services) -> None:
