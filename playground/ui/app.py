@@ -19,7 +19,6 @@ from playground.services import Services
 from playground.turn.capabilities import OPTIONS, Conditions, disabled_features
 from playground.turn.request import Features, HistoryMessage, TurnRequest
 from playground.turn.runner import TurnRunner
-from playground.ui import compare_view, notebook_view, timing_view, view
 from playground.ui.live_turns import LiveTurns
 from playground.ui.notebook_tab import (
     Composer,
@@ -28,6 +27,7 @@ from playground.ui.notebook_tab import (
     build_notebook_tab,
     owner_of,
 )
+from playground.ui.render import compare_view, notebook_view, panel_view, prompt_view, timing_view
 from playground.ui.session import (
     CompareFrame,
     CompareSession,
@@ -98,10 +98,12 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         )
 
     def model_choices(creds: Credentials) -> list[tuple[str, str]]:
-        return [(view.choice_label(e), e.id) for e in catalog.models(creds)]
+        return [(panel_view.choice_label(e), e.id) for e in catalog.models(creds)]
 
     def voice_choices(creds: Credentials) -> list[tuple[str, str]]:
-        return [("Off", "none")] + [(view.choice_label(e), e.id) for e in catalog.voices(creds)]
+        return [("Off", "none")] + [
+            (panel_view.choice_label(e), e.id) for e in catalog.voices(creds)
+        ]
 
     default_prompt = prompts.default_for("prompt")
     prompt_ids = sorted(prompts.prompts)
@@ -131,7 +133,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
         return str(prompt.version), str(newer[0] if newer else prompt.version)
 
     def version_diff(pid: str, old: str, new: str) -> str:
-        return view.prompt_diff(shown_prompt(pid, old), shown_prompt(pid, new))
+        return prompt_view.prompt_diff(shown_prompt(pid, old), shown_prompt(pid, new))
 
     first_pair = diff_pair(default_prompt)
 
@@ -200,10 +202,10 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                         for name in FEATURES
                     }
                     # Right under the streaming guardrail's toggle (the last one).
-                    gr.HTML(view.limits_html(LIMITS), elem_id="sp-guardrail-limits")
+                    gr.HTML(panel_view.limits_html(LIMITS), elem_id="sp-guardrail-limits")
                     capability_md = gr.Markdown(elem_id="sp-capabilities")
                 with gr.Accordion("Prompt text", open=False, elem_id="sp-prompt-text"):
-                    prompt_md = gr.Markdown(view.prompt_card(default_prompt))
+                    prompt_md = gr.Markdown(prompt_view.prompt_card(default_prompt))
                     if prompts.problems:
                         gr.Markdown(
                             "\n".join(
@@ -286,9 +288,9 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                             elem_id="sp-structured-json",
                         )
                         structured_status = gr.HTML(
-                            view.structured_status(None, None), elem_id="sp-structured-status"
+                            panel_view.structured_status(None, None), elem_id="sp-structured-status"
                         )
-                    summary = gr.HTML(view.timing_summary(None), elem_id="sp-summary")
+                    summary = gr.HTML(panel_view.timing_summary(None), elem_id="sp-summary")
                     # Drawn as HTML, not with Gradio's plot and table components: see
                     # ``timing_view`` (they held the chat's text back while they re-rendered).
                     plot = gr.HTML(timing_view.arrival_html(None), elem_id="sp-plot")
@@ -387,13 +389,13 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
                 gr.update(
                     interactive=name not in off,
                     value=flag and name not in off,
-                    info=view.disabled_info(off[name])
+                    info=panel_view.disabled_info(off[name])
                     if name in off
                     else (GUARDRAIL_INFO if name == "streaming_guardrail" else None),
                 )
                 for name, flag in zip(FEATURES, flags, strict=True)
             ]
-            return [*updates, view.capability_notes(disabled, has_tools=bool(prompt.tools))]
+            return [*updates, panel_view.capability_notes(disabled, has_tools=bool(prompt.tools))]
 
         def on_prompt(pid: str) -> tuple[Any, ...]:
             latest = prompts.latest(pid)
@@ -401,7 +403,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             return (
                 gr.update(choices=versions_of(pid), value=str(latest.version)),
                 gr.update(value=latest.node),
-                view.prompt_card(latest),
+                prompt_view.prompt_card(latest),
                 gr.update(visible=latest.output_schema is not None),
                 gr.update(choices=versions_of(pid), value=old),
                 gr.update(choices=versions_of(pid), value=new),
@@ -412,7 +414,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             prompt = shown_prompt(pid, ver)
             old, new = diff_pair(prompt)
             return (
-                view.prompt_card(prompt),
+                prompt_view.prompt_card(prompt),
                 gr.update(visible=prompt.output_schema is not None),
                 gr.update(value=old),
                 gr.update(value=new),
@@ -483,7 +485,7 @@ def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
             async for frame in drive_turn(live_turns, state, request, creds):
                 values = outputs.render(state, frame)
                 if loading and not (state.current and state.current.chunks):
-                    loading_note = wire_value(summary, view.loading_summary(LOADING_NOTE))
+                    loading_note = wire_value(summary, panel_view.loading_summary(LOADING_NOTE))
                     values = (values[0], loading_note, *values[2:])
                 yield values
 

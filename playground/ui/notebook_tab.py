@@ -30,8 +30,8 @@ from playground.notebook.model import (
 from playground.notebook.store import validate_owner_id
 from playground.prompts.library import PromptLibrary
 from playground.turn.request import Features, TurnRequest
-from playground.ui import notebook_view
 from playground.ui.live_turns import LiveTurn, LiveTurns
+from playground.ui.render import notebook_view
 from playground.ui.session import SessionState, drive_turn
 
 __all__ = [
