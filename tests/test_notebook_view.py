@@ -14,7 +14,7 @@ from playground.notebook.store import new_owner_id
 from playground.speech.wav import wav_to_pcm
 from playground.turn.events import TextChunk, TurnStarted
 from playground.turn.state import TurnState
-from playground.ui.notebook_tab import app_url_of, owner_of, write_export
+from playground.ui.notebook_files import app_url_of, owner_of, write_export
 from playground.ui.render import notebook_view, timing_view
 from tests.support import make_test_services
 from tests.test_notebook import WAV, make_cell, make_notebook, run_events

@@ -43,18 +43,11 @@ from playground.turn.request import TurnRequest
 from playground.turn.runner import TurnRunner
 from playground.turn.state import TurnState
 from playground.ui.app import build_ui
+from playground.ui.compare_session import CompareFrame, CompareRun, CompareSession, drive_compare
 from playground.ui.live_turns import LiveTurns
+from playground.ui.outputs import TurnSlots
 from playground.ui.render import chat_view, compare_view, panel_view, prompt_view, timing_view
-from playground.ui.session import (
-    CompareFrame,
-    CompareRun,
-    CompareSession,
-    Frame,
-    SessionState,
-    drive_compare,
-    drive_turn,
-    request_error_code,
-)
+from playground.ui.session import Frame, SessionState, drive_turn, request_error_code
 from playground.ui.turn_outputs import TurnOutputs
 from playground.ui.wire import wire_value
 from tests.support import make_test_services
@@ -1259,14 +1252,16 @@ async def test_the_turns_wire_values_are_what_gradio_would_send() -> None:
 def _turn_outputs() -> TurnOutputs:
     with gr.Blocks():
         return TurnOutputs(
-            gr.Chatbot(),
-            gr.HTML(),
-            gr.HTML(),
-            gr.HTML(),
-            gr.HTML(),
-            gr.Textbox(),
-            gr.JSON(),
-            gr.HTML(),
+            TurnSlots[Component](
+                chatbot=gr.Chatbot(),
+                summary=gr.HTML(),
+                plot=gr.HTML(),
+                gaps=gr.HTML(),
+                table=gr.HTML(),
+                audio_feed=gr.Textbox(),
+                structured_json=gr.JSON(),
+                structured_status=gr.HTML(),
+            )
         )
 
 
@@ -1279,17 +1274,33 @@ def test_a_turns_frames_send_each_output_again_as_it_was_until_it_changes() -> N
     outputs, state = _turn_outputs(), SessionState()
     turn = state.begin("hi")
     turn.handle(STARTED)
-    first = outputs.render(state, CHAT_ONLY)
+    first = outputs.render(state, CHAT_ONLY).ordered()
     assert len(first) == 8 and first[0][0]["content"][0]["text"] == "hi"
-    assert first[2:5] == tuple(outputs.initial(SessionState())[2:5])  # a fresh panel
+    fresh = outputs.initial(SessionState())
+    assert first[2:5] == (fresh.plot, fresh.gaps, fresh.table)  # a fresh panel
     turn.handle(chunk(0, "Hello", "Hello", 120, 120))
-    second = outputs.render(state, CHAT_ONLY)
+    second = outputs.render(state, CHAT_ONLY).ordered()
     assert second[0] is not first[0] and second[0][-1]["content"][0]["text"] == "Hello"
     assert all(a is b for a, b in zip(second[1:], first[1:], strict=True))  # resent as they were
     timed = outputs.render(state, TIMING)
-    assert timed[0] is second[0]
-    assert "<td>120.0</td>" in timed[4] and "sp-received" in timed[2] and "120 ms" in timed[1]
-    assert timed[5:] == second[5:]
+    assert timed.chatbot is second[0]
+    assert "<td>120.0</td>" in timed.table and "sp-received" in timed.plot
+    assert "120 ms" in timed.summary
+    assert timed.ordered()[5:] == second[5:]
+
+
+def test_each_value_goes_to_its_own_component_whatever_the_order() -> None:
+    """The values come out in the components' order, by name: a ``/turn`` frame's plot is the
+    plot's value even though the components are listed, not indexed, anywhere."""
+    outputs, state = _turn_outputs(), SessionState()
+    turn = state.begin("hi")
+    turn.handle(STARTED)
+    turn.handle(chunk(0, "Hello", "Hello", 120, 120))
+    values = outputs.render(state, TIMING)
+    by_component = dict(zip(outputs.components(), values.ordered(), strict=True))
+    assert by_component[outputs.slots.plot] is values.plot and "sp-received" in values.plot
+    assert by_component[outputs.slots.table] is values.table and "<td>120.0</td>" in values.table
+    assert by_component[outputs.slots.chatbot] is values.chatbot
 
 
 def test_audio_goes_out_once_per_piece_and_retracted_text_stops_the_voice() -> None:
@@ -1297,10 +1308,10 @@ def test_audio_goes_out_once_per_piece_and_retracted_text_stops_the_voice() -> N
     turn = state.begin("hi")
     turn.handle(TurnStarted("turn_1", "m", "p@1", "prompt", True, "local:joe"))
     turn.handle(audio(0, "Hello.", 300))
-    fed = outputs.render(state, AUDIO)[5]
+    fed = outputs.render(state, AUDIO).audio_feed
     assert json.loads(fed)["pieces"][0]["text"] == "Hello." and state.last_feed == fed
-    assert outputs.render(state, CHAT_ONLY)[5] is fed  # not fed again
+    assert outputs.render(state, CHAT_ONLY).audio_feed is fed  # not fed again
     turn.handle(TextReplaced("[removed]", "flagged: harassment"))
-    stop = outputs.render(state, CHAT_ONLY)[5]
+    stop = outputs.render(state, CHAT_ONLY).audio_feed
     assert stop != fed and state.audio_stopped
-    assert outputs.render(state, AUDIO)[5] is stop  # stopped stays stopped
+    assert outputs.render(state, AUDIO).audio_feed is stop  # stopped stays stopped
