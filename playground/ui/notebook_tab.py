@@ -134,7 +134,6 @@ class NotebookTab:
                 show_progress="hidden",
                 api_visibility="private",
             )
-            self.settings.refresh_after(action)  # an Edit set the composer's controls
             action.then(
                 self.on_rerun,
                 [self.state, *keys],
@@ -144,6 +143,7 @@ class NotebookTab:
                 show_progress="hidden",
                 api_visibility="private",
             )
+            self.settings.refresh_after(action)  # an Edit set the composer's controls
         to_file = [self.download, self.status]
         self.export_ipynb.click(
             self.on_export_ipynb, [self.state], to_file, api_visibility="private"
