@@ -218,7 +218,7 @@ def test_every_cell_of_the_capability_table_reaches_the_api_and_the_page(
 ) -> None:
     from playground.prompts.library import load_prompt_library
     from playground.turn.capabilities import Conditions, disabled_features
-    from playground.ui.view import capability_notes, disabled_info
+    from playground.ui.render.panel_view import capability_notes, disabled_info
     from tests.test_prompts import PROMPTS
 
     spec = load_prompt_library(PROMPTS).resolve(prompt, None)

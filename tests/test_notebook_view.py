@@ -14,8 +14,8 @@ from playground.notebook.store import new_owner_id
 from playground.speech.wav import wav_to_pcm
 from playground.turn.events import TextChunk, TurnStarted
 from playground.turn.state import TurnState
-from playground.ui import notebook_view
-from playground.ui.notebook_tab import app_url_of, owner_of, write_export
+from playground.ui.notebook_files import app_url_of, owner_of, write_export
+from playground.ui.render import notebook_view, timing_view
 from tests.support import make_test_services
 from tests.test_notebook import WAV, make_cell, make_notebook, run_events
 
@@ -51,19 +51,30 @@ def test_stopped_and_failed_runs_say_so() -> None:
     assert "sp-nb-badge" not in notebook_view.cell_html(make_cell(), 1)
 
 
-def test_the_plot_steps_up_at_each_chunk_and_each_spoken_piece() -> None:
+def test_a_cells_chart_is_the_chat_tabs_arrival_chart() -> None:
     chunks = [{"text": "abc", "t_ms": 100.0}, {"text": "de", "t_ms": 300.0}]
     audio = [{"text": "abcde", "t_ms": 600.0}]
-    svg = notebook_view.timing_svg(chunks, audio)
-    lines = re.findall(r"points='([^']*)'", svg)
-    assert len(lines) == 2  # text received, text voiced
-    text_points = lines[0].split()
-    assert len(text_points) == 1 + 2 * len(chunks)
-    # The last text step is at 300 ms of 600 (half way) and at full height (5 of 5 characters).
-    x, y = map(float, text_points[-1].split(","))
-    assert abs(x - (4 + 0.5 * 312)) < 0.2 and abs(y - 4) < 0.2
-    assert "600 ms · 5 chars" in svg and "text voiced" in svg
-    assert notebook_view.timing_svg([], []) == ""
+    svg = notebook_view.timing_chart(chunks, audio)
+    # One renderer: the cell's chart is ``arrival_chart`` at the cell's height, nothing else.
+    expected = timing_view.arrival_chart(
+        [(100.0, "abc"), (300.0, "de")],
+        [(600.0, "abcde")],
+        height=notebook_view.CELL_CHART_H,
+        caption="",
+    )
+    assert svg == f"<div class='sp-nb-plot'>{expected}</div>"
+    assert "class='sp-received'" in svg and "class='sp-voiced'" in svg and "ms since Send" in svg
+    text_points = re.search(r"class='sp-received'[^>]*points='([^']*)'", svg)
+    assert text_points is not None and len(text_points.group(1).split()) == 1 + 2 * len(chunks)
+    assert notebook_view.timing_chart([], []) == ""
+
+
+def test_a_live_rerun_draws_the_same_chart_as_its_cell_will() -> None:
+    turn = TurnState()
+    turn.handle(TurnStarted("t1", "local:x", "p@1", "prompt", True, None))
+    turn.handle(TextChunk("abc", "abc", 0, 100.0, 100.0))
+    live = notebook_view.live_cell_html("hi", turn)
+    assert notebook_view.timing_chart([{"text": "abc", "t_ms": 100.0}], []) in live
 
 
 def test_spoken_pieces_join_into_one_playable_wav() -> None:

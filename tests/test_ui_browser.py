@@ -21,7 +21,7 @@ from playwright.sync_api import (
     Response,
 )
 
-from playground.ui import timing_view
+from playground.ui.render import timing_view
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
 from tests.page_support import chromium, serve_page
 

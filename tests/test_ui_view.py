@@ -43,19 +43,12 @@ from playground.turn.request import TurnRequest
 from playground.turn.runner import TurnRunner
 from playground.turn.state import TurnState
 from playground.turn.wire import details_from_payload
-from playground.ui import compare_view, timing_view, view
 from playground.ui.app import build_ui
+from playground.ui.compare_session import CompareFrame, CompareRun, CompareSession, drive_compare
 from playground.ui.live_turns import LiveTurns
-from playground.ui.session import (
-    CompareFrame,
-    CompareRun,
-    CompareSession,
-    Frame,
-    SessionState,
-    drive_compare,
-    drive_turn,
-    request_error_code,
-)
+from playground.ui.outputs import TurnSlots
+from playground.ui.render import chat_view, compare_view, panel_view, prompt_view, timing_view
+from playground.ui.session import Frame, SessionState, drive_turn, request_error_code
 from playground.ui.turn_outputs import TurnOutputs
 from playground.ui.wire import wire_value
 from tests.support import make_test_services
@@ -109,13 +102,13 @@ def texts(message: dict[str, Any]) -> str:
     return "".join(part["text"] for part in message["content"])
 
 
-# -- view.chat_messages -------------------------------------------------------------------------
+# -- chat_view.chat_messages -----------------------------------------------------------------------
 
 
 def test_chat_messages_shows_past_turns_then_the_live_one_as_text_parts() -> None:
     past = turn_of(STARTED, chunk(0, "Hi", "Hi", 5), completed("Hi"))
     live = turn_of(STARTED, chunk(0, "Wor", "Wor", 5))
-    messages = view.chat_messages([("hello", past)], ("more", live))
+    messages = chat_view.chat_messages([("hello", past)], ("more", live))
     assert [(m["role"], texts(m)) for m in messages] == [
         ("user", "hello"),
         ("assistant", f"Hi\n\n{META}"),
@@ -127,7 +120,7 @@ def test_chat_messages_shows_past_turns_then_the_live_one_as_text_parts() -> Non
 
 
 def test_a_turn_waiting_for_its_first_chunk_shows_a_placeholder() -> None:
-    messages = view.chat_messages([], ("hello", turn_of(STARTED)))
+    messages = chat_view.chat_messages([], ("hello", turn_of(STARTED)))
     assert texts(messages[-1]) == "…"
 
 
@@ -142,7 +135,7 @@ def test_tool_calls_are_collapsible_messages_placed_where_they_happened() -> Non
         chunk(1, "It is 84.", "Let me compute. It is 84.", 80),
         completed("Let me compute. It is 84."),
     )
-    messages = view.chat_messages([("12*7?", turn)])
+    messages = chat_view.chat_messages([("12*7?", turn)])
     assert [texts(m) for m in messages[1:2]] == ["Let me compute. "]
     tool = messages[2]
     assert tool["metadata"]["title"] == "Tool call: calculator"
@@ -155,17 +148,17 @@ def test_tool_calls_are_collapsible_messages_placed_where_they_happened() -> Non
 
 def test_a_running_or_failed_tool_call_says_so() -> None:
     call = ToolCallDone("c1", "calculator", {}, t_ms=10.0, raw_arguments="{oops", error="not JSON")
-    running = view.chat_messages([], ("q", turn_of(STARTED, call)))
+    running = chat_view.chat_messages([], ("q", turn_of(STARTED, call)))
     assert running[1]["metadata"]["status"] == "pending"
     assert "not JSON" in texts(running[1]) and "{oops" in texts(running[1])
     failed = turn_of(STARTED, call, ToolResult("c1", "calculator", "bad", 12.0, 1.0, True))
-    assert view.chat_messages([], ("q", failed))[1]["metadata"]["title"].endswith("failed")
+    assert chat_view.chat_messages([], ("q", failed))[1]["metadata"]["title"].endswith("failed")
 
 
 def test_tool_output_cannot_break_out_of_its_code_block() -> None:
     call = ToolCallDone("c1", "echo", {}, t_ms=10.0)
     result = ToolResult("c1", "echo", "```\n# not a heading", 11.0, 1.0)
-    body = texts(view.chat_messages([], ("q", turn_of(STARTED, call, result)))[1])
+    body = texts(chat_view.chat_messages([], ("q", turn_of(STARTED, call, result)))[1])
     assert "````text\n```\n# not a heading\n````" in body
 
 
@@ -177,7 +170,7 @@ def test_errors_say_what_happened_and_what_to_do() -> None:
         TurnFailed("auth", "the Deepgram key was rejected", retryable=False, stage="tts"),
         completed("Part", finish_reason="error"),
     )
-    text = texts(view.chat_messages([], ("q", turn))[-1])
+    text = texts(chat_view.chat_messages([], ("q", turn))[-1])
     assert text.startswith("Part\n\n")
     assert "**Error:** Upstream is busy." in text
     assert "**What to do:** Wait a moment" in text
@@ -188,7 +181,7 @@ def test_errors_say_what_happened_and_what_to_do() -> None:
 def test_a_stopped_turn_keeps_its_partial_answer_and_says_it_was_stopped() -> None:
     turn = turn_of(STARTED, chunk(0, "Half an ans", "Half an ans", 5))
     turn.stopped = True
-    text = texts(view.chat_messages([], ("q", turn))[-1])
+    text = texts(chat_view.chat_messages([], ("q", turn))[-1])
     assert text.startswith("Half an ans") and "Stopped" in text
 
 
@@ -199,7 +192,7 @@ def test_replacements_and_token_limits_are_noted() -> None:
         TextReplaced("[removed]", "flagged: harassment"),
         completed("bad words", finish_reason="length"),
     )
-    text = texts(view.chat_messages([], ("q", turn))[-1])
+    text = texts(chat_view.chat_messages([], ("q", turn))[-1])
     assert text.startswith("[removed]")
     assert "flagged: harassment" in text and "token limit" in text
 
@@ -214,10 +207,10 @@ def test_replacements_and_token_limits_are_noted() -> None:
     ],
 )
 def test_every_error_code_has_a_next_step(code: str, expected: str) -> None:
-    assert expected in view.error_note(TurnFailed(code, "x", retryable=False))
+    assert expected in chat_view.error_note(TurnFailed(code, "x", retryable=False))
 
 
-# -- view.timing_* ------------------------------------------------------------------------------
+# -- timing_view and panel_view.timing_summary ------------------------------------------------
 
 
 def _points(svg: str, css_class: str) -> list[tuple[float, float]]:
@@ -367,25 +360,25 @@ def test_a_long_turn_lists_its_first_chunks_and_says_so_once() -> None:
 
 
 def test_the_summary_shows_ttft_and_total_once_done() -> None:
-    assert "Send a message" in view.timing_summary(None)
+    assert "Send a message" in panel_view.timing_summary(None)
     streaming = turn_of(STARTED, chunk(0, "a", "a", 12.3))
-    assert "streaming" in view.timing_summary(streaming) and "12 ms" in view.timing_summary(
+    assert "streaming" in panel_view.timing_summary(
         streaming
-    )
-    done = view.timing_summary(turn_of(STARTED, chunk(0, "a", "a", 12.0), completed("a")))
+    ) and "12 ms" in panel_view.timing_summary(streaming)
+    done = panel_view.timing_summary(turn_of(STARTED, chunk(0, "a", "a", 12.0), completed("a")))
     assert "TTFT" in done and "Total" in done and "250 ms" in done and "done" in done
     refused = turn_of(TurnFailed("missing_key", "no key", False, stage="request"))
-    assert "Not sent" in view.timing_summary(refused)
+    assert "Not sent" in panel_view.timing_summary(refused)
 
 
 def test_the_summary_escapes_what_it_shows() -> None:
     started = TurnStarted("t", "compatible:<b>x</b>", "p@1", "prompt", True, None)
-    assert "<b>x</b>" not in view.timing_summary(turn_of(started))
+    assert "<b>x</b>" not in panel_view.timing_summary(turn_of(started))
 
 
 def test_audio_feed_sends_only_new_pieces() -> None:
     pieces = [audio(0, "One.", 10), audio(1, "Two.", 20)]
-    feed = json.loads(view.audio_feed("turn_1", pieces, 1))
+    feed = json.loads(panel_view.audio_feed("turn_1", pieces, 1))
     assert feed["turn"] == "turn_1"
     assert [(p["seq"], p["text"]) for p in feed["pieces"]] == [(1, "Two.")]
 
@@ -393,13 +386,13 @@ def test_audio_feed_sends_only_new_pieces() -> None:
 def test_capability_notes_and_reasons() -> None:
     off = DisabledFeature("guardrails", "Needs the complete reply.", "Turn streaming off.")
     tools_off = DisabledFeature("tool_calling", "Prompt Nodes answer in one pass.", "Use Agent.")
-    notes = view.capability_notes([off, tools_off], has_tools=True)
+    notes = panel_view.capability_notes([off, tools_off], has_tools=True)
     assert "Guardrails" in notes and "Tool calling:** off. Prompt Nodes" in notes
     assert "Use Agent." in notes
-    assert "no tools" in view.capability_notes([], has_tools=False)
-    assert "available" in view.capability_notes([], has_tools=True)
+    assert "no tools" in panel_view.capability_notes([], has_tools=False)
+    assert "available" in panel_view.capability_notes([], has_tools=True)
     assert (
-        view.disabled_info(off)
+        panel_view.disabled_info(off)
         == "Disabled: Needs the complete reply. Instead: Turn streaming off."
     )
 
@@ -408,7 +401,7 @@ def test_capability_notes_and_reasons() -> None:
 
 
 def last_text(turn: TurnState) -> str:
-    return texts(view.chat_messages([("q", turn)])[-1])
+    return texts(chat_view.chat_messages([("q", turn)])[-1])
 
 
 def test_a_finished_answer_records_its_prompt_version_model_and_node() -> None:
@@ -456,7 +449,7 @@ def test_a_streaming_guardrail_retraction_replaces_the_text_and_says_why() -> No
         )
     )
     text = last_text(turn)
-    assert "retracted by the streaming guardrail" in view.timing_summary(turn)
+    assert "retracted by the streaming guardrail" in panel_view.timing_summary(turn)
     assert "bomb" not in text and "Retracted by the streaming guardrail" in text
     assert "was on screen until its sentence window was checked" in text
     assert text.count("violence.patterns") == 1  # the rule is in the reason already
@@ -518,7 +511,7 @@ def test_a_streaming_guardrail_mask_names_its_rule() -> None:
     ],
 )
 def test_guardrail_verdicts_are_noted(verdict: dict[str, Any], expected: str) -> None:
-    assert view.guardrail_note(verdict) == expected
+    assert chat_view.guardrail_note(verdict) == expected
     turn = turn_of(STARTED, chunk(0, "x", "x", 1), completed("x", details={"guardrail": verdict}))
     assert expected in last_text(turn)
 
@@ -526,15 +519,17 @@ def test_guardrail_verdicts_are_noted(verdict: dict[str, Any], expected: str) ->
 def test_interception_and_post_processing_are_noted() -> None:
     rewrite = {"action": "rewrite", "changes": ["masked 1 email address", "appended disclaimer"]}
     assert (
-        view.interception_note(rewrite)
+        chat_view.interception_note(rewrite)
         == "**Intercepted:** masked 1 email address; appended disclaimer."
     )
     block = {"action": "block", "changes": ["blocked by rule private key"]}
-    assert view.interception_note(block).startswith("**Intercepted:** blocked by rule private key")
-    assert view.interception_note({"action": "pass", "changes": []}) == (
+    assert chat_view.interception_note(block).startswith(
+        "**Intercepted:** blocked by rule private key"
+    )
+    assert chat_view.interception_note({"action": "pass", "changes": []}) == (
         "**Interception:** no changes."
     )
-    assert "✓" in view.post_processing_note({"valid": True, "errors": []})
+    assert "✓" in chat_view.post_processing_note({"valid": True, "errors": []})
     details = {"interception": rewrite, "post_processing": {"valid": True, "errors": []}}
     text = last_text(turn_of(STARTED, chunk(0, "x", "x", 1), completed("x", details=details)))
     assert "**Intercepted:**" in text and "matches the output schema" in text
@@ -574,7 +569,7 @@ def test_the_exit_path_is_shown_with_its_fields_as_literal_text() -> None:
         "**Exit path:** `order_resolved` · order\\_number=`A1001`, email=`ada@example.com`, "
         "note=``x`y <b>z</b>``" in text
     )
-    long = view.exit_note("p", {"text": "a" * 200, "n": 3})
+    long = chat_view.exit_note("p", {"text": "a" * 200, "n": 3})
     assert "…" in long and "n=`3`" in long and len(long) < 120
 
 
@@ -586,13 +581,13 @@ def test_notes_escape_markup_in_reasons() -> None:
         "rule": "x",
         "reason": "<img src=x onerror=alert(1)> [link](javascript:1)",
     }
-    note = view.guardrail_note(verdict)
+    note = chat_view.guardrail_note(verdict)
     assert re.search(r"(?<!\\)[<>\[\]]", note) is None  # every one escaped
     assert "\\<img" in note and "\\[link\\]" in note
 
 
 def test_audio_stop_feed_names_the_turn() -> None:
-    assert json.loads(view.audio_stop_feed("turn_1", "Retracted.")) == {
+    assert json.loads(panel_view.audio_stop_feed("turn_1", "Retracted.")) == {
         "turn": "turn_1",
         "pieces": [],
         "stop": "Retracted.",
@@ -600,7 +595,7 @@ def test_audio_stop_feed_names_the_turn() -> None:
 
 
 def test_error_html_escapes_and_keeps_the_hint() -> None:
-    out = view.error_html(TurnFailed("missing_key", "<b>no key</b>", retryable=False))
+    out = chat_view.error_html(TurnFailed("missing_key", "<b>no key</b>", retryable=False))
     assert "<b>no key</b>" not in out and "&lt;b&gt;no key&lt;/b&gt;" in out
     assert "<b>Session keys</b>" in out
 
@@ -614,30 +609,30 @@ def library() -> PromptLibrary:
 
 
 def test_the_prompt_card_shows_tools_exit_paths_and_the_schema(library: PromptLibrary) -> None:
-    agent = view.prompt_card(library.prompts["support-agent"][2])
+    agent = prompt_view.prompt_card(library.prompts["support-agent"][2])
     assert "`support-agent@2`" in agent and "agent node" in agent
     assert "**Tools:** `order_status`, `kb_search`" in agent
     assert "- `order_resolved`:" in agent and "Requires: `order_number`, `email`." in agent
     assert "- `handoff_to_human`:" in agent and "Requires: `email`." in agent
     assert "**Output schema:** none" in agent and "You are {{agent_name}}" in agent
-    extractor = view.prompt_card(library.prompts["json-extractor"][1])
+    extractor = prompt_view.prompt_card(library.prompts["json-extractor"][1])
     assert '```json\n{\n  "type": "object",' in extractor  # pretty-printed
     assert '"maxItems": 5' in extractor and "**Exit paths:** none" in extractor
 
 
 def test_the_prompt_file_text_holds_every_field(library: PromptLibrary) -> None:
     for prompt in library.all():
-        text = view.prompt_file_text(prompt)
+        text = prompt_view.prompt_file_text(prompt)
         assert text.startswith(f"id: {prompt.id}\nversion: {prompt.version}\n")
         loaded = yaml.safe_load(text)
         assert PromptFile.model_validate(loaded) == prompt
-    system = view.prompt_file_text(library.prompts["summariser"][1])
+    system = prompt_view.prompt_file_text(library.prompts["summariser"][1])
     assert "system: |\n  You summarise text for {{audience}}." in system  # a block, like the file
 
 
 def test_the_version_diff_marks_changed_lines_and_words(library: PromptLibrary) -> None:
     v1, v2 = library.prompts["summariser"][1], library.prompts["summariser"][2]
-    out = view.prompt_diff(v1, v2)
+    out = prompt_view.prompt_diff(v1, v2)
     assert "summariser@1 → summariser@2" in out
     assert "<tr class='sp-d-del' aria-label='removed'>" in out
     assert "<tr class='sp-d-ins' aria-label='added'>" in out
@@ -647,7 +642,7 @@ def test_the_version_diff_marks_changed_lines_and_words(library: PromptLibrary) 
     removed = out.count("sp-d-del'")
     added = out.count("sp-d-ins'")
     assert f"{removed} lines removed, {added} added" in out
-    same = view.prompt_diff(v2, v2)
+    same = prompt_view.prompt_diff(v2, v2)
     assert "same version" in same and "<table" not in same
 
 
@@ -660,7 +655,7 @@ def test_the_version_diff_escapes_everything() -> None:
         exit_paths=(ExitPath(name="done", description="<b>bold</b>"),),
         **base,
     )
-    out = view.prompt_diff(old, new)
+    out = prompt_view.prompt_diff(old, new)
     without_our_tags = re.sub(
         r"</?(?:div|b|span|table|tr|td|del|ins)(?: class='[^']*'(?: aria-label='[^']*')?)?>",
         "",
@@ -685,50 +680,50 @@ def structured(
 
 
 def test_the_structured_panel_fills_in_and_ends_with_a_verdict() -> None:
-    assert "fills in here" in view.structured_status(None, None)
-    assert view.structured_value(None) is None
+    assert "fills in here" in panel_view.structured_status(None, None)
+    assert panel_view.structured_value(None) is None
     running = turn_of(STARTED)
-    assert "Waiting" in view.structured_status(running, None)
+    assert "Waiting" in panel_view.structured_status(running, None)
     partial = structured({"name": "Ada"}, pending=("$: 'email' is a required property",))
-    assert view.structured_value(partial) == {"name": "Ada"}
-    status = view.structured_status(running, partial)
+    assert panel_view.structured_value(partial) == {"name": "Ada"}
+    status = panel_view.structured_status(running, partial)
     assert "sp-wait" in status and "Pending: $: &#x27;email&#x27; is a required property" in status
     wrong = structured({"name": 3}, errors=("$.name: 3 is not of type 'string'",))
-    assert "sp-bad" in view.structured_status(running, wrong)
-    assert "Errors so far" in view.structured_status(running, wrong)
+    assert "sp-bad" in panel_view.structured_status(running, wrong)
+    assert "Errors so far" in panel_view.structured_status(running, wrong)
     whole = structured({"name": "Ada"}, complete=True)
-    assert "Valid so far" in view.structured_status(running, whole)
+    assert "Valid so far" in panel_view.structured_status(running, whole)
     done = turn_of(STARTED, completed('{"name": "Ada"}'))
     final = structured({"name": "Ada"}, complete=True, final=True)
-    assert "sp-ok" in view.structured_status(done, final)
-    assert "✓ Valid" in view.structured_status(done, final)
+    assert "sp-ok" in panel_view.structured_status(done, final)
+    assert "✓ Valid" in panel_view.structured_status(done, final)
     bad = structured({}, complete=True, pending=("$: 'name' is a required property",), final=True)
-    assert "✗ Invalid: $: &#x27;name&#x27;" in view.structured_status(done, bad)
+    assert "✗ Invalid: $: &#x27;name&#x27;" in panel_view.structured_status(done, bad)
 
 
 def test_the_structured_panel_says_when_a_turn_ended_early() -> None:
     stopped = turn_of(STARTED)
     stopped.stopped = True
     partial = structured({"name": "Ada"}, pending=("x",))
-    assert "Stopped before" in view.structured_status(stopped, partial)
+    assert "Stopped before" in panel_view.structured_status(stopped, partial)
     retracted = turn_of(STARTED, TextReplaced("withheld", "blocked"))
-    assert "Retracted" in view.structured_status(retracted, partial)
-    assert "Retracted" in view.structured_status(retracted, None)
+    assert "Retracted" in panel_view.structured_status(retracted, partial)
+    assert "Retracted" in panel_view.structured_status(retracted, None)
     nothing = turn_of(STARTED, completed("no json"))
-    assert "No JSON" in view.structured_status(nothing, None)
+    assert "No JSON" in panel_view.structured_status(nothing, None)
     markup = structured({}, errors=("<img src=x onerror=alert(1)>",))
-    assert "<img" not in view.structured_status(turn_of(STARTED), markup)
+    assert "<img" not in panel_view.structured_status(turn_of(STARTED), markup)
 
 
 def test_the_streaming_guardrail_limits_are_shown_as_an_escaped_list() -> None:
-    out = view.limits_html(LIMITS)
+    out = panel_view.limits_html(LIMITS)
     assert out.startswith("<details class='sp-limits'>")
     bullets = [line for line in LIMITS.splitlines() if line.startswith("- ")]
     assert out.count("<li>") == len(bullets) >= 3
     assert "It is weaker than the full guardrail:" in out
-    assert "<li>x &lt;b&gt; y</li>" in view.limits_html("Intro.\n- x <b> y")
+    assert "<li>x &lt;b&gt; y</li>" in panel_view.limits_html("Intro.\n- x <b> y")
     # A bullet that wraps onto the next line stays one item.
-    assert view.limits_html("Intro.\n- one\n  two\n- three").count("<li>") == 2
+    assert panel_view.limits_html("Intro.\n- one\n  two\n- three").count("<li>") == 2
 
 
 # -- compare_view --------------------------------------------------------------------------------
@@ -1063,7 +1058,7 @@ async def test_a_request_that_cannot_start_becomes_an_error_in_the_chat() -> Non
     state = SessionState()
     frames = await collect(Refusing([]), state)
     assert [f.final for _, f, _ in frames] == [True]
-    text = texts(view.chat_messages(state.shown)[-1])
+    text = texts(chat_view.chat_messages(state.shown)[-1])
     assert "History has 300 messages" in text and "Clear" in text
 
 
@@ -1078,7 +1073,7 @@ async def test_an_unavailable_model_tells_the_user_to_set_or_paste_a_key() -> No
             f async for f in drive_turn(live_turns, state, request, services.server_credentials)
         ]
         assert frames[-1].final
-        (user, answer) = view.chat_messages(state.shown)
+        (user, answer) = chat_view.chat_messages(state.shown)
         text = texts(answer)
         assert "OPENAI_API_KEY" in text and "paste" in text and "Session keys" in text
         error = state.shown[-1][1].errors[0]
@@ -1202,7 +1197,7 @@ def test_compare_session_copies_start_empty() -> None:
 def test_spoken_pieces_show_ready_time_synthesis_and_length_escaped() -> None:
     from playground.turn.events import AudioReady, TurnStarted
     from playground.turn.state import TurnState
-    from playground.ui.view import timing_summary
+    from playground.ui.render.panel_view import timing_summary
 
     turn = TurnState()
     turn.handle(TurnStarted("t1", "local:x", "p@1", "prompt", True, "local:joe"))
@@ -1231,8 +1226,8 @@ async def test_the_turns_wire_values_are_what_gradio_would_send() -> None:
             audio(0, "Hello there", 400),
         )
         raw = [
-            view.chat_messages([], ("hi", turn)),
-            view.timing_summary(turn),
+            chat_view.chat_messages([], ("hi", turn)),
+            panel_view.timing_summary(turn),
             timing_view.arrival_html(turn),
             timing_view.gap_html(turn),
             timing_view.table_html(turn),
@@ -1258,14 +1253,16 @@ async def test_the_turns_wire_values_are_what_gradio_would_send() -> None:
 def _turn_outputs() -> TurnOutputs:
     with gr.Blocks():
         return TurnOutputs(
-            gr.Chatbot(),
-            gr.HTML(),
-            gr.HTML(),
-            gr.HTML(),
-            gr.HTML(),
-            gr.Textbox(),
-            gr.JSON(),
-            gr.HTML(),
+            TurnSlots[Component](
+                chatbot=gr.Chatbot(),
+                summary=gr.HTML(),
+                plot=gr.HTML(),
+                gaps=gr.HTML(),
+                table=gr.HTML(),
+                audio_feed=gr.Textbox(),
+                structured_json=gr.JSON(),
+                structured_status=gr.HTML(),
+            )
         )
 
 
@@ -1278,17 +1275,33 @@ def test_a_turns_frames_send_each_output_again_as_it_was_until_it_changes() -> N
     outputs, state = _turn_outputs(), SessionState()
     turn = state.begin("hi")
     turn.handle(STARTED)
-    first = outputs.render(state, CHAT_ONLY)
+    first = outputs.render(state, CHAT_ONLY).ordered()
     assert len(first) == 8 and first[0][0]["content"][0]["text"] == "hi"
-    assert first[2:5] == tuple(outputs.initial(SessionState())[2:5])  # a fresh panel
+    fresh = outputs.initial(SessionState())
+    assert first[2:5] == (fresh.plot, fresh.gaps, fresh.table)  # a fresh panel
     turn.handle(chunk(0, "Hello", "Hello", 120, 120))
-    second = outputs.render(state, CHAT_ONLY)
+    second = outputs.render(state, CHAT_ONLY).ordered()
     assert second[0] is not first[0] and second[0][-1]["content"][0]["text"] == "Hello"
     assert all(a is b for a, b in zip(second[1:], first[1:], strict=True))  # resent as they were
     timed = outputs.render(state, TIMING)
-    assert timed[0] is second[0]
-    assert "<td>120.0</td>" in timed[4] and "sp-received" in timed[2] and "120 ms" in timed[1]
-    assert timed[5:] == second[5:]
+    assert timed.chatbot is second[0]
+    assert "<td>120.0</td>" in timed.table and "sp-received" in timed.plot
+    assert "120 ms" in timed.summary
+    assert timed.ordered()[5:] == second[5:]
+
+
+def test_each_value_goes_to_its_own_component_whatever_the_order() -> None:
+    """The values come out in the components' order, by name: a ``/turn`` frame's plot is the
+    plot's value even though the components are listed, not indexed, anywhere."""
+    outputs, state = _turn_outputs(), SessionState()
+    turn = state.begin("hi")
+    turn.handle(STARTED)
+    turn.handle(chunk(0, "Hello", "Hello", 120, 120))
+    values = outputs.render(state, TIMING)
+    by_component = dict(zip(outputs.components(), values.ordered(), strict=True))
+    assert by_component[outputs.slots.plot] is values.plot and "sp-received" in values.plot
+    assert by_component[outputs.slots.table] is values.table and "<td>120.0</td>" in values.table
+    assert by_component[outputs.slots.chatbot] is values.chatbot
 
 
 def test_audio_goes_out_once_per_piece_and_retracted_text_stops_the_voice() -> None:
@@ -1296,10 +1309,10 @@ def test_audio_goes_out_once_per_piece_and_retracted_text_stops_the_voice() -> N
     turn = state.begin("hi")
     turn.handle(TurnStarted("turn_1", "m", "p@1", "prompt", True, "local:joe"))
     turn.handle(audio(0, "Hello.", 300))
-    fed = outputs.render(state, AUDIO)[5]
+    fed = outputs.render(state, AUDIO).audio_feed
     assert json.loads(fed)["pieces"][0]["text"] == "Hello." and state.last_feed == fed
-    assert outputs.render(state, CHAT_ONLY)[5] is fed  # not fed again
+    assert outputs.render(state, CHAT_ONLY).audio_feed is fed  # not fed again
     turn.handle(TextReplaced("[removed]", "flagged: harassment"))
-    stop = outputs.render(state, CHAT_ONLY)[5]
+    stop = outputs.render(state, CHAT_ONLY).audio_feed
     assert stop != fed and state.audio_stopped
-    assert outputs.render(state, AUDIO)[5] is stop  # stopped stays stopped
+    assert outputs.render(state, AUDIO).audio_feed is stop  # stopped stays stopped

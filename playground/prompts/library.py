@@ -139,6 +139,32 @@ class PromptLibrary:
             raise ConfigError(f"prompt {prompt_id!r} has no version {version_text!r} (has {known})")
         return versions[int(version_text)]
 
+    def versions(self, prompt_id: str) -> list[int]:
+        """The prompt's versions, oldest first (none for an unknown prompt)."""
+        return sorted(self.prompts.get(prompt_id, {}))
+
+    def resolve_shown(self, prompt_id: str, version: str) -> PromptFile:
+        """The version to show for a prompt picker and a version picker. While the prompt
+        changes, the version picker can briefly hold the old prompt's version: that gives the
+        prompt's latest (or the default prompt) rather than an error. A turn still resolves
+        strictly, with ``resolve``."""
+        try:
+            return self.resolve(f"{prompt_id}@{version}", None)
+        except ConfigError:
+            return (
+                self.latest(prompt_id) if prompt_id in self.prompts else self.default_for("prompt")
+            )
+
+    def diff_pair(self, prompt: PromptFile) -> tuple[int, int]:
+        """The versions a diff of ``prompt`` starts with: the one before it against it, or, for
+        the first version, it against the one after (itself when it is the only one)."""
+        versions = sorted(self.prompts.get(prompt.id, {prompt.version: prompt}))
+        older = [v for v in versions if v < prompt.version]
+        newer = [v for v in versions if v > prompt.version]
+        if older:
+            return older[-1], prompt.version
+        return prompt.version, newer[0] if newer else prompt.version
+
     def default_for(self, node: NodeType) -> PromptFile:
         candidates = [p for p in self.all() if p.node == node and p.default_for_node]
         if not candidates:

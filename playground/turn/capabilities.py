@@ -10,9 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from playground.prompts.library import PromptFile
 from playground.turn.events import DisabledFeature
 
-__all__ = ["OPTIONS", "RULES", "CapabilityRule", "Conditions", "disabled_features"]
+__all__ = [
+    "OPTIONS",
+    "RULES",
+    "CapabilityRule",
+    "Conditions",
+    "disabled_features",
+    "disabled_for",
+]
 
 # Options a turn may ask for, with the one-line label the UI shows.
 OPTIONS: dict[str, str] = {
@@ -112,3 +120,21 @@ def disabled_features(conditions: Conditions) -> tuple[DisabledFeature, ...]:
         if rule.option not in seen and rule.matches(facts):
             seen[rule.option] = DisabledFeature(rule.option, rule.reason, rule.alternative)
     return tuple(seen.values())
+
+
+def disabled_for(
+    prompt: PromptFile, *, model: str, node: str, streaming: bool, voice: str | None
+) -> tuple[DisabledFeature, ...]:
+    """The options a configuration cannot have, from what a request names: ``model`` and
+    ``voice`` are catalog ids (``engine:name``; a voice of None or ``"none"`` is no voice),
+    ``node`` the node that runs. The page's toggles and the runner both ask this one function."""
+    return disabled_features(
+        Conditions(
+            streaming=streaming,
+            prompt_format=prompt.format,
+            node=node,
+            has_tools=bool(prompt.tools),
+            engine=model.partition(":")[0],
+            voice_engine=None if voice is None or voice == "none" else voice.partition(":")[0],
+        )
+    )

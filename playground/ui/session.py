@@ -14,10 +14,6 @@ the live turn (closing its upstream connections) and wakes the driver, which sen
 frame. The page does not also cancel the Gradio event: a cancel racing the generator's own last
 frame left the chat showing Gradio's "Error" badge. A cancelled event (``gradio_client``'s
 ``Job.cancel``) stops the turn too; a page that merely went away leaves it to its grace period.
-
-``CompareSession`` and ``drive_compare`` do the same for the "Streaming vs complete" tab: one
-``compare`` run (both requests, N rounds) at a time per session, its panes throttled like the
-chat, its results (tiles, timelines, distribution, diff) when a round ends and now and then.
 """
 
 from __future__ import annotations
@@ -31,27 +27,21 @@ from typing import Any
 
 from playground.catalog import Credentials
 from playground.errors import ConfigError, MissingKeyError
-from playground.turn.compare import CompareProgress, compare
 from playground.turn.events import Event, StructuredOutput, TurnFailed, TurnStarted
 from playground.turn.request import HistoryMessage, TurnRequest
-from playground.turn.runner import TurnRunner
 from playground.turn.state import TurnState
 from playground.ui.live_turns import LiveTurn, LiveTurns, TurnKind
+from playground.ui.outputs import TurnSlots
+from playground.ui.throttle import END, WAKE, Throttle, halt, next_item
 
 __all__ = [
-    "CompareFrame",
-    "CompareRun",
-    "CompareSession",
     "Frame",
     "SessionState",
-    "drive_compare",
     "drive_turn",
     "request_error_code",
     "resume_turn",
 ]
 
-_END = object()  # the run's event stream is exhausted
-_WAKE = object()  # stop() or clear() wants the driver to look at the session
 _STOP_WAIT_S = 2.0
 # At most one chat update per display frame (60 Hz): a page cannot show more, and a slower
 # cap holds back chunks that arrive just inside it.
@@ -76,7 +66,7 @@ class SessionState:
     wake: Callable[[], None] | None = None  # set while a driver runs: makes it check for a stop
     # What the turn's outputs show now, resent unchanged rather than as ``gr.skip()``: Gradio
     # rebuilds a component for every skip (a property update), which cost more than the chat.
-    frame_values: list[Any] | None = None
+    frame_values: TurnSlots[Any] | None = None
     last_feed: str = ""  # the audio feed's value, kept across turns so it is not re-fired
     owner: str | None = None  # the browser's notebook id, once the page has loaded
     live_turn: LiveTurn | None = None  # the run behind ``current``
@@ -170,57 +160,6 @@ def request_error_code(exc: ConfigError) -> str:
     return "config"
 
 
-class _Throttle:
-    """Two kinds of update, each sent at most once per its interval; urgent ones go at once.
-
-    Leading edge: a channel idle for longer than its interval goes out immediately, so slow
-    streams are shown chunk by chunk and only fast ones are batched.
-    """
-
-    def __init__(self, fast_s: float, slow_s: float, *, slow_waits: bool = False) -> None:
-        self._intervals = (fast_s, slow_s)
-        # ``slow_waits``: the slow channel's first update waits one interval, so it does not
-        # ride along with (and delay) the first fast one.
-        self._last = [0.0, time.monotonic() if slow_waits else 0.0]
-        self._dirty = [False, False]
-
-    def mark(self, fast: bool, slow: bool) -> None:
-        self._dirty[0] = self._dirty[0] or fast
-        self._dirty[1] = self._dirty[1] or slow
-
-    def wait(self) -> float | None:
-        """How long the caller may wait for input before a pending update falls due."""
-        due = [
-            last + gap
-            for last, gap, dirty in zip(self._last, self._intervals, self._dirty, strict=True)
-            if dirty
-        ]
-        return max(0.0, min(due) - time.monotonic()) if due else None
-
-    def take(self, *, urgent_fast: bool = False, urgent_slow: bool = False) -> tuple[bool, bool]:
-        """Which channels to send now; those are marked clean."""
-        now = time.monotonic()
-        urgent = (urgent_fast, urgent_slow)
-        send = [
-            self._dirty[i] and (urgent[i] or now - self._last[i] >= self._intervals[i])
-            for i in (0, 1)
-        ]
-        for i in (0, 1):
-            if send[i]:
-                self._last[i], self._dirty[i] = now, False
-        return send[0], send[1]
-
-
-async def _next(queue: asyncio.Queue[Any], wait: float | None) -> Any:
-    """The next queued item, or None when ``wait`` seconds pass first."""
-    if wait is None:
-        return await queue.get()
-    try:
-        return await asyncio.wait_for(queue.get(), wait)
-    except TimeoutError:
-        return None
-
-
 async def drive_turn(
     live_turns: LiveTurns,
     session: SessionState,
@@ -279,24 +218,24 @@ async def _follow(
             async for event in live_turns.follow(live):
                 queue.put_nowait(event)
         finally:
-            queue.put_nowait(_END)
+            queue.put_nowait(END)
 
     def wake() -> None:
         # Thread-safe: Gradio may run the Stop handler on a worker thread.
-        loop.call_soon_threadsafe(queue.put_nowait, _WAKE)
+        loop.call_soon_threadsafe(queue.put_nowait, WAKE)
 
     task = asyncio.create_task(pump())
     session.wake = wake
     # The timing panel (two plots and a table) costs a few milliseconds to draw: not with the
     # first text, which is what the user is waiting for.
-    throttle = _Throttle(chat_interval, timing_interval, slow_waits=True)
+    throttle = Throttle(chat_interval, timing_interval, slow_waits=True)
     try:
         while True:
-            item = await _next(queue, throttle.wait())
-            if item is _END or turn.stopped or session.current is not turn:
+            item = await next_item(queue, throttle.wait())
+            if item is END or turn.stopped or session.current is not turn:
                 break
             new_audio = first_text = False
-            if item is not None and item is not _WAKE:
+            if item is not None and item is not WAKE:
                 event: Event = item
                 before_audio, before_text = len(turn.audio), len(turn.chunks)
                 turn.handle(event)
@@ -310,7 +249,7 @@ async def _follow(
             send_chat, send_timing = throttle.take(urgent_fast=first_text)
             if send_chat or send_timing or new_audio:
                 yield Frame(chat=send_chat, timing=send_timing, new_audio=new_audio, final=False)
-        await _halt(task)
+        await halt(task)
         if turn.stopped and live.task is not None:
             # A stopped run closes its upstream before the last frame says it stopped.
             await asyncio.wait({live.task}, timeout=_STOP_WAIT_S)
@@ -323,129 +262,8 @@ async def _follow(
         live.stop()  # the event was cancelled (not a page gone away): that is a Stop
         raise
     finally:
-        await _halt(task)
+        await halt(task)
         if session.wake is wake:
             session.wake = None
         if session.live_turn is live:
             session.live_turn = None
-
-
-async def _halt(task: asyncio.Task[None]) -> None:
-    if not task.done():
-        task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-# -- Streaming vs complete --------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class CompareRun:
-    """One press of Run: ``compare``'s progress so far, or why it could not start."""
-
-    message: str
-    repeat: int
-    started_at: float = field(default_factory=time.monotonic)
-    progress: CompareProgress | None = None
-    error: TurnFailed | None = None  # the request could not start (bad key, prompt...)
-    stopped: bool = False
-    finished: bool = False
-
-    def elapsed_ms(self, now: float | None = None) -> float:
-        return ((time.monotonic() if now is None else now) - self.started_at) * 1000
-
-
-@dataclass
-class CompareSession:
-    """The comparison tab's per-session state (a ``gr.State`` of its own)."""
-
-    run: CompareRun | None = None
-    wake: Callable[[], None] | None = None
-    # The tab's four outputs as last sent, resent unchanged (see ``SessionState.frame_values``).
-    shown: list[str] | None = None
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> CompareSession:
-        return CompareSession()
-
-    def begin(self, message: str, repeat: int) -> CompareRun:
-        self.stop()  # one comparison at a time: a new Run ends the one still running
-        self.run = CompareRun(message=message, repeat=repeat)
-        self.shown = None
-        return self.run
-
-    def stop(self) -> None:
-        """Stop the running comparison, keeping the rounds that finished. Safe when idle."""
-        if self.run is not None and not self.run.finished:
-            self.run.stopped = True
-        if self.wake is not None:
-            self.wake()
-
-
-@dataclass(frozen=True, slots=True)
-class CompareFrame:
-    panes: bool  # the two answers (and their timing lines)
-    results: bool  # tiles, timelines, distribution and diff
-    final: bool
-
-
-async def drive_compare(
-    runner: TurnRunner,
-    session: CompareSession,
-    request: TurnRequest,
-    creds: Credentials,
-    *,
-    repeat: int = 1,
-    pane_interval: float = 0.05,
-    results_interval: float = 0.25,
-) -> AsyncIterator[CompareFrame]:
-    """Run ``compare`` on its own task and yield throttled frames: the panes at most every
-    ``pane_interval`` (the first text of each run at once), the results when a round finishes
-    and at most every ``results_interval`` otherwise, and always one final frame."""
-    run = session.begin(request.message, repeat)
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    async def pump() -> None:
-        try:
-            async for progress in compare(runner, request, creds, repeat=repeat):
-                run.progress = progress
-                queue.put_nowait(progress)
-        except ConfigError as exc:
-            run.error = TurnFailed(
-                code=request_error_code(exc), message=exc.message, retryable=False, stage="request"
-            )
-        finally:
-            queue.put_nowait(_END)
-
-    def wake() -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, _WAKE)
-
-    task = asyncio.create_task(pump())
-    session.wake = wake
-    throttle = _Throttle(pane_interval, results_interval)
-    last_key = (0, False, False)
-    try:
-        while True:
-            item = await _next(queue, throttle.wait())
-            if item is _END or run.stopped or session.run is not run:
-                break
-            urgent = False
-            if isinstance(item, CompareProgress):
-                throttle.mark(True, True)
-                # A finished round, a new round, or either run's first text goes out at once.
-                key = (len(item.rounds), bool(item.streaming.chunks), bool(item.complete.chunks))
-                urgent, last_key = key != last_key, key
-            send_panes, send_results = throttle.take(urgent_fast=urgent, urgent_slow=urgent)
-            if send_panes or send_results:
-                yield CompareFrame(panes=send_panes, results=send_results, final=False)
-        await _halt(task)
-        if session.wake is wake:
-            session.wake = None
-        if session.run is run:  # not replaced by a newer Run
-            run.finished = True
-            yield CompareFrame(panes=True, results=True, final=True)
-    finally:
-        await _halt(task)
-        if session.wake is wake:
-            session.wake = None
-        run.finished = True

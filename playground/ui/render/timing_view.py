@@ -121,7 +121,8 @@ def _svg(height: float, label: str, body: str) -> str:
 def _figure(title: str, svg: str, legend: str, caption: str) -> str:
     return (
         f"<figure class='sp-chart'><div class='sp-chart-title'>{html.escape(title)}</div>{svg}"
-        f"{legend}<figcaption>{html.escape(caption)}</figcaption></figure>"
+        f"{legend}{f'<figcaption>{html.escape(caption)}</figcaption>' if caption else ''}"
+        "</figure>"
     )
 
 
@@ -148,27 +149,44 @@ def _cumulative(items: Iterable[tuple[float, str]]) -> list[Point]:
 
 
 def arrival_html(turn: TurnState | None) -> str:
+    """The Chat tab's arrival chart for ``turn`` (see ``arrival_chart``)."""
+    if turn is None:
+        return arrival_chart((), ())
+    return arrival_chart(
+        ((c.t_ms, c.text) for c in turn.chunks), ((a.t_ms, a.text) for a in turn.audio)
+    )
+
+
+def arrival_chart(
+    received: Iterable[tuple[float, str]],
+    voiced: Iterable[tuple[float, str]],
+    *,
+    height: float = ARRIVAL_H,
+    caption: str = ARRIVAL_CAPTION,
+) -> str:
     """Characters over time as two staircases: text received (a step per chunk) and text voiced
-    (a step per spoken piece), so waiting shows as flat runs."""
-    received = _cumulative((c.t_ms, c.text) for c in turn.chunks) if turn else []
-    voiced = _cumulative((a.t_ms, a.text) for a in turn.audio) if turn else []
-    last_ms = max((t for t, _ in received + voiced), default=0.0)
-    most = max((n for _, n in received + voiced), default=0.0)
+    (a step per spoken piece), so waiting shows as flat runs. ``received`` and ``voiced`` are
+    ``(ms since Send, text)`` pairs. The one arrival chart: the Chat tab's timing panel and the
+    notebook's cells both draw it."""
+    received_steps = _cumulative(received)
+    voiced_steps = _cumulative(voiced)
+    last_ms = max((t for t, _ in received_steps + voiced_steps), default=0.0)
+    most = max((n for _, n in received_steps + voiced_steps), default=0.0)
     frame = ChartFrame(
-        ARRIVAL_H,
+        height,
         nice_ticks(last_ms or _EMPTY_MS, 8),
         nice_ticks(most or _EMPTY_CHARS, whole=True),
     )
     lines = ""
-    if received:
+    if received_steps:
         lines += (
             f"<polyline class='sp-received' fill='none' stroke='{TEXT_COLOUR}' "
-            f"stroke-width='1.8' points='{_steps(frame, received)}'/>"
+            f"stroke-width='1.8' points='{_steps(frame, received_steps)}'/>"
         )
-    if voiced:
+    if voiced_steps:
         lines += (
             f"<polyline class='sp-voiced' fill='none' stroke='{VOICE_COLOUR}' stroke-width='1.8' "
-            f"points='{_steps(frame, voiced)}'/>"
+            f"points='{_steps(frame, voiced_steps)}'/>"
         )
     legend = (
         "<div class='sp-legend'>"
@@ -176,8 +194,8 @@ def arrival_html(turn: TurnState | None) -> str:
         f"<span><i style='background:{VOICE_COLOUR}'></i>{AUDIO_SERIES}</span></div>"
     )
     body = frame.axes("ms since Send", "characters") + lines
-    svg = _svg(ARRIVAL_H, "characters received and voiced over time", body)
-    return _figure("When each chunk arrived", svg, legend, ARRIVAL_CAPTION)
+    svg = _svg(height, "characters received and voiced over time", body)
+    return _figure("When each chunk arrived", svg, legend, caption)
 
 
 def _bars(frame: ChartFrame, gaps: Sequence[Point]) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Final
 from playground.notebook.model import Notebook, RunCell, compare_cells
 from playground.speech.wav import pcm_to_wav, wav_to_pcm
 from playground.turn.state import TurnState
-from playground.ui import timing_view
+from playground.ui.render import timing_view
 
 __all__ = [
     "ACTIONS_JS",
@@ -26,7 +26,7 @@ __all__ = [
     "live_cell_html",
     "notebook_html",
     "status_html",
-    "timing_svg",
+    "timing_chart",
 ]
 
 # One listener on the component: cells are re-rendered, the listener stays.
@@ -46,10 +46,9 @@ EMPTY = (
     "notebook as <code>.ipynb</code> or JSON. It is kept for this browser across refreshes "
     "and restarts — nobody else can see it.</div>"
 )
-_PLOT_W, _PLOT_H, _PAD = 320.0, 96.0, 4.0
+CELL_CHART_H: Final = 200.0  # the arrival chart's height in a cell (the Chat tab's is 250)
 # The page carries audio inline: only the newest runs', so a long notebook stays light to send.
 AUDIO_CELLS: Final = 20
-_TEXT_COLOUR, _VOICE_COLOUR = timing_view.TEXT_COLOUR, timing_view.VOICE_COLOUR
 
 
 def _e(value: object) -> str:
@@ -184,57 +183,20 @@ def _summary(cell: RunCell) -> str:
     )
 
 
-def timing_svg(chunks: Sequence[dict[str, Any]], audio: Sequence[dict[str, Any]]) -> str:
-    """Characters received (and voiced) against ms since Send, as a small step chart."""
+def timing_chart(chunks: Sequence[dict[str, Any]], audio: Sequence[dict[str, Any]]) -> str:
+    """The run's arrival chart, drawn by the Chat tab's renderer (``timing_view.arrival_chart``)
+    at a cell's size; nothing for a run with no text."""
     if not chunks:
         return ""
-    text_steps: list[tuple[float, float]] = []
-    total = 0.0
-    for c in chunks:
-        total += len(c.get("text", ""))
-        text_steps.append((float(c["t_ms"]), total))
-    voice_steps: list[tuple[float, float]] = []
-    voiced = 0.0
-    for a in audio:
-        voiced += len(a.get("text", ""))
-        voice_steps.append((float(a["t_ms"]), voiced))
-    x_max = max([t for t, _ in text_steps + voice_steps] + [1.0])
-    y_max = max(total, voiced, 1.0)
-
-    def point(t: float, y: float) -> str:
-        px = _PAD + t / x_max * (_PLOT_W - 2 * _PAD)
-        py = _PLOT_H - _PAD - y / y_max * (_PLOT_H - 2 * _PAD)
-        return f"{px:.1f},{py:.1f}"
-
-    def steps(values: list[tuple[float, float]]) -> str:
-        pts = [point(0, 0)]
-        last = 0.0
-        for t, y in values:
-            pts += [point(t, last), point(t, y)]
-            last = y
-        return " ".join(pts)
-
-    lines = (
-        f"<polyline fill='none' stroke='{_TEXT_COLOUR}' stroke-width='1.6' "
-        f"points='{steps(text_steps)}'/>"
+    return _cell_chart(
+        [(float(c["t_ms"]), c.get("text", "")) for c in chunks],
+        [(float(a["t_ms"]), a.get("text", "")) for a in audio],
     )
-    if voice_steps:
-        lines += (
-            f"<polyline fill='none' stroke='{_VOICE_COLOUR}' stroke-width='1.6' "
-            f"stroke-dasharray='4 2' points='{steps(voice_steps)}'/>"
-        )
-    legend = f"<span style='color:{_TEXT_COLOUR}'>━ text received</span>"
-    if voice_steps:
-        legend += f"<span style='color:{_VOICE_COLOUR}'>┅ text voiced</span>"
-    return (
-        "<figure class='sp-nb-plot'>"
-        f"<svg viewBox='0 0 {_PLOT_W:.0f} {_PLOT_H:.0f}' preserveAspectRatio='none' role='img' "
-        f"aria-label='characters received over time'>"
-        f"<rect x='0' y='0' width='{_PLOT_W:.0f}' height='{_PLOT_H:.0f}' class='sp-nb-plot-bg'/>"
-        f"{lines}</svg>"
-        f"<figcaption><span>0</span>{legend}<span>{_e(_ms(x_max))} · {total:,.0f} chars</span>"
-        "</figcaption></figure>"
-    )
+
+
+def _cell_chart(received: Sequence[tuple[float, str]], voiced: Sequence[tuple[float, str]]) -> str:
+    chart = timing_view.arrival_chart(received, voiced, height=CELL_CHART_H, caption="")
+    return f"<div class='sp-nb-plot'>{chart}</div>"
 
 
 def cell_html(
@@ -265,7 +227,7 @@ def cell_html(
         f"</header><div class='sp-nb-chips'>{_chips(cell)}</div>"
         f"<div class='sp-nb-body'><div class='sp-nb-transcript'>{_transcript(cell)}"
         f"{_audio(cell, embed=embed_audio)}</div><div class='sp-nb-timing'>{_summary(cell)}"
-        f"{timing_svg(cell.chunks, cell.audio)}</div></div></article>"
+        f"{timing_chart(cell.chunks, cell.audio)}</div></div></article>"
     )
 
 
@@ -344,8 +306,6 @@ def live_cell_html(message: str | None, turn: TurnState | None) -> str:
     """The rerun in progress (empty when none runs)."""
     if message is None or turn is None:
         return ""
-    chunks = [{"text": c.text, "t_ms": c.t_ms} for c in turn.chunks]
-    audio = [{"text": a.text, "t_ms": a.t_ms} for a in turn.audio]
     state = "stopped" if turn.stopped else ("done" if turn.finished else "running…")
     stop = "" if turn.finished else _button("stop", "Stop", "", "Stop this run, keeping its text")
     started = turn.started
@@ -365,7 +325,15 @@ def live_cell_html(message: str | None, turn: TurnState | None) -> str:
         f"<div class='sp-nb-msg sp-nb-user'><span>You</span><p>{_e(message)}</p></div>"
         f"<div class='sp-nb-msg sp-nb-answer'><span>Answer</span><p>{_e(turn.text) or '…'}"
         "</p></div></div>"
-        f"<div class='sp-nb-timing'>{timing_svg(chunks, audio)}</div></div></article>"
+        f"<div class='sp-nb-timing'>{_live_chart(turn)}</div></div></article>"
+    )
+
+
+def _live_chart(turn: TurnState) -> str:
+    if not turn.chunks:
+        return ""
+    return _cell_chart(
+        [(c.t_ms, c.text) for c in turn.chunks], [(a.t_ms, a.text) for a in turn.audio]
     )
 
 

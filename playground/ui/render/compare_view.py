@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from playground.turn.compare import CompareProgress, CompareRound
 from playground.turn.similarity import Summary, summarise
 from playground.turn.state import TurnState
-from playground.ui.session import CompareRun
-from playground.ui.view import error_html
+from playground.ui.compare_session import CompareRun
+from playground.ui.render.chat_view import error_html
 
 __all__ = [
     "INTRO",

@@ -1,0 +1,253 @@
+"""The Chat tab: the conversation, the message box with Send, Stop and Clear, the voice bar,
+the structured output and the timing panel. Its Send is the page's public ``/turn`` endpoint.
+
+The turn itself runs in ``session.drive_turn``; this tab turns its frames into outputs
+(``TurnOutputs``) and, when the notebook is on, shows the finished run's cell there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from playground.services import Services
+from playground.ui.composer import Composer
+from playground.ui.live_turns import LiveTurns
+from playground.ui.notebook_files import owner_of
+from playground.ui.outputs import TurnSlots
+from playground.ui.render import notebook_view, panel_view, timing_view
+from playground.ui.session import SessionState, drive_turn
+from playground.ui.settings_panel import SettingsPanel
+from playground.ui.turn_outputs import TurnOutputs, chat_value
+from playground.ui.wire import wire_value
+
+if TYPE_CHECKING:
+    from playground.ui.notebook_tab import NotebookSession, NotebookTab
+
+__all__ = ["UI_CONCURRENCY", "ChatTab", "chat_cell_of"]
+
+UI_CONCURRENCY = 64
+LOADING_NOTE = "Loading the offline model (first run only, about a second)…"
+# Runs in the page as Send dispatches the turn, after its inputs were read: empties the message
+# box at once. (An output of the turn itself would cost Gradio a component rebuild per frame.)
+CLEAR_BOX = """(...inputs) => {
+  const box = document.querySelector('#sp-message textarea');
+  if (box) { box.value = ''; box.dispatchEvent(new Event('input', { bubbles: true })); }
+  return inputs;
+}"""
+SPEAKER_ICON = (
+    "<svg width='16' height='16' viewBox='0 0 24 24' aria-hidden='true'><path fill='currentColor' "
+    "d='M3 10v4h4l5 5V5L7 10H3zm13.5 2A4.5 4.5 0 0 0 14 8v8a4.5 4.5 0 0 0 2.5-4z'/></svg>"
+)
+AUDIO_BAR = f"""<div id='sp-audio-bar'>{SPEAKER_ICON}<span id='sp-audio-status'>
+Voice output plays here as sentences complete.</span>
+<button type='button' id='sp-mute'
+ onclick='this.textContent = window.spAudio.toggleMute() ? "Unmute" : "Mute"'>Mute</button>
+</div>"""
+_STOP_AUDIO = "() => { window.spAudio && window.spAudio.stop(); }"
+_UNLOCK_AUDIO = "() => { window.spAudio && window.spAudio.unlock(); }"
+
+
+def chat_cell_of(stored: Any) -> str | None:
+    """The cell the chat continues, from the browser's stored value."""
+    chat = stored.get("chat") if isinstance(stored, dict) else None
+    return chat if isinstance(chat, str) else None
+
+
+class ChatTab:
+    """Render inside a ``gr.Tab``; ``wire`` once the settings panel and notebook exist."""
+
+    def __init__(self, services: Services, live_turns: LiveTurns, settings: SettingsPanel) -> None:
+        self.services, self.live_turns, self.settings = services, live_turns, settings
+
+    def render(self) -> None:
+        default_prompt = self.settings.default_prompt
+        self.session = gr.State(SessionState())
+        self.chatbot = gr.Chatbot(
+            label="Conversation",
+            height=440,
+            elem_id="sp-chat",
+            placeholder="**Ask anything.** The answer streams in here, chunk by chunk.",
+            buttons=["copy", "copy_all"],
+            feedback_options=None,
+        )
+        with gr.Row(elem_id="sp-input-row"):
+            self.message = gr.Textbox(
+                placeholder="Type a message and press Enter",
+                show_label=False,
+                scale=6,
+                autofocus=True,
+                elem_id="sp-message",
+                max_lines=6,
+            )
+            self.send = gr.Button(
+                "Send", variant="primary", scale=1, min_width=80, elem_id="sp-send"
+            )
+            self.stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="sp-stop")
+            self.clear = gr.Button("Clear", scale=1, min_width=80, elem_id="sp-clear")
+        gr.HTML(AUDIO_BAR)
+        self.audio_feed = audio_feed = gr.Textbox(visible="hidden", elem_id="sp-audio-feed")
+        with gr.Column(
+            visible=default_prompt.output_schema is not None, elem_id="sp-structured"
+        ) as self.structured_box:
+            structured_json = gr.JSON(
+                None,
+                label="Structured output",
+                open=True,
+                max_height=320,
+                elem_id="sp-structured-json",
+            )
+            structured_status = gr.HTML(
+                panel_view.structured_status(None, None), elem_id="sp-structured-status"
+            )
+        # Drawn as HTML, not with Gradio's plot and table components: see ``timing_view`` (they
+        # held the chat's text back while they re-rendered).
+        self.outputs = TurnOutputs(
+            TurnSlots(
+                chatbot=self.chatbot,
+                summary=gr.HTML(panel_view.timing_summary(None), elem_id="sp-summary"),
+                plot=gr.HTML(timing_view.arrival_html(None), elem_id="sp-plot"),
+                gaps=gr.HTML(timing_view.gap_html(None), elem_id="sp-gaps"),
+                table=gr.HTML(timing_view.table_html(None), elem_id="sp-table"),
+                audio_feed=audio_feed,
+                structured_json=structured_json,
+                structured_status=structured_status,
+            )
+        )
+
+    def wire(
+        self, composer: Composer, browser: gr.BrowserState, notebook: NotebookTab | None
+    ) -> None:
+        turn_outputs = self.outputs.components()
+        turn_inputs = [self.message, self.session, *composer.controls(), *self.settings.keys]
+        # Send is the page's one public endpoint ("/turn", for gradio_client); Enter runs the same
+        # function privately. Stop, Clear and the capability events stay private.
+        for trigger, api in ((self.send.click, "turn"), (self.message.submit, None)):
+            trigger(fn=None, js=_UNLOCK_AUDIO)
+            sent = trigger(
+                self.on_send,
+                turn_inputs,
+                turn_outputs,
+                js=CLEAR_BOX,
+                # The inputs are plain strings and booleans, checked again by ``TurnRequest``
+                # and the runner; Gradio's per-input preprocessing (a worker-thread round trip
+                # each, fifteen of them) delayed every turn's start. Its postprocessing did the
+                # same to every frame: ``render`` sends the outputs already postprocessed.
+                preprocess=False,
+                postprocess=False,
+                concurrency_limit=UI_CONCURRENCY,
+                concurrency_id="turn",
+                show_progress="hidden",
+                api_name=api,
+                api_visibility="public" if api else "private",
+            )
+            if notebook is not None:
+                sent.then(
+                    self.after_turn,
+                    [self.session, notebook.state, browser],
+                    [browser, notebook.cells],
+                    api_visibility="private",
+                )
+        self.stop.click(fn=None, js=_STOP_AUDIO)
+        self.stop.click(
+            self.on_stop, [self.session], [self.chatbot], queue=False, api_visibility="private"
+        )
+        self.clear.click(fn=None, js=_STOP_AUDIO)
+        self.clear.click(
+            self.on_clear,
+            [self.session],
+            turn_outputs,
+            postprocess=False,  # ``TurnOutputs`` values are already postprocessed
+            queue=False,
+            api_visibility="private",
+        )
+        self.clear.click(
+            self.forget_chat, [browser], [browser], queue=False, api_visibility="private"
+        )
+        self.audio_feed.change(
+            fn=None,
+            inputs=[self.audio_feed],
+            js="(v) => { window.spAudio && window.spAudio.feed(v); }",
+        )
+
+    # One parameter per input: they are the named arguments of the public "/turn" endpoint.
+    async def on_send(
+        self,
+        message: str,
+        state: SessionState,
+        model: str,
+        prompt: str,
+        version: str,
+        node: str,
+        streaming: bool,
+        voice: str,
+        guardrails: bool,
+        interception: bool,
+        post_processing: bool,
+        streaming_guardrail: bool,
+        openai_api_key: str | None = None,
+        azure_openai_api_key: str | None = None,
+        deepgram_api_key: str | None = None,
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        if not (message or "").strip():
+            return
+        request = Composer.request(
+            message,
+            model=model,
+            prompt=prompt,
+            version=version,
+            node=node,
+            streaming=streaming,
+            voice=voice,
+            history=state.history,
+            features={
+                "guardrails": guardrails,
+                "interception": interception,
+                "post_processing": post_processing,
+                "streaming_guardrail": streaming_guardrail,
+            },
+        )
+        creds = self.settings.credentials(openai_api_key, azure_openai_api_key, deepgram_api_key)
+        loading = model.startswith("local:") and not self.services.engines.local_model.loaded
+        summary = self.outputs.slots.summary
+        # No frame before the turn has started: the upstream request goes out first.
+        async for frame in drive_turn(self.live_turns, state, request, creds):
+            values = self.outputs.render(state, frame)
+            if loading and not (state.current and state.current.chunks):
+                note = wire_value(summary, panel_view.loading_summary(LOADING_NOTE))
+                values = dataclasses.replace(values, summary=note)
+            yield values.ordered()
+
+    # Stop and Clear are cooperative (see ``session``): they tell the running turn's driver,
+    # which closes the run and sends the last frame; the Gradio event is not cancelled.
+    async def on_stop(self, state: SessionState) -> list[dict[str, Any]]:
+        state.stop()
+        return chat_value(state)
+
+    async def on_clear(self, state: SessionState) -> tuple[Any, ...]:
+        state.clear()
+        self.live_turns.forget_chat(state.owner)
+        state.structured_shown = None
+        return self.outputs.initial(state).ordered()
+
+    async def after_turn(
+        self, state: SessionState, nbs: NotebookSession, stored: Any
+    ) -> tuple[Any, Any]:
+        """Show the finished run's cell and remember it as where the chat continues."""
+        live, notebooks = state.last_run, self.services.notebooks
+        if live is None or notebooks is None or nbs.owner is None:
+            return gr.skip(), gr.skip()
+        cell = await live.recorded()
+        nb = live.notebook or await notebooks.load(nbs.owner)
+        chat = cell.id if cell is not None else chat_cell_of(stored)
+        return (
+            {"owner": nbs.owner, "chat": chat},
+            notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin),
+        )
+
+    def forget_chat(self, stored: Any) -> Any:
+        owner = owner_of(stored)
+        return {"owner": owner, "chat": None} if owner else gr.skip()

@@ -1,0 +1,63 @@
+"""The notebook tab's small helpers around the browser and files: whose notebook a browser's
+stored value names, the app's URL as the browser reached it, reading an import, writing an
+export for Gradio to serve."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from playground.errors import ConfigError
+from playground.notebook.store import validate_owner_id
+
+__all__ = [
+    "EXPORT_KEEP_S",
+    "IMPORT_MAX_BYTES",
+    "app_url_of",
+    "owner_of",
+    "read_upload",
+    "write_export",
+]
+
+IMPORT_MAX_BYTES = 20_000_000
+EXPORT_KEEP_S = 60.0  # long enough for Gradio to copy an export into its cache
+
+
+def owner_of(value: Any) -> str | None:
+    """The notebook id in the browser's stored value, if it is a well-formed one."""
+    owner = value.get("owner") if isinstance(value, dict) else None
+    try:
+        return validate_owner_id(owner)
+    except ConfigError:
+        return None
+
+
+def app_url_of(request: gr.Request | None) -> str:
+    """This app's base URL as the browser reached it (for exported code and curl)."""
+    headers = getattr(request, "headers", None) or {}
+    host = headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860"
+    proto = headers.get("x-forwarded-proto") or "http"
+    return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+
+
+def read_upload(path: Path) -> bytes:
+    size = path.stat().st_size
+    if size > IMPORT_MAX_BYTES:
+        raise ConfigError(f"the file is {size:,} bytes; the limit is {IMPORT_MAX_BYTES:,}")
+    return path.read_bytes()
+
+
+async def write_export(root: Path, name: str, text: str, keep_s: float = EXPORT_KEEP_S) -> Path:
+    """``text`` in a folder of its own under ``root``, removed after ``keep_s`` seconds: Gradio
+    copies a returned file into its own cache as the event ends, so ours is only needed until
+    then (and ``root`` goes at shutdown, should the server stop first)."""
+    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="export-", dir=root))
+    path = folder / name
+    await asyncio.to_thread(path.write_text, text, encoding="utf-8")
+    asyncio.get_running_loop().call_later(keep_s, shutil.rmtree, folder, True)
+    return path

@@ -1,0 +1,307 @@
+"""The settings panel: model, prompt and version, node type, streaming, voice, the options that
+need the complete response, the prompt text and version diff, and the session keys.
+
+``render`` lays it out; ``wire`` keeps it consistent (a prompt's versions, the capability table
+on the toggles, the diff); ``credentials`` gives the keys a turn runs with. Decisions are the
+core's: ``disabled_for`` (capabilities) and the prompt library's ``resolve_shown``/``diff_pair``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import gradio as gr
+from gradio.blocks import Block
+from gradio.events import Dependency
+
+from playground.catalog import Credentials
+from playground.checks.streaming_guardrail import LIMITS
+from playground.prompts.library import PromptFile
+from playground.services import Services
+from playground.turn.capabilities import OPTIONS, disabled_for
+from playground.ui.render import panel_view, prompt_view
+
+__all__ = ["FEATURES", "SettingsPanel"]
+
+FEATURES = ("guardrails", "interception", "post_processing", "streaming_guardrail")
+# The streaming guardrail's toggle, when it is available, points at its limits just below it.
+GUARDRAIL_INFO = "Weaker than the full guardrail: see what it cannot do, just below."
+_PRIVATE: Mapping[str, Any] = MappingProxyType({"queue": False, "api_visibility": "private"})
+
+
+class SettingsPanel:
+    """The left column. Its components exist once ``render`` has run inside a Blocks."""
+
+    def __init__(self, services: Services) -> None:
+        self.catalog, self.prompts = services.catalog, services.prompts
+        self.server_creds = services.server_credentials
+        self.default_prompt = self.prompts.default_for("prompt")
+
+    # -- what other parts ask ----------------------------------------------------------------
+
+    def credentials(
+        self, openai: str | None, azure: str | None, deepgram: str | None
+    ) -> Credentials:
+        """The server's keys, overridden by the session's (blank keeps the server's)."""
+        return self.server_creds.overridden_by(
+            openai_api_key=openai or "",
+            azure_openai_api_key=azure or "",
+            deepgram_api_key=deepgram or "",
+        )
+
+    def versions_of(self, prompt_id: str) -> list[str]:
+        return [str(v) for v in self.prompts.versions(prompt_id)]
+
+    @property
+    def keys(self) -> list[gr.Textbox]:
+        return [self.openai_key, self.azure_key, self.deepgram_key]
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def render(self) -> None:
+        with gr.Column(scale=1, min_width=300, elem_id="sp-settings"):
+            self._render_turn_controls()
+            with gr.Accordion(
+                "Options that need the complete response", open=True, elem_id="sp-options"
+            ):
+                self.toggles = {
+                    name: gr.Checkbox(
+                        False,
+                        label=OPTIONS[name],
+                        info=GUARDRAIL_INFO if name == "streaming_guardrail" else None,
+                        elem_id=f"sp-opt-{name}",
+                    )
+                    for name in FEATURES
+                }
+                # Right under the streaming guardrail's toggle (the last one).
+                gr.HTML(panel_view.limits_html(LIMITS), elem_id="sp-guardrail-limits")
+                self.capability_md = gr.Markdown(elem_id="sp-capabilities")
+            self._render_prompt_views()
+            self._render_keys()
+
+    def _render_turn_controls(self) -> None:
+        creds, prompt = self.server_creds, self.default_prompt
+        default_voice = next(
+            (e.id for e in self.catalog.voices(creds) if e.engine == "local" and e.available),
+            "none",
+        )
+        self.model = gr.Dropdown(
+            self._model_choices(creds),
+            value=self.catalog.default_model(creds).id,
+            label="Model",
+            info="Unavailable models say what they need.",
+            elem_id="sp-model",
+        )
+        with gr.Row():
+            self.prompt_id = gr.Dropdown(
+                sorted(self.prompts.prompts),
+                value=prompt.id,
+                label="Prompt",
+                scale=3,
+                elem_id="sp-prompt",
+            )
+            self.version = gr.Dropdown(
+                self.versions_of(prompt.id),
+                value=str(prompt.version),
+                label="Version",
+                scale=1,
+                min_width=90,
+                elem_id="sp-version",
+            )
+        self.node = gr.Radio(
+            [("Prompt Node", "prompt"), ("Agent Node", "agent")],
+            value=prompt.node,
+            label="Node type",
+            elem_id="sp-node",
+        )
+        self.streaming = gr.Checkbox(
+            True,
+            label="Stream the answer",
+            info="Off: the whole answer arrives as one chunk.",
+            elem_id="sp-streaming",
+        )
+        self.voice = gr.Dropdown(
+            self._voice_choices(creds),
+            value=default_voice,
+            label="Voice",
+            info="Spoken sentence by sentence as text streams.",
+            elem_id="sp-voice",
+        )
+
+    def _render_prompt_views(self) -> None:
+        prompt = self.default_prompt
+        old, new = self.prompts.diff_pair(prompt)
+        with gr.Accordion("Prompt text", open=False, elem_id="sp-prompt-text"):
+            self.prompt_md = gr.Markdown(prompt_view.prompt_card(prompt))
+            if self.prompts.problems:
+                gr.Markdown(
+                    "\n".join(f"- skipped `{p.path}`: {p.message}" for p in self.prompts.problems),
+                    elem_classes="sp-problems",
+                )
+        with gr.Accordion("Compare prompt versions", open=False, elem_id="sp-versions"):
+            with gr.Row():
+                self.diff_old = gr.Dropdown(
+                    self.versions_of(prompt.id),
+                    value=str(old),
+                    label="From version",
+                    min_width=100,
+                    elem_id="sp-diff-old",
+                )
+                self.diff_new = gr.Dropdown(
+                    self.versions_of(prompt.id),
+                    value=str(new),
+                    label="To version",
+                    min_width=100,
+                    elem_id="sp-diff-new",
+                )
+            self.diff_html = gr.HTML(
+                self.version_diff(prompt.id, str(old), str(new)), elem_id="sp-prompt-diff"
+            )
+
+    def _render_keys(self) -> None:
+        with gr.Accordion("Session keys", open=False, elem_id="sp-keys"):
+            gr.Markdown(
+                "Used for this browser session only: never stored, logged or "
+                "shown to anyone else. Blank uses the server's keys."
+            )
+            self.openai_key = gr.Textbox(
+                type="password", label="OpenAI API key", elem_id="sp-openai-key"
+            )
+            self.azure_key = gr.Textbox(
+                type="password", label="Azure OpenAI API key", elem_id="sp-azure-key"
+            )
+            self.deepgram_key = gr.Textbox(
+                type="password", label="Deepgram API key", elem_id="sp-deepgram-key"
+            )
+
+    # -- events ------------------------------------------------------------------------------
+
+    def wire(self, demo: gr.Blocks, structured_box: gr.Column) -> None:
+        """Attach the panel's events; ``structured_box`` (the Chat tab's structured output) is
+        shown only for prompt versions with an output schema."""
+        self.structured_box = structured_box
+        for component in (self.model, self.version, self.node, self.streaming, self.voice):
+            component.change(self.capabilities, self._cap_inputs, self._cap_outputs, **_PRIVATE)
+        # .input, not .change: an Edit from the notebook sets the prompt and its version together
+        # and must not have the version reset to the prompt's latest.
+        self.prompt_id.input(
+            self.on_prompt,
+            [self.prompt_id],
+            [self.version, self.node, *self._version_outputs],
+            **_PRIVATE,
+        ).then(self.capabilities, self._cap_inputs, self._cap_outputs, **_PRIVATE)
+        self.version.change(
+            self.on_version, [self.prompt_id, self.version], self._version_outputs, **_PRIVATE
+        )
+        # .input, not .change: only a person picking a version redraws the diff here; when the
+        # prompt or version changes, those handlers set both pickers and the diff together.
+        for picker in (self.diff_old, self.diff_new):
+            picker.input(
+                self.version_diff,
+                [self.prompt_id, self.diff_old, self.diff_new],
+                [self.diff_html],
+                **_PRIVATE,
+            )
+        for key_box in self.keys:
+            for trigger in (key_box.blur, key_box.submit):
+                trigger(
+                    self.on_keys,
+                    [self.model, self.voice, *self.keys],
+                    [self.model, self.voice],
+                    **_PRIVATE,
+                )
+        demo.load(self.capabilities, self._cap_inputs, self._cap_outputs, **_PRIVATE)
+
+    def refresh_after(self, event: Dependency) -> None:
+        """After ``event`` set the controls (the notebook's Edit): the prompt's card and diff,
+        then the capability table."""
+        event.then(
+            self.on_version, [self.prompt_id, self.version], self._version_outputs, **_PRIVATE
+        ).then(self.capabilities, self._cap_inputs, self._cap_outputs, **_PRIVATE)
+
+    @property
+    def _cap_inputs(self) -> list[Block]:
+        controls = [self.model, self.prompt_id, self.version, self.node, self.streaming]
+        return [*controls, self.voice, *self.toggles.values()]
+
+    @property
+    def _cap_outputs(self) -> list[Block]:
+        return [*self.toggles.values(), self.capability_md]
+
+    @property
+    def _version_outputs(self) -> list[Block]:
+        return [self.prompt_md, self.structured_box, self.diff_old, self.diff_new, self.diff_html]
+
+    def capabilities(
+        self, model: str, pid: str, ver: str, node: str, streaming: bool, voice: str, *flags: bool
+    ) -> dict[Block, Any]:
+        """Each toggle enabled or disabled (with the reason) by the capability table."""
+        prompt = self.prompts.resolve_shown(pid, ver)
+        disabled = disabled_for(prompt, model=model, node=node, streaming=streaming, voice=voice)
+        off = {d.name: d for d in disabled}
+        shown: dict[Block, Any] = {
+            box: gr.update(
+                interactive=name not in off,
+                value=flag and name not in off,
+                info=panel_view.disabled_info(off[name])
+                if name in off
+                else (GUARDRAIL_INFO if name == "streaming_guardrail" else None),
+            )
+            for (name, box), flag in zip(self.toggles.items(), flags, strict=True)
+        }
+        shown[self.capability_md] = panel_view.capability_notes(
+            disabled, has_tools=bool(prompt.tools)
+        )
+        return shown
+
+    def on_prompt(self, pid: str) -> dict[Block, Any]:
+        latest = self.prompts.latest(pid)
+        versions = self.versions_of(pid)
+        return {
+            self.version: gr.update(choices=versions, value=str(latest.version)),
+            self.node: gr.update(value=latest.node),
+            **self._version_views(latest, choices=versions),
+        }
+
+    def on_version(self, pid: str, ver: str) -> dict[Block, Any]:
+        return self._version_views(self.prompts.resolve_shown(pid, ver))
+
+    def _version_views(
+        self, prompt: PromptFile, choices: list[str] | None = None
+    ) -> dict[Block, Any]:
+        """The card, the structured output's visibility and the diff, for ``prompt``."""
+        old, new = (str(v) for v in self.prompts.diff_pair(prompt))
+        return {
+            self.prompt_md: prompt_view.prompt_card(prompt),
+            self.structured_box: gr.update(visible=prompt.output_schema is not None),
+            self.diff_old: _picker(old, choices),
+            self.diff_new: _picker(new, choices),
+            self.diff_html: self.version_diff(prompt.id, old, new),
+        }
+
+    def version_diff(self, pid: str, old: str, new: str) -> str:
+        shown = self.prompts.resolve_shown
+        return prompt_view.prompt_diff(shown(pid, old), shown(pid, new))
+
+    def on_keys(self, model: str, voice: str, *key_values: str) -> dict[Block, Any]:
+        creds = self.credentials(*key_values)
+        return {
+            self.model: gr.update(choices=self._model_choices(creds), value=model),
+            self.voice: gr.update(choices=self._voice_choices(creds), value=voice),
+        }
+
+    def _model_choices(self, creds: Credentials) -> list[tuple[str, str]]:
+        return [(panel_view.choice_label(e), e.id) for e in self.catalog.models(creds)]
+
+    def _voice_choices(self, creds: Credentials) -> list[tuple[str, str]]:
+        voices = self.catalog.voices(creds)
+        return [("Off", "none")] + [(panel_view.choice_label(e), e.id) for e in voices]
+
+
+def _picker(value: str, choices: list[str] | None) -> dict[str, Any]:
+    """A version picker's update: its value, and its choices when the prompt changed."""
+    if choices is None:
+        return gr.update(value=value)
+    return gr.update(choices=choices, value=value)
