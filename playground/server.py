@@ -21,6 +21,7 @@ from playground.services import Services, make_services
 from playground.settings import Settings
 from playground.turn.runner import TurnRunner
 from playground.ui.app import PAGE_CSS, PAGE_HEAD, build_ui
+from playground.ui.live_turns import LiveTurns
 
 __all__ = ["build_app", "main"]
 
@@ -30,6 +31,12 @@ log = logging.getLogger("playground")
 def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     runner = TurnRunner(services)
     router, api_turns = build_api_router(services, runner)
+    page_turns = LiveTurns(
+        runner,
+        notebooks=services.notebooks,
+        prompts=services.prompts,
+        grace_s=services.settings.playground_page_resume_grace_s,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,9 +52,10 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         finally:
             if warm is not None:
                 warm.cancel()
-            # Running turns are stopped (their upstreams close, their logs end with a stopped
-            # completion) and awaited before the provider clients they use are closed.
-            await api_turns.aclose()
+            # The one shutdown path: running turns of both surfaces are stopped (their
+            # upstreams close, their logs end with a stopped completion) and awaited before the
+            # provider clients they use are closed.
+            await asyncio.gather(api_turns.aclose(), page_turns.aclose())
             await services.aclose()
 
     app = FastAPI(
@@ -70,7 +78,7 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     _publish_openapi(app)
     add_health(app, services)
     add_widget(app)
-    blocks = build_ui(services, runner)
+    blocks = build_ui(services, runner, page_turns)
     mounted: FastAPI = gr.mount_gradio_app(
         app,
         blocks,

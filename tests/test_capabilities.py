@@ -4,7 +4,9 @@ import itertools
 
 import pytest
 
-from playground.turn.capabilities import OPTIONS, RULES, Conditions, disabled_features
+from playground.prompts.library import load_prompt_library
+from playground.settings import project_path
+from playground.turn.capabilities import OPTIONS, RULES, Conditions, disabled_features, disabled_for
 
 
 def conditions(**overrides: object) -> Conditions:
@@ -61,3 +63,28 @@ def test_every_disabled_option_says_why_and_every_rule_names_a_known_option() ->
 def test_full_response_options_offer_an_alternative(option: str) -> None:
     item = next(d for d in disabled_features(conditions()) if d.name == option)
     assert item.alternative
+
+
+def test_an_option_this_server_cannot_run_is_disabled_with_the_reason_for_page_and_runner() -> None:
+    prompt = load_prompt_library(project_path("prompts")).latest("default-prompt-node")
+    disabled = disabled_for(
+        prompt,
+        model="openai:gpt-4o-mini",
+        node="prompt",
+        streaming=False,
+        voice="none",
+        unavailable={"interception": "hook x failed to load"},
+    )
+    by_name = {d.name: d.reason for d in disabled}
+    assert by_name["interception"] == "unavailable on this server: hook x failed to load"
+    assert "guardrails" not in by_name  # streaming off: the complete-reply options run
+    # An option already off for another reason keeps that reason (it is said once).
+    streaming = disabled_for(
+        prompt,
+        model="openai:gpt-4o-mini",
+        node="prompt",
+        streaming=True,
+        voice="none",
+        unavailable={"interception": "hook x failed to load"},
+    )
+    assert [d.name for d in streaming].count("interception") == 1

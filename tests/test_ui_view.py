@@ -478,6 +478,11 @@ def test_a_streaming_guardrail_mask_names_its_rule() -> None:
     assert "**Streaming guardrail:** masked 1 email address (rule `pii.email`)" in text
 
 
+def report(**wire: Any) -> Any:
+    """Typed check reports from their wire form, as a finished turn carries them."""
+    return details_from_payload(wire)
+
+
 @pytest.mark.parametrize(
     ("verdict", "expected"),
     [
@@ -511,7 +516,7 @@ def test_a_streaming_guardrail_mask_names_its_rule() -> None:
     ],
 )
 def test_guardrail_verdicts_are_noted(verdict: dict[str, Any], expected: str) -> None:
-    assert chat_view.guardrail_note(verdict) == expected
+    assert chat_view.guardrail_note(report(guardrail=verdict).guardrail) == expected
     turn = turn_of(STARTED, chunk(0, "x", "x", 1), completed("x", details={"guardrail": verdict}))
     assert expected in last_text(turn)
 
@@ -519,17 +524,17 @@ def test_guardrail_verdicts_are_noted(verdict: dict[str, Any], expected: str) ->
 def test_interception_and_post_processing_are_noted() -> None:
     rewrite = {"action": "rewrite", "changes": ["masked 1 email address", "appended disclaimer"]}
     assert (
-        chat_view.interception_note(rewrite)
+        chat_view.interception_note(report(interception=rewrite).interception)
         == "**Intercepted:** masked 1 email address; appended disclaimer."
     )
     block = {"action": "block", "changes": ["blocked by rule private key"]}
-    assert chat_view.interception_note(block).startswith(
+    assert chat_view.interception_note(report(interception=block).interception).startswith(
         "**Intercepted:** blocked by rule private key"
     )
-    assert chat_view.interception_note({"action": "pass", "changes": []}) == (
-        "**Interception:** no changes."
-    )
-    assert "✓" in chat_view.post_processing_note({"valid": True, "errors": []})
+    passed = report(interception={"action": "pass", "changes": []}).interception
+    assert chat_view.interception_note(passed) == ("**Interception:** no changes.")
+    valid = report(post_processing={"valid": True, "errors": []}).post_processing
+    assert "✓" in chat_view.post_processing_note(valid)
     details = {"interception": rewrite, "post_processing": {"valid": True, "errors": []}}
     text = last_text(turn_of(STARTED, chunk(0, "x", "x", 1), completed("x", details=details)))
     assert "**Intercepted:**" in text and "matches the output schema" in text
@@ -581,7 +586,7 @@ def test_notes_escape_markup_in_reasons() -> None:
         "rule": "x",
         "reason": "<img src=x onerror=alert(1)> [link](javascript:1)",
     }
-    note = chat_view.guardrail_note(verdict)
+    note = chat_view.guardrail_note(report(guardrail=verdict).guardrail)
     assert re.search(r"(?<!\\)[<>\[\]]", note) is None  # every one escaped
     assert "\\<img" in note and "\\[link\\]" in note
 
@@ -1216,7 +1221,9 @@ async def test_the_turns_wire_values_are_what_gradio_would_send() -> None:
     frame must reach the page exactly as Gradio's own postprocessing would have sent it."""
     services = make_test_services()
     try:
-        demo = build_ui(services, TurnRunner(services))
+        runner = TurnRunner(services)
+        turns = LiveTurns(runner, notebooks=None, prompts=services.prompts, grace_s=1.0)
+        demo = build_ui(services, runner, turns)
         turn_fn = next(fn for fn in demo.fns.values() if fn.api_name == "turn")
         assert turn_fn.postprocess is False
         turn = turn_of(

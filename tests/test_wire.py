@@ -152,15 +152,6 @@ def test_details_are_written_in_the_contract_order_and_absent_ones_stay_absent()
     assert details_from_payload(data) == FULL_DETAILS
 
 
-def test_details_read_as_their_wire_mapping() -> None:
-    assert dict(FULL_DETAILS) == details_payload(FULL_DETAILS)
-    assert FULL_DETAILS.get("interception") == {
-        "action": "rewrite",
-        "changes": ["appended disclaimer"],
-    }
-    assert TurnDetails().get("guardrail") is None and len(TurnDetails()) == 0
-
-
 def test_turn_state_folds_a_wire_log_like_the_events() -> None:
     events = every_event_type()
     live = TurnState()

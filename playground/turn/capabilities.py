@@ -7,6 +7,7 @@ alternative. The UI renders the table next to the controls and the API returns t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,12 +124,20 @@ def disabled_features(conditions: Conditions) -> tuple[DisabledFeature, ...]:
 
 
 def disabled_for(
-    prompt: PromptFile, *, model: str, node: str, streaming: bool, voice: str | None
+    prompt: PromptFile,
+    *,
+    model: str,
+    node: str,
+    streaming: bool,
+    voice: str | None,
+    unavailable: Mapping[str, str] | None = None,
 ) -> tuple[DisabledFeature, ...]:
     """The options a configuration cannot have, from what a request names: ``model`` and
     ``voice`` are catalog ids (``engine:name``; a voice of None or ``"none"`` is no voice),
-    ``node`` the node that runs. The page's toggles and the runner both ask this one function."""
-    return disabled_features(
+    ``node`` the node that runs, ``unavailable`` the options this server cannot run at all (a
+    rule file or hook that failed to load), with the reason. The page's toggles and the runner
+    both ask this one function."""
+    disabled = disabled_features(
         Conditions(
             streaming=streaming,
             prompt_format=prompt.format,
@@ -137,4 +146,10 @@ def disabled_for(
             engine=model.partition(":")[0],
             voice_engine=None if voice is None or voice == "none" else voice.partition(":")[0],
         )
+    )
+    off = {d.name for d in disabled}
+    return disabled + tuple(
+        DisabledFeature(option, f"unavailable on this server: {reason}")
+        for option, reason in (unavailable or {}).items()
+        if option not in off
     )

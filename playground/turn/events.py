@@ -8,7 +8,7 @@ re-accumulate: ``TextChunk.snapshot`` carries the text so far.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -170,14 +170,11 @@ class TimingSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class TurnDetails(Mapping[str, Any]):
+class TurnDetails:
     """What the whole-reply checks, the streaming guardrail and an agent exit reported.
 
     Every field is optional: a turn only reports what ran. ``playground.turn.wire`` writes the
     present ones into ``completion-end`` in a fixed order (the order the runner produced them).
-
-    It also reads as a mapping of those wire values (``details.get("guardrail")``) because some
-    renderers still look the keys up by name; new code should read the typed fields.
     """
 
     guardrail: GuardrailReport | None = None
@@ -186,21 +183,6 @@ class TurnDetails(Mapping[str, Any]):
     checks_ms: float | None = None
     streaming_guardrail: StreamingGuardrailReport | None = None
     exit_fields: Mapping[str, Any] | None = None
-
-    def _wire(self) -> dict[str, Any]:
-        # Imported here: the wire module builds on this one, and only these lookups need it.
-        from playground.turn.wire import details_payload
-
-        return details_payload(self)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._wire()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._wire())
-
-    def __len__(self) -> int:
-        return len(self._wire())
 
 
 @dataclass(frozen=True, slots=True)

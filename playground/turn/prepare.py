@@ -22,7 +22,7 @@ from playground.errors import ConfigError
 from playground.prompts.library import PromptFile
 from playground.providers.base import ChatMessage, GenerationOptions, LLMProvider, SpeechSession
 from playground.services import Services
-from playground.turn.capabilities import Conditions, disabled_features
+from playground.turn.capabilities import disabled_for
 from playground.turn.events import DisabledFeature, NodeKind, TurnStarted
 from playground.turn.request import TurnRequest
 
@@ -74,20 +74,13 @@ def prepare_turn(services: Services, request: TurnRequest, creds: Credentials) -
     prompt = _with_field("prompt", lambda: services.prompts.resolve(request.prompt, request.node))
     node: NodeKind = request.node or prompt.node
     voice = _with_field("voice", lambda: catalog.resolve_voice(request.voice, creds))
-    disabled = disabled_features(
-        Conditions(
-            streaming=request.streaming,
-            prompt_format=prompt.format,
-            node=node,
-            has_tools=bool(prompt.tools),
-            engine=model.engine,
-            voice_engine=voice.engine if voice else None,
-        )
-    )
-    disabled += tuple(
-        DisabledFeature(option, f"unavailable on this server: {reason}")
-        for option, reason in services.checks.problems.items()
-        if option not in {d.name for d in disabled}
+    disabled = disabled_for(
+        prompt,
+        model=model.id,
+        node=node,
+        streaming=request.streaming,
+        voice=voice.id if voice else None,
+        unavailable=services.checks.problems,
     )
     off = {d.name for d in disabled}
     tools_allowed = node == "agent" and "tool_calling" not in off

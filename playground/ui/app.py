@@ -37,15 +37,10 @@ hear it spoken while it is written, and see when every chunk arrived.
 With no keys it runs on a tiny offline model and a local voice.</p></div>"""
 
 
-def build_ui(services: Services, runner: TurnRunner) -> gr.Blocks:
+def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> gr.Blocks:
+    """The page. ``live_turns`` holds its running turns; whoever builds it (the server) stops
+    them at shutdown."""
     notebooks = services.notebooks
-    live_turns = LiveTurns(
-        runner,
-        notebooks=notebooks,
-        prompts=services.prompts,
-        grace_s=services.settings.playground_page_resume_grace_s,
-    )
-    services.on_close(live_turns.aclose)
     settings = SettingsPanel(services)
     chat = ChatTab(services, live_turns, settings)
     compare = CompareTab(runner, settings)

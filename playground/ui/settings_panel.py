@@ -37,6 +37,7 @@ class SettingsPanel:
     def __init__(self, services: Services) -> None:
         self.catalog, self.prompts = services.catalog, services.prompts
         self.server_creds = services.server_credentials
+        self.unavailable = services.checks.problems
         self.default_prompt = self.prompts.default_for("prompt")
 
     # -- what other parts ask ----------------------------------------------------------------
@@ -239,7 +240,14 @@ class SettingsPanel:
     ) -> dict[Block, Any]:
         """Each toggle enabled or disabled (with the reason) by the capability table."""
         prompt = self.prompts.resolve_shown(pid, ver)
-        disabled = disabled_for(prompt, model=model, node=node, streaming=streaming, voice=voice)
+        disabled = disabled_for(
+            prompt,
+            model=model,
+            node=node,
+            streaming=streaming,
+            voice=voice,
+            unavailable=self.unavailable,
+        )
         off = {d.name: d for d in disabled}
         shown: dict[Block, Any] = {
             box: gr.update(

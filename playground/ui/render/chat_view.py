@@ -12,7 +12,13 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from playground.turn.events import TextReplaced, TurnFailed
+from playground.checks.reports import (
+    GuardrailReport,
+    InterceptionReport,
+    PostProcessingReport,
+    StreamingGuardrailReport,
+)
+from playground.turn.events import TextReplaced, TurnDetails, TurnFailed
 from playground.turn.state import ToolEntry, TurnState
 from playground.ui.render.markup import code, fenced, md
 
@@ -108,25 +114,24 @@ def turn_notes(turn: TurnState) -> list[str]:
     reader needs them: stopped or retracted first, then what each option did, then errors, then
     where an agent left the conversation."""
     completed = turn.completed
-    details: Mapping[str, Any] = completed.details if completed is not None else {}
+    details = completed.details if completed is not None else TurnDetails()
     notes = []
     if turn.stopped:
         notes.append(STOPPED_NOTE)
     if turn.replaced:
-        notes.append(retraction_note(turn.replaced[-1], details.get("streaming_guardrail")))
-    if isinstance(guardrail := details.get("guardrail"), Mapping):
-        notes.append(guardrail_note(guardrail))
-    if isinstance(interception := details.get("interception"), Mapping):
-        notes.append(interception_note(interception))
+        notes.append(retraction_note(turn.replaced[-1], details.streaming_guardrail))
+    if details.guardrail is not None:
+        notes.append(guardrail_note(details.guardrail))
+    if details.interception is not None:
+        notes.append(interception_note(details.interception))
     # An invalid reply is reported by its error (with what to do), not twice.
-    if isinstance(post := details.get("post_processing"), Mapping) and not any(
+    if details.post_processing is not None and not any(
         error.stage == "post" for error in turn.errors
     ):
-        notes.append(post_processing_note(post))
+        notes.append(post_processing_note(details.post_processing))
     notes += [error_note(error) for error in turn.errors]
     if completed is not None and completed.exit_path:
-        fields = details.get("exit_fields")
-        notes.append(exit_note(completed.exit_path, fields if isinstance(fields, Mapping) else {}))
+        notes.append(exit_note(completed.exit_path, details.exit_fields or {}))
     if completed is not None and completed.finish_reason == "length":
         notes.append("*Cut off at the token limit.*")
     return notes
@@ -142,16 +147,16 @@ def meta_line(turn: TurnState) -> list[str]:
     return [f"<sub>{md(started.prompt)} · {md(started.model)} · {md(started.node)} node</sub>"]
 
 
-def retraction_note(replaced: TextReplaced, verdict: Mapping[str, Any] | None) -> str:
+def retraction_note(replaced: TextReplaced, verdict: StreamingGuardrailReport | None) -> str:
     """The streaming guardrail replaced text that was already on screen (and stopped the reply).
-    ``verdict`` is ``TurnCompleted.details["streaming_guardrail"]`` once the turn has ended."""
+    ``verdict`` is ``TurnCompleted.details.streaming_guardrail`` once the turn has ended."""
     reason = md(replaced.reason or "flagged")
-    if not verdict:
+    if verdict is None:
         return f"**Retracted by the streaming guardrail:** {reason}."
-    named = verdict.get("rule")
+    named = verdict.rule
     # A block reason already names its rule ("blocked by rule violence.words (...)").
     rule = f" (rule {code(str(named))})" if named and str(named) not in replaced.reason else ""
-    if verdict.get("action") == "mask":
+    if verdict.action == "mask":
         return (
             f"**Streaming guardrail:** {reason}{rule} in text that was already shown, and ended "
             "the reply there."
@@ -162,33 +167,33 @@ def retraction_note(replaced: TextReplaced, verdict: Mapping[str, Any] | None) -
     )
 
 
-def guardrail_note(verdict: Mapping[str, Any]) -> str:
-    """The full guardrail's verdict on the complete reply (``details["guardrail"]``)."""
-    engine = _GUARDRAIL_ENGINES.get(str(verdict.get("engine")), str(verdict.get("engine")))
-    if not verdict.get("flagged"):
+def guardrail_note(verdict: GuardrailReport) -> str:
+    """The full guardrail's verdict on the complete reply (``details.guardrail``)."""
+    engine = _GUARDRAIL_ENGINES.get(verdict.engine, verdict.engine)
+    if not verdict.flagged:
         return f"**Guardrail:** passed ({md(engine)})."
-    reason = md(str(verdict.get("reason") or "flagged"))
-    if verdict.get("action") == "block":
+    reason = md(verdict.reason or "flagged")
+    if verdict.action == "block":
         return f"**Guardrail:** {reason} · {md(engine)}. The reply was withheld."
-    rule = f"rule {code(str(verdict['rule']))}, " if verdict.get("rule") else ""
+    rule = f"rule {code(verdict.rule)}, " if verdict.rule else ""
     return f"**Guardrail:** {reason} ({rule}{md(engine)})."
 
 
-def interception_note(result: Mapping[str, Any]) -> str:
-    """What message interception did to the complete reply (``details["interception"]``)."""
-    changes = "; ".join(md(str(change)) for change in result.get("changes") or [])
-    if result.get("action") == "block":
+def interception_note(result: InterceptionReport) -> str:
+    """What message interception did to the complete reply (``details.interception``)."""
+    changes = "; ".join(md(change) for change in result.changes)
+    if result.action == "block":
         return f"**Intercepted:** {changes or 'blocked'}. The reply was replaced."
-    if result.get("action") == "rewrite" or changes:
+    if result.action == "rewrite" or changes:
         return f"**Intercepted:** {changes or 'rewritten'}."
     return "**Interception:** no changes."
 
 
-def post_processing_note(result: Mapping[str, Any]) -> str:
-    """Whole-reply post-processing's schema check (``details["post_processing"]``)."""
-    if result.get("valid"):
+def post_processing_note(result: PostProcessingReport) -> str:
+    """Whole-reply post-processing's schema check (``details.post_processing``)."""
+    if result.valid:
         return "**Post-processing:** ✓ the reply matches the output schema."
-    errors = "; ".join(md(str(error)) for error in result.get("errors") or [])
+    errors = "; ".join(md(error) for error in result.errors)
     return f"**Post-processing:** ✗ the reply does not match the output schema: {errors or '?'}."
 
 
