@@ -28,6 +28,7 @@ from playground.notebook.model import Notebook, RunCell, cell_from_run
 from playground.prompts.library import PromptLibrary
 from playground.turn.events import Event
 from playground.turn.log import TurnLog, TurnLogs
+from playground.turn.recovery import Recovery, plan_recovery
 from playground.turn.request import TurnRequest
 from playground.turn.runner import PreparedTurn, TurnRunner
 
@@ -110,6 +111,15 @@ class LiveTurns:
     def orphaned(self, owner: str) -> list[LiveTurn]:
         """The owner's running turns that nobody follows (their page went away), oldest first."""
         return [t for t in self.logs.running(owner) if t.followers == 0]
+
+    def recover(self, owner: str, stored_chat_cell: str | None) -> Recovery[LiveTurn]:
+        """What the owner's reloaded page picks up: the runs its last page left going, and the
+        conversation it continues (the newest chat cell known here, else the stored one)."""
+        return plan_recovery(
+            self.orphaned(owner),
+            known_chat_cell=self.chat_cell(owner),
+            stored_chat_cell=stored_chat_cell,
+        )
 
     async def follow(self, live: LiveTurn, start: int = 0) -> AsyncGenerator[Event]:
         """Follow ``live`` for one page; leaving starts its grace period."""

@@ -1,7 +1,7 @@
 """What a page does as it loads: who this browser is, its notebook, the conversation it was in,
 and any run a previous page left streaming (followed from its first event).
 
-The decisions are the core's: ``plan_recovery`` picks the runs to resume and the chat to
+The decisions are the core's: ``LiveTurns.recover`` picks the runs to resume and the chat to
 continue, ``conversation_of`` the conversation a notebook cell continues.
 """
 
@@ -18,7 +18,6 @@ from playground.notebook.access import Notebooks
 from playground.notebook.continuation import conversation_of
 from playground.notebook.model import Notebook
 from playground.notebook.store import new_owner_id
-from playground.turn.recovery import plan_recovery
 from playground.ui.chat_tab import UI_CONCURRENCY, ChatTab, chat_cell_of
 from playground.ui.live_turns import LiveTurn, LiveTurns
 from playground.ui.notebook_files import owner_of
@@ -82,11 +81,7 @@ class PageLoad:
         notebooks, with_nb = self.notebooks, self.notebooks is not None
         owner = owner_of(stored) or new_owner_id()
         state.owner = nbs.owner = nbs.rerun.owner = owner
-        plan = plan_recovery(
-            self.live_turns.orphaned(owner),
-            known_chat_cell=self.live_turns.chat_cell(owner),
-            stored_chat_cell=chat_cell_of(stored),
-        )
+        plan = self.live_turns.recover(owner, chat_cell_of(stored))
         nb = await notebooks.load(owner) if notebooks is not None else Notebook()
         if plan.restore_chat and (history := conversation_of(nb, plan.chat_cell)) is not None:
             state.restore(history)
