@@ -7,8 +7,9 @@ provider boundary, so nothing above ``playground/providers`` catches a vendor ex
     ├── ConfigError                  bad settings or request (never retryable)
     │   └── MissingKeyError          a provider key or endpoint is not configured
     ├── PromptLoadError              a prompt file is malformed (path and field in the message)
-    └── ProviderError                an upstream LLM or TTS failed (category + retryable)
-        └── TruncatedStreamError     the upstream stream ended without a finish reason
+    ├── ProviderError                an upstream LLM or TTS failed (category + retryable)
+    │   └── TruncatedStreamError     the upstream stream ended without a finish reason
+    └── CheckError                   a whole-reply check could not run; the reply is withheld
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "CheckError",
     "ConfigError",
     "ErrorCategory",
     "MissingKeyError",
@@ -117,3 +119,14 @@ class TruncatedStreamError(ProviderError):
             category=ErrorCategory.TRUNCATED,
             provider=provider,
         )
+
+
+class CheckError(PlaygroundError):
+    """A whole-reply check could not run: its service failed (moderation: a 404 from a server
+    without ``/v1/moderations``, a 429, a timeout) or a hook broke the interceptor. The held
+    reply is withheld rather than delivered unchecked; ``stage`` names the check."""
+
+    def __init__(self, stage: str, message: str, *, category: ErrorCategory) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.category = category

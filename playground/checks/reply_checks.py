@@ -10,9 +10,11 @@ transcript.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from playground.checks.interception import Interceptor
 from playground.checks.moderation import ModerationVerdict, Moderator
@@ -23,6 +25,7 @@ from playground.checks.reports import (
     ReviewDetails,
 )
 from playground.checks.structured import PartialJSON
+from playground.errors import CheckError, ErrorCategory, PlaygroundError
 
 __all__ = ["ReplyChecks", "ReplyReview"]
 
@@ -55,7 +58,8 @@ class ReplyChecks:
         details = ReviewDetails()
         problem: str | None = None
         if self.moderator is not None:
-            verdict = await self.moderator.moderate(text)
+            with _check("moderation"):
+                verdict = await self.moderator.moderate(text)
             details = replace(details, guardrail=_verdict_report(verdict, self.moderator))
             if verdict.flagged:
                 text = verdict.text_for(text)
@@ -63,8 +67,9 @@ class ReplyChecks:
                     details = replace(details, checks_ms=_ms_since(started))
                     return ReplyReview(text, details, blocked=True)
         if self.interceptor is not None:
-            result = await self.interceptor.apply(text)
-            interception = InterceptionReport(result.action, tuple(result.changes))
+            with _check("interception"):
+                result = await self.interceptor.apply(text)
+                interception = InterceptionReport(result.action, tuple(result.changes))
             details = replace(details, interception=interception)
             text = result.text
             if result.action == "block":
@@ -83,6 +88,28 @@ class ReplyChecks:
                 )
         details = replace(details, checks_ms=_ms_since(started))
         return ReplyReview(text, details, problem=problem)
+
+
+@contextlib.contextmanager
+def _check(stage: Literal["moderation", "interception"]) -> Iterator[None]:
+    """Any failure of one check becomes a ``CheckError`` naming it: the runner ends the turn
+    with that error instead of delivering a reply that was not checked."""
+    try:
+        yield
+    except PlaygroundError as exc:
+        raise CheckError(stage, _WITHHELD[stage] + exc.message, category=exc.category) from exc
+    except Exception as exc:
+        raise CheckError(
+            stage,
+            f"{_WITHHELD[stage]}{type(exc).__name__} (details are in the server log)",
+            category=ErrorCategory.INTERNAL,
+        ) from exc
+
+
+_WITHHELD = {
+    "moderation": "The guardrail could not check the reply, so it was withheld: ",
+    "interception": "Message interception failed, so the reply was withheld: ",
+}
 
 
 def _verdict_report(verdict: ModerationVerdict, moderator: Moderator) -> GuardrailReport:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import cast
 
 from playground.agent.nodes import (
     CompletedToolCall,
@@ -19,7 +20,7 @@ from playground.agent.nodes import (
 )
 from playground.checks.reports import ReviewDetails, StreamingGuardrailReport
 from playground.checks.structured import PartialJSON, PartialJSONState
-from playground.errors import ErrorCategory, PlaygroundError
+from playground.errors import CheckError, ErrorCategory, PlaygroundError
 from playground.providers.base import ContentDelta, StreamEnd
 from playground.services import Services
 from playground.speech.pipeline import SpeechFailure, SpeechPiece, SpeechStage
@@ -175,6 +176,20 @@ class Assembler:
         )
         self._audio_seq += 1
         return event
+
+    def failed(self, exc: Exception) -> TurnFailed:
+        """The turn broke (a check could not run, or a bug): it ends with this error. Held text
+        is dropped: a reply that was not checked is never delivered."""
+        self._failed = True
+        self._held.clear()
+        if isinstance(exc, CheckError):
+            return _failure(exc, stage=cast(FailureStage, exc.stage))
+        if isinstance(exc, PlaygroundError):
+            return _failure(exc, stage="internal")
+        internal = PlaygroundError(
+            f"internal error: {type(exc).__name__} (details are in the server log)"
+        )
+        return _failure(internal, stage="internal")
 
     def completed(self, *, stopped: bool) -> TurnCompleted:
         end = self._end

@@ -48,14 +48,20 @@ __all__ = [
 NodeKind = Literal["prompt", "agent"]
 """The node that ran the turn: one model call, or the tool-calling agent loop."""
 
-FailureStage = Literal["llm", "tts", "tool", "request", "post"]
+FailureStage = Literal[
+    "llm", "tts", "tool", "request", "post", "moderation", "interception", "internal"
+]
 """Where a turn failed, as ``TurnFailed.stage`` and the ``error`` event's ``stage`` carry it:
 
 - ``llm``: the model call (or the node around it) failed;
 - ``tts``: the voice failed; the text answer goes on without it;
 - ``tool``: a tool call failed in a way that ended the turn;
 - ``request``: the request was refused before anything streamed (the page's own errors);
-- ``post``: a whole-reply check (post-processing's output schema) rejected the finished reply.
+- ``post``: a whole-reply check (post-processing's output schema) rejected the finished reply;
+- ``moderation``: the guardrail could not check the finished reply (its service failed), so the
+  reply was withheld;
+- ``interception``: message interception failed (a hook broke it), so the reply was withheld;
+- ``internal``: anything else that went wrong inside the turn (a bug: the detail is logged).
 """
 
 

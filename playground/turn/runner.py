@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
@@ -24,12 +25,14 @@ from playground.errors import PlaygroundError
 from playground.services import Services
 from playground.speech.pipeline import SpeechStage
 from playground.turn.assembler import Assembler, ProducerItem
-from playground.turn.events import Event
+from playground.turn.events import Event, TurnFailed
 from playground.turn.prepare import PreparedTurn, prepare_turn
 from playground.turn.request import TurnRequest
 from playground.turn.timing import TimingRecorder
 
 __all__ = ["PreparedTurn", "TurnRunner"]
+
+log = logging.getLogger("playground")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,29 +77,35 @@ class TurnRunner:
             tasks.append(asyncio.create_task(self._produce_speech(speech, queue)))
         watcher = asyncio.create_task(_signal_stop(turn.stop_signal, queue))
         completed = False
+        stopped = False
         try:
             yield turn.started_event()
-            running = len(tasks)
-            stopped = False
-            while running:
-                item = await queue.get()
-                if isinstance(item, ProducerDone):
-                    running -= 1
-                elif isinstance(item, StopRequested):
-                    stopped = True
-                    await _halt(speech, tasks)
-                    break
-                elif isinstance(item, TextDone):
-                    for event in await assembler.text_finished():
-                        yield event
-                else:
-                    for event in assembler.handle(item):
-                        yield event
-                    if assembler.retracted and not text_task.done():
-                        # The streaming guardrail fired: stop generating and stop speaking.
-                        if speech is not None:
-                            await _quietly(speech.interrupt())
-                        text_task.cancel()
+            try:
+                running = len(tasks)
+                while running:
+                    item = await queue.get()
+                    if isinstance(item, ProducerDone):
+                        running -= 1
+                    elif isinstance(item, StopRequested):
+                        stopped = True
+                        await _halt(speech, tasks)
+                        break
+                    elif isinstance(item, TextDone):
+                        for event in await assembler.text_finished():
+                            yield _logged(turn, event)
+                    else:
+                        for event in assembler.handle(item):
+                            yield _logged(turn, event)
+                        if assembler.retracted and not text_task.done():
+                            # The streaming guardrail fired: stop generating and stop speaking.
+                            if speech is not None:
+                                await _quietly(speech.interrupt())
+                            text_task.cancel()
+            except Exception as exc:  # noqa: BLE001 - the mechanism: a turn never dies silently
+                # Whatever broke (a check that could not run, a bug), the producers stop (their
+                # upstreams close) and the turn ends with the error, then completion-end.
+                await _halt(speech, tasks)
+                yield _logged(turn, assembler.failed(exc), exc)
             yield assembler.completed(stopped=stopped)
             completed = True
         finally:
@@ -135,6 +144,21 @@ class TurnRunner:
             await speech.run()
         finally:
             queue.put_nowait(ProducerDone())
+
+
+def _logged(turn: PreparedTurn, event: Event, cause: Exception | None = None) -> Event:
+    """Every failure inside a turn is logged here, once, as it is reported (with the traceback
+    when it was a bug). Messages never carry keys: providers scrub them at the boundary."""
+    if isinstance(event, TurnFailed):
+        log.warning(
+            "turn %s failed at stage %s (%s): %s",
+            turn.turn_id,
+            event.stage,
+            event.code,
+            event.message,
+            exc_info=cause if event.stage == "internal" else None,
+        )
+    return event
 
 
 async def _signal_stop(signal: asyncio.Event, queue: asyncio.Queue[QueueItem]) -> None:
