@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import threading
 import wave
 from collections.abc import Iterator
 
@@ -14,7 +15,14 @@ import pytest
 from playground.server import build_app
 from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.support import SSEEvent, live_server, make_test_services, stream_events, wait_until
+from tests.support import (
+    SSEEvent,
+    live_server,
+    make_test_services,
+    parse_sse_lines,
+    stream_events,
+    wait_until,
+)
 
 SENTENCES = [
     "The first sentence is long enough to be spoken on its own. ",
@@ -75,8 +83,22 @@ def decode_wav(data: str) -> tuple[int, int, float]:
 def test_audio_arrives_per_sentence_before_the_text_ends(
     api: str, fake: FakeOpenAI, voice: str
 ) -> None:
-    fake.enqueue(Reply(chunks=ANSWER_CHUNKS, delay=0.1))  # about 10 words a second
-    _, events = stream_events(api, body(voice), timeout=60)
+    # The rest of the answer waits (after the word confirming the first sentence's end) until
+    # the client has the first audio: "audio before the text ends" is then a fact of order, not
+    # of how fast this machine synthesises.
+    gate = threading.Event()
+    first_sentence = len(words(SENTENCES[0])) + 1
+    fake.enqueue(Reply(chunks=ANSWER_CHUNKS, delay=0.01, gate=gate, gate_after=first_sentence))
+    events: list[SSEEvent] = []
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream("POST", f"{api}/v1/interact/stream", json=body(voice)) as response,
+    ):
+        for event in parse_sse_lines(response.iter_lines()):
+            events.append(event)
+            if event.event == "audio":
+                gate.set()
+    assert gate.is_set(), "audio arrived while the text was held back"
     order = [e.event for e in events]
     assert order[0] == "completion-start" and order[-2:] == ["completion-end", "end"]
     assert events[0].data["voice"] == voice

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -318,17 +319,21 @@ async def test_unknown_route_is_404(client: AsyncOpenAI) -> None:
 
 
 async def test_chunks_are_flushed_as_they_are_sent(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
-    fake.enqueue(Reply(delay=0.05))
-    stamps: list[float] = []
+    # The server holds the third chunk back until the client has the first two: had it
+    # buffered them, they could not have arrived.
+    gate = threading.Event()
+    fake.enqueue(Reply(chunks=["a", "b", "c", "d"], gate=gate, gate_after=2))
+    received: list[str] = []
     async with await client.chat.completions.create(
         model="m", messages=MSGS, stream=True
     ) as stream:
         async for ch in stream:
             if ch.choices and ch.choices[0].delta.content:
-                stamps.append(time.perf_counter())
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert len(gaps) == 4
-    assert min(gaps) > 0.03, gaps
+                received.append(ch.choices[0].delta.content)
+                if len(received) == 2:
+                    assert not gate.is_set()
+                    gate.set()
+    assert received == ["a", "b", "c", "d"]
 
 
 async def test_first_delay(fake: FakeOpenAI, client: AsyncOpenAI) -> None:

@@ -9,6 +9,7 @@ and so its own notebook.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -208,14 +209,22 @@ def test_a_streaming_answer_survives_a_refresh(
 ) -> None:
     nb = open_notebook()
     chunks = [f"part{i} " for i in range(12)]
-    fake.enqueue(Reply(chunks=chunks, delay=0.25))
+    # The answer stops after part3 until the reloaded page has picked it up, so the run is
+    # still streaming when the page comes back however long the reload takes.
+    gate = threading.Event()
+    fake.enqueue(Reply(chunks=chunks, delay=0.05, gate=gate, gate_after=4))
     disconnects = fake.disconnects
     nb.send("Tell me a long story")
-    nb.wait_for_bot_text("part2")
-    nb.page.reload()
-    nb.open(base_url)
-    # The reloaded page picks the answer up from its first chunk and follows it to the end.
-    nb.wait_for_bot_text("part11", timeout=30_000)  # a reload under load can be slow
+    try:
+        nb.wait_for_bot_text("part2")
+        nb.page.reload()
+        nb.open(base_url)
+        # The reloaded page picks the answer up from its first chunk...
+        nb.wait_for_bot_text("part3", timeout=30_000)
+    finally:
+        gate.set()
+    # ... and follows it to the end.
+    nb.wait_for_bot_text("part11", timeout=30_000)
     assert "Tell me a long story" in nb.chat_text()
     assert nb.bot_text().startswith("part0 part1")
     assert fake.disconnects == disconnects  # the upstream stream was never cut

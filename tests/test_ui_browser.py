@@ -7,6 +7,7 @@ browser context, i.e. its own Gradio session. Voice is switched off unless a tes
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -335,11 +336,17 @@ def test_the_voice_speaks_while_the_text_is_still_streaming(
         "And a third ",
         "closes the answer.",
     ]
-    fake.enqueue(Reply(chunks=chunks, delay=0.3))
+    # After "A second" confirms the first sentence, the rest waits until the page plays audio:
+    # the order is then certain however slow the voice is on a busy machine.
+    gate = threading.Event()
+    fake.enqueue(Reply(chunks=chunks, delay=0.05, gate=gate, gate_after=3))
     page = session.page
     session.send("Say three things")  # the local voice is the default
-    page.wait_for_function("() => window.spAudio.stats().length > 0", timeout=8_000)
-    text_when_first_audio = session.bot_text()
+    try:
+        page.wait_for_function("() => window.spAudio.stats().length > 0", timeout=30_000)
+        text_when_first_audio = session.bot_text()
+    finally:
+        gate.set()
     assert "closes the answer" not in text_when_first_audio  # audio came before the last chunk
     session.wait_for_bot_text("closes the answer.")
     stats = page.evaluate("window.spAudio.stats()")

@@ -62,6 +62,9 @@ class ToolCallSpec:
     omit_index: bool = False  # mimics compat servers that leave out tool_call.index
 
 
+GATE_TIMEOUT_S = 60.0
+
+
 @dataclass
 class Reply:
     chunks: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " fake", "."])
@@ -73,6 +76,11 @@ class Reply:
     fault: Fault | None = None
     fault_after: int = 2  # counts payload chunks (content + tool-call), not the role chunk
     status: int = 500
+    # Synchronisation instead of timing: payload chunks from index ``gate_after`` on wait until
+    # the test sets ``gate`` (at most ``GATE_TIMEOUT_S``), so "X happens before the text ends"
+    # holds however slow the machine is.
+    gate: threading.Event | None = None
+    gate_after: int = 0
 
 
 @dataclass
@@ -399,6 +407,8 @@ class FakeOpenAI:
         await send(delta({"role": "assistant", "content": ""}), 0.0)
         cut = len(payload) if reply.fault in (None, "eof_no_done") else reply.fault_after
         for n, data in enumerate(payload[:cut]):
+            if reply.gate is not None and n == reply.gate_after:
+                await asyncio.to_thread(reply.gate.wait, GATE_TIMEOUT_S)
             await send(data, reply.delay if n else 0.0)
         if reply.fault == "drop":
             writer.transport.close()  # FIN mid chunked body: the SDK sees an incomplete read
