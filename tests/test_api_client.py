@@ -96,7 +96,7 @@ def test_without_a_follower_the_turn_is_stopped_after_the_grace_period(
             first = read_until(r, 2)
         disconnected_at = time.monotonic()
         assert not wait_until(lambda: fake.disconnects > before, 1.0), "still in grace"
-        assert wait_until(lambda: fake.disconnects > before, 2.5), "closed after the grace"
+        assert wait_until(lambda: fake.disconnects > before, 10), "closed after the grace"
         waited = time.monotonic() - disconnected_at
         turn_id = first[0].data["turn_id"]
         with client.stream("GET", f"{api}/v1/turns/{turn_id}/events") as r:
@@ -123,7 +123,7 @@ def test_cancel_stops_a_turn_at_once_and_the_stream_ends_cleanly(
                 turn_id = events[0].data["turn_id"]
                 answer = client.post(f"{api}/v1/turns/{turn_id}/cancel")
                 assert answer.json() == {"turn_id": turn_id, "status": "stopping"}
-        assert wait_until(lambda: fake.disconnects > before, 1.0)
+        assert wait_until(lambda: fake.disconnects > before, 10)
     assert [e.event for e in events][-2:] == ["completion-end", "end"]
     assert events[-2].data["finish_reason"] == "stopped"
     assert events[-2].data["text"] == "Hello"

@@ -255,7 +255,7 @@ def test_stop_ends_the_stream_and_keeps_the_partial_answer_and_clear_empties(
     session.wait_for_bot_text("Partial answer")
     before = fake.disconnects
     session.page.click("#sp-stop")
-    assert wait_until(lambda: fake.disconnects > before, 1.5), "upstream still open after Stop"
+    assert wait_until(lambda: fake.disconnects > before, 10), "upstream still open after Stop"
     session.wait_for_bot_text("Stopped")
     assert session.bot_text().startswith("Partial answer")
     session.wait_for_status("stopped")
@@ -413,7 +413,7 @@ def test_the_streaming_guardrail_retracts_flagged_text_mid_stream(
     assert "bomb" not in text and "withheld by the content guardrail" in text
     assert "violence" in text  # which rule, in words
     # The reply stopped there: the upstream was closed and the rest never appeared.
-    assert wait_until(lambda: fake.disconnects > before, 2.0)
+    assert wait_until(lambda: fake.disconnects > before, 10)
     session.wait_for_status("· retracted by the streaming guardrail")
     assert "bomb" not in session.chat_text() and "parts." not in session.chat_text()
     assert session.console_errors == []

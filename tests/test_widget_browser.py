@@ -89,7 +89,7 @@ async def test_the_widget_streams_a_reply_on_another_origin(
             assert "part0" in text and "part9" in text
             growing = [n for n in seen if 0 < n < len(text)]
             assert growing, "the reply grew while it streamed"
-            await frame.wait_for_function("() => window.widgetState.done === 1", timeout=5000)
+            await frame.wait_for_function("() => window.widgetState.done === 1", timeout=30_000)
             state = await frame.evaluate("() => window.widgetState")
             assert state["chunks"] == 10 and state["done"] == 1 and state["errors"] == []
             assert errors == []
