@@ -4,7 +4,8 @@
 # its log is kept. Prints "N passed, N failed" rounds at the end.
 #
 #   bash scripts/stress_suite.sh                   # the whole suite 5 times, then the API,
-#                                                  # voice and browser modules 20 times
+#                                                  # voice and browser modules 15 more times
+#                                                  # (20 in all with the 5 full runs)
 #   bash scripts/stress_suite.sh 3 tests/test_api.py   # one module 3 times
 #
 # The CPU burner is stress-ng (installed with apt when missing), one worker per core.
@@ -49,9 +50,9 @@ if [ "$#" -gt 0 ]; then
   rounds "$count" "$@"
 else
   rounds 5 &&
-    rounds 20 tests/test_api.py tests/test_api_checks.py tests/test_api_client.py \
-      tests/test_api_voice.py tests/test_runner_order.py &&
-    rounds 20 -m browser
+    rounds 15 tests/test_api.py tests/test_api_checks.py tests/test_api_client.py \
+      tests/test_api_voice.py tests/test_runner_order.py tests/test_turn_failures.py \
+      tests/test_ui_browser.py tests/test_notebook_browser.py tests/test_widget_browser.py
 fi
 echo "rounds: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
