@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from playground.errors import ConfigError, MissingKeyError
 from playground.providers.deepgram_tts import DEEPGRAM_VOICES
@@ -16,7 +17,10 @@ from playground.providers.local_llm import LOCAL_MODEL_NAME
 from playground.providers.piper_tts import LOCAL_VOICES
 from playground.settings import Settings
 
-__all__ = ["Catalog", "CatalogEntry", "Credentials"]
+__all__ = ["Catalog", "CatalogEntry", "Credentials", "Engine"]
+
+Engine = Literal["openai", "azure", "compatible", "local", "deepgram"]
+"""Which engine serves a catalog entry: the part of its id before the colon."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,7 @@ class Credentials:
 @dataclass(frozen=True, slots=True)
 class CatalogEntry:
     id: str
-    engine: str
+    engine: Engine
     name: str
     label: str
     available: bool
@@ -205,7 +209,7 @@ class Catalog:
         engine, _, name = wanted.partition(":")
         # Any model name works against a configured compatible server; the server decides.
         if kind == "model" and engine == "compatible" and name and self._settings.openai_base_url:
-            return CatalogEntry(wanted, engine, name, f"Compatible · {name}", True)
+            return CatalogEntry(wanted, "compatible", name, f"Compatible · {name}", True)
         known = ", ".join(e.id for e in entries[:6])
         raise ConfigError(f"unknown {kind} {wanted!r}; try one of: {known}, …")
 
