@@ -19,6 +19,8 @@ from playground.settings import Settings
 
 __all__ = ["Catalog", "CatalogEntry", "Credentials", "Engine"]
 
+TOKEN_NEEDED = "enter the access token in Session keys (this server requires one)"
+
 Engine = Literal["openai", "azure", "compatible", "local", "deepgram"]
 """Which engine serves a catalog entry: the part of its id before the colon."""
 
@@ -30,6 +32,9 @@ class Credentials:
     openai_api_key: str | None = None
     azure_openai_api_key: str | None = None
     deepgram_api_key: str | None = None
+    # False for an anonymous page visitor when PLAYGROUND_API_TOKEN is set: the server's own
+    # endpoints (a compatible server it points at) are not theirs to use; their own keys are.
+    server_endpoints: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Credentials:
@@ -55,6 +60,7 @@ class Credentials:
             openai_api_key=(openai_api_key or "").strip() or self.openai_api_key,
             azure_openai_api_key=(azure_openai_api_key or "").strip() or self.azure_openai_api_key,
             deepgram_api_key=(deepgram_api_key or "").strip() or self.deepgram_api_key,
+            server_endpoints=self.server_endpoints,
         )
 
     def __repr__(self) -> str:
@@ -126,7 +132,11 @@ class Catalog:
                 )
             )
         compatible_reason = (
-            None if s.openai_base_url else "set OPENAI_BASE_URL to an OpenAI-compatible server"
+            "set OPENAI_BASE_URL to an OpenAI-compatible server"
+            if not s.openai_base_url
+            else None
+            if creds.server_endpoints
+            else TOKEN_NEEDED
         )
         for name in s.playground_compatible_models or ("llama3.2",):
             entries.append(

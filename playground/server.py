@@ -15,10 +15,12 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from playground.api.limits import ClientLimiter
 from playground.api.routes import add_health, build_api_router, hoist_schema_defs
 from playground.api.widget import add_widget
 from playground.services import Services, make_services
 from playground.settings import Settings
+from playground.turn.gate import TurnGate
 from playground.turn.runner import TurnRunner
 from playground.ui.app import PAGE_CSS, PAGE_HEAD, build_ui
 from playground.ui.live_turns import LiveTurns
@@ -31,11 +33,19 @@ log = logging.getLogger("playground")
 def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     runner = TurnRunner(services)
     router, api_turns = build_api_router(services, runner)
+    s = services.settings
     page_turns = LiveTurns(
         runner,
         notebooks=services.notebooks,
         prompts=services.prompts,
-        grace_s=services.settings.playground_page_resume_grace_s,
+        grace_s=s.playground_page_resume_grace_s,
+        # Page turns (chat, reruns, comparisons) pass the same per-client limits as the API.
+        gate=TurnGate(
+            ClientLimiter(
+                per_minute=s.playground_rate_limit_per_minute,
+                max_concurrent=s.playground_max_concurrent_turns,
+            )
+        ),
     )
 
     @contextlib.asynccontextmanager

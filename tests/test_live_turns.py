@@ -42,7 +42,7 @@ def live_turns(services: Services, grace_s: float = 5.0) -> LiveTurns:
 def start(turns: LiveTurns, services: Services, owner: str | None, message: str) -> LiveTurn:
     request = TurnRequest(message=message, model="openai:gpt-4o-mini", voice="none")
     prepared = turns.runner.prepare(request, services.server_credentials)
-    return turns.start(owner, "chat", request, prepared)
+    return turns.start(owner, "chat", request, prepared, client="ip:test")
 
 
 async def follow_until(turns: LiveTurns, live: LiveTurn, text: str) -> list[Event]:

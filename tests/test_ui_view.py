@@ -967,7 +967,9 @@ async def collect(
 ) -> list[tuple[float, Frame, str]]:
     frames = []
     request = TurnRequest(message="hi", voice="none")
-    async for frame in drive_turn(live_turns_of(runner), state, request, Credentials(), **kwargs):
+    async for frame in drive_turn(
+        live_turns_of(runner), state, request, Credentials(), client="ip:test", **kwargs
+    ):
         frames.append((time.monotonic(), frame, state.current.text if state.current else ""))
     return frames
 
@@ -1020,7 +1022,9 @@ async def test_stop_closes_the_run_and_sends_one_final_frame() -> None:
     seen = asyncio.Event()
 
     async def consume() -> None:
-        async for frame in drive_turn(live_turns_of(runner), state, request, Credentials()):
+        async for frame in drive_turn(
+            live_turns_of(runner), state, request, Credentials(), client="ip:test"
+        ):
             frames.append(frame)
             if state.current and state.current.text == "w0 w1 ":
                 seen.set()
@@ -1042,7 +1046,9 @@ async def test_clear_during_a_turn_ends_it_without_a_frame_for_the_old_turn() ->
     seen = asyncio.Event()
 
     async def consume() -> None:
-        async for frame in drive_turn(live_turns_of(runner), state, request, Credentials()):
+        async for frame in drive_turn(
+            live_turns_of(runner), state, request, Credentials(), client="ip:test"
+        ):
             frames.append(frame)
             if state.current and state.current.text:
                 seen.set()
@@ -1075,7 +1081,10 @@ async def test_an_unavailable_model_tells_the_user_to_set_or_paste_a_key() -> No
         runner = TurnRunner(services)
         live_turns = live_turns_of(runner)
         frames = [
-            f async for f in drive_turn(live_turns, state, request, services.server_credentials)
+            f
+            async for f in drive_turn(
+                live_turns, state, request, services.server_credentials, client="ip:test"
+            )
         ]
         assert frames[-1].final
         (user, answer) = chat_view.chat_messages(state.shown)

@@ -17,6 +17,7 @@ from typing import Any
 
 from playground.catalog import Credentials
 from playground.turn.events import Event
+from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.request import TurnRequest
 from playground.turn.runner import TurnRunner
 from playground.turn.similarity import DiffOp, Summary, similarity, summarise, word_diff
@@ -74,17 +75,33 @@ def _pair(request: TurnRequest) -> tuple[TurnRequest, TurnRequest]:
 
 
 async def compare(
-    runner: TurnRunner, request: TurnRequest, creds: Credentials, *, repeat: int = 1
+    runner: TurnRunner,
+    request: TurnRequest,
+    creds: Credentials,
+    *,
+    repeat: int = 1,
+    gate: TurnGate | None = None,
+    client: str = "",
 ) -> AsyncIterator[CompareProgress]:
-    """Yield progress after every event of either run; the last value holds every round."""
+    """Yield progress after every event of either run; the last value holds every round.
+
+    Every run is a turn of ``client`` through ``gate`` (the limits the API applies): a round
+    over the limit raises ``TurnRefused`` before it starts."""
     progress = CompareProgress(repeat=repeat)
     queue: asyncio.Queue[tuple[TurnState, Event] | None] = asyncio.Queue()
+    gate = gate or TurnGate(None)
     for index in range(repeat):
         progress.round_index = index
         progress.streaming, progress.complete = TurnState(), TurnState()
         streamed_request, complete_request = _pair(request)
         turns = [runner.prepare(streamed_request, creds), runner.prepare(complete_request, creds)]
         states = (progress.streaming, progress.complete)
+        releases = [gate.enter(client)]
+        try:
+            releases.append(gate.enter(client))
+        except TurnRefused:
+            releases[0]()
+            raise
 
         async def run(turn: Any, state: TurnState) -> None:
             try:
@@ -108,6 +125,8 @@ async def compare(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for release in releases:
+                release()
         finished = _round(progress.streaming, progress.complete)
         if finished is None:
             progress.error = "a run failed; see its pane for the error"

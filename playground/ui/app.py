@@ -43,7 +43,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
     notebooks = services.notebooks
     settings = SettingsPanel(services)
     chat = ChatTab(services, live_turns, settings)
-    compare = CompareTab(runner, settings)
+    compare = CompareTab(runner, settings, live_turns.gate)
     notebook = (
         NotebookTab(services, notebooks, live_turns, settings) if notebooks is not None else None
     )

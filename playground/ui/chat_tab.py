@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from playground.services import Services
+from playground.ui.client import page_client
 from playground.ui.composer import Composer
 from playground.ui.live_turns import LiveTurns
 from playground.ui.notebook_files import owner_of
@@ -191,10 +192,12 @@ class ChatTab:
         openai_api_key: str | None = None,
         azure_openai_api_key: str | None = None,
         deepgram_api_key: str | None = None,
+        access_token: str | None = None,
+        request: gr.Request | None = None,
     ) -> AsyncIterator[tuple[Any, ...]]:
         if not (message or "").strip():
             return
-        request = Composer.request(
+        turn_request = Composer.request(
             message,
             model=model,
             prompt=prompt,
@@ -210,11 +213,14 @@ class ChatTab:
                 "streaming_guardrail": streaming_guardrail,
             },
         )
-        creds = self.settings.credentials(openai_api_key, azure_openai_api_key, deepgram_api_key)
+        creds = self.settings.credentials(
+            openai_api_key, azure_openai_api_key, deepgram_api_key, access_token
+        )
         loading = model.startswith("local:") and not self.services.engines.local_model.loaded
         summary = self.outputs.slots.summary
         # No frame before the turn has started: the upstream request goes out first.
-        async for frame in drive_turn(self.live_turns, state, request, creds):
+        client = page_client(request)
+        async for frame in drive_turn(self.live_turns, state, turn_request, creds, client=client):
             values = self.outputs.render(state, frame)
             if loading and not (state.current and state.current.chunks):
                 note = wire_value(summary, panel_view.loading_summary(LOADING_NOTE))

@@ -17,6 +17,7 @@ from playground.catalog import Credentials
 from playground.errors import ConfigError
 from playground.turn.compare import CompareProgress, compare
 from playground.turn.events import TurnFailed
+from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.request import TurnRequest
 from playground.turn.runner import TurnRunner
 from playground.ui.outputs import CompareSlots
@@ -82,6 +83,8 @@ async def drive_compare(
     creds: Credentials,
     *,
     repeat: int = 1,
+    gate: TurnGate | None = None,
+    client: str = "",
     pane_interval: float = 0.05,
     results_interval: float = 0.25,
 ) -> AsyncIterator[CompareFrame]:
@@ -94,12 +97,17 @@ async def drive_compare(
 
     async def pump() -> None:
         try:
-            async for progress in compare(runner, request, creds, repeat=repeat):
+            runs = compare(runner, request, creds, repeat=repeat, gate=gate, client=client)
+            async for progress in runs:
                 run.progress = progress
                 queue.put_nowait(progress)
         except ConfigError as exc:
             run.error = TurnFailed(
                 code=request_error_code(exc), message=exc.message, retryable=False, stage="request"
+            )
+        except TurnRefused as exc:
+            run.error = TurnFailed(
+                code=exc.category.value, message=exc.message, retryable=True, stage="request"
             )
         finally:
             queue.put_nowait(END)

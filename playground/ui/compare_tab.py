@@ -8,7 +8,9 @@ from typing import Any
 
 import gradio as gr
 
+from playground.turn.gate import TurnGate
 from playground.turn.runner import TurnRunner
+from playground.ui.client import page_client
 from playground.ui.compare_session import CompareFrame, CompareSession, drive_compare
 from playground.ui.composer import Composer
 from playground.ui.outputs import CompareSlots
@@ -23,8 +25,8 @@ MAX_REPEAT = 10
 class CompareTab:
     """Render inside a ``gr.Tab``; ``wire`` once the composer exists."""
 
-    def __init__(self, runner: TurnRunner, settings: SettingsPanel) -> None:
-        self.runner, self.settings = runner, settings
+    def __init__(self, runner: TurnRunner, settings: SettingsPanel, gate: TurnGate) -> None:
+        self.runner, self.settings, self.gate = runner, settings, gate
 
     def render(self) -> None:
         self.state = gr.State(CompareSession())
@@ -99,15 +101,28 @@ class CompareTab:
         openai_api_key: str,
         azure_openai_api_key: str,
         deepgram_api_key: str,
+        access_token: str,
+        request: gr.Request,
     ) -> AsyncIterator[tuple[Any, ...]]:
         if not (message or "").strip():
             return
-        request = Composer.request(
+        turn_request = Composer.request(
             message, model=model, prompt=prompt, version=version, node=node, voice="none"
         )
-        creds = self.settings.credentials(openai_api_key, azure_openai_api_key, deepgram_api_key)
+        creds = self.settings.credentials(
+            openai_api_key, azure_openai_api_key, deepgram_api_key, access_token
+        )
         rounds = max(1, min(MAX_REPEAT, int(repeat or 1)))
-        async for frame in drive_compare(self.runner, state, request, creds, repeat=rounds):
+        frames = drive_compare(
+            self.runner,
+            state,
+            turn_request,
+            creds,
+            repeat=rounds,
+            gate=self.gate,
+            client=page_client(request),
+        )
+        async for frame in frames:
             yield self.render_frame(state, frame).ordered()
 
     @staticmethod

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,6 +27,7 @@ from playground.notebook.access import Notebooks
 from playground.notebook.model import Notebook, RunCell, cell_from_run
 from playground.prompts.library import PromptLibrary
 from playground.turn.events import Event
+from playground.turn.gate import TurnGate
 from playground.turn.log import TurnLog, TurnLogs
 from playground.turn.recovery import Recovery, plan_recovery
 from playground.turn.request import TurnRequest
@@ -47,6 +48,8 @@ class LiveTurn(TurnLog):
 
     kind: TurnKind
     request: TurnRequest
+    # Counts the turn out of the client's limits (TurnGate) once it has ended, however.
+    release: Callable[[], None] = field(default=lambda: None, repr=False)
     cell: RunCell | None = None  # the notebook cell, once recorded
     notebook: Notebook | None = None  # the owner's notebook as stored with that cell
     _recorded: asyncio.Event = field(default_factory=asyncio.Event)
@@ -68,8 +71,11 @@ class LiveTurns:
         notebooks: Notebooks | None,
         prompts: PromptLibrary | None = None,
         grace_s: float,
+        gate: TurnGate | None = None,
     ) -> None:
         self.runner = runner
+        # The same per-client limits as the HTTP API (one limiter behind both).
+        self.gate = gate or TurnGate(None)
         self.notebooks = notebooks
         self.prompts = prompts
         self.grace_s = grace_s
@@ -94,8 +100,12 @@ class LiveTurns:
         request: TurnRequest,
         prepared: PreparedTurn,
         *,
+        client: str,
         started_at: float | None = None,
     ) -> LiveTurn:
+        """Start a page turn for ``client`` (who is asking, for the limits): raises
+        ``TurnRefused`` when that client is over its rate or concurrency limit."""
+        release = self.gate.enter(client)
         # A turn without an owner (an API client of the page) can never be found again.
         live = LiveTurn(
             turn_id=prepared.turn_id,
@@ -104,6 +114,7 @@ class LiveTurns:
             resumable=owner is not None,
             kind=kind,
             request=request,
+            release=release,
         )
         when = time.monotonic() if started_at is None else started_at
         return self.logs.start(live, self.runner.stream(prepared, started_at=when))
@@ -128,6 +139,7 @@ class LiveTurns:
                 yield event
 
     async def _finished(self, live: LiveTurn) -> None:
+        live.release()
         try:
             await self._record(live)
         finally:

@@ -27,6 +27,7 @@ from playground.notebook.model import (
     request_for_rerun,
 )
 from playground.services import Services
+from playground.ui.client import page_client
 from playground.ui.composer import Composer
 from playground.ui.live_turns import LiveTurn, LiveTurns
 from playground.ui.notebook_files import app_url_of, read_upload, write_export
@@ -53,6 +54,7 @@ class NotebookSession:
     pending_pin: str | None = None
     rerun: SessionState = field(default_factory=SessionState)
     queued: RunCell | None = None  # a Rerun click waiting for its streaming event
+    client: str = "ip:unknown"  # who clicked it, for the limits (set with ``queued``)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> NotebookSession:
         return NotebookSession()
@@ -255,6 +257,7 @@ class NotebookTab:
 
     def _queue_rerun(self, nbs: NotebookSession, cell: RunCell, request: gr.Request) -> Shown:
         nbs.queued = cell
+        nbs.client = page_client(request)
         return {self.status: _ok("Rerunning…")}
 
     async def on_rerun(
@@ -275,7 +278,13 @@ class NotebookTab:
         run: LiveTurn | None = None  # the rerun's run, once it has started
         turn = None
         async for frame in drive_turn(
-            self.live_turns, session, request, creds, kind="rerun", chat_interval=_LIVE_INTERVAL_S
+            self.live_turns,
+            session,
+            request,
+            creds,
+            client=nbs.client,
+            kind="rerun",
+            chat_interval=_LIVE_INTERVAL_S,
         ):
             turn = session.current
             run = run or session.live_turn

@@ -28,6 +28,7 @@ from typing import Any
 from playground.catalog import Credentials
 from playground.errors import ConfigError, MissingKeyError
 from playground.turn.events import Event, StructuredOutput, TurnFailed, TurnStarted
+from playground.turn.gate import TurnRefused
 from playground.turn.request import HistoryMessage, TurnRequest
 from playground.turn.state import TurnState
 from playground.ui.live_turns import LiveTurn, LiveTurns, TurnKind
@@ -166,22 +167,29 @@ async def drive_turn(
     request: TurnRequest,
     creds: Credentials,
     *,
+    client: str,
     kind: TurnKind = "chat",
     chat_interval: float = CHAT_INTERVAL_S,
     timing_interval: float = 0.3,
 ) -> AsyncIterator[Frame]:
-    """Start ``request`` as a live turn of the session's owner and yield its frames."""
+    """Start ``request`` as a live turn of the session's owner and yield its frames.
+    ``client`` is who is asking, for the per-client limits the page shares with the API."""
     started_at = time.monotonic()
     turn = session.begin(request.message)
     try:
         prepared = live_turns.runner.prepare(request, creds)
-    except ConfigError as exc:
-        code = request_error_code(exc)
-        turn.handle(TurnFailed(code=code, message=exc.message, retryable=False, stage="request"))
+        live = live_turns.start(
+            session.owner, kind, request, prepared, client=client, started_at=started_at
+        )
+    except (ConfigError, TurnRefused) as exc:
+        code = request_error_code(exc) if isinstance(exc, ConfigError) else exc.category.value
+        retryable = isinstance(exc, TurnRefused)
+        turn.handle(
+            TurnFailed(code=code, message=exc.message, retryable=retryable, stage="request")
+        )
         session.commit()
         yield Frame(chat=True, timing=True, new_audio=False, final=True)
         return
-    live = live_turns.start(session.owner, kind, request, prepared, started_at=started_at)
     async for frame in _follow(live_turns, live, session, turn, chat_interval, timing_interval):
         yield frame
 

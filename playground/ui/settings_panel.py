@@ -8,6 +8,7 @@ core's: ``disabled_for`` (capabilities) and the prompt library's ``resolve_shown
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -37,27 +38,46 @@ class SettingsPanel:
     def __init__(self, services: Services) -> None:
         self.catalog, self.prompts = services.catalog, services.prompts
         self.server_creds = services.server_credentials
+        token = services.settings.playground_api_token
+        self._token = token.get_secret_value().encode() if token is not None else None
+        # With an access token set, a visitor who has not entered it spends no server key and
+        # uses no server endpoint: only their own session keys and the local engines.
+        self.anonymous_creds = (
+            Credentials(server_endpoints=False) if self._token is not None else self.server_creds
+        )
         self.unavailable = services.checks.problems
         self.default_prompt = self.prompts.default_for("prompt")
 
     # -- what other parts ask ----------------------------------------------------------------
 
     def credentials(
-        self, openai: str | None, azure: str | None, deepgram: str | None
+        self,
+        openai: str | None,
+        azure: str | None,
+        deepgram: str | None,
+        access_token: str | None = None,
     ) -> Credentials:
-        """The server's keys, overridden by the session's (blank keeps the server's)."""
-        return self.server_creds.overridden_by(
+        """The server's keys (only with the access token, when the server requires one),
+        overridden by the session's (blank keeps the base)."""
+        base = self.server_creds if self.token_accepted(access_token) else self.anonymous_creds
+        return base.overridden_by(
             openai_api_key=openai or "",
             azure_openai_api_key=azure or "",
             deepgram_api_key=deepgram or "",
         )
+
+    def token_accepted(self, access_token: str | None) -> bool:
+        if self._token is None:
+            return True
+        given = (access_token or "").strip().encode()
+        return hmac.compare_digest(given, self._token)
 
     def versions_of(self, prompt_id: str) -> list[str]:
         return [str(v) for v in self.prompts.versions(prompt_id)]
 
     @property
     def keys(self) -> list[gr.Textbox]:
-        return [self.openai_key, self.azure_key, self.deepgram_key]
+        return [self.openai_key, self.azure_key, self.deepgram_key, self.access_token]
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -83,7 +103,7 @@ class SettingsPanel:
             self._render_keys()
 
     def _render_turn_controls(self) -> None:
-        creds, prompt = self.server_creds, self.default_prompt
+        creds, prompt = self.anonymous_creds, self.default_prompt
         default_voice = next(
             (e.id for e in self.catalog.voices(creds) if e.engine == "local" and e.available),
             "none",
@@ -175,6 +195,13 @@ class SettingsPanel:
             )
             self.deepgram_key = gr.Textbox(
                 type="password", label="Deepgram API key", elem_id="sp-deepgram-key"
+            )
+            self.access_token = gr.Textbox(
+                type="password",
+                label="Access token",
+                info="This server requires its access token to use its own keys and endpoints.",
+                visible=self._token is not None,
+                elem_id="sp-access-token",
             )
 
     # -- events ------------------------------------------------------------------------------

@@ -1,0 +1,165 @@
+"""The page is behind the same gate as the API: its turns (the public ``/turn``, reruns and the
+streaming-vs-complete comparison) count against the same per-client rate limit and concurrency
+cap, and with ``PLAYGROUND_API_TOKEN`` set the server's keys and endpoints are not spendable
+anonymously through it — only the visitor's own session keys, or the access token.
+
+Driven through ``gradio_client`` against a live server, the real ``openai`` client behind it
+talking to the loopback fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from gradio_client import Client  # type: ignore[import-untyped]
+
+from playground.api.limits import ClientLimiter
+from playground.catalog import Credentials
+from playground.server import build_app
+from playground.turn.compare import compare
+from playground.turn.gate import TurnGate, TurnRefused
+from playground.turn.request import TurnRequest
+from playground.turn.runner import TurnRunner
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.support import live_server, make_test_services
+
+TOKEN = "page-token-0123456789"
+OPENAI = "openai:gpt-4o-mini"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+def page(fake: FakeOpenAI, **settings: object) -> Iterator[Client]:
+    services = make_test_services(
+        openai_api_key="server-key",
+        openai_base_url=fake.base_url,
+        playground_compatible_models="fake-model",
+        **settings,
+    )
+    with live_server(build_app(services, warm_up=False)) as url:
+        client = Client(url, verbose=False, download_files=False)
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def limited(fake: FakeOpenAI) -> Iterator[Client]:
+    yield from page(fake, playground_rate_limit_per_minute=3)
+
+
+@pytest.fixture(scope="module")
+def guarded(fake: FakeOpenAI) -> Iterator[Client]:
+    yield from page(fake, playground_api_token=TOKEN)
+
+
+def answer(result: Any) -> str:
+    replies = [m for m in result[0] if m["role"] == "assistant"]
+    content = replies[-1]["content"]
+    return content if isinstance(content, str) else "".join(p["text"] for p in content)
+
+
+def test_page_turns_over_the_rate_limit_are_refused_with_when_to_retry(
+    limited: Client, fake: FakeOpenAI
+) -> None:
+    before = len(fake.chat_requests)
+    texts = []
+    fake.enqueue(*(Reply(chunks=[f"answer {i}"]) for i in range(3)))
+    for i in range(5):
+        result = limited.predict(f"hi {i}", api_name="/turn", voice="none", model=OPENAI)
+        texts.append(answer(result))
+    assert [t.startswith("answer") for t in texts] == [True, True, True, False, False]
+    assert "Too many turns" in texts[3] and "try again in" in texts[3]
+    assert len(fake.chat_requests) - before == 3, "refused turns never reach the upstream"
+
+
+def test_without_the_access_token_the_page_spends_no_server_key(
+    guarded: Client, fake: FakeOpenAI
+) -> None:
+    before = len(fake.chat_requests)
+    # An anonymous visitor's page offers the local model by default; naming OpenAI is refused.
+    refused = answer(guarded.predict("hi", api_name="/turn", voice="none", model=OPENAI))
+    assert "access token" in refused.lower() or "OPENAI_API_KEY" in refused, refused
+    compatible = answer(
+        guarded.predict("hi", api_name="/turn", model="compatible:fake-model", voice="none")
+    )
+    assert "access token" in compatible.lower(), compatible
+    assert len(fake.chat_requests) == before, "no upstream call was made on the server's behalf"
+
+
+def test_the_access_token_or_the_visitors_own_key_opens_the_page(
+    guarded: Client, fake: FakeOpenAI
+) -> None:
+    fake.enqueue(Reply(chunks=["with the token"]))
+    text = answer(
+        guarded.predict("hi", api_name="/turn", voice="none", model=OPENAI, access_token=TOKEN)
+    )
+    assert text.startswith("with the token")
+    assert fake.chat_requests[-1].headers["authorization"] == "Bearer server-key"
+    fake.enqueue(Reply(chunks=["with my key"]))
+    text = answer(
+        guarded.predict(
+            "hi", api_name="/turn", voice="none", model=OPENAI, openai_api_key="sk-visitor-1"
+        )
+    )
+    assert text.startswith("with my key")
+    assert fake.chat_requests[-1].headers["authorization"] == "Bearer sk-visitor-1"
+    wrong = answer(
+        guarded.predict("hi", api_name="/turn", voice="none", model=OPENAI, access_token="nope")
+    )
+    assert not wrong.startswith("with"), wrong
+
+
+async def test_a_comparison_counts_every_run_against_the_limits(fake: FakeOpenAI) -> None:
+    services = make_test_services(openai_api_key="server-key", openai_base_url=fake.base_url)
+    try:
+        gate = TurnGate(ClientLimiter(per_minute=5, max_concurrent=4))
+        for _ in range(10):
+            fake.enqueue(Reply(chunks=["same answer"]))
+        request = TurnRequest(message="hi", model="openai:gpt-4o-mini", voice="none")
+        seen: list[int] = []
+
+        async def run() -> None:
+            runs = compare(
+                TurnRunner(services),
+                request,
+                services.server_credentials,
+                repeat=10,
+                gate=gate,
+                client="ip:1.2.3.4",
+            )
+            async for progress in runs:
+                seen.append(len(progress.rounds))
+
+        with pytest.raises(TurnRefused):
+            await run()
+        # Two rounds (four runs) fit in five turns a minute; the third round is refused.
+        assert max(seen) == 2
+        # Another client is not affected.
+        release = gate.enter("ip:5.6.7.8")
+        release()
+    finally:
+        await services.aclose()
+
+
+async def test_a_refused_page_turn_releases_nothing_and_a_finished_one_releases_once() -> None:
+    limiter = ClientLimiter(per_minute=100, max_concurrent=1)
+    gate = TurnGate(limiter)
+    release = gate.enter("ip:a")
+    with pytest.raises(TurnRefused) as refused:
+        gate.enter("ip:a")  # one at a time for this client
+    assert refused.value.retry_after >= 1
+    release()
+    release()  # a second call is harmless: counted out once
+    again = gate.enter("ip:a")
+    again()
+    await asyncio.sleep(0)
+    assert Credentials(server_endpoints=False).server_endpoints is False
