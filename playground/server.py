@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from playground.api.limits import ClientLimiter
 from playground.api.routes import add_health, build_api_router, hoist_schema_defs
 from playground.api.widget import add_widget
+from playground.http_guards import BodyLimit, ContentSecurity
 from playground.services import Services, make_services
 from playground.settings import Settings
 from playground.turn.gate import TurnGate
@@ -84,6 +85,9 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         expose_headers=["Retry-After"],
         allow_credentials=False,
     )
+    # Added after CORS, so they wrap it: a refused body never reaches Gradio's parser.
+    app.add_middleware(BodyLimit, max_bytes=s.playground_max_body_bytes)
+    app.add_middleware(ContentSecurity)
     app.include_router(router)
     _publish_openapi(app)
     add_health(app, services)

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from gradio_client import Client  # type: ignore[import-untyped]
 
@@ -163,3 +164,28 @@ async def test_a_refused_page_turn_releases_nothing_and_a_finished_one_releases_
     again()
     await asyncio.sleep(0)
     assert Credentials(server_endpoints=False).server_endpoints is False
+
+
+def test_an_oversized_page_request_is_refused_before_gradio_reads_it(fake: FakeOpenAI) -> None:
+    services = make_test_services(playground_max_body_bytes=10_000)
+    with live_server(build_app(services, warm_up=False)) as url:
+        big = {"data": ["x" * 50_000], "fn_index": 0, "session_hash": "s"}
+        response = httpx.post(f"{url}/gradio_api/queue/join", json=big, timeout=30)
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "body_too_large"
+        chunked = httpx.post(
+            f"{url}/gradio_api/queue/join",
+            content=iter([b'{"data": ["', b"y" * 20_000, b'"]}']),
+            headers={"content-type": "application/json"},
+            timeout=30,
+        )
+        assert chunked.status_code == 413  # no Content-Length: counted as it arrives
+
+
+def test_pages_may_load_images_only_from_this_server(fake: FakeOpenAI) -> None:
+    services = make_test_services()
+    with live_server(build_app(services, warm_up=False)) as url:
+        for path in ("/", "/widget"):
+            response = httpx.get(f"{url}{path}", timeout=30)
+            assert response.status_code == 200, path
+            assert response.headers["content-security-policy"] == "img-src 'self' data: blob:"

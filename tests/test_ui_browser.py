@@ -296,6 +296,18 @@ def test_markup_in_model_output_does_not_execute(session: Session, fake: FakeOpe
     assert page.locator("#sp-chat a[href^='javascript']").count() == 0
 
 
+def test_images_in_model_output_are_not_fetched(session: Session, fake: FakeOpenAI) -> None:
+    # A prompt-injected answer tries to exfiltrate through an image URL on another origin.
+    leak = f"{fake.base_url.removesuffix('/v1')}/pixel.png?secret=s3cr3t"
+    fake.enqueue(Reply(chunks=["Here: ", f"![chart]({leak})", " and ", f'<img src="{leak}&b=1">']))
+    session.voice_off()
+    session.send("Show me a chart")
+    session.wait_for_status("· done")
+    session.page.wait_for_timeout(500)  # long enough for the browser to have fetched it
+    # (The browser may still announce the attempt; the policy stops it before it leaves.)
+    assert not [r for r in fake.requests if r.path == "/pixel.png"], "the image was fetched"
+
+
 def test_sessions_do_not_share_history_or_keys(
     open_session: Callable[..., Session], fake: FakeOpenAI
 ) -> None:
