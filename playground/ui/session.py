@@ -47,6 +47,10 @@ _STOP_WAIT_S = 2.0
 # At most one chat update per display frame (60 Hz): a page cannot show more, and a slower
 # cap holds back chunks that arrive just inside it.
 CHAT_INTERVAL_S = 1 / 60
+# Gradio only notices a closed page when its handler next yields: while the run is silent (a
+# slow model, a long tool) an unchanged frame goes out this often, so a refreshed page's old
+# follower leaves and the reloaded page can resume the run.
+HEARTBEAT_S = 1.0
 
 
 @dataclass
@@ -237,9 +241,11 @@ async def _follow(
     # The timing panel (two plots and a table) costs a few milliseconds to draw: not with the
     # first text, which is what the user is waiting for.
     throttle = Throttle(chat_interval, timing_interval, slow_waits=True)
+    last_frame = time.monotonic()
     try:
         while True:
-            item = await next_item(queue, throttle.wait())
+            wait = throttle.wait()
+            item = await next_item(queue, HEARTBEAT_S if wait is None else min(wait, HEARTBEAT_S))
             if item is END or turn.stopped or session.current is not turn:
                 break
             new_audio = first_text = False
@@ -255,7 +261,9 @@ async def _follow(
                 throttle.mark(True, not isinstance(event, TurnStarted))
             # The first text goes out at once whatever the throttle says: it is what TTFT shows.
             send_chat, send_timing = throttle.take(urgent_fast=first_text)
-            if send_chat or send_timing or new_audio:
+            beat = time.monotonic() - last_frame >= HEARTBEAT_S
+            if send_chat or send_timing or new_audio or beat:
+                last_frame = time.monotonic()
                 yield Frame(chat=send_chat, timing=send_timing, new_audio=new_audio, final=False)
         await halt(task)
         if turn.stopped and live.task is not None:
