@@ -13,8 +13,8 @@ from typing import Any
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
+from playground.api.cors import ApiCORSMiddleware
 from playground.api.routes import add_health, build_api_router, hoist_schema_defs
 from playground.api.widget import add_widget
 from playground.services import Services, make_services
@@ -65,12 +65,19 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(
-        CORSMiddleware,
+        ApiCORSMiddleware,
         # Deliberate: the API is meant to be called from other origins (the widget, client
-        # apps); it uses bearer tokens, never cookies, so credentials stay off.
+        # apps); it uses bearer tokens, never cookies, so credentials stay off. Only the API
+        # and widget paths: the page's own routes must not be drivable from other sites.
         allow_origins=list(services.settings.playground_cors_origins),
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "Last-Event-ID",
+            "Idempotency-Key",
+        ],
         expose_headers=["Retry-After"],
         allow_credentials=False,
     )
