@@ -217,7 +217,10 @@ def test_api_4xx_bodies_name_the_field_and_never_dump_internals(api: str) -> Non
     )
     assert_clean_error(bad_json, 400, "body")
     assert "Expecting value" not in bad_json.text
-    assert_clean_error(httpx.post(f"{api}/v1/interact/stream", json=["a"]), 422, "(body)")
+    for path in ("/v1/interact/stream", VF_PATH.format(user="u")):
+        not_an_object = httpx.post(api + path, json=["a"])
+        assert_clean_error(not_an_object, 422, "(body)")
+        assert "Request" not in not_an_object.text, "no internal class names"
     bad_type = httpx.post(f"{api}/v1/interact/stream", json={"message": "x", "history": "no"})
     assert_clean_error(bad_type, 422, "history")
     assert '"no"' not in bad_type.text, "the input is not echoed"

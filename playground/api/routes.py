@@ -231,6 +231,10 @@ class _Api:
         data = await read_json(request, self.services.settings.playground_max_body_bytes)
         if isinstance(data, JSONResponse):
             return data
+        if not isinstance(data, dict):
+            return error_response(
+                422, "invalid_request", "the body must be a JSON object", "(body)"
+            )
         try:
             body = VoiceflowRequest.model_validate(data)
         except ValidationError as exc:
