@@ -13,8 +13,8 @@ from typing import Any
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
+from playground.api.cors import ApiCORSMiddleware
 from playground.api.limits import ClientLimiter
 from playground.api.routes import add_health, build_api_router, hoist_schema_defs
 from playground.api.widget import add_widget
@@ -33,20 +33,19 @@ log = logging.getLogger("playground")
 
 def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     runner = TurnRunner(services)
-    router, api_turns = build_api_router(services, runner)
     s = services.settings
+    # One limiter for every surface: a client's turns count once, from the API or the page.
+    limiter = ClientLimiter(
+        per_minute=s.playground_rate_limit_per_minute,
+        max_concurrent=s.playground_max_concurrent_turns,
+    )
+    router, api_turns = build_api_router(services, runner, limiter)
     page_turns = LiveTurns(
         runner,
         notebooks=services.notebooks,
         prompts=services.prompts,
         grace_s=s.playground_page_resume_grace_s,
-        # Page turns (chat, reruns, comparisons) pass the same per-client limits as the API.
-        gate=TurnGate(
-            ClientLimiter(
-                per_minute=s.playground_rate_limit_per_minute,
-                max_concurrent=s.playground_max_concurrent_turns,
-            )
-        ),
+        gate=TurnGate(limiter),  # page turns: chat, reruns, each run of a comparison
     )
 
     @contextlib.asynccontextmanager
@@ -76,12 +75,19 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(
-        CORSMiddleware,
+        ApiCORSMiddleware,
         # Deliberate: the API is meant to be called from other origins (the widget, client
-        # apps); it uses bearer tokens, never cookies, so credentials stay off.
+        # apps); it uses bearer tokens, never cookies, so credentials stay off. Only the API
+        # and widget paths: the page's own routes must not be drivable from other sites.
         allow_origins=list(services.settings.playground_cors_origins),
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Accept", "Last-Event-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "Last-Event-ID",
+            "Idempotency-Key",
+        ],
         expose_headers=["Retry-After"],
         allow_credentials=False,
     )

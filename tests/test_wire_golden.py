@@ -102,7 +102,10 @@ def frames(url: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     ):
         assert response.status_code == 200
         frame: dict[str, Any] = {}
-        for line in response.iter_lines():
+        lines = response.iter_lines()
+        # Every stream opens with its reconnection delay (a ``retry:`` field on its own).
+        assert next(lines).startswith("retry: ") and next(lines) == ""
+        for line in lines:
             if not line:
                 if frame:
                     out.append(frame)

@@ -9,21 +9,30 @@ left a turn is stopped after a short grace period.
 
 from __future__ import annotations
 
-import hmac
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from playground.api import listings
+from playground.api.errors import (
+    SSE_RESPONSES,
+    error_response,
+    last_event_id,
+    query_flag,
+    read_json,
+    validation_error,
+)
+from playground.api.idempotency import HEADER, IdempotencyKeys, valid_key
+from playground.api.identity import client_key, presented_token, token_matches
 from playground.api.limits import ClientLimiter
+from playground.api.listings import add_health
 from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse
-from playground.api.turn_frames import encode_event, follow_frames
+from playground.api.turn_frames import encode_event, follow_frames, retry_frame
 from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
-from playground.catalog import CatalogEntry
 from playground.errors import ConfigError
 from playground.services import Services
 from playground.turn.log import TurnLog, TurnLogs
@@ -31,41 +40,6 @@ from playground.turn.request import TurnRequest
 from playground.turn.runner import PreparedTurn, TurnRunner
 
 __all__ = ["add_health", "build_api_router", "error_response", "hoist_schema_defs"]
-
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": "string"},
-            },
-            "required": ["code", "message"],
-        }
-    },
-}
-_SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "Server-sent events: completion-start, completion-continue, tool-call, "
-        "tool-result, audio, completion-replace, completion-end, error, end.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-    },
-    **{
-        status: {"description": text, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
-        for status, text in (
-            (400, "Unknown model, prompt, version or voice, or invalid JSON"),
-            (401, "Missing or wrong bearer token (when PLAYGROUND_API_TOKEN is set)"),
-            (404, "Unknown or expired turn / project"),
-            (413, "Body too large"),
-            (415, "Not JSON"),
-            (422, "Invalid or unknown field"),
-            (429, "Rate limit or concurrent-turn cap reached (see Retry-After)"),
-        )
-    },
-}
-
 
 _COMPONENTS = "#/components/schemas/{model}"
 
@@ -92,51 +66,29 @@ def hoist_schema_defs(openapi: dict[str, Any]) -> dict[str, Any]:
     return openapi
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    return JSONResponse({"error": error}, status_code=status)
-
-
-def _entry(entry: CatalogEntry) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "id": entry.id,
-        "engine": entry.engine,
-        "label": entry.label,
-        "available": entry.available,
-    }
-    if not entry.available:
-        item["reason"] = entry.reason
-    return item
-
-
-def _validation_error(exc: ValidationError) -> JSONResponse:
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(body)"
-    if first["type"] == "extra_forbidden":
-        message = f"unknown field {field!r}"
-    else:
-        message = f"{field}: {first['msg']}"
-    return error_response(422, "invalid_request", message, field)
-
-
 def _sse(body: AsyncIterator[bytes]) -> DisconnectAwareStreamingResponse:
     return DisconnectAwareStreamingResponse(
         body, media_type="text/event-stream", headers=SSE_HEADERS
     )
 
 
+def _read_to_the_end(log: TurnLog, after: int) -> bool:
+    """The turn is over and the client has every frame, ``end`` included when there is one."""
+    last_id = len(log.encoded) if log.complete else len(log.encoded) - 1
+    return log.done and after >= last_id
+
+
 class _Api:
-    def __init__(self, services: Services, runner: TurnRunner) -> None:
+    def __init__(self, services: Services, runner: TurnRunner, limiter: ClientLimiter) -> None:
         s = services.settings
         self.services = services
         self.runner = runner
-        self.limiter = ClientLimiter(
-            per_minute=s.playground_rate_limit_per_minute,
-            max_concurrent=s.playground_max_concurrent_turns,
-        )
+        # Shared with the page: one client's turns count once, whichever surface starts them.
+        self.limiter = limiter
         self.keepalive_s = s.playground_keepalive_s
+        # A reconnecting EventSource must come back inside the grace, or the turn it wants is
+        # stopped; browsers wait ~3 s, so with the default 5 s grace one failed retry is fatal.
+        self.retry = retry_frame(s.playground_resume_grace_s)
         self.turns: TurnLogs[TurnLog] = TurnLogs(
             grace_s=s.playground_resume_grace_s,
             retention_s=s.playground_turn_retention_s,
@@ -145,35 +97,33 @@ class _Api:
             encode=encode_event,
             on_finished=self._released,
         )
+        self.idempotent: IdempotencyKeys[TurnLog] = IdempotencyKeys(
+            max_keys=s.playground_max_kept_turns, lookup=self.turns.get
+        )
         self.conversations = ConversationStore(max_messages=s.playground_max_history_messages)
 
     # -- checks shared by every endpoint --------------------------------------------------------
 
-    def unauthorized(self, request: Request) -> JSONResponse | None:
+    def unauthorized(self, request: Request, *, allow_raw: bool = False) -> JSONResponse | None:
         token = self.services.settings.playground_api_token
         if token is None:
             return None
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        expected = token.get_secret_value().encode()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), expected):
-            response = error_response(
-                401, "unauthorized", "send Authorization: Bearer <PLAYGROUND_API_TOKEN>"
-            )
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-        return None
+        presented = presented_token(request.headers.get("authorization"), allow_raw=allow_raw)
+        if token_matches(presented, token.get_secret_value().strip()):
+            return None
+        response = error_response(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer <PLAYGROUND_API_TOKEN>",
+            "Authorization",
+        )
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
-    def client_id(self, request: Request) -> str:
-        auth = request.headers.get("authorization")
-        if auth:
-            # Hashing keeps tokens out of the limiter's memory.
-            return "token:" + str(hash(auth))
-        forwarded = request.headers.get("x-forwarded-for")
-        s = self.services.settings
-        if forwarded and (s.playground_trust_forwarded_for or s.space_id):
-            return "ip:" + forwarded.split(",")[0].strip()
-        return "ip:" + (request.client.host if request.client else "unknown")
+    def client_id(self, request: Request, *, allow_raw: bool = False) -> str:
+        peer = request.client.host if request.client else None
+        settings = self.services.settings
+        return client_key(request.headers, peer, settings, allow_raw_token=allow_raw)
 
     def admit(self, client: str) -> JSONResponse | None:
         retry_after = self.limiter.admit(client)
@@ -185,54 +135,57 @@ class _Api:
         response.headers["Retry-After"] = str(int(retry_after))
         return response
 
-    async def read_json(self, request: Request) -> Any | JSONResponse:
-        limit = self.services.settings.playground_max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return error_response(413, "body_too_large", f"the body exceeds {limit} bytes")
-        body = bytearray()
-        async for part in request.stream():
-            body += part
-            if len(body) > limit:
-                return error_response(413, "body_too_large", f"the body exceeds {limit} bytes")
-        content_type = request.headers.get("content-type", "application/json")
-        if "json" not in content_type:
-            return error_response(
-                415, "unsupported_media_type", "send Content-Type: application/json"
-            )
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return error_response(400, "invalid_json", f"the body is not valid JSON: {exc}")
-
     # -- the streaming endpoint and its resume / cancel ----------------------------------------
 
     async def interact_stream(self, request: Request) -> Any:
         started_at = time.monotonic()
         if (denied := self.unauthorized(request)) is not None:
             return denied
-        data = await self.read_json(request)
+        key = request.headers.get(HEADER)
+        if key is not None and not valid_key(key := key.strip()):
+            return error_response(
+                400, "invalid_request", f"{HEADER} must be 1-255 printable ASCII", HEADER
+            )
+        data = await read_json(request, self.services.settings.playground_max_body_bytes)
         if isinstance(data, JSONResponse):
             return data
+        client = self.client_id(request)
+        if key is not None and (existing := self.idempotent.find(client, key)) is not None:
+            # A retried POST: follow the turn it started rather than start (and pay for) another.
+            return self.stream_from(request, existing)
         if not isinstance(data, dict):
-            return error_response(422, "invalid_request", "the body must be a JSON object")
+            return error_response(
+                422, "invalid_request", "the body must be a JSON object", "(body)"
+            )
         try:
             turn_request = TurnRequest.model_validate(data)
             turn = self.runner.prepare(turn_request, self.services.server_credentials)
         except ValidationError as exc:
-            return _validation_error(exc)
+            return validation_error(exc)
         except ConfigError as exc:
             return error_response(400, "invalid_request", exc.message, exc.field)
-        client = self.client_id(request)
         if (limited := self.admit(client)) is not None:
             return limited
         log = TurnLog(turn_id=turn.turn_id, owner=client, turn=turn)
         self.turns.start(log, self.runner.stream(turn, started_at=started_at))
+        if key is not None:
+            self.idempotent.remember(client, key, log.turn_id)
         return _sse(self.follow(log))
+
+    def stream_from(self, request: Request, log: TurnLog) -> Response:
+        """Follow ``log`` after the request's ``Last-Event-ID``; 204 when nothing is left, which
+        is what makes a browser ``EventSource`` stop reconnecting."""
+        after = last_event_id(request)
+        if isinstance(after, JSONResponse):
+            return after
+        if _read_to_the_end(log, after):
+            return Response(status_code=204)
+        return _sse(self.follow(log, after))
 
     async def follow(self, log: TurnLog, after: int = -1) -> AsyncIterator[bytes]:
         """Follow a log for one connection; leaving starts its grace period."""
         with self.turns.following(log):
+            yield self.retry
             async for frames in follow_frames(log, after, self.keepalive_s):
                 yield frames
 
@@ -245,21 +198,16 @@ class _Api:
             return denied
         log = self.turns.get(turn_id)
         if log is None:
-            return error_response(404, "unknown_turn", f"no turn {turn_id!r} (or it expired)")
+            return error_response(
+                404, "unknown_turn", f"no turn {turn_id[:64]!r} (or it expired)", "turn_id"
+            )
         return log
 
     async def resume(self, request: Request, turn_id: str) -> Any:
         log = self.find_turn(request, turn_id)
         if isinstance(log, JSONResponse):
             return log
-        raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-        try:
-            after = int(raw) if raw not in (None, "") else -1
-        except ValueError:
-            return error_response(
-                400, "invalid_request", "Last-Event-ID must be an integer", "Last-Event-ID"
-            )
-        return _sse(self.follow(log, after))
+        return self.stream_from(request, log)
 
     async def cancel(self, request: Request, turn_id: str) -> Any:
         log = self.find_turn(request, turn_id)
@@ -270,21 +218,29 @@ class _Api:
 
     # -- Voiceflow-compatible route ------------------------------------------------------------
 
-    async def voiceflow(
-        self, request: Request, project_id: str, user_id: str, completion_events: bool = False
-    ) -> Any:
+    async def voiceflow(self, request: Request, project_id: str, user_id: str) -> Any:
         started_at = time.monotonic()
-        if (denied := self.unauthorized(request)) is not None:
+        # Voiceflow clients send their key bare (``Authorization: VF.DM...``), no "Bearer".
+        if (denied := self.unauthorized(request, allow_raw=True)) is not None:
             return denied
-        data = await self.read_json(request)
+        completion_events = query_flag(request, "completion_events")
+        if isinstance(completion_events, JSONResponse):
+            return completion_events
+        data = await read_json(request, self.services.settings.playground_max_body_bytes)
         if isinstance(data, JSONResponse):
             return data
+        if not isinstance(data, dict):
+            return error_response(
+                422, "invalid_request", "the body must be a JSON object", "(body)"
+            )
         try:
             body = VoiceflowRequest.model_validate(data)
         except ValidationError as exc:
-            return _validation_error(exc)
+            return validation_error(exc)
+        caller = self.client_id(request, allow_raw=True)
+        conversation = (caller, project_id, user_id)
         if body.action.type == "launch":
-            self.conversations.reset(project_id, user_id)
+            self.conversations.reset(*conversation)
         message = body.message()
         if not message:
             return error_response(
@@ -300,30 +256,25 @@ class _Api:
                     message=message,
                     prompt=prompt.ref,
                     streaming=completion_events,
-                    history=self.conversations.history(project_id, user_id),
+                    history=self.conversations.history(*conversation),
                 ),
                 self.services.server_credentials,
             )
         except ConfigError as exc:
             return error_response(400, "invalid_request", exc.message, exc.field)
-        client = self.client_id(request)
-        if (limited := self.admit(client)) is not None:
+        if (limited := self.admit(caller)) is not None:
             return limited
         return _sse(
-            self._voiceflow_body(
-                turn, started_at, project_id, user_id, message, completion_events, client
-            )
+            self._voiceflow_body(turn, started_at, conversation, message, completion_events)
         )
 
     async def _voiceflow_body(
         self,
         turn: PreparedTurn,
         started_at: float,
-        project_id: str,
-        user_id: str,
+        conversation: tuple[str, str, str],
         message: str,
         completion_events: bool,
-        client: str,
     ) -> AsyncIterator[bytes]:
         try:
             events = self.runner.stream(turn, started_at=started_at)
@@ -331,58 +282,39 @@ class _Api:
                 events, completion_events=completion_events
             ):
                 if completed is not None and completed.finish_reason != "error":
-                    self.conversations.record(project_id, user_id, message, completed.text)
+                    self.conversations.record(*conversation, message, completed.text)
                 if frame is not None:
                     yield frame
         finally:
-            self.limiter.release(client)
-
-    # -- listings ---------------------------------------------------------------------------------
-
-    def models(self) -> dict[str, Any]:
-        creds = self.services.server_credentials
-        catalog = self.services.catalog
-        return {
-            "data": [_entry(e) for e in catalog.models(creds)],
-            "default": catalog.default_model(creds).id,
-        }
-
-    def voices(self) -> dict[str, Any]:
-        creds = self.services.server_credentials
-        return {"data": [_entry(e) for e in self.services.catalog.voices(creds)]}
-
-    def prompts(self) -> dict[str, Any]:
-        library = self.services.prompts
-        return {
-            "data": [
-                {
-                    "id": p.id,
-                    "version": p.version,
-                    "ref": p.ref,
-                    "title": p.title,
-                    "node": p.node,
-                    "format": p.format,
-                    "tools": list(p.tools),
-                    "has_output_schema": p.output_schema is not None,
-                    "default_for_node": p.default_for_node,
-                    "available": True,
-                }
-                for p in library.all()
-            ],
-            "problems": [{"path": p.path, "message": p.message} for p in library.problems],
-        }
+            self.limiter.release(conversation[0])
 
 
-def build_api_router(services: Services, runner: TurnRunner) -> tuple[APIRouter, TurnLogs[TurnLog]]:
-    """The API routes, and their turn logs (the server stops the turns still running)."""
-    api = _Api(services, runner)
+_VOICEFLOW_QUERY = {
+    "name": "completion_events",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": "true: stream completion traces (start, content, end); false: one text trace",
+}
+_RESUME_HEADERS = [
+    {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}},
+    {"name": "last_event_id", "in": "query", "required": False, "schema": {"type": "string"}},
+]
+
+
+def build_api_router(
+    services: Services, runner: TurnRunner, limiter: ClientLimiter
+) -> tuple[APIRouter, TurnLogs[TurnLog]]:
+    """The API routes, and their turn logs (the server stops the turns still running).
+    ``limiter`` holds the per-client limits, shared with the page."""
+    api = _Api(services, runner, limiter)
     router = APIRouter()
 
     def guarded(handler: Any) -> Any:
         async def endpoint(request: Request) -> Any:
             if (denied := api.unauthorized(request)) is not None:
                 return denied
-            return handler()
+            return handler(services)
 
         return endpoint
 
@@ -391,22 +323,29 @@ def build_api_router(services: Services, runner: TurnRunner) -> tuple[APIRouter,
         api.interact_stream,
         methods=["POST"],
         summary="Run one turn and stream its events as server-sent events",
+        description=f"A repeat with the same `{HEADER}` from the same caller attaches to the "
+        "turn it started (from `Last-Event-ID`) instead of starting another.",
         openapi_extra={
+            "parameters": [
+                {"name": HEADER, "in": "header", "required": False, "schema": {"type": "string"}},
+                *_RESUME_HEADERS,
+            ],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _body_schema(TurnRequest)}},
-            }
+            },
         },
         response_class=DisconnectAwareStreamingResponse,
-        responses=_SSE_RESPONSES,
+        responses={**SSE_RESPONSES, 204: {"description": "An attached turn has nothing left"}},
     )
     router.add_api_route(
         "/v1/turns/{turn_id}/events",
         api.resume,
         methods=["GET"],
         summary="Resume a turn's stream after Last-Event-ID (header or last_event_id query)",
+        openapi_extra={"parameters": _RESUME_HEADERS},
         response_class=DisconnectAwareStreamingResponse,
-        responses=_SSE_RESPONSES,
+        responses={**SSE_RESPONSES, 204: {"description": "The turn ended; nothing left to send"}},
     )
     router.add_api_route(
         "/v1/turns/{turn_id}/cancel",
@@ -420,27 +359,19 @@ def build_api_router(services: Services, runner: TurnRunner) -> tuple[APIRouter,
         methods=["POST"],
         summary="Voiceflow-compatible interact stream (projectID = prompt id)",
         openapi_extra={
+            "parameters": [_VOICEFLOW_QUERY],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": VoiceflowRequest.model_json_schema()}},
-            }
+            },
         },
         response_class=DisconnectAwareStreamingResponse,
-        responses=_SSE_RESPONSES,
+        responses=SSE_RESPONSES,
     )
-    router.add_api_route("/v1/models", guarded(api.models), methods=["GET"], summary="Models")
-    router.add_api_route("/v1/voices", guarded(api.voices), methods=["GET"], summary="Voices")
-    router.add_api_route("/v1/prompts", guarded(api.prompts), methods=["GET"], summary="Prompts")
+    for path, handler, summary in (
+        ("/v1/models", listings.models, "Models"),
+        ("/v1/voices", listings.voices, "Voices"),
+        ("/v1/prompts", listings.prompts, "Prompts"),
+    ):
+        router.add_api_route(path, guarded(handler), methods=["GET"], summary=summary)
     return router, api.turns
-
-
-def add_health(app: FastAPI, services: Services) -> None:
-    @app.get("/healthz", summary="Liveness and what is ready")
-    async def healthz() -> dict[str, Any]:
-        local = services.engines.local_model
-        return {
-            "status": "ok",
-            "local_model": "loaded" if local.load_seconds is not None else "not loaded",
-            "prompts": sum(len(v) for v in services.prompts.prompts.values()),
-            "prompt_problems": len(services.prompts.problems),
-        }

@@ -13,10 +13,17 @@ from playground.api.sse import event_payload, sse_frame
 from playground.turn.events import Event
 from playground.turn.log import TurnLog
 
-__all__ = ["KEEPALIVE", "encode_event", "follow_frames"]
+__all__ = ["KEEPALIVE", "encode_event", "follow_frames", "retry_frame"]
 
 KEEPALIVE = b": keep-alive\n\n"
 _BATCH_BYTES = 64 * 1024
+
+
+def retry_frame(grace_s: float) -> bytes:
+    """The SSE ``retry:`` field (ms) sent first on every stream: half the resume grace, so a
+    browser ``EventSource`` reconnects while its turn is still kept running, capped at 3 s
+    (browsers' usual default) and at least 100 ms so a zero grace cannot cause a busy loop."""
+    return f"retry: {max(100, min(3000, int(grace_s * 500)))}\n\n".encode()
 
 
 def encode_event(event: Event, index: int) -> bytes:

@@ -2,8 +2,9 @@
 
 ``POST /v2/project/{projectID}/user/{userID}/interact/stream?completion_events=true|false`` with
 ``{"action": {"type": "text", "payload": "..."}}`` (or ``launch``). ``projectID`` names a prompt
-(``id`` or ``id@version``; its node type comes with it) and ``userID`` keys a conversation whose
-history is kept between requests, so an Agent Node can ask follow-up questions across turns.
+(``id`` or ``id@version``; its node type comes with it) and ``userID`` keys a conversation, per
+caller (token, else address), whose history is kept between requests, so an Agent Node can ask
+follow-up questions across turns.
 
 Mapping from our events (field names per Voiceflow's public "completion events" docs):
 
@@ -68,21 +69,26 @@ class VoiceflowRequest(BaseModel):
 
 
 class ConversationStore:
-    """History per (project, user), bounded in users and messages."""
+    """History per (caller, project, user), bounded in conversations and messages.
+
+    The caller is the identity key (the token's hash, else the client's address): a userID is
+    chosen by the client, so on its own it would let anyone who guesses "alice" read Alice's
+    conversation back through the model's answers.
+    """
 
     def __init__(self, *, max_users: int = 2_000, max_messages: int = 40) -> None:
         self._max_users = max_users
         self._max_messages = max_messages
-        self._histories: OrderedDict[tuple[str, str], list[HistoryMessage]] = OrderedDict()
+        self._histories: OrderedDict[tuple[str, str, str], list[HistoryMessage]] = OrderedDict()
 
-    def history(self, project: str, user: str) -> tuple[HistoryMessage, ...]:
-        return tuple(self._histories.get((project, user), ()))
+    def history(self, caller: str, project: str, user: str) -> tuple[HistoryMessage, ...]:
+        return tuple(self._histories.get((caller, project, user), ()))
 
-    def reset(self, project: str, user: str) -> None:
-        self._histories.pop((project, user), None)
+    def reset(self, caller: str, project: str, user: str) -> None:
+        self._histories.pop((caller, project, user), None)
 
-    def record(self, project: str, user: str, message: str, answer: str) -> None:
-        key = (project, user)
+    def record(self, caller: str, project: str, user: str, message: str, answer: str) -> None:
+        key = (caller, project, user)
         history = self._histories.pop(key, [])
         history += [HistoryMessage(role="user", content=message)]
         if answer:
@@ -98,12 +104,15 @@ def _frame(frame_id: int, data: dict[str, Any]) -> bytes:
 
 
 def _tokens(event: TurnCompleted, model: str) -> dict[str, Any]:
+    # Unknown counts are left out: a 0 would read as "this turn was free".
     usage = event.usage
+    if usage is None:
+        return {"model": model}
     return {
         "model": model,
-        "answer": usage.completion_tokens if usage else 0,
-        "query": usage.prompt_tokens if usage else 0,
-        "total": usage.total_tokens if usage else 0,
+        "answer": usage.completion_tokens,
+        "query": usage.prompt_tokens,
+        "total": usage.total_tokens,
     }
 
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from playground.services import Services
-from playground.ui.client import page_client
 from playground.ui.composer import Composer
 from playground.ui.live_turns import LiveTurns
 from playground.ui.notebook_files import owner_of
@@ -219,7 +218,7 @@ class ChatTab:
         loading = model.startswith("local:") and not self.services.engines.local_model.loaded
         summary = self.outputs.slots.summary
         # No frame before the turn has started: the upstream request goes out first.
-        client = page_client(request)
+        client = self.settings.client_of(request)
         async for frame in drive_turn(self.live_turns, state, turn_request, creds, client=client):
             values = self.outputs.render(state, frame)
             if loading and not (state.current and state.current.chunks):

@@ -10,7 +10,6 @@ import gradio as gr
 
 from playground.turn.gate import TurnGate
 from playground.turn.runner import TurnRunner
-from playground.ui.client import page_client
 from playground.ui.compare_session import CompareFrame, CompareSession, drive_compare
 from playground.ui.composer import Composer
 from playground.ui.outputs import CompareSlots
@@ -120,7 +119,7 @@ class CompareTab:
             creds,
             repeat=rounds,
             gate=self.gate,
-            client=page_client(request),
+            client=self.settings.client_of(request),
         )
         async for frame in frames:
             yield self.render_frame(state, frame).ordered()

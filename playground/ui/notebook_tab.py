@@ -27,7 +27,6 @@ from playground.notebook.model import (
     request_for_rerun,
 )
 from playground.services import Services
-from playground.ui.client import page_client
 from playground.ui.composer import Composer
 from playground.ui.live_turns import LiveTurn, LiveTurns
 from playground.ui.notebook_files import app_url_of, read_upload, write_export
@@ -257,7 +256,7 @@ class NotebookTab:
 
     def _queue_rerun(self, nbs: NotebookSession, cell: RunCell, request: gr.Request) -> Shown:
         nbs.queued = cell
-        nbs.client = page_client(request)
+        nbs.client = self.settings.client_of(request)
         return {self.status: _ok("Rerunning…")}
 
     async def on_rerun(

@@ -22,6 +22,7 @@ from playground.checks.streaming_guardrail import LIMITS
 from playground.prompts.library import PromptFile
 from playground.services import Services
 from playground.turn.capabilities import OPTIONS, disabled_for
+from playground.ui.client import page_client
 from playground.ui.render import panel_view, prompt_view
 
 __all__ = ["FEATURES", "SettingsPanel"]
@@ -46,6 +47,7 @@ class SettingsPanel:
             Credentials(server_endpoints=False) if self._token is not None else self.server_creds
         )
         self.unavailable = services.checks.problems
+        self.server_settings = services.settings
         self.default_prompt = self.prompts.default_for("prompt")
 
     # -- what other parts ask ----------------------------------------------------------------
@@ -65,6 +67,10 @@ class SettingsPanel:
             azure_openai_api_key=azure or "",
             deepgram_api_key=deepgram or "",
         )
+
+    def client_of(self, request: gr.Request | None) -> str:
+        """Who is asking, for the per-client limits shared with the API."""
+        return page_client(request, self.server_settings)
 
     def token_accepted(self, access_token: str | None) -> bool:
         if self._token is None:
