@@ -90,7 +90,7 @@ async def test_the_real_model_serves_one_turn_at_a_time_and_refuses_beyond_its_q
 
     # Created together, so all three ask before the first has even loaded the model.
     alice, bob, carol = turn("alice"), turn("bob"), turn("carol")
-    with pytest.raises(LocalModelBusy, match="1 turns are already waiting"):
+    with pytest.raises(LocalModelBusy, match="1 turn is already waiting"):
         await asyncio.wait_for(carol, 30)
     assert not alice.done() and not bob.done(), "refusing carol cost the others nothing"
     first, second = await asyncio.wait_for(asyncio.gather(alice, bob), 120)

@@ -162,6 +162,20 @@ async def test_one_client_cannot_take_every_place() -> None:
         await finish(model, turn)
 
 
+async def test_callers_without_a_client_id_share_one_line_and_every_place() -> None:
+    model = GatedModel(max_queue=3)
+    turns = [start(model, "", f"t{i}") for i in range(4)]
+    await asyncio.wait_for(turns[0].started, WAIT_S)
+    for turn in turns[1:]:
+        await queued(model, turn)
+    with pytest.raises(LocalModelBusy, match="3 turns are already waiting"):
+        await asyncio.wait_for(start(model, "", "t4").task, WAIT_S)
+    for turn in turns:
+        await asyncio.wait_for(turn.started, WAIT_S)
+        await finish(model, turn)
+    assert model.served == ["t0", "t1", "t2", "t3"]
+
+
 async def test_a_waiting_turn_can_watch_its_position_change() -> None:
     model = GatedModel(max_queue=8)
     a1 = start(model, "alice", "a1")

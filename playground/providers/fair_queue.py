@@ -4,7 +4,8 @@ A llama.cpp context decodes one prompt at a time, so turns wait for it. Three ru
 client from hurting the others:
 
 * **Bounded.** At most ``max_waiting`` turns wait, and one client holds at most
-  ``max_waiting_per_client`` of those places; a turn that cannot get a place fails at once with
+  ``max_waiting_per_client`` of those places (callers that give no client id share one line
+  and the whole bound); a turn that cannot get a place fails at once with
   ``LocalModelBusy`` (a retryable ``RATE_LIMIT`` ``ProviderError`` saying how many wait), which
   the API answers like a 429/503 with ``Retry-After``.
 * **Round-robin between clients.** Each client has its own first-in-first-out line; the resource
@@ -163,17 +164,19 @@ class FairQueue:
         waiting = sum(len(line) for line in self._lines.values())
         mine = len(self._lines.get(grant.client, ()))
         retry = round(min(60.0, max(1.0, self._typical_hold_s)))
+        queued = f"{waiting} turn is" if waiting == 1 else f"{waiting} turns are"
         if waiting >= self.max_waiting:
             raise LocalModelBusy(
-                f"{self._name} is busy: {waiting} turns are already waiting (at most "
-                f"{self.max_waiting}). Try again in about {retry} s.",
+                f"{self._name} is busy: another turn is using it and {queued} already waiting "
+                f"(at most {self.max_waiting}). Try again in about {retry} s.",
                 waiting=waiting,
                 retry_after_s=retry,
             )
-        if mine >= self.max_waiting_per_client:
+        # "" is every caller that did not say who it is, not one client: no share applies.
+        if grant.client and mine >= self.max_waiting_per_client:
             raise LocalModelBusy(
-                f"{self._name} is busy: {waiting} turns are waiting, {mine} of them yours (at "
-                f"most {self.max_waiting_per_client} per client). Try again in about {retry} s.",
+                f"{self._name} is busy: {queued} waiting, {mine} of them yours (at most "
+                f"{self.max_waiting_per_client} per client). Try again in about {retry} s.",
                 waiting=waiting,
                 retry_after_s=retry,
             )
