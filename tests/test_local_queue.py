@@ -102,6 +102,7 @@ async def test_a_second_client_is_served_next_not_after_the_first_clients_backlo
     backlog = [start(model, "alice", f"a{i}") for i in range(2, 6)]  # four more: her share
     for turn in backlog:
         await queued(model, turn)
+    assert model.queue.refusal("alice") is not None and model.queue.refusal("bob") is None
     b1 = start(model, "bob", "b1")
     assert await queued(model, b1) == 1, "bob is next, ahead of alice's backlog"
     for turn in (a1, b1, *backlog):
@@ -133,6 +134,7 @@ async def test_a_turn_without_a_place_fails_at_once_with_a_retryable_busy_error(
     for turn in waiting:
         await queued(model, turn)
     refused = start(model, "dave", "d1")
+    assert model.queue.refusal("erin") is not None, "a pre-flight check sees the queue is full"
     with pytest.raises(LocalModelBusy) as caught:
         await asyncio.wait_for(refused.task, WAIT_S)  # fails while the others still wait
     error = caught.value

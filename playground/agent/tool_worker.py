@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -43,6 +44,9 @@ def answer(line: str) -> dict[str, str]:
 
 
 def main() -> None:
+    # Ctrl-C in the server's terminal reaches the whole process group; the server decides when
+    # this worker ends (it closes stdin or kills it), so no traceback is printed here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Replies go to the original stdout; anything a tool prints is sent to stderr instead, so it
     # cannot corrupt the one-line-per-reply protocol.
     replies: TextIO = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")

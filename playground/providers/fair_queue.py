@@ -160,27 +160,42 @@ class FairQueue:
                 yield position
             await changed
 
+    def refusal(self, client: str) -> LocalModelBusy | None:
+        """The error a turn from ``client`` would get if it asked now, or None when it would be
+        served or get a place. For a pre-flight check (an HTTP 503 with ``Retry-After`` before
+        a stream opens); ``acquire`` checks again, as things may change in between."""
+        with self._lock:
+            if self._holder is None and not self._lines:
+                return None
+            return self._refusal_locked(client)
+
     def _admit_locked(self, grant: Grant) -> None:
+        refused = self._refusal_locked(grant.client)
+        if refused is not None:
+            raise refused
+        self._lines.setdefault(grant.client, deque()).append(grant)
+
+    def _refusal_locked(self, client: str) -> LocalModelBusy | None:
         waiting = sum(len(line) for line in self._lines.values())
-        mine = len(self._lines.get(grant.client, ()))
+        mine = len(self._lines.get(client, ()))
         retry = round(min(60.0, max(1.0, self._typical_hold_s)))
         queued = f"{waiting} turn is" if waiting == 1 else f"{waiting} turns are"
         if waiting >= self.max_waiting:
-            raise LocalModelBusy(
+            return LocalModelBusy(
                 f"{self._name} is busy: another turn is using it and {queued} already waiting "
                 f"(at most {self.max_waiting}). Try again in about {retry} s.",
                 waiting=waiting,
                 retry_after_s=retry,
             )
         # "" is every caller that did not say who it is, not one client: no share applies.
-        if grant.client and mine >= self.max_waiting_per_client:
-            raise LocalModelBusy(
+        if client and mine >= self.max_waiting_per_client:
+            return LocalModelBusy(
                 f"{self._name} is busy: {queued} waiting, {mine} of them yours (at most "
                 f"{self.max_waiting_per_client} per client). Try again in about {retry} s.",
                 waiting=waiting,
                 retry_after_s=retry,
             )
-        self._lines.setdefault(grant.client, deque()).append(grant)
+        return None
 
     def _hold_locked(self, grant: Grant) -> None:
         self._holder = grant
