@@ -60,7 +60,10 @@ class Engines:
         return cls(
             settings=settings,
             clients=OpenAIClientPool(timeout_s=settings.playground_upstream_timeout_s),
-            local_model=LocalLlamaModel(max_tokens=settings.playground_local_max_tokens),
+            local_model=LocalLlamaModel(
+                max_tokens=settings.playground_local_max_tokens,
+                max_queue=settings.playground_local_max_queue,
+            ),
             local_voice=PiperTTS(),
             voice_keys=voice_keys,
         )

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     playground_max_history_messages: int = Field(default=200, gt=0)
     playground_upstream_timeout_s: float = Field(default=60.0, gt=0)
     playground_local_max_tokens: int = Field(default=384, gt=0)
+    # Turns waiting for the in-process model (it decodes one at a time); beyond this a turn fails
+    # at once with a retryable "busy" error. One client holds at most half of the places.
+    playground_local_max_queue: int = Field(default=8, ge=0)
     # Resumable streams: how long a disconnected turn waits to be resumed, and what is kept.
     playground_resume_grace_s: float = Field(default=5.0, ge=0)
     # A reloading page needs longer than an API client reconnecting: loading the page and its

@@ -17,6 +17,7 @@ from playground.providers.base import (
 )
 from playground.providers.local_llm import (
     LocalLlamaModel,
+    LocalModelBusy,
     find_local_model,
     local_model_unavailable,
 )
@@ -78,6 +79,23 @@ async def test_stopping_a_turn_stops_decoding_and_frees_the_model(
     second = sum(isinstance(d, ContentDelta) for d in deltas)
     stopped_run = model.tokens_generated - before - second
     assert stopped_run < 10, f"the stopped turn kept decoding ({stopped_run} tokens)"
+
+
+async def test_the_real_model_serves_one_turn_at_a_time_and_refuses_beyond_its_queue() -> None:
+    model = LocalLlamaModel(max_tokens=12, max_queue=1)
+
+    def turn(client: str) -> asyncio.Task[list[ModelDelta]]:
+        options = GenerationOptions(max_tokens=12, temperature=0.0, client=client, turn_id=client)
+        return asyncio.create_task(_collect(model.stream("smollm2-135m", MESSAGES, options)))
+
+    # Created together, so all three ask before the first has even loaded the model.
+    alice, bob, carol = turn("alice"), turn("bob"), turn("carol")
+    with pytest.raises(LocalModelBusy, match="1 turn is already waiting"):
+        await asyncio.wait_for(carol, 30)
+    assert not alice.done() and not bob.done(), "refusing carol cost the others nothing"
+    first, second = await asyncio.wait_for(asyncio.gather(alice, bob), 120)
+    assert isinstance(first[-1], StreamEnd) and isinstance(second[-1], StreamEnd)
+    assert second[0].at >= first[-1].at, "bob's turn began after alice's ended"
 
 
 async def _collect(stream: AsyncIterator[ModelDelta]) -> list[ModelDelta]:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
 
+from playground.agent.nodes import CompletedToolCall, run_tool
 from playground.agent.tools import (
     ASSETS_DIR,
     TOOLS,
@@ -52,6 +55,67 @@ def test_calculator_evaluates_arithmetic(expression: str, expected: float) -> No
 def test_calculator_refuses_anything_but_arithmetic(expression: str) -> None:
     with pytest.raises(ToolError):
         calculate(expression)
+
+
+# Each would hold the GIL for seconds to hours if computed: one bigint operation cannot be
+# interrupted, so the size of every intermediate result is estimated before it is computed.
+HUGE = [
+    "(((9**99)**99)**99)**12",  # the 25 characters that froze /healthz for 14 s
+    "9**9**9",  # right-associative: 9**(9**9)
+    "2**(10**300)",
+    "-(9**99)**99",
+    "(9**99)**99 * (9**99)**99",
+    "((2**5000)*(2**5000))*2",
+    "(2**9999+2**9999)**2",
+    "(10**200)**60",
+    "floor(1e308)**10",
+    "max(9**99, 2)**999",
+    "round(5, -10**7)",
+    "1e999",
+    "2.5**(10**300)",
+    "(-8)**(1/3)",
+]
+
+
+@pytest.mark.parametrize("expression", HUGE)
+def test_results_too_large_to_compute_are_refused_at_once(expression: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ToolError, match="larger than|too large|round's digits|real number"):
+        calculate(expression)
+    assert time.monotonic() - started < 2.0, "refused before computing, not after"
+
+
+BOUNDED = [
+    ("2**9999", 2**9999),
+    ("9**99 * 9**99", 9**198),
+    ("-(3**500)", -(3**500)),
+    ("2**-2", 0.25),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), BOUNDED, ids=[e for e, _ in BOUNDED])
+def test_large_but_bounded_integers_are_still_exact(expression: str, expected: float) -> None:
+    assert calculate(expression) == expected
+
+
+def test_a_result_too_big_for_a_float_is_still_printed_exactly() -> None:
+    assert TOOLS["calculator"].run({"expression": "10**400 + 1"}) == "1" + "0" * 399 + "1"
+
+
+async def test_the_freezing_expression_is_a_quick_tool_error_and_the_loop_keeps_ticking() -> None:
+    call = CompletedToolCall(
+        "c1", "calculator", "", {"expression": "(((9**99)**99)**99)**12"}, None, time.monotonic()
+    )
+    work = asyncio.create_task(run_tool(call))
+    largest, last = 0.0, time.monotonic()
+    while not work.done():
+        await asyncio.sleep(0.02)
+        now = time.monotonic()
+        largest, last = max(largest, now - last), now
+    outcome = await work
+    assert outcome.is_error and "larger than 10000 bits" in outcome.output
+    assert outcome.ended_at - outcome.started_at < 8, "refused, not timed out"
+    assert largest < 1.0, f"the event loop stalled for {largest:.1f} s"
 
 
 def test_tools_report_bad_arguments_as_tool_errors() -> None:

@@ -1,7 +1,10 @@
 """The ``calculator`` tool: arithmetic evaluated by walking the parsed syntax tree, never ``eval``.
 
-On its own so that hardening its resource limits (a short expression such as a large integer
-power can take the server a very long time) touches nothing else.
+Every intermediate result is bounded *before* it is computed: a big-integer power, product or
+sum is estimated from its operands' sizes and refused when it would exceed ``MAX_RESULT_BITS``.
+A single bigint operation holds the GIL for as long as it runs, so a 25-character expression such
+as ``(((9**99)**99)**99)**12`` would otherwise freeze the whole server; a timeout cannot help,
+because the thread cannot be interrupted mid-operation.
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ from typing import Any
 
 from playground.agent.tool_types import Tool, ToolError
 
-__all__ = ["CALCULATOR", "calculate"]
+__all__ = ["CALCULATOR", "MAX_RESULT_BITS", "calculate"]
 
-_BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
+MAX_RESULT_BITS = 10_000  # about 3,000 decimal digits: far beyond any real question, still instant
+_MAX_ROUND_DIGITS = 400  # round(x, -n) computes 10**n internally
+
+Number = int | float
+
+_BINARY: dict[type[ast.operator], Callable[[Number, Number], Number]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -25,14 +33,27 @@ _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {
+_UNARY: dict[type[ast.unaryop], Callable[[Number], Number]] = {
     ast.UAdd: operator.pos,
     ast.USub: operator.neg,
 }
-_FUNCTIONS: dict[str, Callable[..., float]] = {
+
+
+def _round(value: Number, ndigits: Number | None = None) -> Number:
+    if ndigits is None:
+        return round(value)
+    if not isinstance(ndigits, int) or abs(ndigits) > _MAX_ROUND_DIGITS:
+        raise ToolError(
+            f"round's digits must be a whole number from -{_MAX_ROUND_DIGITS} to "
+            f"{_MAX_ROUND_DIGITS}"
+        )
+    return round(value, ndigits)
+
+
+_FUNCTIONS: dict[str, Callable[..., Number]] = {
     "sqrt": math.sqrt,
     "abs": abs,
-    "round": round,
+    "round": _round,
     "floor": math.floor,
     "ceil": math.ceil,
     "log": math.log,
@@ -44,44 +65,86 @@ _FUNCTIONS: dict[str, Callable[..., float]] = {
     "min": min,
     "max": max,
 }
-_CONSTANTS = {"pi": math.pi, "e": math.e}
+_CONSTANTS: dict[str, Number] = {"pi": math.pi, "e": math.e}
 
 
-def calculate(expression: str) -> float:
+def _bits(value: Number) -> float:
+    """log2 of the magnitude, for integers (floats are bounded by their type)."""
+    return math.log2(abs(value)) if isinstance(value, int) and value not in (0, 1, -1) else 0.0
+
+
+def _estimated_bits(op: ast.operator, left: Number, right: Number) -> float:
+    """An upper bound on the size in bits of ``left op right`` when both are integers; 0 when
+    the result cannot grow beyond its operands (division, modulo) or is a float."""
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return 0.0
+    if isinstance(op, ast.Pow):
+        if right <= 0 or left in (0, 1, -1):
+            return 0.0  # a float, or 0/1/-1 again
+        # Any other base gains at least one bit per unit of exponent; checking the exponent first
+        # keeps a huge one from overflowing the float estimate.
+        return math.inf if right > MAX_RESULT_BITS else _bits(left) * right
+    if isinstance(op, ast.Mult):
+        return _bits(left) + _bits(right) + 1
+    if isinstance(op, ast.Add | ast.Sub):
+        return max(_bits(left), _bits(right)) + 1
+    return 0.0
+
+
+def _checked(value: Number) -> Number:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ToolError("the result is too large (not a finite number)")
+    if isinstance(value, int) and value.bit_length() > MAX_RESULT_BITS:
+        raise ToolError(f"a number in the expression is larger than {MAX_RESULT_BITS} bits")
+    if not isinstance(value, int | float):
+        raise ToolError("the result is not a real number")
+    return value
+
+
+def _walk(node: ast.AST) -> Number:
+    if isinstance(node, ast.Expression):
+        return _walk(node.body)
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
+        return _checked(node.value)
+    if isinstance(node, ast.Name) and node.id in _CONSTANTS:
+        return _CONSTANTS[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _walk(node.left), _walk(node.right)
+        if _estimated_bits(node.op, left, right) > MAX_RESULT_BITS:
+            raise ToolError(
+                f"the result would be larger than {MAX_RESULT_BITS} bits "
+                f"(about {int(MAX_RESULT_BITS * math.log10(2))} digits); refusing to compute it"
+            )
+        return _checked(_BINARY[type(node.op)](left, right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _checked(_UNARY[type(node.op)](_walk(node.operand)))
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCTIONS
+        and not node.keywords
+    ):
+        return _checked(_FUNCTIONS[node.func.id](*(_walk(arg) for arg in node.args)))
+    raise ToolError(f"unsupported element in expression: {ast.dump(node)[:40]}")
+
+
+def calculate(expression: str) -> Number:
     """Evaluate arithmetic by walking the parsed syntax tree — never ``eval``."""
     if len(expression) > 200:
         raise ToolError("expression too long (200 characters at most)")
     try:
         tree = ast.parse(expression.replace("^", "**"), mode="eval")
-    except SyntaxError as exc:
+    except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte or an over-long literal
         raise ToolError(f"not an arithmetic expression: {expression!r}") from exc
-
-    def walk(node: ast.AST) -> float:
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return node.value
-        if isinstance(node, ast.Name) and node.id in _CONSTANTS:
-            return _CONSTANTS[node.id]
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            left, right = walk(node.left), walk(node.right)
-            if isinstance(node.op, ast.Pow) and abs(right) > 100:
-                raise ToolError("exponent too large")
-            return _BINARY[type(node.op)](left, right)
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            return _UNARY[type(node.op)](walk(node.operand))
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in _FUNCTIONS
-            and not node.keywords
-        ):
-            return _FUNCTIONS[node.func.id](*(walk(arg) for arg in node.args))
-        raise ToolError(f"unsupported element in expression: {ast.dump(node)[:40]}")
-
     try:
-        return walk(tree)
-    except (ZeroDivisionError, OverflowError, ValueError, TypeError) as exc:
+        return _walk(tree)
+    except OverflowError as exc:  # a float operation beyond 1.8e308
+        raise ToolError(f"cannot compute {expression!r}: the result is too large") from exc
+    except (ZeroDivisionError, ValueError, TypeError, RecursionError) as exc:
         raise ToolError(f"cannot compute {expression!r}: {exc}") from exc
 
 
@@ -90,7 +153,9 @@ def _calculator(arguments: dict[str, Any]) -> str:
     if not isinstance(expression, str):
         raise ToolError("'expression' (a string) is required")
     value = calculate(expression)
-    return str(int(value)) if float(value).is_integer() else f"{value:.10g}"
+    if isinstance(value, int):
+        return str(value)
+    return str(int(value)) if value.is_integer() else f"{value:.10g}"
 
 
 CALCULATOR = Tool(
@@ -103,4 +168,5 @@ CALCULATOR = Tool(
         "additionalProperties": False,
     },
     _calculator,
+    cpu_bound=True,
 )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from playground.agent.tools import TOOLS, ToolError
+from playground.agent.tool_process import ToolProcesses
+from playground.agent.tools import TOOL_PROCESSES, TOOLS, Tool, ToolError
 from playground.prompts.library import ExitPath
 from playground.providers.base import (
     ChatMessage,
@@ -36,6 +37,7 @@ __all__ = [
     "run_agent_node",
     "exit_tool_schema",
     "run_prompt_node",
+    "run_tool",
 ]
 
 MAX_TOOL_ROUNDS = 5
@@ -201,23 +203,37 @@ async def run_prompt_node(
             yield delta
 
 
-async def _run_tool(call: CompletedToolCall) -> ToolOutcome:
+async def run_tool(
+    call: CompletedToolCall,
+    *,
+    tools: Mapping[str, Tool] = TOOLS,
+    timeout_s: float = TOOL_TIMEOUT_S,
+    processes: ToolProcesses = TOOL_PROCESSES,
+) -> ToolOutcome:
+    """Run one tool call; every failure, including a timeout, becomes an error outcome.
+
+    A CPU-bound tool runs in a worker process that is killed at the timeout, so the work really
+    stops; the others (lookups) run on a thread.
+    """
     started = time.monotonic()
-    tool = TOOLS.get(call.name)
+    tool = tools.get(call.name)
     if call.error is not None:
         output, is_error = f"error: {call.error}; send the arguments again as a JSON object", True
     elif tool is None:
         output, is_error = f"error: there is no tool named {call.name!r}", True
     else:
         try:
-            output = await asyncio.wait_for(
-                asyncio.to_thread(tool.run, call.arguments), TOOL_TIMEOUT_S
-            )
+            if tool.cpu_bound:
+                output = await processes.call(tool.run, call.arguments, timeout_s)
+            else:
+                output = await asyncio.wait_for(
+                    asyncio.to_thread(tool.run, call.arguments), timeout_s
+                )
             is_error = False
         except ToolError as exc:
             output, is_error = f"error: {exc}", True
         except TimeoutError:
-            output, is_error = f"error: the tool took longer than {TOOL_TIMEOUT_S:.0f} s", True
+            output, is_error = f"error: the tool took longer than {timeout_s:g} s", True
         except Exception as exc:  # noqa: BLE001 - a broken tool must not end the turn
             output, is_error = f"error: the tool failed ({type(exc).__name__}: {exc})", True
     return ToolOutcome(call.call_id, call.name, output, is_error, started, time.monotonic())
@@ -292,7 +308,7 @@ async def run_agent_node(
             if call.name == EXIT_TOOL
         }
         others = [call for call in buffer.all_calls if call.name != EXIT_TOOL]
-        ran = iter(await asyncio.gather(*(_run_tool(call) for call in others)))
+        ran = iter(await asyncio.gather(*(run_tool(call) for call in others)))
         taken: ExitTaken | None = None
         for call in buffer.all_calls:
             outcome, exit_taken = (

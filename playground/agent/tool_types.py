@@ -23,6 +23,10 @@ class Tool:
     description: str
     parameters: dict[str, Any]
     run: Callable[[dict[str, Any]], str]
+    # A tool that computes rather than looks up runs in a worker process that is killed at its
+    # timeout: a thread cannot be stopped, and one long C-level operation holds the GIL.
+    # ``run`` must then be a module-level function (the worker imports it by name).
+    cpu_bound: bool = False
 
     def schema(self) -> dict[str, Any]:
         return {

@@ -18,12 +18,14 @@ from playground.agent.clock import CURRENT_TIME
 from playground.agent.knowledge_base import KbHit, KbSection, KnowledgeBase
 from playground.agent.orders import Order, OrderBook, OrderItem
 from playground.agent.shop import ShopAssets, shop_tools
+from playground.agent.tool_process import ToolProcesses
 from playground.agent.tool_types import Tool, ToolError
 from playground.settings import ASSETS_DIR
 
 __all__ = [
     "ASSETS_DIR",
     "TOOLS",
+    "TOOL_PROCESSES",
     "KbHit",
     "KbSection",
     "KnowledgeBase",
@@ -44,6 +46,8 @@ def _builtin_tools(shop: ShopAssets) -> dict[str, Tool]:
 
 
 TOOLS: dict[str, Tool] = _builtin_tools(ShopAssets(ASSETS_DIR))
+# The worker processes CPU-bound tools run in: one set for the server, like the registry itself.
+TOOL_PROCESSES = ToolProcesses()
 
 
 def tool_schemas(names: tuple[str, ...]) -> tuple[dict[str, Any], ...]:

