@@ -87,6 +87,8 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         footer_links=["gradio", "settings"],
         css=PAGE_CSS,
         head=PAGE_HEAD,
+        # The page's only upload is a notebook import: refuse bigger files before they land.
+        max_file_size=services.settings.playground_max_upload_bytes,
     )
     return mounted
 
