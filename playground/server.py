@@ -107,7 +107,13 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         footer_links=["gradio", "settings"],
         css=PAGE_CSS,
         head=PAGE_HEAD,
+        # The page's only upload is a notebook import: refuse bigger files before they land.
+        max_file_size=services.settings.playground_max_upload_bytes,
     )
+    # Gradio checks that a file an event names was uploaded (is in its upload folder) only
+    # once ``launch`` has set this; mounted, it never is, and an event could name any file on
+    # the server for Gradio to copy into its cache. Mounted is launched, for that check.
+    blocks.has_launched = True
     return mounted
 
 

@@ -92,7 +92,13 @@ def _notebooks(settings: Settings) -> Notebooks | None:
         return None
     path = project_path(settings.playground_notebook_db)
     try:
-        store = NotebookStore(path, max_cells=settings.playground_notebook_max_cells)
+        store = NotebookStore(
+            path,
+            max_cells=settings.playground_notebook_max_cells,
+            max_owners=settings.playground_notebook_max_owners,
+            max_total_bytes=settings.playground_notebook_max_total_bytes,
+            expire_after_s=settings.playground_notebook_expire_days * 86_400,
+        )
     except (OSError, sqlite3.Error) as exc:
         # A read-only disk must not stop the playground: it runs, without a notebook.
         log.warning("notebooks are off: %s cannot be used (%s)", path, exc)

@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     # Each browser's notebook of runs; blank keeps none (runs are then not recorded).
     playground_notebook_db: str = "data/notebooks.sqlite3"
     playground_notebook_max_cells: int = Field(default=200, gt=0, le=200)
+    # The notebook file as a whole: anyone who opens the page makes an owner. Owners not seen
+    # for this many days are forgotten; past either cap the least recently seen go first.
+    playground_notebook_max_owners: int = Field(default=10_000, gt=0)
+    playground_notebook_max_total_bytes: int = Field(default=1_000_000_000, ge=20_000_000)
+    playground_notebook_expire_days: float = Field(default=30.0, gt=0)
+    # Keeps the browser's notebook id readable across restarts (blank: a file beside the
+    # notebook file, made once). Not a credential: Gradio publishes it in the page's config.
+    playground_browser_secret: SecretStr | None = None
+    # The largest file the page accepts (a notebook import); Gradio refuses bigger uploads.
+    playground_max_upload_bytes: int = Field(default=20_000_000, gt=0)
     playground_turn_retention_s: float = Field(default=300.0, gt=0)
     playground_max_kept_turns: int = Field(default=500, gt=0)
     playground_max_kept_bytes: int = Field(default=64_000_000, gt=0)

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from playground.errors import ConfigError
 from playground.prompts.library import load_prompt_library
+from playground.server import build_app
+from tests.support import live_server, make_test_services
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -103,3 +106,30 @@ def test_published_prompt_versions_never_change() -> None:
         assert hashlib.sha256(path.read_bytes()).hexdigest() == listed[name], (
             f"{name} was edited after publication: add a new version instead"
         )
+
+
+@pytest.mark.parametrize("version", ["١", "²", "１", "1 ", "+1", "01x", "9" * 30])
+def test_a_version_is_ascii_digits_only(tmp_path: Path, version: str) -> None:
+    write(tmp_path, "greeter/v1.yaml", VALID.format(version=1))
+    library = load_prompt_library(tmp_path)
+    with pytest.raises(ConfigError, match="no version"):
+        library.resolve(f"greeter@{version}", None)
+    assert library.resolve("greeter@01", None).version == 1
+
+
+def test_problems_name_files_relative_to_the_prompts_folder(tmp_path: Path) -> None:
+    write(tmp_path, "greeter/v1.yaml", VALID.format(version=1))
+    write(tmp_path, "broken/v1.yaml", "id: [")
+    problems = load_prompt_library(tmp_path).problems
+    assert [p.path for p in problems] == ["broken/v1.yaml"]
+    assert str(tmp_path) not in problems[0].message
+
+
+def test_the_api_lists_prompt_problems_without_server_paths(tmp_path: Path) -> None:
+    write(tmp_path, "greeter/v1.yaml", VALID.format(version=1))
+    write(tmp_path, "broken/v1.yaml", "id: [")
+    app = build_app(make_test_services(playground_prompts_dir=str(tmp_path)), warm_up=False)
+    with live_server(app) as url:
+        body = httpx.get(f"{url}/v1/prompts", timeout=30).text
+    assert "broken/v1.yaml" in body
+    assert str(tmp_path) not in body

@@ -10,6 +10,11 @@ One table, WAL journal, a new connection per call (cheap for SQLite, and safe fr
 and a per-store lock around writes. ``aload``/``asave``/``adelete`` run the same calls in a
 worker thread for async callers. Each notebook is bounded (``max_cells``, ``max_bytes`` of JSON):
 ``save`` drops the oldest cells to fit and returns what it kept.
+
+The file as a whole is bounded too, since anyone who opens the page makes an owner: owners not
+seen (loaded or saved) for ``expire_after_s`` are forgotten, and beyond ``max_owners`` owners or
+``max_total_bytes`` the least recently seen go first. This runs when the store opens and after
+every save, so it needs no background task.
 """
 
 from __future__ import annotations
@@ -53,6 +58,13 @@ CREATE TABLE IF NOT EXISTS notebooks (
     updated_at REAL NOT NULL
 )
 """
+# updated_at is when the owner was last seen: the least recently seen go first.
+_SEEN_INDEX: Final = "CREATE INDEX IF NOT EXISTS notebooks_seen ON notebooks (updated_at)"
+# A load marks the owner as seen, but at most this often: a page's clicks stay reads.
+_TOUCH_EVERY_S: Final = 3600.0
+DEFAULT_MAX_OWNERS: Final = 10_000
+DEFAULT_MAX_TOTAL_BYTES: Final = 1_000_000_000
+DEFAULT_EXPIRE_AFTER_S: Final = 30 * 86_400.0
 
 
 def new_owner_id() -> str:
@@ -88,17 +100,30 @@ class NotebookStore:
         *,
         max_cells: int = MAX_CELLS,
         max_bytes: int = MAX_NOTEBOOK_BYTES,
+        max_owners: int = DEFAULT_MAX_OWNERS,
+        max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+        expire_after_s: float = DEFAULT_EXPIRE_AFTER_S,
     ) -> None:
-        if max_cells < 1 or max_bytes < 1:
-            raise ValueError("NotebookStore needs max_cells >= 1 and max_bytes >= 1")
+        if max_cells < 1 or max_bytes < 1 or max_owners < 1 or expire_after_s <= 0:
+            raise ValueError(
+                "NotebookStore needs max_cells, max_bytes, max_owners >= 1 and expire_after_s > 0"
+            )
+        if max_total_bytes < max_bytes:
+            # Otherwise one full notebook would push every other owner out, itself included.
+            raise ValueError("NotebookStore needs max_total_bytes >= max_bytes")
         self.path = Path(path)
         self.max_cells = max_cells
         self.max_bytes = max_bytes
+        self.max_owners = max_owners
+        self.max_total_bytes = max_total_bytes
+        self.expire_after_s = expire_after_s
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(_SCHEMA)
+            conn.execute(_SEEN_INDEX)
+            self._prune(conn, keep=None)
 
     def __repr__(self) -> str:
         return f"NotebookStore({str(self.path)!r}, max_cells={self.max_cells})"
@@ -122,6 +147,7 @@ class NotebookStore:
             ).fetchone()
         if row is None:
             return Notebook()
+        self._touch(key)
         try:
             return notebook_from_json(
                 row[0],
@@ -145,6 +171,7 @@ class NotebookStore:
                 "updated_at = excluded.updated_at",
                 (key, text, len(text.encode()), time.time()),
             )
+            self._prune(conn, keep=key)
         return bounded
 
     def delete(self, owner_id: str) -> None:
@@ -163,7 +190,48 @@ class NotebookStore:
     async def adelete(self, owner_id: str) -> None:
         await asyncio.to_thread(self.delete, owner_id)
 
+    def owners(self) -> int:
+        """How many owners have a notebook here (for tests and health, never their ids)."""
+        with self._connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM notebooks").fetchone()[0])
+
+    def total_bytes(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM notebooks").fetchone()[0])
+
     # -- bounds --------------------------------------------------------------------------------
+    def _touch(self, key: str) -> None:
+        now = time.time()
+        with self._lock, self._connect() as conn:
+            conn.execute(
+                "UPDATE notebooks SET updated_at = ? WHERE owner_hash = ? AND updated_at < ?",
+                (now, key, now - _TOUCH_EVERY_S),
+            )
+
+    def _prune(self, conn: sqlite3.Connection, *, keep: str | None) -> None:
+        """Forget expired owners, then the least recently seen beyond the caps (never ``keep``,
+        the owner just saved). Called with the write lock held."""
+        expired = conn.execute(
+            "DELETE FROM notebooks WHERE updated_at < ? AND owner_hash IS NOT ?",
+            (time.time() - self.expire_after_s, keep),
+        ).rowcount
+        # Newest first, with a running count and a running total: past either cap goes.
+        over = conn.execute(
+            "DELETE FROM notebooks WHERE owner_hash IN (SELECT owner_hash FROM ("
+            " SELECT owner_hash, ROW_NUMBER() OVER newest AS n, SUM(bytes) OVER newest AS total"
+            " FROM notebooks WINDOW newest AS (ORDER BY owner_hash IS ? DESC, updated_at DESC,"
+            " owner_hash ROWS UNBOUNDED PRECEDING)"
+            ") WHERE n > ? OR (total > ? AND n > 1))",
+            (keep, self.max_owners, self.max_total_bytes),
+        ).rowcount
+        if expired or over:
+            logger.info(
+                "notebooks: forgot %d owner(s) not seen for %.0f days and %d beyond the caps",
+                expired,
+                self.expire_after_s / 86_400,
+                over,
+            )
+
     def _bounded(self, nb: Notebook) -> tuple[Notebook, str]:
         """Drop the oldest cells until both bounds hold; a lone oversized cell loses its audio,
         then goes too."""

@@ -30,6 +30,7 @@ __all__ = [
 
 NodeType = Literal["prompt", "agent"]
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_VERSION = re.compile(r"[0-9]{1,9}")  # not \d, which matches any script's digits
 _VARIABLE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 
 
@@ -134,7 +135,8 @@ class PromptLibrary:
         versions = self.prompts.get(prompt_id)
         if not versions:
             raise ConfigError(f"unknown prompt {prompt_id!r}")
-        if not version_text.isdigit() or int(version_text) not in versions:
+        # ASCII digits only: ``str.isdigit`` (and ``int``) also take "١" or "²" as numbers.
+        if not _VERSION.fullmatch(version_text) or int(version_text) not in versions:
             known = ", ".join(str(v) for v in sorted(versions))
             raise ConfigError(f"prompt {prompt_id!r} has no version {version_text!r} (has {known})")
         return versions[int(version_text)]
@@ -224,7 +226,9 @@ def load_prompt_library(directory: Path) -> PromptLibrary:
     prompts: dict[str, dict[int, PromptFile]] = {}
     problems: list[PromptProblem] = []
     for path in sorted(directory.glob("*/*.y*ml")):
-        shown = str(path)
+        # Relative to the prompts folder: problems are served by /v1/prompts, and the server's
+        # own layout is nobody else's business.
+        shown = path.relative_to(directory).as_posix()
         try:
             prompt = _load_file(path)
         except ValidationError as exc:

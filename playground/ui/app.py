@@ -9,7 +9,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from playground.notebook.browser_secret import browser_secret
 from playground.services import Services
+from playground.settings import project_path
 from playground.turn.runner import TurnRunner
 from playground.ui.chat_tab import UI_CONCURRENCY, ChatTab
 from playground.ui.compare_tab import CompareTab
@@ -37,6 +39,16 @@ hear it spoken while it is written, and see when every chunk arrived.
 With no keys it runs on a tiny offline model and a local voice.</p></div>"""
 
 
+def _browser_secret(services: Services) -> str | None:
+    settings = services.settings
+    configured = settings.playground_browser_secret
+    db = settings.playground_notebook_db.strip()
+    return browser_secret(
+        configured.get_secret_value() if configured is not None else None,
+        project_path(db).parent if db and services.notebooks is not None else None,
+    )
+
+
 def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> gr.Blocks:
     """The page. ``live_turns`` holds its running turns; whoever builds it (the server) stops
     them at shutdown."""
@@ -52,7 +64,10 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
     # hourly, so a long-running Space does not fill its disk.
     with gr.Blocks(title="Streaming Playground", delete_cache=(3600, 3600)) as demo:
         # Only the notebook's random id and which run the chat continues: never keys.
-        browser = gr.BrowserState(None, storage_key="streaming-playground")
+        # With a lasting secret, so a restart does not make every stored id unreadable.
+        browser = gr.BrowserState(
+            None, storage_key="streaming-playground", secret=_browser_secret(services)
+        )
         gr.HTML(HEADER)
         with gr.Row(equal_height=False, elem_id="sp-main"):
             settings.render()

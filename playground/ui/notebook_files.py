@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from playground.errors import ConfigError
 from playground.notebook.store import validate_owner_id
@@ -20,6 +21,7 @@ __all__ = [
     "IMPORT_MAX_BYTES",
     "app_url_of",
     "owner_of",
+    "UPLOAD_REFUSED",
     "read_upload",
     "write_export",
 ]
@@ -45,11 +47,27 @@ def app_url_of(request: gr.Request | None) -> str:
     return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}"
 
 
-def read_upload(path: Path) -> bytes:
-    size = path.stat().st_size
-    if size > IMPORT_MAX_BYTES:
-        raise ConfigError(f"the file is {size:,} bytes; the limit is {IMPORT_MAX_BYTES:,}")
-    return path.read_bytes()
+# One answer for every file that is not a readable upload (elsewhere, missing, a folder, gone):
+# different texts would tell a client which paths exist on the server.
+UPLOAD_REFUSED = "the file is not one uploaded to this page (or could not be read); upload it again"
+
+
+def read_upload(path: str | Path, upload_folder: str | Path | None = None) -> bytes:
+    """The bytes of a file the page uploaded: it must resolve (symlinks followed) to a regular
+    file inside Gradio's upload folder; anything else is ``ConfigError(UPLOAD_REFUSED)``."""
+    folder = Path(upload_folder or get_upload_folder()).resolve()
+    try:
+        resolved = Path(path).resolve(strict=True)
+        if not resolved.is_relative_to(folder) or not resolved.is_file():
+            raise ConfigError(UPLOAD_REFUSED, field="file")
+        size = resolved.stat().st_size
+        if size > IMPORT_MAX_BYTES:
+            raise ConfigError(
+                f"the file is {size:,} bytes; the limit is {IMPORT_MAX_BYTES:,}", field="file"
+            )
+        return resolved.read_bytes()
+    except (OSError, ValueError, RuntimeError):  # missing, unreadable, a NUL in the name, a loop
+        raise ConfigError(UPLOAD_REFUSED, field="file") from None
 
 
 async def write_export(root: Path, name: str, text: str, keep_s: float = EXPORT_KEEP_S) -> Path:

@@ -16,6 +16,7 @@ from gradio.blocks import Block
 
 from playground.errors import ConfigError
 from playground.notebook.access import Notebooks
+from playground.notebook.audio_check import drop_unreadable_audio
 from playground.notebook.export import prompt_resolver, to_ipynb_json, view_code
 from playground.notebook.merge import merge_imported
 from playground.notebook.model import (
@@ -29,7 +30,7 @@ from playground.notebook.model import (
 from playground.services import Services
 from playground.ui.composer import Composer
 from playground.ui.live_turns import LiveTurn, LiveTurns
-from playground.ui.notebook_files import app_url_of, read_upload, write_export
+from playground.ui.notebook_files import UPLOAD_REFUSED, app_url_of, read_upload, write_export
 from playground.ui.render import notebook_view
 from playground.ui.session import SessionState, drive_turn
 from playground.ui.settings_panel import SettingsPanel
@@ -322,15 +323,16 @@ class NotebookTab:
     async def on_export_json(self, nbs: NotebookSession, request: gr.Request) -> tuple[Any, ...]:
         return await self._export(nbs, "json", request)
 
-    async def on_import(self, nbs: NotebookSession, path: str | None) -> tuple[Any, ...]:
+    async def on_import(self, nbs: NotebookSession, path: Any) -> tuple[Any, ...]:
         if not path or nbs.owner is None:
             return gr.skip(), gr.skip()
         try:
-            imported = notebook_from_json(await asyncio.to_thread(read_upload, Path(path)))
+            if not isinstance(path, str | Path):  # the page sends a path; anything else is not
+                raise ConfigError(UPLOAD_REFUSED, field="file")
+            data = await asyncio.to_thread(read_upload, path)
+            imported, unreadable = drop_unreadable_audio(notebook_from_json(data))
         except ConfigError as exc:
             return gr.skip(), _error(f"Not imported: {exc.message}")
-        except OSError as exc:
-            return gr.skip(), _error(f"Not imported: the file could not be read ({exc}).")
         max_cells = self.notebooks.store.max_cells
         before = len((await self._load(nbs)).cells)
         nb = await self.notebooks.update(
@@ -340,6 +342,12 @@ class NotebookTab:
         return self._render(nb, nbs), _ok(
             f"Imported {added} run{'s' if added != 1 else ''}"
             + (" (runs already here were skipped)." if added < len(imported.cells) else ".")
+            + (
+                f" {unreadable} audio piece{'s' if unreadable != 1 else ''} could not be "
+                "decoded and were left out (the runs' text and timing are kept)."
+                if unreadable
+                else ""
+            )
         )
 
     async def on_view_code(

@@ -12,8 +12,8 @@ import html
 from collections.abc import Sequence
 from typing import Any, Final
 
+from playground.notebook.audio_check import UnreadableAudio, joined_wav
 from playground.notebook.model import Notebook, RunCell, compare_cells
-from playground.speech.wav import pcm_to_wav, wav_to_pcm
 from playground.turn.state import TurnState
 from playground.ui.render import timing_view
 
@@ -135,21 +135,10 @@ def _transcript(cell: RunCell) -> str:
 
 
 def cell_audio_uri(cell: RunCell) -> str | None:
-    """The run's spoken pieces joined into one WAV, as a data URI (None without audio)."""
-    pcm = bytearray()
-    rate: int | None = None
-    for piece in cell.audio:
-        data = piece.get("data")
-        if not data:
-            continue
-        chunk, piece_rate = wav_to_pcm(base64.b64decode(data))
-        if rate is None:
-            rate = piece_rate
-        if piece_rate == rate:  # every piece of one voice has one rate; skip anything else
-            pcm += chunk
-    if rate is None or not pcm:
-        return None
-    return "data:audio/wav;base64," + base64.b64encode(pcm_to_wav(bytes(pcm), rate)).decode()
+    """The run's spoken pieces joined into one WAV, as a data URI (None without audio;
+    ``UnreadableAudio`` when a stored piece cannot be decoded)."""
+    wav = joined_wav(cell.audio)
+    return None if wav is None else "data:audio/wav;base64," + base64.b64encode(wav).decode()
 
 
 def _audio(cell: RunCell, *, embed: bool) -> str:
@@ -158,7 +147,11 @@ def _audio(cell: RunCell, *, embed: bool) -> str:
             "<div class='sp-nb-note'>Audio is played in the newest "
             f"{AUDIO_CELLS} runs; Export JSON keeps this one's.</div>"
         )
-    uri = cell_audio_uri(cell)
+    try:
+        uri = cell_audio_uri(cell)
+    except UnreadableAudio:
+        # One bad cell must not break the notebook: it still shows, and can be deleted.
+        return "<div class='sp-nb-note sp-nb-audio-bad'>The audio of this run is unreadable.</div>"
     if uri is None:
         if cell.audio:
             return "<div class='sp-nb-note'>The audio of this run was not kept.</div>"
