@@ -40,13 +40,7 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         max_concurrent=s.playground_max_concurrent_turns,
     )
     router, api_turns = build_api_router(services, runner, limiter)
-    page_turns = LiveTurns(
-        runner,
-        notebooks=services.notebooks,
-        prompts=services.prompts,
-        grace_s=s.playground_page_resume_grace_s,
-        gate=TurnGate(limiter),  # page turns: chat, reruns, each run of a comparison
-    )
+    page_turns = _page_turns(services, runner, TurnGate(limiter))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +109,17 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     # the server for Gradio to copy into its cache. Mounted is launched, for that check.
     blocks.has_launched = True
     return mounted
+
+
+def _page_turns(services: Services, runner: TurnRunner, gate: TurnGate) -> LiveTurns:
+    """The page's turns (chat, reruns, each run of a comparison), through the API's gate."""
+    return LiveTurns(
+        runner,
+        notebooks=services.notebooks,
+        prompts=services.prompts,
+        grace_s=services.settings.playground_page_resume_grace_s,
+        gate=gate,
+    )
 
 
 def _publish_openapi(app: FastAPI) -> None:

@@ -230,12 +230,16 @@ def test_the_timing_plot_and_table_fill_in(session: Session, fake: FakeOpenAI) -
     assert page.locator("#sp-table th").all_inner_texts() == list(timing_view.TABLE_HEADERS)
     summary = page.inner_text("#sp-summary")
     assert "TTFT" in summary and "TOTAL" in summary.upper() and "8" in summary
-    # The "text received" line is drawn as a staircase: two points per chunk after the origin.
-    points = page.get_attribute("#sp-plot polyline.sp-received", "points") or ""
-    assert len(points.split()) == 1 + 2 * 8
-    # The gap chart has a bar for each chunk after the first, and marks the median.
+    # The "text received" line is drawn as a staircase: two points per step after the origin,
+    # a step per chunk — chunks that landed in the same pixel column (a loaded machine delivers
+    # some in a burst) share one, so the count is at most one per chunk.
+    points = (page.get_attribute("#sp-plot polyline.sp-received", "points") or "").split()
+    assert len(points) % 2 == 1 and 3 <= len(points) <= 1 + 2 * 8, points
+    ys = [float(point.split(",")[1]) for point in points]
+    assert ys == sorted(ys, reverse=True), "the line only climbs"
+    # The gap chart has a bar for each chunk after the first (same columns rule), and a median.
     bars = page.get_attribute("#sp-gaps path.sp-gap-bars", "d") or ""
-    assert bars.count("M") == 7
+    assert 1 <= bars.count("M") <= 7
     assert "median" in page.inner_text("#sp-gaps")
     # Copy puts the rows on the clipboard, tab-separated, as a spreadsheet pastes them.
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
