@@ -96,3 +96,17 @@ async def test_a_consumer_that_leaves_closes_the_upstream_before_the_stream_is_c
         assert llm.log == ["upstream closed"]
     finally:
         await services.aclose()
+
+
+async def test_the_caller_and_turn_reach_the_provider_for_shared_engines() -> None:
+    # The local model serves its callers in turn and reports each turn's queue position: it
+    # needs to know who asks and which turn it is.
+    services = make_test_services()
+    try:
+        turn = TurnRunner(services).prepare(
+            TurnRequest(message="hi", model=None, voice="none"), Credentials(), "ip:10.0.0.7"
+        )
+        assert turn.options.client == "ip:10.0.0.7"
+        assert turn.options.turn_id == turn.turn_id
+    finally:
+        await services.aclose()

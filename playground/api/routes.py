@@ -159,7 +159,7 @@ class _Api:
             )
         try:
             turn_request = TurnRequest.model_validate(data)
-            turn = self.runner.prepare(turn_request, self.services.server_credentials)
+            turn = self.runner.prepare(turn_request, self.services.server_credentials, client)
         except ValidationError as exc:
             return validation_error(exc)
         except ConfigError as exc:

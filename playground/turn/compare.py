@@ -94,7 +94,10 @@ async def compare(
         progress.round_index = index
         progress.streaming, progress.complete = TurnState(), TurnState()
         streamed_request, complete_request = _pair(request)
-        turns = [runner.prepare(streamed_request, creds), runner.prepare(complete_request, creds)]
+        turns = [
+            runner.prepare(streamed_request, creds, client),
+            runner.prepare(complete_request, creds, client),
+        ]
         states = (progress.streaming, progress.complete)
         releases = [gate.enter(client)]
         try:

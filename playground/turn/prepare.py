@@ -8,6 +8,7 @@ before it opens a stream.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,9 +66,12 @@ class PreparedTurn:
         )
 
 
-def prepare_turn(services: Services, request: TurnRequest, creds: Credentials) -> PreparedTurn:
+def prepare_turn(
+    services: Services, request: TurnRequest, creds: Credentials, client: str = ""
+) -> PreparedTurn:
     """Validate ``request`` and build everything its stream needs; ``ConfigError`` names the
-    field that is wrong."""
+    field that is wrong. ``client`` says who asks (the shared local model serves clients in
+    turn, not first come first served)."""
     _check_sizes(request, services)
     catalog = services.catalog
     model = _with_field("model", lambda: catalog.resolve_model(request.model, creds))
@@ -86,7 +90,10 @@ def prepare_turn(services: Services, request: TurnRequest, creds: Credentials) -
     tools_allowed = node == "agent" and "tool_calling" not in off
     wanted = {name for name, on in request.features.model_dump().items() if on}
     features = wanted - off
-    options = _options(request, prompt, tools_allowed=tools_allowed)
+    turn_id = f"turn_{uuid.uuid4().hex[:16]}"
+    options = dataclasses.replace(
+        _options(request, prompt, tools_allowed=tools_allowed), client=client, turn_id=turn_id
+    )
     messages = _messages(request, prompt)
     llm = _with_field("model", lambda: services.engines.llm_for(model, creds))
     speech = (
@@ -98,7 +105,7 @@ def prepare_turn(services: Services, request: TurnRequest, creds: Credentials) -
         else None
     )
     return PreparedTurn(
-        turn_id=f"turn_{uuid.uuid4().hex[:16]}",
+        turn_id=turn_id,
         request=request,
         model=model,
         llm=llm,

@@ -58,9 +58,10 @@ class TurnRunner:
     def __init__(self, services: Services) -> None:
         self._services = services
 
-    def prepare(self, request: TurnRequest, creds: Credentials) -> PreparedTurn:
-        """Validate ``request`` and resolve it (``ConfigError`` names the wrong field)."""
-        return prepare_turn(self._services, request, creds)
+    def prepare(self, request: TurnRequest, creds: Credentials, client: str = "") -> PreparedTurn:
+        """Validate ``request`` and resolve it (``ConfigError`` names the wrong field);
+        ``client`` is who asks, for the engines that share themselves between clients."""
+        return prepare_turn(self._services, request, creds, client)
 
     async def stream(self, turn: PreparedTurn, *, started_at: float) -> AsyncIterator[Event]:
         """Run a prepared turn. ``started_at`` is ``time.monotonic()`` when the request arrived.

@@ -181,7 +181,7 @@ async def drive_turn(
     started_at = time.monotonic()
     turn = session.begin(request.message)
     try:
-        prepared = live_turns.runner.prepare(request, creds)
+        prepared = live_turns.runner.prepare(request, creds, client)
         live = live_turns.start(
             session.owner, kind, request, prepared, client=client, started_at=started_at
         )
