@@ -189,3 +189,20 @@ def test_pages_may_load_images_only_from_this_server(fake: FakeOpenAI) -> None:
             response = httpx.get(f"{url}{path}", timeout=30)
             assert response.status_code == 200, path
             assert response.headers["content-security-policy"] == "img-src 'self' data: blob:"
+
+
+def test_wrong_values_sent_to_the_page_name_the_field_and_never_dump_internals(
+    limited: Client,
+) -> None:
+    # A script calling /turn may send any JSON: the chat says which field, nothing internal.
+    cases = [
+        ({"message": ["a", "list"]}, "message"),
+        ({"message": "hi", "node": "bogus"}, "node"),
+        ({"message": "hi", "streaming": "yes"}, "streaming"),
+        ({"message": "hi", "openai_api_key": 42}, "openai_api_key"),
+    ]
+    for values, field in cases:
+        text = answer(limited.predict(api_name="/turn", voice="none", **values))
+        assert field in text.lower(), (values, text)
+        for leak in ("Traceback", "object has no attribute", "validation error", "pydantic"):
+            assert leak not in text, (values, text)

@@ -930,7 +930,7 @@ class ScriptedRunner:
         self.sent_at: list[float] = []
         self.closed = asyncio.Event()
 
-    def prepare(self, request: TurnRequest, creds: Credentials) -> object:
+    def prepare(self, request: TurnRequest, creds: Credentials, client: str = "") -> object:
         return ScriptedTurn()
 
     async def stream(self, prepared: ScriptedTurn, *, started_at: float) -> AsyncIterator[Event]:
@@ -1063,7 +1063,7 @@ async def test_clear_during_a_turn_ends_it_without_a_frame_for_the_old_turn() ->
 
 async def test_a_request_that_cannot_start_becomes_an_error_in_the_chat() -> None:
     class Refusing(ScriptedRunner):
-        def prepare(self, request: TurnRequest, creds: Credentials) -> object:
+        def prepare(self, request: TurnRequest, creds: Credentials, client: str = "") -> object:
             raise ConfigError("history has 300 messages; the limit is 200", field="history")
 
     state = SessionState()
@@ -1191,7 +1191,7 @@ async def test_stop_ends_a_comparison_and_closes_both_runs() -> None:
 
 async def test_a_comparison_that_cannot_start_reports_why() -> None:
     class Refusing(ScriptedRunner):
-        def prepare(self, request: TurnRequest, creds: Credentials) -> object:
+        def prepare(self, request: TurnRequest, creds: Credentials, client: str = "") -> object:
             raise MissingKeyError("OPENAI_API_KEY is not set")
 
     state = CompareSession()

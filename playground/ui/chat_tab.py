@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from playground.errors import ConfigError
 from playground.services import Services
 from playground.ui.composer import Composer
 from playground.ui.live_turns import LiveTurns
 from playground.ui.notebook_files import owner_of
 from playground.ui.outputs import TurnSlots
 from playground.ui.render import notebook_view, panel_view, timing_view
-from playground.ui.session import SessionState, drive_turn
+from playground.ui.session import SessionState, drive_turn, refused
 from playground.ui.settings_panel import SettingsPanel
 from playground.ui.turn_outputs import TurnOutputs, chat_value
 from playground.ui.wire import wire_value
@@ -194,24 +195,37 @@ class ChatTab:
         access_token: str | None = None,
         request: gr.Request | None = None,
     ) -> AsyncIterator[tuple[Any, ...]]:
-        if not (message or "").strip():
+        # ``/turn`` takes its inputs as sent (no Gradio preprocessing): a script may send any
+        # JSON. A wrong type is answered in the chat, naming the field, never a traceback.
+        inputs = locals()
+        wrong = next((name for name in _TEXT_INPUTS if not _is_text(inputs[name])), None)
+        wrong = wrong or next((n for n in _FLAG_INPUTS if not isinstance(inputs[n], bool)), None)
+        if wrong is None and not (message or "").strip():
             return
-        turn_request = Composer.request(
-            message,
-            model=model,
-            prompt=prompt,
-            version=version,
-            node=node,
-            streaming=streaming,
-            voice=voice,
-            history=state.history,
-            features={
-                "guardrails": guardrails,
-                "interception": interception,
-                "post_processing": post_processing,
-                "streaming_guardrail": streaming_guardrail,
-            },
-        )
+        try:
+            if wrong is not None:
+                raise ConfigError(f"{wrong}: not a value the page sends", field=wrong)
+            turn_request = Composer.request(
+                message,
+                model=model,
+                prompt=prompt,
+                version=version,
+                node=node,
+                streaming=streaming,
+                voice=voice,
+                history=state.history,
+                features={
+                    "guardrails": guardrails,
+                    "interception": interception,
+                    "post_processing": post_processing,
+                    "streaming_guardrail": streaming_guardrail,
+                },
+            )
+        except ConfigError as exc:
+            shown = message if isinstance(message, str) else "(not a text)"
+            frame = refused(state, state.begin(shown), exc)
+            yield self.outputs.render(state, frame).ordered()
+            return
         creds = self.settings.credentials(
             openai_api_key, azure_openai_api_key, deepgram_api_key, access_token
         )
@@ -256,3 +270,22 @@ class ChatTab:
     def forget_chat(self, stored: Any) -> Any:
         owner = owner_of(stored)
         return {"owner": owner, "chat": None} if owner else gr.skip()
+
+
+_TEXT_INPUTS = (
+    "message",
+    "model",
+    "prompt",
+    "version",
+    "node",
+    "voice",
+    "openai_api_key",
+    "azure_openai_api_key",
+    "deepgram_api_key",
+    "access_token",
+)
+_FLAG_INPUTS = ("streaming", "guardrails", "interception", "post_processing", "streaming_guardrail")
+
+
+def _is_text(value: object) -> bool:
+    return value is None or isinstance(value, str)

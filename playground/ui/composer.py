@@ -4,6 +4,7 @@ notebook's Edit)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +12,12 @@ from typing import Any
 import gradio as gr
 from gradio.blocks import Block
 from gradio.components import Component
+from pydantic import ValidationError
 
+from playground.errors import ConfigError
 from playground.turn.request import Features, HistoryMessage, TurnRequest
+
+log = logging.getLogger("playground")
 
 __all__ = ["Composer"]
 
@@ -55,18 +60,22 @@ class Composer:
         features: Mapping[str, bool] | None = None,
         history: Sequence[HistoryMessage] = (),
     ) -> TurnRequest:
-        """The request the composer's values make (validated: ``ConfigError``-free, but
-        ``TurnRequest`` rejects an empty message or an unknown node)."""
-        return TurnRequest(
-            message=message,
-            model=model,
-            prompt=f"{prompt}@{version}",
-            node=node,  # validated by TurnRequest
-            streaming=streaming,
-            voice=voice,
-            history=tuple(history),
-            features=Features(**dict(features or {})),
-        )
+        """The request the composer's values make. Values that are not what the page sends
+        (a script calling ``/turn``) raise ``ConfigError`` naming the field, never a dump."""
+        try:
+            return TurnRequest(
+                message=message,
+                model=model,
+                prompt=f"{prompt}@{version}",
+                node=node,  # validated by TurnRequest
+                streaming=streaming,
+                voice=voice,
+                history=tuple(history),
+                features=Features(**dict(features or {})),
+            )
+        except (ValidationError, TypeError) as exc:
+            log.info("a page request was refused: %s", exc)  # the detail stays in the log
+            raise ConfigError(_first_problem(exc), field=_first_field(exc)) from exc
 
     def fill(
         self, request: TurnRequest, versions_of: Callable[[str], list[str]]
@@ -84,3 +93,21 @@ class Composer:
             **{box: features.get(name, False) for name, box in self.toggles.items()},
             self.message: request.message,
         }
+
+
+def _first_field(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        return ".".join(str(part) for part in exc.errors()[0]["loc"]) or "request"
+    return "request"
+
+
+def _first_problem(exc: Exception) -> str:
+    field = _first_field(exc)
+    if isinstance(exc, ValidationError) and exc.errors():
+        expected = {
+            "message": "a non-empty text",
+            "node": "'prompt' or 'agent'",
+            "streaming": "true or false",
+        }.get(field, "a value the page offers")
+        return f"{field}: expected {expected}"
+    return "the request's values are not what the page sends"

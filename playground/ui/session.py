@@ -165,6 +165,15 @@ def request_error_code(exc: ConfigError) -> str:
     return "config"
 
 
+def refused(session: SessionState, turn: TurnState, exc: ConfigError | TurnRefused) -> Frame:
+    """A turn that could not start: its error, in the chat, as the last frame."""
+    code = request_error_code(exc) if isinstance(exc, ConfigError) else exc.category.value
+    retryable = isinstance(exc, TurnRefused)
+    turn.handle(TurnFailed(code=code, message=exc.message, retryable=retryable, stage="request"))
+    session.commit()
+    return Frame(chat=True, timing=True, new_audio=False, final=True)
+
+
 async def drive_turn(
     live_turns: LiveTurns,
     session: SessionState,
@@ -186,13 +195,7 @@ async def drive_turn(
             session.owner, kind, request, prepared, client=client, started_at=started_at
         )
     except (ConfigError, TurnRefused) as exc:
-        code = request_error_code(exc) if isinstance(exc, ConfigError) else exc.category.value
-        retryable = isinstance(exc, TurnRefused)
-        turn.handle(
-            TurnFailed(code=code, message=exc.message, retryable=retryable, stage="request")
-        )
-        session.commit()
-        yield Frame(chat=True, timing=True, new_audio=False, final=True)
+        yield refused(session, turn, exc)
         return
     async for frame in _follow(live_turns, live, session, turn, chat_interval, timing_interval):
         yield frame
