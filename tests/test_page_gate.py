@@ -195,7 +195,7 @@ def test_wrong_values_sent_to_the_page_name_the_field_and_never_dump_internals(
     limited: Client,
 ) -> None:
     # A script calling /turn may send any JSON: the chat says which field, nothing internal.
-    cases = [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"message": ["a", "list"]}, "message"),
         ({"message": "hi", "node": "bogus"}, "node"),
         ({"message": "hi", "streaming": "yes"}, "streaming"),
