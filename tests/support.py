@@ -39,18 +39,19 @@ def make_test_services(**values: Any) -> Services:
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on 127.0.0.1:<free port> in a thread; yields the base URL."""
+def live_server(app: Any, port: int = 0) -> Iterator[str]:
+    """Serve an ASGI app on 127.0.0.1:<port> (a free one by default) in a thread; yields the
+    base URL. A given port lets a restarted server answer on the same origin."""
     # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # start-up under a loaded machine
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
@@ -59,7 +60,7 @@ def live_server(app: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=30)
         sock.close()
 
 

@@ -11,16 +11,12 @@ import base64
 import json
 import socket
 import sqlite3
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Route
 
 from playground.notebook.browser_secret import SECRET_FILE
@@ -76,31 +72,6 @@ def base_url(fake: FakeOpenAI, db: Path) -> Iterator[str]:
         yield url
 
 
-@contextmanager
-def serve_on(app: Any, port: int) -> Iterator[str]:
-    """Like ``live_server``, on a given port: a browser's local storage belongs to its origin,
-    so the restarted server must answer on the same one."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -138,7 +109,8 @@ def test_a_restart_keeps_the_notebook_and_the_conversation(
 ) -> None:
     db, port = tmp_path / "data" / "notebooks.sqlite3", free_port()
     context = new_context()
-    with serve_on(build_app(services_for(fake, db), warm_up=False), port) as url:
+    # The same port: a browser's local storage belongs to its origin.
+    with live_server(build_app(services_for(fake, db), warm_up=False), port) as url:
         nb = open_page(context, url)
         nb.voice_off()
         fake.enqueue(Reply(chunks=["Before ", "the restart."]))
@@ -147,7 +119,8 @@ def test_a_restart_keeps_the_notebook_and_the_conversation(
         nb.wait_for_cells(1, timeout=WAIT_MS)
         nb.page.close()
     # A new process: new services and app, the same notebook file (and so the same secret).
-    with serve_on(build_app(services_for(fake, db), warm_up=False), port) as url:
+    # The same port: a browser's local storage belongs to its origin.
+    with live_server(build_app(services_for(fake, db), warm_up=False), port) as url:
         nb = open_page(context, url)
         nb.wait_for_bot_text("the restart.", timeout=WAIT_MS)
         assert "Hello before" in nb.chat_text()
