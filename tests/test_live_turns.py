@@ -182,3 +182,21 @@ async def test_the_newest_chat_cell_is_known_until_the_owner_clears_the_chat(
     assert turns.chat_cell(new_owner_id()) is None
     turns.forget_chat(owner)
     assert turns.chat_cell(owner) is None
+
+
+async def test_a_reloaded_page_resumes_a_run_its_old_page_has_not_left_yet(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    # The old page's connection is noticed as closed only at its next frame; the reloaded page
+    # may load first. It must still pick the run up.
+    fake_openai.enqueue(Reply(chunks=[f"q{i} " for i in range(40)], delay=0.05))
+    turns, owner = live_turns(services), new_owner_id()
+    live = start(turns, services, owner, "Go")
+    old_page = turns.follow(live)
+    await anext(old_page)  # the old page still follows
+    assert turns.orphaned(owner) == []
+    plan = turns.recover(owner, None)
+    assert plan.chat is live and not plan.restore_chat
+    assert turns.recover(new_owner_id(), None).chat is None, "only the owner's runs"
+    await old_page.aclose()
+    live.stop()

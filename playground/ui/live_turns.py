@@ -125,9 +125,14 @@ class LiveTurns:
 
     def recover(self, owner: str, stored_chat_cell: str | None) -> Recovery[LiveTurn]:
         """What the owner's reloaded page picks up: the runs its last page left going, and the
-        conversation it continues (the newest chat cell known here, else the stored one)."""
+        conversation it continues (the newest chat cell known here, else the stored one).
+
+        Every running turn of the owner counts, followed or not: a refreshed page's old
+        connection is only noticed as closed at its next frame, which can come after the new
+        page has loaded — waiting for it to leave would lose the run. (Two open tabs of one
+        browser both show it, which is what they share anyway.)"""
         return plan_recovery(
-            self.orphaned(owner),
+            self.logs.running(owner),
             known_chat_cell=self.chat_cell(owner),
             stored_chat_cell=stored_chat_cell,
         )
