@@ -13,41 +13,30 @@ from playground.notebook.model import Notebook, notebook_from_json, notebook_to_
 from playground.ui.render.notebook_view import notebook_html
 from tests.test_notebook import make_notebook
 
+
+def wav_bytes(*, rate: int, bits: int, data: bytes) -> bytes:
+    """A mono PCM WAV with the header fields a bad file gets wrong."""
+    block = bits // 8
+    fmt = (
+        (1).to_bytes(2, "little")  # PCM
+        + (1).to_bytes(2, "little")  # mono
+        + rate.to_bytes(4, "little")
+        + (rate * block).to_bytes(4, "little")
+        + block.to_bytes(2, "little")
+        + bits.to_bytes(2, "little")
+    )
+    body = b"WAVEfmt " + (16).to_bytes(4, "little") + fmt + b"data"
+    body += len(data).to_bytes(4, "little") + data
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
 # Not base64; base64 of no WAV; a WAV header cut short; an 8-bit WAV; a WAV at rate 0.
 BAD_AUDIO = [
     "%%% not base64 %%%",
     base64.b64encode(b"just some bytes").decode(),
     base64.b64encode(b"RIFF\x24\x00\x00\x00WAVEfmt ").decode(),
-    base64.b64encode(
-        b"RIFF"
-        + (36 + 2).to_bytes(4, "little")
-        + b"WAVEfmt "
-        + (16).to_bytes(4, "little")
-        + (1).to_bytes(2, "little")
-        + (1).to_bytes(2, "little")
-        + (8000).to_bytes(4, "little")
-        + (8000).to_bytes(4, "little")
-        + (1).to_bytes(2, "little")
-        + (8).to_bytes(2, "little")
-        + b"data"
-        + (2).to_bytes(4, "little")
-        + b"\x80\x80"
-    ).decode(),
-    base64.b64encode(
-        b"RIFF"
-        + (36 + 2).to_bytes(4, "little")
-        + b"WAVEfmt "
-        + (16).to_bytes(4, "little")
-        + (1).to_bytes(2, "little")
-        + (1).to_bytes(2, "little")
-        + (0).to_bytes(4, "little")
-        + (0).to_bytes(4, "little")
-        + (2).to_bytes(2, "little")
-        + (16).to_bytes(2, "little")
-        + b"data"
-        + (2).to_bytes(4, "little")
-        + b"\x00\x00"
-    ).decode(),
+    base64.b64encode(wav_bytes(rate=8000, bits=8, data=b"\x80\x80")).decode(),
+    base64.b64encode(wav_bytes(rate=0, bits=16, data=b"\x00\x00")).decode(),
 ]
 
 
