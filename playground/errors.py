@@ -17,6 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "BusyError",
     "CheckError",
     "ConfigError",
     "ErrorCategory",
@@ -108,6 +109,15 @@ class ProviderError(PlaygroundError):
         self.category = category
         self.provider = provider
         self.status_code = status_code
+
+
+class BusyError(ProviderError):
+    """A one-at-a-time resource (the in-process model) has no place for this turn now: retry
+    after ``retry_after_s`` seconds. Raised before anything is generated."""
+
+    def __init__(self, message: str, *, provider: str, retry_after_s: float) -> None:
+        super().__init__(message, category=ErrorCategory.RATE_LIMIT, provider=provider)
+        self.retry_after_s = retry_after_s
 
 
 class TruncatedStreamError(ProviderError):

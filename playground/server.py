@@ -91,7 +91,7 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     app.include_router(router)
     _publish_openapi(app)
     add_health(app, services)
-    add_widget(app)
+    add_widget(app, services.settings)
     blocks = build_ui(services, runner, page_turns)
     mounted: FastAPI = gr.mount_gradio_app(
         app,

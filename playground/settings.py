@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     playground_max_concurrent_turns: int = Field(default=4, gt=0)
     playground_trust_forwarded_for: bool = False
     playground_cors_origins: CommaList = ("*",)
+    # The embeddable widget when PLAYGROUND_API_TOKEN is set: a publishable key (the host page
+    # shows it to every visitor) that can only start turns, only with these prompts and models
+    # (blank: any), and counts per visitor address, never as one client.
+    playground_widget_token: SecretStr | None = None
+    playground_widget_prompts: CommaList = ()
+    playground_widget_models: CommaList = ()
+    # Sites that may embed /widget (CSP frame-ancestors, enforced by browsers); "*": any.
+    playground_widget_origins: CommaList = ("*",)
 
     # Options that need the complete reply: rule files and trusted interception hooks
     # ("package.module:function", comma separated; server configuration only, never a request).
@@ -113,6 +121,9 @@ class Settings(BaseSettings):
         "playground_compatible_models",
         "playground_cors_origins",
         "playground_interception_hooks",
+        "playground_widget_prompts",
+        "playground_widget_models",
+        "playground_widget_origins",
         mode="before",
     )
     @classmethod
@@ -129,7 +140,11 @@ class Settings(BaseSettings):
         return value.strip() or None if value is not None else None
 
     @field_validator(
-        "openai_api_key", "azure_openai_api_key", "deepgram_api_key", "playground_api_token"
+        "openai_api_key",
+        "azure_openai_api_key",
+        "deepgram_api_key",
+        "playground_api_token",
+        "playground_widget_token",
     )
     @classmethod
     def _blank_secret_is_unset(cls, value: SecretStr | None) -> SecretStr | None:

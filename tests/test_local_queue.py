@@ -2,17 +2,13 @@
 error), fair between clients (round-robin, not first-come-first-served over all turns), and
 observable (each waiting turn's position, as it changes).
 
-``GatedModel`` is the real ``LocalLlamaModel`` (its queue, worker thread and stream) with only
-the decoding replaced: each turn says it has started, then holds the model until the test opens
-its gate.
+``GatedModel`` (``tests/fakes/gated_model.py``) is the real ``LocalLlamaModel`` with only the
+decoding replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -20,37 +16,14 @@ import pytest
 from playground.engines import Engines, VoiceKeyProblems
 from playground.errors import ErrorCategory
 from playground.providers.base import (
-    ChatMessage,
-    ContentDelta,
     GenerationOptions,
     ModelDelta,
-    StreamEnd,
 )
-from playground.providers.local_llm import LocalLlamaModel, LocalModelBusy
+from playground.providers.local_llm import LocalModelBusy
 from playground.settings import Settings
+from tests.fakes.gated_model import GatedModel
 
 WAIT_S = 20  # generous: the machine is loaded; every wait returns as soon as its event happens
-
-
-class GatedModel(LocalLlamaModel):
-    def __init__(self, max_queue: int) -> None:
-        super().__init__(max_tokens=16, max_queue=max_queue)
-        self.gates: dict[str, threading.Event] = {}
-        self.served: list[str] = []
-
-    def gate(self, turn_id: str) -> threading.Event:
-        return self.gates.setdefault(turn_id, threading.Event())
-
-    def _generate(
-        self, messages: list[ChatMessage], options: GenerationOptions, stop: threading.Event
-    ) -> Iterator[ModelDelta]:
-        self.served.append(options.turn_id)
-        yield ContentDelta(text=f"{options.turn_id} started", at=time.monotonic())
-        gate = self.gate(options.turn_id)
-        while not gate.wait(0.01):  # the stand-in's "decoding": hold the model until let go
-            if stop.is_set():
-                return
-        yield StreamEnd(finish_reason="stop", at=time.monotonic())
 
 
 @dataclass

@@ -908,8 +908,8 @@ def test_stored_turns_drop_their_audio() -> None:
 
 
 class ScriptedTurn:
-    """What ``ScriptedRunner.prepare`` hands out: a turn id and a stop request, as
-    ``PreparedTurn`` has."""
+    """What ``ScriptedRunner.prepare`` hands out: a turn id, a stop request and the (empty)
+    queue answers, as ``PreparedTurn`` has."""
 
     turn_id = "turn_scripted"
 
@@ -918,6 +918,12 @@ class ScriptedTurn:
 
     def request_stop(self) -> None:
         self.stopping.set()
+
+    def busy(self) -> None:
+        return None  # a scripted turn never waits for a model
+
+    def queue_positions(self) -> None:
+        return None
 
 
 class ScriptedRunner:

@@ -53,11 +53,13 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
         for status, text in (
             (400, "Unknown model, prompt, version or voice, invalid JSON or header"),
             (401, "Missing or wrong bearer token (when PLAYGROUND_API_TOKEN is set)"),
+            (403, "The widget key may not use this prompt or model"),
             (404, "Unknown or expired turn / project"),
             (413, "Body too large"),
             (415, "Not JSON"),
             (422, "Invalid or unknown field"),
             (429, "Rate limit or concurrent-turn cap reached (see Retry-After)"),
+            (503, "The local model's queue is full (model_busy; see Retry-After)"),
         )
     },
 }

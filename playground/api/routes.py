@@ -9,6 +9,7 @@ left a turn is stopped after a short grace period.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,7 +34,8 @@ from playground.api.listings import add_health
 from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse
 from playground.api.turn_frames import encode_event, follow_frames, retry_frame
 from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
-from playground.errors import ConfigError
+from playground.api.widget import presents_widget_token, widget_scope_problem
+from playground.errors import BusyError, ConfigError
 from playground.services import Services
 from playground.turn.log import TurnLog, TurnLogs
 from playground.turn.request import TurnRequest
@@ -70,6 +72,14 @@ def _sse(body: AsyncIterator[bytes]) -> DisconnectAwareStreamingResponse:
     return DisconnectAwareStreamingResponse(
         body, media_type="text/event-stream", headers=SSE_HEADERS
     )
+
+
+def _busy_response(busy: BusyError) -> JSONResponse:
+    """The model cannot take the turn now (the in-process model's queue is full): 503 before
+    any stream opens, with when to retry, rather than a stream that starts only to fail."""
+    response = error_response(503, "model_busy", busy.message)
+    response.headers["Retry-After"] = str(max(1, math.ceil(busy.retry_after_s)))
+    return response
 
 
 def _read_to_the_end(log: TurnLog, after: int) -> bool:
@@ -139,14 +149,19 @@ class _Api:
 
     async def interact_stream(self, request: Request) -> Any:
         started_at = time.monotonic()
+        settings = self.services.settings
+        # The widget's publishable key opens this route only, for its prompts and models.
+        widget = False
         if (denied := self.unauthorized(request)) is not None:
-            return denied
+            if not presents_widget_token(request.headers, settings):
+                return denied
+            widget = True
         key = request.headers.get(HEADER)
         if key is not None and not valid_key(key := key.strip()):
             return error_response(
                 400, "invalid_request", f"{HEADER} must be 1-255 printable ASCII", HEADER
             )
-        data = await read_json(request, self.services.settings.playground_max_body_bytes)
+        data = await read_json(request, settings.playground_max_body_bytes)
         if isinstance(data, JSONResponse):
             return data
         client = self.client_id(request)
@@ -164,6 +179,10 @@ class _Api:
             return validation_error(exc)
         except ConfigError as exc:
             return error_response(400, "invalid_request", exc.message, exc.field)
+        if widget and (out_of_scope := widget_scope_problem(turn, settings)) is not None:
+            return out_of_scope
+        if (busy := turn.busy()) is not None:
+            return _busy_response(busy)
         if (limited := self.admit(client)) is not None:
             return limited
         log = TurnLog(turn_id=turn.turn_id, owner=client, turn=turn)
@@ -259,9 +278,12 @@ class _Api:
                     history=self.conversations.history(*conversation),
                 ),
                 self.services.server_credentials,
+                caller,
             )
         except ConfigError as exc:
             return error_response(400, "invalid_request", exc.message, exc.field)
+        if (busy := turn.busy()) is not None:
+            return _busy_response(busy)
         if (limited := self.admit(caller)) is not None:
             return limited
         return _sse(

@@ -7,9 +7,11 @@ modules are the only place a vendor SDK is imported; they raise ``errors.Provide
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from playground.errors import BusyError
 
 __all__ = [
     "ChatMessage",
@@ -19,6 +21,7 @@ __all__ = [
     "GenerationOptions",
     "LLMProvider",
     "ModelDelta",
+    "QueuedProvider",
     "SpeechAudio",
     "SpeechSession",
     "StreamEnd",
@@ -114,6 +117,20 @@ class LLMProvider(Protocol):
     def stream(
         self, model: str, messages: list[ChatMessage], options: GenerationOptions
     ) -> AsyncIterator[ModelDelta]: ...
+
+
+@runtime_checkable
+class QueuedProvider(Protocol):
+    """A chat model that serves one turn at a time from a bounded queue (the in-process model).
+    Callers can ask before starting whether a turn would get a place, and follow its position."""
+
+    def refusal(self, client: str) -> BusyError | None:
+        """The error a turn from ``client`` would get if it asked now, else None."""
+        ...
+
+    def queue_positions(self, turn_id: str) -> AsyncGenerator[int, None]:
+        """The turn's place in line now and at every change: 1, 2, ... while it waits, else 0."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

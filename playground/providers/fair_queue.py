@@ -28,20 +28,19 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
-from playground.errors import ErrorCategory, ProviderError
+from playground.errors import BusyError
 
 __all__ = ["FairQueue", "Grant", "LocalModelBusy"]
 
 _FIRST_GUESS_S = 10.0  # how long a turn holds the model, before any has been measured
 
 
-class LocalModelBusy(ProviderError):
+class LocalModelBusy(BusyError):
     """No place in the queue: retry after ``retry_after_s`` seconds."""
 
     def __init__(self, message: str, *, waiting: int, retry_after_s: float) -> None:
-        super().__init__(message, category=ErrorCategory.RATE_LIMIT, provider="local")
+        super().__init__(message, provider="local", retry_after_s=retry_after_s)
         self.waiting = waiting
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(eq=False)

@@ -117,6 +117,11 @@ class LocalLlamaModel:
     async def warm_up(self) -> None:
         await asyncio.to_thread(self._load)
 
+    def refusal(self, client: str) -> LocalModelBusy | None:
+        """The busy error a turn from ``client`` would get now (for a 503 before a stream opens);
+        ``stream`` checks again, as the queue may change in between."""
+        return self.queue.refusal(client)
+
     def queue_positions(self, turn_id: str) -> AsyncGenerator[int, None]:
         """The turn's place in the queue for this model, now and at every change: 1, 2, ...
         while it waits, 0 otherwise. Runs until the consumer stops it (when the turn ends)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,9 +19,15 @@ from playground.agent.tools import tool_schemas
 from playground.catalog import CatalogEntry, Credentials
 from playground.checks.reply_checks import ReplyChecks
 from playground.checks.streaming_guardrail import StreamingGuardrail
-from playground.errors import ConfigError
+from playground.errors import BusyError, ConfigError
 from playground.prompts.library import PromptFile
-from playground.providers.base import ChatMessage, GenerationOptions, LLMProvider, SpeechSession
+from playground.providers.base import (
+    ChatMessage,
+    GenerationOptions,
+    LLMProvider,
+    QueuedProvider,
+    SpeechSession,
+)
 from playground.services import Services
 from playground.turn.capabilities import disabled_for
 from playground.turn.events import DisabledFeature, NodeKind, TurnStarted
@@ -53,6 +59,20 @@ class PreparedTurn:
     def request_stop(self) -> None:
         """End the turn early, keeping what was produced (safe from any task on the loop)."""
         self.stop_signal.set()
+
+    def busy(self) -> BusyError | None:
+        """Why the model could not take this turn now (the in-process model with its queue
+        full), so a surface can refuse it before it opens a stream; None when it would run."""
+        if isinstance(self.llm, QueuedProvider):
+            return self.llm.refusal(self.options.client)
+        return None
+
+    def queue_positions(self) -> AsyncGenerator[int, None] | None:
+        """The turn's place in line for its model while it waits (1, 2, ...; 0 when not
+        waiting), for a model that serves one turn at a time; None for the others."""
+        if isinstance(self.llm, QueuedProvider):
+            return self.llm.queue_positions(self.turn_id)
+        return None
 
     def started_event(self) -> TurnStarted:
         return TurnStarted(

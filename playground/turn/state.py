@@ -44,6 +44,9 @@ class TurnState:
     replaced: list[TextReplaced] = field(default_factory=list)
     completed: TurnCompleted | None = None
     stopped: bool = False
+    # Not an event: the live view's place in line for a model that serves one turn at a time
+    # (1 = next), set by whoever follows the turn; 0 when not waiting.
+    queued: int = 0
 
     @classmethod
     def from_wire(cls, frames: Iterable[tuple[str, Mapping[str, Any]]]) -> TurnState:

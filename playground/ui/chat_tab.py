@@ -235,7 +235,8 @@ class ChatTab:
         client = self.settings.client_of(request)
         async for frame in drive_turn(self.live_turns, state, turn_request, creds, client=client):
             values = self.outputs.render(state, frame)
-            if loading and not (state.current and state.current.chunks):
+            # A turn waiting in line says so instead: someone else's turn is using the model.
+            if loading and not (state.current and (state.current.chunks or state.current.queued)):
                 note = wire_value(summary, panel_view.loading_summary(LOADING_NOTE))
                 values = dataclasses.replace(values, summary=note)
             yield values.ordered()

@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from playground.catalog import Credentials
-from playground.errors import ConfigError, MissingKeyError
+from playground.errors import BusyError, ConfigError, MissingKeyError
 from playground.turn.events import Event, StructuredOutput, TurnFailed, TurnStarted
 from playground.turn.gate import TurnRefused
 from playground.turn.request import HistoryMessage, TurnRequest
@@ -149,6 +149,13 @@ class SessionState:
 
 
 @dataclass(frozen=True, slots=True)
+class Queued:
+    """The turn's new place in line for its model (0: no longer waiting)."""
+
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     chat: bool
     timing: bool
@@ -165,10 +172,12 @@ def request_error_code(exc: ConfigError) -> str:
     return "config"
 
 
-def refused(session: SessionState, turn: TurnState, exc: ConfigError | TurnRefused) -> Frame:
+def refused(
+    session: SessionState, turn: TurnState, exc: ConfigError | TurnRefused | BusyError
+) -> Frame:
     """A turn that could not start: its error, in the chat, as the last frame."""
     code = request_error_code(exc) if isinstance(exc, ConfigError) else exc.category.value
-    retryable = isinstance(exc, TurnRefused)
+    retryable = not isinstance(exc, ConfigError)
     turn.handle(TurnFailed(code=code, message=exc.message, retryable=retryable, stage="request"))
     session.commit()
     return Frame(chat=True, timing=True, new_audio=False, final=True)
@@ -184,17 +193,19 @@ async def drive_turn(
     kind: TurnKind = "chat",
     chat_interval: float = CHAT_INTERVAL_S,
     timing_interval: float = 0.3,
-) -> AsyncIterator[Frame]:
+) -> AsyncGenerator[Frame, None]:
     """Start ``request`` as a live turn of the session's owner and yield its frames.
     ``client`` is who is asking, for the per-client limits the page shares with the API."""
     started_at = time.monotonic()
     turn = session.begin(request.message)
     try:
         prepared = live_turns.runner.prepare(request, creds, client)
+        if (busy := prepared.busy()) is not None:
+            raise busy
         live = live_turns.start(
             session.owner, kind, request, prepared, client=client, started_at=started_at
         )
-    except (ConfigError, TurnRefused) as exc:
+    except (ConfigError, TurnRefused, BusyError) as exc:
         yield refused(session, turn, exc)
         return
     async for frame in _follow(live_turns, live, session, turn, chat_interval, timing_interval):
@@ -216,6 +227,20 @@ async def resume_turn(
         yield frame
 
 
+async def _pump(live_turns: LiveTurns, live: LiveTurn, queue: asyncio.Queue[Any]) -> None:
+    try:
+        async for event in live_turns.follow(live):
+            queue.put_nowait(event)
+    finally:
+        queue.put_nowait(END)
+
+
+async def _watch_place(positions: AsyncGenerator[int, None], queue: asyncio.Queue[Any]) -> None:
+    # The in-process model serves one turn at a time: say where this one is in line.
+    async for position in positions:
+        queue.put_nowait(Queued(position))
+
+
 async def _follow(
     live_turns: LiveTurns,
     live: LiveTurn,
@@ -228,18 +253,13 @@ async def _follow(
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
 
-    async def pump() -> None:
-        try:
-            async for event in live_turns.follow(live):
-                queue.put_nowait(event)
-        finally:
-            queue.put_nowait(END)
-
     def wake() -> None:
         # Thread-safe: Gradio may run the Stop handler on a worker thread.
         loop.call_soon_threadsafe(queue.put_nowait, WAKE)
 
-    task = asyncio.create_task(pump())
+    task = asyncio.create_task(_pump(live_turns, live, queue))
+    positions = live.turn.queue_positions() if live.turn is not None else None
+    watcher = asyncio.create_task(_watch_place(positions, queue)) if positions else None
     session.wake = wake
     # The timing panel (two plots and a table) costs a few milliseconds to draw: not with the
     # first text, which is what the user is waiting for.
@@ -252,7 +272,10 @@ async def _follow(
             if item is END or turn.stopped or session.current is not turn:
                 break
             new_audio = first_text = False
-            if item is not None and item is not WAKE:
+            if isinstance(item, Queued):
+                turn.queued = item.position
+                throttle.mark(True, True)
+            elif item is not None and item is not WAKE:
                 event: Event = item
                 before_audio, before_text = len(turn.audio), len(turn.chunks)
                 turn.handle(event)
@@ -269,6 +292,8 @@ async def _follow(
                 last_frame = time.monotonic()
                 yield Frame(chat=send_chat, timing=send_timing, new_audio=new_audio, final=False)
         await halt(task)
+        await halt(watcher)
+        turn.queued = 0
         if turn.stopped and live.task is not None:
             # A stopped run closes its upstream before the last frame says it stopped.
             await asyncio.wait({live.task}, timeout=_STOP_WAIT_S)
@@ -282,6 +307,7 @@ async def _follow(
         raise
     finally:
         await halt(task)
+        await halt(watcher)
         if session.wake is wake:
             session.wake = None
         if session.live_turn is live:

@@ -64,7 +64,10 @@ async def next_item(queue: asyncio.Queue[Any], wait: float | None) -> Any:
         return None
 
 
-async def halt(task: asyncio.Task[None]) -> None:
+async def halt(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` (if any, and still running) and wait until it has ended."""
+    if task is None:
+        return
     if not task.done():
         task.cancel()
     await asyncio.gather(task, return_exceptions=True)

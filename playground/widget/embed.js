@@ -1,7 +1,9 @@
 // Streaming Playground chat widget. Embed on any page:
 //   <script src="https://YOUR-PLAYGROUND/widget.js" data-prompt="support-agent" async></script>
 // Options (data-*): prompt, model, voice ("local:joe", "deepgram:aura-2-thalia-en"), title,
-// target (CSS selector of a container; default: a floating panel at the bottom right).
+// target (CSS selector of a container; default: a floating panel at the bottom right), token
+// (the playground's PLAYGROUND_WIDGET_TOKEN, needed when its API is behind a token: a
+// publishable key that can only start turns with the prompts and models it allows).
 (function () {
   var script = document.currentScript;
   if (!script) return;
@@ -12,7 +14,10 @@
     if (value) params.set(name, value);
   });
   var frame = document.createElement("iframe");
-  frame.src = base + "/widget?" + params.toString();
+  // The key travels in the fragment: it is never sent to a server or in a Referer header.
+  var token = script.dataset.token;
+  frame.src = base + "/widget?" + params.toString() +
+    (token ? "#token=" + encodeURIComponent(token) : "");
   frame.title = script.dataset.title || "Chat";
   frame.allow = "autoplay";
   frame.style.border = "1px solid #d0d4dc";

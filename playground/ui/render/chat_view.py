@@ -102,11 +102,30 @@ def _answer_messages(turn: TurnState) -> list[dict[str, Any]]:
     notes = turn_notes(turn)
     meta = meta_line(turn)
     if answer.strip() or notes or meta or not turn.finished:
-        parts = [answer] if answer.strip() else ([] if notes or meta else ["…"])
+        parts = [answer] if answer.strip() else ([] if notes or meta else [waiting_note(turn)])
         messages.append(
             {"role": "assistant", "content": [_text("\n\n".join([*parts, *notes, *meta]))]}
         )
     return messages
+
+
+def place_in_line(position: int) -> str:
+    """ "next in line", "2nd in line", ... for a turn waiting for the in-process model."""
+    if position == 1:
+        return "next in line"
+    teens = 10 <= position % 100 <= 20
+    suffix = "th" if teens else {1: "st", 2: "nd", 3: "rd"}.get(position % 10, "th")
+    return f"{position}{suffix} in line"
+
+
+def waiting_note(turn: TurnState) -> str:
+    """What an answer shows before its first words: where it is in line, if it waits."""
+    if turn.queued > 0 and not turn.finished:
+        return (
+            f"*Waiting for the local model ({place_in_line(turn.queued)}): it answers one "
+            "turn at a time.*"
+        )
+    return "…"
 
 
 def turn_notes(turn: TurnState) -> list[str]:

@@ -13,6 +13,7 @@ from playground.catalog import CatalogEntry
 from playground.turn.capabilities import OPTIONS
 from playground.turn.events import DisabledFeature, StructuredOutput
 from playground.turn.state import TurnState
+from playground.ui.render.chat_view import place_in_line
 
 __all__ = [
     "audio_feed",
@@ -55,13 +56,19 @@ def timing_summary(turn: TurnState | None) -> str:
         else:
             status = "done" if not turn.errors else "finished with errors"
     else:
+        queued = turn.queued > 0 and not chunks
         rows = [
-            ("TTFT", _ms(chunks[0].t_ms) if chunks else "waiting…"),
+            ("TTFT", _ms(chunks[0].t_ms) if chunks else "queued…" if queued else "waiting…"),
             ("Elapsed", _ms(chunks[-1].t_ms) if chunks else "—"),
             ("Chunks", str(len(chunks))),
             ("TTFA", _ms(turn.audio[0].t_ms) if turn.audio else "—"),
         ]
-        status = "stopped" if turn.stopped else "streaming…"
+        if turn.stopped:
+            status = "stopped"
+        elif queued:
+            status = f"waiting for the local model, {place_in_line(turn.queued)}"
+        else:
+            status = "streaming…"
     started = turn.started
     caption = f"{started.model} · {started.prompt} · {started.node} node · {status}"
     return _stats(rows, caption) + voice_pieces(turn)
