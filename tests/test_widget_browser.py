@@ -186,15 +186,7 @@ async def test_the_widget_streams_a_reply_on_another_origin(
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(host_page)
-            frame_element = await page.wait_for_selector("iframe")
-            assert frame_element is not None
-            frame = await frame_element.content_frame()
-            assert frame is not None
-            assert frame.url.startswith(app_url), "the chat runs on the playground's origin"
+            page, frame, errors = await open_widget(browser, host_page, app_url)
             await frame.fill("#input", "Hello from another site")
             await frame.click("#send")
             seen: list[int] = []
