@@ -10,6 +10,7 @@ talking to the loopback fake.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -206,3 +207,111 @@ def test_wrong_values_sent_to_the_page_name_the_field_and_never_dump_internals(
         assert field in text.lower(), (values, text)
         for leak in ("Traceback", "object has no attribute", "validation error", "pydantic"):
             assert leak not in text, (values, text)
+
+
+class OutsideCaller:
+    """A script speaking Gradio's queue protocol the way the page does: an event by its number
+    (``fn_index``) through ``/gradio_api/queue/join``, even one hidden from the API docs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        config = httpx.get(f"{url}/config", timeout=30).json()
+        self.elem_ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+        self.dependencies: list[dict[str, Any]] = config["dependencies"]
+
+    def event_of(self, elem_id: str) -> dict[str, Any]:
+        return next(
+            d
+            for d in self.dependencies
+            if elem_id in (self.elem_ids.get(t[0]) for t in d["targets"])
+        )
+
+    def call(self, elem_id: str, data: list[object]) -> dict[str, Any]:
+        event, session = self.event_of(elem_id), f"outside-{elem_id}"
+        joined = httpx.post(
+            f"{self.url}/gradio_api/queue/join",
+            json={
+                "data": data,
+                "fn_index": event["id"],
+                "trigger_id": event["targets"][0][0],
+                "session_hash": session,
+                "event_data": None,
+            },
+            timeout=30,
+        )
+        assert joined.status_code == 200, joined.text
+        with httpx.stream(
+            "GET", f"{self.url}/gradio_api/queue/data", params={"session_hash": session}, timeout=60
+        ) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    message: dict[str, Any] = json.loads(line.removeprefix("data:"))
+                    if message.get("msg") == "process_completed":
+                        return message
+        raise AssertionError("the event never completed")
+
+
+def compare_inputs(message: object, node: str = "prompt", repeat: int = 10) -> list[object]:
+    # message, state (the server's own), model, prompt, version, node, repeat, the four keys
+    return [message, None, OPENAI, "default-prompt-node", "1", node, repeat, "", "", "", ""]
+
+
+def test_the_private_compare_event_called_from_outside_passes_the_same_token_rule(
+    fake: FakeOpenAI,
+) -> None:
+    with live_server(
+        build_app(
+            make_test_services(
+                openai_api_key="server-key",
+                openai_base_url=fake.base_url,
+                playground_api_token=TOKEN,
+            ),
+            warm_up=False,
+        )
+    ) as url:
+        outside = OutsideCaller(url)
+        assert outside.event_of("sp-compare-run")["api_visibility"] == "private"
+        before = len(fake.chat_requests)
+        done = outside.call("sp-compare-run", compare_inputs("hi"))
+        assert done["success"], done
+        assert "OPENAI_API_KEY" in json.dumps(done["output"]["data"])
+        assert len(fake.chat_requests) == before, "no server key was spent for the script"
+
+
+def test_the_private_compare_event_called_from_outside_passes_the_same_limits(
+    fake: FakeOpenAI,
+) -> None:
+    with live_server(
+        build_app(
+            make_test_services(
+                openai_api_key="server-key",
+                openai_base_url=fake.base_url,
+                playground_rate_limit_per_minute=3,
+            ),
+            warm_up=False,
+        )
+    ) as url:
+        outside = OutsideCaller(url)
+        fake.enqueue(*(Reply(chunks=["same answer"]) for _ in range(2)))
+        before = len(fake.chat_requests)
+        done = outside.call("sp-compare-run", compare_inputs("hi", repeat=10))
+        assert done["success"], done
+        assert "Too many turns" in json.dumps(done["output"]["data"])
+        # Ten rounds would be twenty upstream calls. A round takes its two turns together, so
+        # three turns a minute allow one round; the second is refused whole.
+        assert len(fake.chat_requests) - before == 2
+
+
+def test_wrong_values_sent_to_the_compare_event_are_shown_not_raised(fake: FakeOpenAI) -> None:
+    with live_server(build_app(make_test_services(), warm_up=False)) as url:
+        outside = OutsideCaller(url)
+        for data, field in (
+            (compare_inputs("hi", node="bogus"), "node"),
+            (compare_inputs(["a", "list"]), "message"),
+        ):
+            done = outside.call("sp-compare-run", data)
+            assert done["success"], done  # shown in the tab, not a Gradio error toast
+            shown = json.dumps(done["output"]["data"])
+            assert field in shown.lower(), shown
+            for leak in ("Traceback", "validation error", "pydantic"):
+                assert leak not in shown, shown

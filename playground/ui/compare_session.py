@@ -61,6 +61,16 @@ class CompareSession:
         self.shown = None
         return self.run
 
+    def refuse(self, message: str, repeat: int, exc: ConfigError) -> CompareFrame:
+        """A request that cannot start (a wrong value from a script, an unknown prompt): shown
+        as the run's error, like the chat's, never raised into Gradio's error toast."""
+        run = self.begin(message, repeat)
+        run.error = TurnFailed(
+            code=request_error_code(exc), message=exc.message, retryable=False, stage="request"
+        )
+        run.finished = True
+        return CompareFrame(panes=True, results=True, final=True)
+
     def stop(self) -> None:
         """Stop the running comparison, keeping the rounds that finished. Safe when idle."""
         if self.run is not None and not self.run.finished:

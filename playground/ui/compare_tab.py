@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from playground.errors import ConfigError
 from playground.turn.gate import TurnGate
 from playground.turn.runner import TurnRunner
 from playground.ui.compare_session import CompareFrame, CompareSession, drive_compare
@@ -103,15 +104,20 @@ class CompareTab:
         access_token: str,
         request: gr.Request,
     ) -> AsyncIterator[tuple[Any, ...]]:
-        if not (message or "").strip():
+        if isinstance(message, str) and not message.strip():
             return
-        turn_request = Composer.request(
-            message, model=model, prompt=prompt, version=version, node=node, voice="none"
-        )
+        rounds = max(1, min(MAX_REPEAT, int(repeat))) if isinstance(repeat, int | float) else 1
+        try:
+            turn_request = Composer.request(
+                message, model=model, prompt=prompt, version=version, node=node, voice="none"
+            )
+        except ConfigError as exc:
+            shown = message if isinstance(message, str) else "(not a text)"
+            yield self.render_frame(state, state.refuse(shown, rounds, exc)).ordered()
+            return
         creds = self.settings.credentials(
             openai_api_key, azure_openai_api_key, deepgram_api_key, access_token
         )
-        rounds = max(1, min(MAX_REPEAT, int(repeat or 1)))
         frames = drive_compare(
             self.runner,
             state,
