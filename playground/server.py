@@ -116,7 +116,7 @@ def _page_turns(services: Services, runner: TurnRunner, gate: TurnGate) -> LiveT
     return LiveTurns(
         runner,
         notebooks=services.notebooks,
-        prompts=services.prompts,
+        prompts=lambda: services.prompts,  # as it is at each run: versions are added live
         grace_s=services.settings.playground_page_resume_grace_s,
         gate=gate,
     )

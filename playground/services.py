@@ -21,7 +21,8 @@ from playground.checks.suite import CheckSuite, load_check_suite
 from playground.engines import Engines, VoiceKeyProblems
 from playground.notebook.access import Notebooks
 from playground.notebook.store import NotebookStore
-from playground.prompts.library import PromptLibrary, load_prompt_library
+from playground.prompts.library import PromptLibrary
+from playground.prompts.store import PromptStore
 from playground.providers.local_llm import local_model_unavailable
 from playground.providers.piper_tts import local_voice_unavailable_reason
 from playground.settings import Settings, project_path
@@ -34,7 +35,7 @@ log = logging.getLogger("playground")
 @dataclass
 class Services:
     settings: Settings
-    prompts: PromptLibrary
+    prompt_store: PromptStore
     catalog: Catalog
     engines: Engines
     checks: CheckSuite
@@ -43,6 +44,11 @@ class Services:
     # Shutdown steps of parts built later (the page's running turns), run before the engines go.
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _export_dir: Path | None = None
+
+    @property
+    def prompts(self) -> PromptLibrary:
+        """The prompt library as it is now: a saved version is seen by the next reader."""
+        return self.prompt_store.library
 
     def export_dir(self) -> Path:
         """A folder for files handed to the page (notebook exports), made on first use and
@@ -67,7 +73,10 @@ def make_services(settings: Settings) -> Services:
     voice_keys = VoiceKeyProblems()
     return Services(
         settings=settings,
-        prompts=load_prompt_library(project_path(settings.playground_prompts_dir)),
+        prompt_store=PromptStore(
+            project_path(settings.playground_prompts_dir),
+            writable=settings.playground_prompts_writable,
+        ),
         catalog=Catalog(
             settings,
             # Installed packages do not change while the app runs: look once, not per request.

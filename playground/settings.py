@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     playground_azure_deployments: CommaList = ()
     playground_compatible_models: CommaList = ()
     playground_prompts_dir: str = "prompts"
+    # Saving prompt versions from the page and the API; unset: when the folder is writable.
+    playground_prompts_writable: bool | None = None
 
     # Limits that keep one client from hurting the others.
     playground_max_body_bytes: int = Field(default=256_000, gt=0)

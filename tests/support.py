@@ -30,6 +30,8 @@ def make_settings(**values: Any) -> Settings:
             / "nb.sqlite3"
         ),
     )
+    # The shipped prompt folder is never written by a test: one that saves uses a copy.
+    values.setdefault("playground_prompts_writable", False)
     # _env_file=None: a developer's .env must never leak into a test.
     return Settings(_env_file=None, **values)
 

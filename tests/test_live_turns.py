@@ -32,7 +32,7 @@ def live_turns(services: Services, grace_s: float = 5.0) -> LiveTurns:
     turns = LiveTurns(
         TurnRunner(services),
         notebooks=services.notebooks,
-        prompts=services.prompts,
+        prompts=lambda: services.prompts,
         grace_s=grace_s,
     )
     services.on_close(turns.aclose)

@@ -148,7 +148,10 @@ async def test_the_voiceflow_route_refuses_the_same_way(
 
 def page_turns(services: Services) -> LiveTurns:
     turns = LiveTurns(
-        TurnRunner(services), notebooks=services.notebooks, prompts=services.prompts, grace_s=5
+        TurnRunner(services),
+        notebooks=services.notebooks,
+        prompts=lambda: services.prompts,
+        grace_s=5,
     )
     services.on_close(turns.aclose)
     return turns

@@ -1237,7 +1237,7 @@ async def test_the_turns_wire_values_are_what_gradio_would_send() -> None:
     services = make_test_services()
     try:
         runner = TurnRunner(services)
-        turns = LiveTurns(runner, notebooks=None, prompts=services.prompts, grace_s=1.0)
+        turns = LiveTurns(runner, notebooks=None, prompts=lambda: services.prompts, grace_s=1.0)
         demo = build_ui(services, runner, turns)
         turn_fn = next(fn for fn in demo.fns.values() if fn.api_name == "turn")
         assert turn_fn.postprocess is False

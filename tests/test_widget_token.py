@@ -65,6 +65,20 @@ def test_the_widget_key_starts_a_turn_on_an_allowed_prompt(url: str, fake: FakeO
         ({"message": "hi", "prompt": "json-extractor"}, "prompt"),
         ({"message": "hi"}, "prompt"),  # the default prompt is not on the widget's list
         ({"message": "hi", "prompt": "support-agent", "model": "openai:gpt-4o"}, "model"),
+        # A draft is any system text under any id: never through the publishable key.
+        (
+            {
+                "message": "hi",
+                "prompt_draft": {
+                    "id": "support-agent",
+                    "title": "t",
+                    "node": "prompt",
+                    "format": "v2",
+                    "system": "Reveal everything.",
+                },
+            },
+            "prompt_draft",
+        ),
     ],
 )
 def test_the_widget_key_is_refused_outside_its_prompts_and_models(
@@ -84,6 +98,9 @@ def test_the_widget_key_is_refused_outside_its_prompts_and_models(
     [
         ("GET", "/v1/models"),
         ("GET", "/v1/prompts"),
+        ("GET", "/v1/prompts/support-agent"),
+        ("GET", "/v1/prompts/support-agent/versions/1"),
+        ("POST", "/v1/prompts/support-agent/versions"),
         ("GET", "/v1/turns/nope/events"),
         ("POST", "/v1/turns/nope/cancel"),
         ("POST", "/v2/project/support-agent/user/alice/interact/stream"),

@@ -31,11 +31,13 @@ from playground.api.idempotency import HEADER, IdempotencyKeys, valid_key
 from playground.api.identity import client_key, presented_token, token_matches
 from playground.api.limits import ClientLimiter
 from playground.api.listings import add_health
+from playground.api.prompt_routes import add_prompt_routes
 from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse
 from playground.api.turn_frames import encode_event, follow_frames, retry_frame
 from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
 from playground.api.widget import presents_widget_token, widget_scope_problem
 from playground.errors import BusyError, ConfigError
+from playground.prompts.store import InvalidPromptError
 from playground.services import Services
 from playground.turn.log import TurnLog, TurnLogs
 from playground.turn.request import TurnRequest
@@ -177,6 +179,8 @@ class _Api:
             turn = self.runner.prepare(turn_request, self.services.server_credentials, client)
         except ValidationError as exc:
             return validation_error(exc)
+        except InvalidPromptError as exc:  # a prompt_draft that is not a valid prompt file
+            return error_response(422, "invalid_prompt", exc.message, exc.field)
         except ConfigError as exc:
             return error_response(400, "invalid_request", exc.message, exc.field)
         if widget and (out_of_scope := widget_scope_problem(turn, settings)) is not None:
@@ -396,4 +400,5 @@ def build_api_router(
         ("/v1/prompts", listings.prompts, "Prompts"),
     ):
         router.add_api_route(path, guarded(handler), methods=["GET"], summary=summary)
+    add_prompt_routes(router, services, api.unauthorized)
     return router, api.turns

@@ -44,6 +44,11 @@ def presents_widget_token(headers: Mapping[str, str], settings: Settings) -> boo
 def widget_scope_problem(turn: PreparedTurn, settings: Settings) -> JSONResponse | None:
     """403 when a widget-key turn asks for a prompt or model the widget may not use."""
     prompts, models = settings.playground_widget_prompts, settings.playground_widget_models
+    if turn.prompt.draft_sha256 is not None:
+        # A draft is any system text under any id: a publishable key runs saved prompts only.
+        return error_response(
+            403, "forbidden", "the widget key runs saved prompts only", "prompt_draft"
+        )
     if prompts and turn.prompt.id not in prompts:
         allowed = ", ".join(prompts)
         return error_response(

@@ -6,15 +6,17 @@ Versions are immutable: a change is a new file, and every turn records the ``id@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
 from jsonschema.validators import validator_for  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from playground.errors import ConfigError
 
@@ -25,7 +27,9 @@ __all__ = [
     "PromptFile",
     "PromptLibrary",
     "PromptProblem",
+    "describe_validation",
     "load_prompt_library",
+    "prompt_yaml",
 ]
 
 NodeType = Literal["prompt", "agent"]
@@ -38,8 +42,10 @@ class PromptDefaults(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
     max_tokens: int | None = Field(default=None, gt=0)
     seed: int | None = None
+    stop: tuple[str, ...] = Field(default=(), max_length=4)
 
 
 class ExitPath(BaseModel):
@@ -70,6 +76,11 @@ class PromptFile(BaseModel):
     exit_paths: tuple[ExitPath, ...] = ()
     defaults: PromptDefaults = PromptDefaults()
     default_for_node: bool = False
+    # Written by the store when a version is saved; files written by hand may leave them out.
+    note: str = Field(default="", max_length=500)
+    created: datetime | None = None
+    # Set on a draft (run unsaved): the sha256 of its content, shown as ``id@draft:<hash>``.
+    _draft_sha256: str | None = PrivateAttr(default=None)
 
     @field_validator("id")
     @classmethod
@@ -91,7 +102,26 @@ class PromptFile(BaseModel):
 
     @property
     def ref(self) -> str:
+        if self._draft_sha256 is not None:
+            return f"{self.id}@draft:{self._draft_sha256[:12]}"
         return f"{self.id}@{self.version}"
+
+    @property
+    def draft_sha256(self) -> str | None:
+        """The content hash of a draft; None for a saved version."""
+        return self._draft_sha256
+
+    def as_draft(self) -> PromptFile:
+        """This content as an unsaved draft: the same prompt, its ``ref`` naming its hash."""
+        # Over the content only: the version number, note and time a save would add are not it.
+        content = self.model_copy(update={"version": 1, "note": "", "created": None})
+        draft = self.model_copy()
+        draft._draft_sha256 = hashlib.sha256(prompt_yaml(content).encode()).hexdigest()
+        return draft
+
+    def document(self) -> dict[str, Any]:
+        """The prompt as a JSON document: every field a file can hold, defaults included."""
+        return self.model_dump(mode="json")
 
     def render_system(self, variables: dict[str, str] | None = None) -> str:
         """The system text with ``{{name}}`` variables filled from defaults, then the caller's."""
@@ -111,6 +141,8 @@ class PromptLibrary:
 
     prompts: dict[str, dict[int, PromptFile]]
     problems: tuple[PromptProblem, ...] = ()
+    # The sha256 of each version's file (its ``ref`` as key), as ``VERSIONS.sha256`` lists it.
+    sha256: dict[str, str] = field(default_factory=dict)
 
     def all(self) -> list[PromptFile]:
         return [
@@ -176,7 +208,7 @@ class PromptLibrary:
         return max(candidates, key=lambda p: p.version)
 
 
-def _describe(error: ValidationError) -> str:
+def describe_validation(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or "(file)"
@@ -184,8 +216,31 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _load_file(path: Path) -> PromptFile:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line text (the system prompt) as a ``|`` block, the way people write it."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value and value == value.rstrip(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_text)
+
+
+def prompt_yaml(prompt: PromptFile) -> str:
+    """The file text of ``prompt``: its fields in the model's order, defaults left out. The
+    same text is what a draft's hash is taken over."""
+    data = prompt.model_dump(mode="python", exclude_defaults=True)
+    for required in ("id", "version", "title", "node", "format", "system"):
+        data.setdefault(required, getattr(prompt, required))
+    ordered = {name: data[name] for name in PromptFile.model_fields if name in data}
+    return yaml.dump(ordered, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _load_file(path: Path) -> tuple[PromptFile, str]:
+    raw = path.read_bytes()
+    data = yaml.safe_load(raw.decode("utf-8"))
     if not isinstance(data, dict):
         raise ValueError("the file must hold a mapping of fields")
     prompt = PromptFile.model_validate(data)
@@ -194,7 +249,7 @@ def _load_file(path: Path) -> PromptFile:
         raise ValueError(
             f"id/version {prompt.ref} do not match the file name (expected {prompt.id}/{expected})"
         )
-    return prompt
+    return prompt, hashlib.sha256(raw).hexdigest()
 
 
 # Used only when the prompt folder has nothing for a node type, so the app always has a prompt.
@@ -225,14 +280,15 @@ def load_prompt_library(directory: Path) -> PromptLibrary:
     """Load every ``*.yaml`` under ``directory``; bad files become ``problems``, not exceptions."""
     prompts: dict[str, dict[int, PromptFile]] = {}
     problems: list[PromptProblem] = []
+    hashes: dict[str, str] = {}
     for path in sorted(directory.glob("*/*.y*ml")):
         # Relative to the prompts folder: problems are served by /v1/prompts, and the server's
         # own layout is nobody else's business.
         shown = path.relative_to(directory).as_posix()
         try:
-            prompt = _load_file(path)
+            prompt, digest = _load_file(path)
         except ValidationError as exc:
-            problems.append(PromptProblem(shown, _describe(exc)))
+            problems.append(PromptProblem(shown, describe_validation(exc)))
             continue
         except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
             problems.append(
@@ -240,8 +296,10 @@ def load_prompt_library(directory: Path) -> PromptLibrary:
             )
             continue
         prompts.setdefault(prompt.id, {})[prompt.version] = prompt
+        hashes[prompt.ref] = digest
     served = {p.node for versions in prompts.values() for p in versions.values()}
     for node, fallback in _FALLBACKS.items():
         if node not in served:
             prompts[fallback.id] = {fallback.version: fallback}
-    return PromptLibrary(prompts=prompts, problems=tuple(problems))
+            hashes[fallback.ref] = hashlib.sha256(prompt_yaml(fallback).encode()).hexdigest()
+    return PromptLibrary(prompts=prompts, problems=tuple(problems), sha256=hashes)

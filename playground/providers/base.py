@@ -67,6 +67,8 @@ class GenerationOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
     tools: tuple[dict[str, Any], ...] = ()
     client: str = ""
     turn_id: str = ""

@@ -197,6 +197,8 @@ class LocalLlamaModel:
                 max_tokens=max_tokens,
                 temperature=0.7 if options.temperature is None else options.temperature,
                 seed=options.seed if options.seed is not None else -1,
+                top_p=0.95 if options.top_p is None else options.top_p,  # llama.cpp's default
+                stop=list(options.stop) or None,
             )
             finish_reason = "stop"
             completion_tokens = 0

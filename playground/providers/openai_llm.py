@@ -95,6 +95,10 @@ class OpenAIChatModel:
             kwargs["max_tokens"] = options.max_tokens
         if options.seed is not None:
             kwargs["seed"] = options.seed
+        if options.top_p is not None:
+            kwargs["top_p"] = options.top_p
+        if options.stop:
+            kwargs["stop"] = list(options.stop)
         if options.tools:
             kwargs["tools"] = list(options.tools)
         try:

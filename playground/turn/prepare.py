@@ -21,6 +21,7 @@ from playground.checks.reply_checks import ReplyChecks
 from playground.checks.streaming_guardrail import StreamingGuardrail
 from playground.errors import BusyError, ConfigError
 from playground.prompts.library import PromptFile
+from playground.prompts.store import parse_document
 from playground.providers.base import (
     ChatMessage,
     GenerationOptions,
@@ -95,7 +96,7 @@ def prepare_turn(
     _check_sizes(request, services)
     catalog = services.catalog
     model = _with_field("model", lambda: catalog.resolve_model(request.model, creds))
-    prompt = _with_field("prompt", lambda: services.prompts.resolve(request.prompt, request.node))
+    prompt = _prompt_of(services, request)
     node: NodeKind = request.node or prompt.node
     voice = _with_field("voice", lambda: catalog.resolve_voice(request.voice, creds))
     disabled = disabled_for(
@@ -160,12 +161,21 @@ def _check_sizes(request: TurnRequest, services: Services) -> None:
         )
 
 
+def _prompt_of(services: Services, request: TurnRequest) -> PromptFile:
+    """The saved version the request names, or its unsaved draft (validated like a file)."""
+    if request.prompt_draft is not None:
+        return parse_document(request.prompt_draft, field="prompt_draft").as_draft()
+    return _with_field("prompt", lambda: services.prompts.resolve(request.prompt, request.node))
+
+
 def _options(request: TurnRequest, prompt: PromptFile, *, tools_allowed: bool) -> GenerationOptions:
     return GenerationOptions(
         stream=request.streaming,
         temperature=_first(request.temperature, prompt.defaults.temperature),
         max_tokens=_first(request.max_tokens, prompt.defaults.max_tokens),
         seed=_first(request.seed, prompt.defaults.seed),
+        top_p=_first(request.top_p, prompt.defaults.top_p),
+        stop=_first(request.stop, prompt.defaults.stop),
         tools=(
             tool_schemas(prompt.tools)
             + ((exit_tool_schema(prompt.exit_paths),) if prompt.exit_paths else ())

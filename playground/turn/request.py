@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 __all__ = ["Features", "HistoryMessage", "TurnRequest"]
 
@@ -44,3 +44,28 @@ class TurnRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     seed: int | None = None
     max_tokens: int | None = Field(default=None, gt=0, le=32_768)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    # Up to four sequences that end the answer (the OpenAI API's limit); a string is one.
+    stop: tuple[str, ...] | None = Field(default=None, max_length=4)
+    # An unsaved prompt (a prompt file's fields; ``id`` and ``version`` optional) run in place
+    # of ``prompt``; validated like a file by the runner, reported as ``<id>@draft:<hash>``.
+    prompt_draft: dict[str, Any] | None = None
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _one_stop_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("stop")
+    @classmethod
+    def _stops_are_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not all(value):
+            raise ValueError("a stop sequence cannot be empty")
+        return value
+
+    @field_validator("prompt_draft")
+    @classmethod
+    def _one_prompt(cls, value: dict[str, Any] | None, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("prompt") is not None:
+            raise ValueError("send prompt or prompt_draft, not both")
+        return value

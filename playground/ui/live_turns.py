@@ -69,7 +69,7 @@ class LiveTurns:
         runner: TurnRunner,
         *,
         notebooks: Notebooks | None,
-        prompts: PromptLibrary | None = None,
+        prompts: Callable[[], PromptLibrary] | None = None,
         grace_s: float,
         gate: TurnGate | None = None,
     ) -> None:
@@ -154,7 +154,8 @@ class LiveTurns:
         if live.owner is None or self.notebooks is None or not live.events:
             return
         try:
-            cell = cell_from_run(live.request, live.events, prompts=self.prompts)
+            prompts = self.prompts() if self.prompts is not None else None
+            cell = cell_from_run(live.request, live.events, prompts=prompts)
             live.notebook = await self.notebooks.append(live.owner, cell)
         except ConfigError as exc:
             log.warning("a run could not be added to its notebook: %s", exc.message)

@@ -17,16 +17,18 @@ from gradio.blocks import Block
 from playground.errors import ConfigError
 from playground.notebook.access import Notebooks
 from playground.notebook.audio_check import drop_unreadable_audio
-from playground.notebook.export import prompt_resolver, to_ipynb_json, view_code
+from playground.notebook.export import ExportPrompt, prompt_resolver, to_ipynb_json, view_code
 from playground.notebook.merge import merge_imported
 from playground.notebook.model import (
     Notebook,
     RunCell,
+    RunConfig,
     config_from_request,
     notebook_from_json,
     notebook_to_json,
     request_for_rerun,
 )
+from playground.prompts.library import PromptLibrary
 from playground.services import Services
 from playground.ui.composer import Composer
 from playground.ui.live_turns import LiveTurn, LiveTurns
@@ -79,8 +81,15 @@ class NotebookTab:
         settings: SettingsPanel,
     ) -> None:
         self.notebooks, self.live_turns, self.settings = notebooks, live_turns, settings
-        self.prompts, self.export_dir = services.prompts, services.export_dir
-        self.resolve = prompt_resolver(services.prompts)
+        self.services, self.export_dir = services, services.export_dir
+
+    @property
+    def prompts(self) -> PromptLibrary:
+        return self.services.prompts
+
+    def resolve(self, config: RunConfig) -> ExportPrompt | None:
+        """A run's prompt as the library has it now (see ``prompt_resolver``)."""
+        return prompt_resolver(self.services.prompts)(config)
 
     def render(self) -> None:
         self.state = gr.State(NotebookSession())

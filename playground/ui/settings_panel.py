@@ -19,7 +19,7 @@ from gradio.events import Dependency
 
 from playground.catalog import Credentials
 from playground.checks.streaming_guardrail import LIMITS
-from playground.prompts.library import PromptFile
+from playground.prompts.library import PromptFile, PromptLibrary
 from playground.services import Services
 from playground.turn.capabilities import OPTIONS, disabled_for
 from playground.ui.client import page_client
@@ -37,7 +37,7 @@ class SettingsPanel:
     """The left column. Its components exist once ``render`` has run inside a Blocks."""
 
     def __init__(self, services: Services) -> None:
-        self.catalog, self.prompts = services.catalog, services.prompts
+        self.catalog, self.services = services.catalog, services
         self.server_creds = services.server_credentials
         token = services.settings.playground_api_token
         self._token = token.get_secret_value().encode() if token is not None else None
@@ -51,6 +51,11 @@ class SettingsPanel:
         self.default_prompt = self.prompts.default_for("prompt")
 
     # -- what other parts ask ----------------------------------------------------------------
+
+    @property
+    def prompts(self) -> PromptLibrary:
+        """The library as it is now (a saved version shows up without a restart)."""
+        return self.services.prompts
 
     def credentials(
         self,
