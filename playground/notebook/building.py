@@ -12,6 +12,7 @@ from playground.errors import ConfigError
 from playground.notebook.cells import RunCell, RunConfig
 from playground.notebook.wire_log import EventLike, to_wire_event
 from playground.prompts.library import PromptLibrary
+from playground.prompts.store import parse_document
 from playground.turn.events import TurnStarted
 from playground.turn.request import HistoryMessage, TurnRequest
 from playground.turn.wire import event_payload
@@ -54,7 +55,12 @@ def config_from_request(
     prompt_ref: str | None = data.get("prompt") or request.prompt
     node: str | None = data.get("node") or request.node
     resolved = None
-    if prompts is not None:
+    if request.prompt_draft is not None:
+        draft = parse_document(request.prompt_draft, field="prompt_draft").as_draft()
+        prompt_ref, node = draft.ref, node or draft.node
+        if system is None:
+            system = draft.render_system(request.variables)
+    elif prompts is not None:
         try:
             resolved = prompts.resolve(prompt_ref, request.node)
         except ConfigError as exc:
@@ -80,7 +86,10 @@ def config_from_request(
         temperature=request.temperature,
         seed=request.seed,
         max_tokens=request.max_tokens,
+        top_p=request.top_p,
+        stop=request.stop,
         variables=dict(request.variables),
+        prompt_draft=request.prompt_draft,
         disabled_features=tuple(d["name"] for d in data.get("disabled_features", ())),
         system=system,
     )
@@ -137,7 +146,9 @@ def request_for_rerun(cell: RunCell) -> TurnRequest:
     return TurnRequest(
         message=cell.message,
         model=c.model,
-        prompt=c.prompt,
+        # A draft's run is rerun from its recorded document, not from a saved version.
+        prompt=c.prompt if c.prompt_draft is None else None,
+        prompt_draft=c.prompt_draft,
         node=c.node,
         streaming=c.streaming,
         voice=c.voice,
@@ -147,4 +158,6 @@ def request_for_rerun(cell: RunCell) -> TurnRequest:
         temperature=c.temperature,
         seed=c.seed,
         max_tokens=c.max_tokens,
+        top_p=c.top_p,
+        stop=c.stop,
     )

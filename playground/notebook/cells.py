@@ -46,7 +46,12 @@ class RunConfig(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     seed: int | None = None
     max_tokens: int | None = Field(default=None, gt=0, le=32_768)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stop: tuple[str, ...] | None = None
     variables: dict[str, str] = Field(default_factory=dict)
+    # A run of an unsaved draft keeps the draft's whole document (``prompt`` is then
+    # ``id@draft:<hash>``), so the run can be rerun, exported and compared exactly.
+    prompt_draft: dict[str, Any] | None = None
     disabled_features: tuple[str, ...] = ()  # names from completion-start
     system: str | None = None
 

@@ -30,6 +30,8 @@ _CONFIG_FIELDS: Final = (
     "temperature",
     "seed",
     "max_tokens",
+    "top_p",
+    "stop",
 )
 
 

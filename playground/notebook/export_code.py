@@ -42,7 +42,8 @@ def request_body(
     request = TurnRequest(
         message=message,
         model=config.model,
-        prompt=config.prompt,
+        prompt=config.prompt if config.prompt_draft is None else None,
+        prompt_draft=config.prompt_draft,
         node=config.node,
         streaming=config.streaming,
         voice=config.voice,
@@ -52,6 +53,8 @@ def request_body(
         temperature=config.temperature,
         seed=config.seed,
         max_tokens=config.max_tokens,
+        top_p=config.top_p,
+        stop=config.stop,
     )
     body = request.model_dump(mode="json", exclude_defaults=True)
     body.setdefault("streaming", config.streaming)

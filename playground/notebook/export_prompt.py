@@ -17,6 +17,7 @@ from playground.agent.tools import tool_schemas
 from playground.errors import ConfigError
 from playground.notebook.model import RunConfig
 from playground.prompts.library import PromptLibrary
+from playground.prompts.store import parse_document
 
 __all__ = ["Effective", "ExportPrompt", "PromptResolver", "effective", "prompt_resolver"]
 
@@ -29,6 +30,8 @@ class ExportPrompt:
     temperature: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] | None = None
     tools: tuple[dict[str, Any], ...] = ()
 
 
@@ -40,7 +43,11 @@ def prompt_resolver(library: PromptLibrary) -> PromptResolver:
 
     def resolve(config: RunConfig) -> ExportPrompt | None:
         try:
-            prompt = library.resolve(config.prompt, config.node)
+            prompt = (
+                parse_document(config.prompt_draft)
+                if config.prompt_draft is not None
+                else library.resolve(config.prompt, config.node)
+            )
         except ConfigError:
             return None
         tools: tuple[dict[str, Any], ...] = ()
@@ -53,6 +60,8 @@ def prompt_resolver(library: PromptLibrary) -> PromptResolver:
             temperature=prompt.defaults.temperature,
             max_tokens=prompt.defaults.max_tokens,
             seed=prompt.defaults.seed,
+            top_p=prompt.defaults.top_p,
+            stop=prompt.defaults.stop or None,
             tools=tools,
         )
 
@@ -73,10 +82,10 @@ def effective(config: RunConfig, resolve_prompt: PromptResolver | None) -> Effec
     resolved = resolve_prompt(config) if resolve_prompt is not None else None
     system = config.system if config.system is not None else (resolved.system if resolved else None)
     params: dict[str, Any] = {}
-    for name in ("temperature", "max_tokens", "seed"):
+    for name in ("temperature", "max_tokens", "seed", "top_p", "stop"):
         value = getattr(config, name)
         if value is None and resolved is not None:
             value = getattr(resolved, name)
         if value is not None:
-            params[name] = value
+            params[name] = list(value) if isinstance(value, tuple) else value
     return Effective(system, params, resolved.tools if resolved else ())

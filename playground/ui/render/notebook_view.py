@@ -83,10 +83,15 @@ def _chips(cell: RunCell) -> str:
     options = [name.replace("_", " ") for name, on in c.features.model_dump().items() if on]
     if options:
         chips.append(("options", ", ".join(options)))
-    for name in ("temperature", "seed", "max_tokens"):
+    for name in ("temperature", "top_p", "seed", "max_tokens"):
         value = getattr(c, name)
         if value is not None:
             chips.append((name, f"{name.replace('_', ' ')} {value}"))
+    if c.stop:
+        chips.append(("stop", "stop " + ", ".join(repr(s) for s in c.stop)))
+    if c.variables:
+        shown = ", ".join(f"{k}={v}" for k, v in c.variables.items())
+        chips.append(("variables", shown if len(shown) <= 60 else shown[:59] + "…"))
     return "".join(
         f"<span class='sp-chip sp-chip-{kind}' title='{_e(kind)}'>{_e(text)}</span>"
         for kind, text in chips
