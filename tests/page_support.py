@@ -24,6 +24,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--autoplay-policy=no-user-gesture-required",
 ]
+# Loading the page (Gradio's scripts, a fresh context's empty cache) is not what a test measures;
+# on two busy cores it has taken over 10 s, so the first waits get longer than the default.
+PAGE_LOAD_MS = 30_000
 _ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "DEEPGRAM_API_KEY")
 
 

@@ -22,7 +22,7 @@ from playground.notebook.model import Notebook as NotebookModel
 from playground.notebook.model import notebook_from_json, notebook_to_json
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.page_support import chromium, serve_page
+from tests.page_support import PAGE_LOAD_MS, chromium, serve_page
 from tests.support import live_server, make_test_services, wait_until
 from tests.test_notebook import make_cell, run_events
 from tests.test_ui_browser import Session
@@ -56,11 +56,14 @@ def browser() -> Iterator[Browser]:
 class Notebook(Session):
     def open(self, url: str) -> None:
         self.page.goto(url)
-        self.page.wait_for_selector("#sp-send")
+        self.page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
         # The page's load event has given this browser its notebook id.
-        self.page.wait_for_function("() => !!localStorage.getItem('streaming-playground')")
         self.page.wait_for_function(
-            "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')"
+            "() => !!localStorage.getItem('streaming-playground')", timeout=PAGE_LOAD_MS
+        )
+        self.page.wait_for_function(
+            "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')",
+            timeout=PAGE_LOAD_MS,
         )
 
     def tab(self, name: str) -> None:

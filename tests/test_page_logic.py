@@ -12,13 +12,16 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from playground.errors import ConfigError
 from playground.notebook.continuation import conversation_of
 from playground.notebook.merge import merge_imported
 from playground.prompts.library import PromptFile, PromptLibrary
+from playground.prompts.workbench import editor_text
 from playground.turn.capabilities import Conditions, disabled_features, disabled_for
 from playground.turn.recovery import plan_recovery
-from playground.turn.request import Features, HistoryMessage
+from playground.turn.request import Features, HistoryMessage, TurnRequest
 from playground.ui.composer import Composer
+from playground.ui.parameters_panel import ParametersPanel
 from tests.test_notebook import make_cell, make_notebook, request, run_events
 
 UI = Path(__file__).resolve().parent.parent / "playground" / "ui"
@@ -144,6 +147,8 @@ def test_a_reload_resumes_the_newest_run_of_each_kind() -> None:
 def test_the_composer_builds_the_request_and_fills_it_back() -> None:
     with gr.Blocks():
         toggles = {name: gr.Checkbox() for name in Features.model_fields}
+        parameters = ParametersPanel()
+        parameters.render()
         composer = Composer(
             model=gr.Dropdown(),
             prompt_id=gr.Dropdown(),
@@ -152,6 +157,9 @@ def test_the_composer_builds_the_request_and_fills_it_back() -> None:
             streaming=gr.Checkbox(),
             voice=gr.Dropdown(),
             toggles=toggles,
+            parameters=parameters,
+            draft=gr.Code(),
+            draft_base=gr.State(""),
             message=gr.Textbox(),
         )
     sent = Composer.request(
@@ -167,7 +175,19 @@ def test_the_composer_builds_the_request_and_fills_it_back() -> None:
     )
     assert sent.prompt == "p@2" and sent.features == Features(interception=True)
     assert sent.history == (HistoryMessage(role="user", content="x"),)
-    filled = composer.fill(request(prompt="p@2", voice=None), lambda pid: ["1", "2"])
+    versions = {
+        n: PromptFile(id="p", version=n, title="P", node="prompt", format="v2", system="Hi {{x}}.")
+        for n in (1, 2)
+    }
+    library = PromptLibrary(prompts={"p": versions})
+    filled = composer.fill(
+        request(prompt="p@2", voice=None, temperature=0.5, stop=("END",), variables={"x": "y"}),
+        library,
+    )
+    assert filled[parameters.temperature] == "0.5" and filled[parameters.stop] == "END"
+    assert filled[parameters.variables] == "x: y"
+    assert filled[composer.draft] == editor_text(versions[2])
+    assert filled[composer.draft_base] == "p@2"
     assert filled[composer.prompt_id] == "p" and filled[composer.voice] == "none"
     assert filled[composer.version]["value"] == "2"
     assert filled[composer.version]["choices"] == ["1", "2"]
@@ -238,3 +258,36 @@ def test_no_page_function_is_long() -> None:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
                 assert length <= 80, f"{name}: {node.name} has {length} lines"
+
+
+def test_the_editor_text_runs_as_a_draft_only_over_the_version_it_was_opened_from() -> None:
+    versions = {
+        n: PromptFile(id="p", version=n, title="P", node="prompt", format="v2", system=f"v{n}")
+        for n in (1, 2)
+    }
+    library = PromptLibrary(prompts={"p": versions})
+    edited = editor_text(versions[2]).replace("system: v2", "system: edited")
+
+    def compose(draft_base: str, text: str) -> TurnRequest:
+        return Composer.compose(
+            library,
+            "hi",
+            model="openai:m",
+            prompt="p",
+            version="2",
+            node="prompt",
+            draft_text=text,
+            draft_base=draft_base,
+        )
+
+    drafted = compose("p@2", edited)
+    assert drafted.prompt is None and drafted.prompt_draft is not None
+    assert drafted.prompt_draft["system"] == "edited"
+    # Opened from another version (the picker moved on before the editor caught up): the
+    # picked version runs, never the stale text.
+    assert compose("p@1", edited).prompt == "p@2"
+    # Unchanged text is the saved version, not a draft.
+    assert compose("p@2", editor_text(versions[2])).prompt == "p@2"
+    with pytest.raises(ConfigError) as bad:
+        compose("p@2", edited + "node: robot\n")
+    assert bad.value.field == "prompt_draft.node"

@@ -24,7 +24,7 @@ from playwright.sync_api import (
 
 from playground.ui.render import timing_view
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
-from tests.page_support import chromium, serve_page
+from tests.page_support import PAGE_LOAD_MS, chromium, serve_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -154,10 +154,11 @@ def open_session(
 
         page.on("response", on_response)
         page.goto(base_url)
-        page.wait_for_selector("#sp-send")
+        page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
         # demo.load has filled in the capability notes: the page is wired and its session exists.
         page.wait_for_function(
-            "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')"
+            "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')",
+            timeout=PAGE_LOAD_MS,
         )
         return session
 

@@ -16,6 +16,7 @@ from playground.turn.runner import TurnRunner
 from playground.ui.chat_tab import UI_CONCURRENCY, ChatTab
 from playground.ui.compare_tab import CompareTab
 from playground.ui.composer import Composer
+from playground.ui.editor_tab import EditorTab
 from playground.ui.live_turns import LiveTurns
 from playground.ui.notebook_tab import NotebookTab
 from playground.ui.page_load import PageLoad
@@ -56,6 +57,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
     settings = SettingsPanel(services)
     chat = ChatTab(services, live_turns, settings)
     compare = CompareTab(runner, settings, live_turns.gate)
+    editor = EditorTab(services.prompt_store, settings)
     notebook = (
         NotebookTab(services, notebooks, live_turns, settings) if notebooks is not None else None
     )
@@ -84,6 +86,9 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
                         notebook.render()
                     else:
                         gr.Markdown(NOTEBOOK_OFF, elem_id="sp-nb-off")
+                # Last: on a phone the tabs that do not fit go to an overflow menu.
+                with gr.Tab("Edit prompt", id="editor", elem_id="sp-tab-editor"):
+                    editor.render()
         composer = Composer(
             model=settings.model,
             prompt_id=settings.prompt_id,
@@ -92,11 +97,15 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
             streaming=settings.streaming,
             voice=settings.voice,
             toggles=settings.toggles,
+            parameters=settings.parameters,
+            draft=editor.text,
+            draft_base=editor.opened,
             message=chat.message,
         )
         chat.wire(composer, browser, notebook)
         compare.wire(composer, UI_CONCURRENCY)
         settings.wire(demo, chat.structured_box)
+        editor.wire(demo)
         if notebook is not None:
             notebook.wire(composer, tabs, chat.session, UI_CONCURRENCY)
         PageLoad(live_turns, notebooks, chat, notebook).wire(demo, browser)

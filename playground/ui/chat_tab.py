@@ -189,6 +189,15 @@ class ChatTab:
         interception: bool,
         post_processing: bool,
         streaming_guardrail: bool,
+        # As typed in the Parameters boxes (text), or numbers from a script; blank: defaults.
+        temperature: str | float | None = None,
+        top_p: str | float | None = None,
+        max_tokens: str | int | None = None,
+        seed: str | int | None = None,
+        stop: str | None = None,
+        variables: str | None = None,
+        prompt_draft: str | None = None,
+        draft_base: str | None = None,
         openai_api_key: str | None = None,
         azure_openai_api_key: str | None = None,
         deepgram_api_key: str | None = None,
@@ -205,7 +214,8 @@ class ChatTab:
         try:
             if wrong is not None:
                 raise ConfigError(f"{wrong}: not a value the page sends", field=wrong)
-            turn_request = Composer.request(
+            turn_request = Composer.compose(
+                self.settings.prompts,
                 message,
                 model=model,
                 prompt=prompt,
@@ -220,6 +230,9 @@ class ChatTab:
                     "post_processing": post_processing,
                     "streaming_guardrail": streaming_guardrail,
                 },
+                parameters=(temperature, top_p, max_tokens, seed, stop, variables),
+                draft_text=prompt_draft,
+                draft_base=draft_base,
             )
         except ConfigError as exc:
             shown = message if isinstance(message, str) else "(not a text)"
@@ -275,6 +288,9 @@ class ChatTab:
 
 _TEXT_INPUTS = (
     "message",
+    "stop",
+    "variables",
+    "prompt_draft",
     "model",
     "prompt",
     "version",

@@ -261,7 +261,7 @@ class NotebookTab:
         return {**self._code(f"**Code for run {cell.id}**", code), self.status: ""}
 
     def _edit(self, nbs: NotebookSession, cell: RunCell, request: gr.Request) -> Shown:
-        values = self.composer.fill(request_for_rerun(cell), self.settings.versions_of)
+        values = self.composer.fill(request_for_rerun(cell), self.prompts)
         return {self.status: "", **values, self.tabs: gr.Tabs(selected="chat")}
 
     def _queue_rerun(self, nbs: NotebookSession, cell: RunCell, request: gr.Request) -> Shown:
@@ -371,24 +371,37 @@ class NotebookTab:
         interception: bool,
         post_processing: bool,
         streaming_guardrail: bool,
+        temperature: object,
+        top_p: object,
+        max_tokens: object,
+        seed: object,
+        stop: object,
+        variables: object,
+        prompt_draft: object,
+        draft_base: object,
         message: str,
         session: SessionState,
         request: gr.Request,
     ) -> Shown:
-        """Python and curl for the composer's settings and message."""
+        """Python and curl for the composer's settings and message (the editor's draft, the
+        parameters and variables included)."""
         flags = (guardrails, interception, post_processing, streaming_guardrail)
-        turn_request = Composer.request(
-            (message or "").strip() or "Hello!",
-            model=model,
-            prompt=prompt_id,
-            version=version,
-            node=node,
-            streaming=streaming,
-            voice=voice,
-            features=dict(zip(self.composer.toggles, flags, strict=True)),
-            history=session.history if isinstance(session, SessionState) else (),
-        )
         try:
+            turn_request = Composer.compose(
+                self.prompts,
+                (message or "").strip() or "Hello!",
+                model=model,
+                prompt=prompt_id,
+                version=version,
+                node=node,
+                streaming=streaming,
+                voice=voice,
+                features=dict(zip(self.composer.toggles, flags, strict=True)),
+                history=session.history if isinstance(session, SessionState) else (),
+                parameters=(temperature, top_p, max_tokens, seed, stop, variables),
+                draft_text=prompt_draft,
+                draft_base=draft_base,
+            )
             config = config_from_request(turn_request, prompts=self.prompts)
             code = view_code(
                 config,

@@ -23,6 +23,7 @@ from playground.prompts.library import PromptFile, PromptLibrary
 from playground.services import Services
 from playground.turn.capabilities import OPTIONS, disabled_for
 from playground.ui.client import page_client
+from playground.ui.parameters_panel import ParametersPanel
 from playground.ui.render import panel_view, prompt_view
 
 __all__ = ["FEATURES", "SettingsPanel"]
@@ -49,6 +50,7 @@ class SettingsPanel:
         self.unavailable = services.checks.problems
         self.server_settings = services.settings
         self.default_prompt = self.prompts.default_for("prompt")
+        self.parameters = ParametersPanel()
 
     # -- what other parts ask ----------------------------------------------------------------
 
@@ -95,6 +97,7 @@ class SettingsPanel:
     def render(self) -> None:
         with gr.Column(scale=1, min_width=300, elem_id="sp-settings"):
             self._render_turn_controls()
+            self.parameters.render()
             with gr.Accordion(
                 "Options that need the complete response", open=True, elem_id="sp-options"
             ):
@@ -225,12 +228,14 @@ class SettingsPanel:
             component.change(self.capabilities, self._cap_inputs, self._cap_outputs, **_PRIVATE)
         # .input, not .change: an Edit from the notebook sets the prompt and its version together
         # and must not have the version reset to the prompt's latest.
-        self.prompt_id.input(
+        # Kept: the editor and the parameters follow a picked prompt once its version is set.
+        self.prompt_picked = self.prompt_id.input(
             self.on_prompt,
             [self.prompt_id],
             [self.version, self.node, *self._version_outputs],
             **_PRIVATE,
-        ).then(self.capabilities, self._cap_inputs, self._cap_outputs, **_PRIVATE)
+        )
+        self.prompt_picked.then(self.capabilities, self._cap_inputs, self._cap_outputs, **_PRIVATE)
         self.version.change(
             self.on_version, [self.prompt_id, self.version], self._version_outputs, **_PRIVATE
         )
@@ -252,6 +257,13 @@ class SettingsPanel:
                     **_PRIVATE,
                 )
         demo.load(self.capabilities, self._cap_inputs, self._cap_outputs, **_PRIVATE)
+        # The page's config is built once; versions saved since then join the pickers on load.
+        demo.load(
+            self.current_choices,
+            [self.prompt_id, self.version],
+            [self.prompt_id, self.version],
+            **_PRIVATE,
+        )
 
     def refresh_after(self, event: Dependency) -> None:
         """After ``event`` set the controls (the notebook's Edit): the prompt's card and diff,
@@ -311,8 +323,17 @@ class SettingsPanel:
             **self._version_views(latest, choices=versions),
         }
 
+    def current_choices(self, pid: str, ver: str) -> tuple[Any, Any]:
+        """The pickers' choices as the library is now, their values kept."""
+        return (
+            gr.update(choices=sorted(self.prompts.prompts), value=pid),
+            gr.update(choices=self.versions_of(pid), value=ver),
+        )
+
     def on_version(self, pid: str, ver: str) -> dict[Block, Any]:
-        return self._version_views(self.prompts.resolve_shown(pid, ver))
+        # The diff pickers get the choices again: a version saved in the editor is new to them.
+        prompt = self.prompts.resolve_shown(pid, ver)
+        return self._version_views(prompt, choices=self.versions_of(prompt.id))
 
     def _version_views(
         self, prompt: PromptFile, choices: list[str] | None = None

@@ -1,0 +1,244 @@
+"""The "Edit prompt" tab: the picked prompt version as YAML, validated as you type (through the
+same pydantic model the loader uses, the error naming the field), its diff against the saved
+version, and Save as the next version (with a note) or as a new prompt. Until it is saved, Send
+in the Chat tab runs the edited text as a draft (``Composer.compose``)."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import Any
+
+import gradio as gr
+from gradio.blocks import Block
+
+from playground.errors import ConfigError
+from playground.prompts.library import PromptFile
+from playground.prompts.store import PromptStore
+from playground.prompts.workbench import EditorDraft, editor_text, parse_editor
+from playground.ui.parameters_panel import variables_note
+from playground.ui.render import prompt_view
+from playground.ui.render.editor_view import editor_status, editor_title
+from playground.ui.settings_panel import SettingsPanel
+
+__all__ = ["EditorTab"]
+
+_PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+
+
+def _saved_html(text: str, *, ok: bool = True) -> str:
+    kind = "sp-save-ok" if ok else "sp-save-bad"
+    return f"<div class='sp-save-result {kind}'>{html.escape(text)}</div>"
+
+
+class EditorTab:
+    """Render inside a ``gr.Tab``; ``wire`` once the settings panel is wired."""
+
+    def __init__(self, store: PromptStore, settings: SettingsPanel) -> None:
+        self.store, self.settings = store, settings
+
+    def render(self) -> None:
+        reason = self.store.read_only_reason
+        # Filled when the page loads (``on_open``): the text a script calling ``/turn`` leaves
+        # out must be "no draft", not the default prompt's text.
+        self.title = gr.HTML("", elem_id="sp-editor-title")
+        # Which ``id@version`` the text was opened from: Send runs the text as a draft only
+        # while that is still the picked version (see ``Composer.compose``).
+        self.opened = gr.State("")
+        self.text = gr.Code(
+            "",
+            language="yaml",
+            lines=16,
+            max_lines=40,
+            label="Prompt (YAML: title, description, node, format, system, variables, tools, "
+            "output_schema, exit_paths, defaults)",
+            interactive=True,
+            wrap_lines=True,
+            elem_id="sp-editor-yaml",
+        )
+        self.status = gr.HTML("", elem_id="sp-editor-status")
+        self.diff = gr.HTML("", elem_id="sp-editor-diff")
+        with gr.Row(equal_height=True):
+            self.note = gr.Textbox(
+                label="Note for the new version",
+                placeholder="What changed, and why",
+                max_lines=2,
+                scale=4,
+                elem_id="sp-save-note",
+            )
+            self.save = gr.Button(
+                "Save as new version",
+                variant="primary",
+                interactive=reason is None,
+                scale=1,
+                min_width=140,
+                elem_id="sp-save-version",
+            )
+        with gr.Row(equal_height=True):
+            self.new_id = gr.Textbox(
+                label="New prompt id",
+                placeholder="lowercase-letters-digits-and-dashes",
+                max_lines=1,
+                scale=3,
+                elem_id="sp-new-id",
+            )
+            self.save_new = gr.Button(
+                "Save as a new prompt",
+                interactive=reason is None,
+                scale=1,
+                min_width=140,
+                elem_id="sp-save-new",
+            )
+            self.discard = gr.Button(
+                "Discard changes", scale=1, min_width=120, elem_id="sp-discard"
+            )
+        self.result = gr.HTML(self.read_only_note(), elem_id="sp-save-result")
+
+    def read_only_note(self) -> str:
+        reason = self.store.read_only_reason
+        return "" if reason is None else _saved_html(f"Saving is off here: {reason}.", ok=False)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def wire(self, demo: gr.Blocks) -> None:
+        s = self.settings
+        pickers = [s.prompt_id, s.version]
+        self.text.change(
+            self.on_edit,
+            [self.text, *pickers],
+            [self.status, self.diff],
+            queue=False,
+            trigger_mode="always_last",
+            **_PRIVATE,
+        )
+        opened = [self.title, self.text, self.opened, self.result, *s.parameters.prefill_outputs]
+        # A picked version opens in the editor, its parameters and variables prefilled.
+        s.prompt_picked.then(self.on_open, pickers, opened, **_PRIVATE)
+        demo.load(self.on_open, pickers, opened, **_PRIVATE)
+        s.version.input(self.on_open, pickers, opened, **_PRIVATE)
+        self.discard.click(
+            self.on_discard, pickers, [self.text, self.opened, self.result], **_PRIVATE
+        )
+        s.parameters.reset.click(self.on_reset, pickers, s.parameters.prefill_outputs, **_PRIVATE)
+        s.parameters.variables.change(
+            self.on_variables,
+            [s.parameters.variables, self.text, *pickers],
+            [s.parameters.note],
+            queue=False,
+            trigger_mode="always_last",
+            **_PRIVATE,
+        )
+        saved = [s.prompt_id, s.version, self.title, self.text, self.opened, self.status]
+        saved += [self.diff]
+        saved += [self.note, self.new_id, self.result]
+        self.save.click(self.on_save, [self.text, self.note, *pickers], saved, **_PRIVATE)
+        self.save_new.click(
+            self.on_save_new, [self.text, self.note, self.new_id, *pickers], saved, **_PRIVATE
+        )
+
+    def base_of(self, prompt_id: str, version: str) -> PromptFile:
+        return self.settings.prompts.resolve_shown(prompt_id, version)
+
+    def status_of(self, text: str, base: PromptFile) -> tuple[str, EditorDraft | None]:
+        reason = self.store.read_only_reason
+        try:
+            draft = parse_editor(text, base)
+        except ConfigError as exc:
+            return editor_status(None, exc.message, read_only_reason=reason), None
+        return editor_status(draft, None, read_only_reason=reason), draft
+
+    def on_edit(self, text: str, prompt_id: str, version: str) -> tuple[str, str]:
+        base = self.base_of(prompt_id, version)
+        status, draft = self.status_of(text or "", base)
+        if draft is None or not draft.changed:
+            return status, ""
+        return status, prompt_view.prompt_diff(base, draft.prompt)
+
+    def on_open(self, prompt_id: str, version: str) -> dict[Block, Any]:
+        base = self.base_of(prompt_id, version)
+        return {
+            self.title: editor_title(base),
+            self.text: editor_text(base),
+            self.opened: base.ref,
+            self.result: self.read_only_note(),
+            **self.settings.parameters.prefill(base),
+        }
+
+    def on_variables(self, variables: str, text: str, prompt_id: str, version: str) -> str:
+        """The variables' note, for the prompt a Send would run (the draft, if there is one)."""
+        base = self.base_of(prompt_id, version)
+        _, draft = self.status_of(text or "", base)
+        used = draft.prompt if draft is not None and draft.changed else base
+        return variables_note(used, variables)
+
+    def on_discard(self, prompt_id: str, version: str) -> tuple[str, str, str]:
+        base = self.base_of(prompt_id, version)
+        return editor_text(base), base.ref, ""
+
+    def on_reset(self, prompt_id: str, version: str) -> dict[Block, Any]:
+        return self.settings.parameters.prefill(self.base_of(prompt_id, version))
+
+    async def on_save(self, text: str, note: str, prompt_id: str, version: str) -> dict[Block, Any]:
+        base = self.base_of(prompt_id, version)
+        try:
+            draft = parse_editor(text or "", base)
+            if draft.prompt.id != base.id:
+                raise ConfigError(
+                    f"id: the text says {draft.prompt.id!r} but {base.id!r} is open; "
+                    "use Save as a new prompt for a new id",
+                    field="id",
+                )
+            if not draft.changed:
+                raise ConfigError("nothing to save: the text is the saved version", field=None)
+            return await self._save(base.id, draft, note, after=base)
+        except ConfigError as exc:
+            return {self.result: _saved_html(f"Not saved: {exc.message}", ok=False)}
+
+    async def on_save_new(
+        self, text: str, note: str, new_id: str, prompt_id: str, version: str
+    ) -> dict[Block, Any]:
+        base = self.base_of(prompt_id, version)
+        new_id = (new_id or "").strip()
+        try:
+            if not new_id:
+                raise ConfigError("give the new prompt an id", field="id")
+            if new_id in self.settings.prompts.prompts:
+                raise ConfigError(
+                    f"a prompt {new_id!r} exists; pick another id, or open it and save a version",
+                    field="id",
+                )
+            draft = parse_editor(text or "", base)
+            return await self._save(new_id, draft, note, after=None)
+        except ConfigError as exc:
+            return {self.result: _saved_html(f"Not saved: {exc.message}", ok=False)}
+
+    async def _save(
+        self, prompt_id: str, draft: EditorDraft, note: str, *, after: PromptFile | None
+    ) -> dict[Block, Any]:
+        document = {**draft.document, "id": prompt_id}
+        saved = await asyncio.to_thread(
+            self.store.save, prompt_id, document, note=(note or "").strip()
+        )
+        message = f"Saved {saved.ref}."
+        if after is not None and saved.version != after.version + 1:
+            # Another tab or person saved in between: theirs is kept, this is the next one.
+            message += (
+                f" Version {after.version + 1} was saved elsewhere meanwhile and is kept; "
+                f"this is version {saved.version}."
+            )
+        prompts = self.settings.prompts
+        return {
+            self.settings.prompt_id: gr.update(choices=sorted(prompts.prompts), value=saved.id),
+            self.settings.version: gr.update(
+                choices=self.settings.versions_of(saved.id), value=str(saved.version)
+            ),
+            self.title: editor_title(saved),
+            self.text: editor_text(saved),
+            self.opened: saved.ref,
+            # Set here too: the text is often unchanged by a save, so no change event follows.
+            self.status: self.status_of(editor_text(saved), saved)[0],
+            self.diff: "",
+            self.note: "",
+            self.new_id: "",
+            self.result: _saved_html(message),
+        }

@@ -1,0 +1,53 @@
+"""Pure rendering of the prompt editor's status line: valid or not (naming the field), the
+draft's hash, an estimate of its system text's tokens, the V1/V2 rule, and whether saving is
+possible here."""
+
+from __future__ import annotations
+
+import html
+
+from playground.prompts.library import PromptFile
+from playground.prompts.workbench import EditorDraft, variable_names
+
+__all__ = ["CHARS_PER_TOKEN", "editor_status", "editor_title"]
+
+# English prose averages about four characters a token for GPT tokenizers; the count is labelled
+# as an estimate because the real tokenizer depends on the model.
+CHARS_PER_TOKEN = 4
+
+
+def editor_title(base: PromptFile) -> str:
+    return (
+        f"<div class='sp-editor-base'>Editing <b>{html.escape(base.ref)}</b> — "
+        f"{html.escape(base.title)}. Send in the Chat tab runs this text as a draft once it "
+        "differs from the saved version; save it to make the next version.</div>"
+    )
+
+
+def editor_status(
+    draft: EditorDraft | None, error: str | None, *, read_only_reason: str | None
+) -> str:
+    """One status box: the error naming the field, or the draft's facts."""
+    if error is not None:
+        return f"<div class='sp-editor-status sp-editor-bad'>⚠ {html.escape(error)}</div>"
+    assert draft is not None
+    prompt = draft.prompt
+    tokens = max(1, round(len(prompt.system) / CHARS_PER_TOKEN))
+    facts = [
+        f"≈{tokens} tokens of system text",
+        f"variables: {', '.join(variable_names(prompt)) or 'none'}",
+    ]
+    if prompt.format == "v1" and prompt.tools:
+        facts.append(
+            "format v1 with tools: tool calling is switched off while streaming (v2 has both)"
+        )
+    if draft.changed:
+        head = f"✓ Valid draft <code>{html.escape(prompt.ref)}</code>: Send runs it unsaved."
+        kind = "sp-editor-draft"
+    else:
+        head = "✓ Valid, and the same as the saved version: Send runs the saved version."
+        kind = "sp-editor-same"
+    if read_only_reason is not None:
+        facts.append(f"saving is off: {read_only_reason}")
+    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
+    return f"<div class='sp-editor-status {kind}'><p>{head}</p><ul>{items}</ul></div>"

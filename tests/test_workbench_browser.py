@@ -1,0 +1,222 @@
+"""The prompt workbench in the real page (headless Chromium): edit a prompt's system text, see a
+bad schema refused naming the field, run the draft (the upstream gets the edited text and the
+chosen temperature, max tokens and variables), save it with a note, find the new version in the
+picker and after a reload, and two browsers saving at once get distinct versions.
+
+The app runs on loopback with a copy of the shipped prompts, OpenAI pointed at the fake.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page
+
+from playground.server import build_app
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.page_support import PAGE_LOAD_MS, chromium
+from tests.support import live_server, make_test_services
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+]
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+ADDED = " Always end with a smile."
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("workbench") / "prompts"
+    shutil.copytree(PROMPTS, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def base_url(fake: FakeOpenAI, folder: Path) -> Iterator[str]:
+    services = make_test_services(
+        openai_api_key="test-key",
+        openai_base_url=fake.base_url,
+        playground_prompts_dir=str(folder),
+        playground_prompts_writable=True,
+    )
+    with live_server(build_app(services, warm_up=False)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+def open_page(browser: Browser, url: str) -> Page:
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.set_default_timeout(15_000)
+    page.goto(url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.wait_for_function(
+        "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')",
+        timeout=PAGE_LOAD_MS,
+    )
+    return page
+
+
+def pick(page: Page, elem_id: str, option: str) -> None:
+    page.click(f"#{elem_id} input")
+    page.locator("ul[role=listbox] li", has_text=option).first.click()
+
+
+def open_editor(page: Page) -> None:
+    page.get_by_role("tab", name="Edit prompt").click()
+    page.wait_for_selector("#sp-editor-yaml .cm-content")
+
+
+def append_to_line(page: Page, line_text: str, added: str) -> None:
+    page.locator("#sp-editor-yaml .cm-line", has_text=line_text).first.click()
+    page.keyboard.press("End")
+    page.keyboard.type(added)
+
+
+def wait_for_text(page: Page, selector: str, text: str, timeout: float = 15_000) -> None:
+    page.wait_for_function(
+        "([sel, t]) => { const e = document.querySelector(sel);"
+        " return !!e && e.innerText.includes(t); }",
+        arg=[selector, text],
+        timeout=timeout,
+    )
+
+
+def set_field(page: Page, elem_id: str, value: str) -> None:
+    page.fill(f"#{elem_id} textarea, #{elem_id} input", value)
+
+
+def test_edit_run_the_draft_save_and_find_the_version_after_a_reload(
+    browser: Browser, base_url: str, fake: FakeOpenAI, folder: Path
+) -> None:
+    page = open_page(browser, base_url)
+    pick(page, "sp-model", "gpt-4o-mini")
+    pick(page, "sp-voice", "Off")
+    open_editor(page)
+    append_to_line(page, "put the key point first", ADDED)
+    wait_for_text(page, "#sp-editor-status", "Valid draft")
+    wait_for_text(page, "#sp-editor-diff", "Always end with a smile")
+
+    # A schema that is not a JSON schema is refused next to the editor, naming the field.
+    page.locator("#sp-editor-yaml .cm-line", has_text="default_for_node").first.click()
+    page.keyboard.press("End")
+    page.keyboard.type("\noutput_schema: {type: 12}")
+    wait_for_text(page, "#sp-editor-status", "output_schema")
+    assert "not a valid JSON schema" in page.inner_text("#sp-editor-status")
+    for _ in range(len("output_schema: {type: 12}") + 1):
+        page.keyboard.press("Backspace")
+    wait_for_text(page, "#sp-editor-status", "Valid draft")
+    draft_ref = page.inner_text("#sp-editor-status code")
+    assert draft_ref.startswith("default-prompt-node@draft:")
+
+    # Parameters and variables for the draft's run.
+    page.click("#sp-params .label-wrap")
+    set_field(page, "sp-temperature", "0.25")
+    set_field(page, "sp-max-tokens", "42")
+    set_field(page, "sp-variables", "assistant_name: Ada")
+    wait_for_text(page, "#sp-variables-note", "Every variable has a value")
+
+    fake.enqueue(Reply(chunks=["Hello ", "there :)"]))
+    page.get_by_role("tab", name="Chat").click()
+    page.fill("#sp-message textarea", "Say hello")
+    page.click("#sp-send")
+    wait_for_text(page, "#sp-chat", "Hello there")
+    wait_for_text(page, "#sp-chat", draft_ref)
+    sent = fake.chat_requests[-1].body
+    system = sent["messages"][0]["content"]
+    assert system.startswith("You are Ada,") and system.rstrip().endswith(ADDED.strip())
+    assert (sent["temperature"], sent["max_tokens"]) == (0.25, 42)
+
+    # Save it with a note: the diff was shown, the version is written and picked.
+    open_editor(page)
+    set_field(page, "sp-save-note", "end with a smile")
+    page.click("#sp-save-version")
+    wait_for_text(page, "#sp-save-result", "Saved default-prompt-node@2")
+    saved = yaml.safe_load((folder / "default-prompt-node" / "v2.yaml").read_text())
+    assert saved["note"] == "end with a smile" and ADDED.strip() in saved["system"]
+    assert page.input_value("#sp-version input") == "2"
+    wait_for_text(page, "#sp-editor-status", "same as the saved version")
+    page.close()
+
+    # A reloaded page finds the new version in the picker.
+    again = open_page(browser, base_url)
+    again.click("#sp-version input")
+    options = again.locator("ul[role=listbox] li").all_inner_texts()
+    assert [o.replace("✓", "").strip() for o in options] == ["1", "2"]
+    again.close()
+
+
+def test_a_missing_variable_is_flagged_and_the_turn_refused(
+    browser: Browser, base_url: str, fake: FakeOpenAI
+) -> None:
+    page = open_page(browser, base_url)
+    pick(page, "sp-model", "gpt-4o-mini")
+    page.click("#sp-params .label-wrap")
+    open_editor(page)
+    append_to_line(page, "put the key point first", " Speak like {{persona}}.")
+    wait_for_text(page, "#sp-editor-status", "persona")
+    set_field(page, "sp-variables", "assistant_name: Ada\npersona:")
+    wait_for_text(page, "#sp-variables-note", "No value for")
+    calls = len(fake.chat_requests)
+    page.get_by_role("tab", name="Chat").click()
+    page.fill("#sp-message textarea", "hi")
+    page.click("#sp-send")
+    wait_for_text(page, "#sp-chat", "persona has no value")
+    assert len(fake.chat_requests) == calls
+    page.close()
+
+
+def test_two_browsers_saving_at_once_get_distinct_versions(
+    browser: Browser, base_url: str, folder: Path
+) -> None:
+    pages = [open_page(browser, base_url) for _ in range(2)]
+    for index, page in enumerate(pages):
+        pick(page, "sp-prompt", "summariser")
+        open_editor(page)
+        wait_for_text(page, "#sp-editor-title", "summariser@2")
+        append_to_line(page, "title:", f" (take {index})")
+        wait_for_text(page, "#sp-editor-status", "Valid draft")
+    # Playwright's sync pages belong to this thread: click both, then wait for both answers.
+    for page in pages:
+        page.click("#sp-save-version")
+    for page in pages:
+        wait_for_text(page, "#sp-save-result", "Saved summariser@")
+    results = sorted(page.inner_text("#sp-save-result") for page in pages)
+    versions = sorted(int(r.split("summariser@")[1].split(".")[0]) for r in results)
+    assert versions == [3, 4]
+    assert any("saved elsewhere meanwhile" in r for r in results), results
+    titles = {
+        yaml.safe_load((folder / "summariser" / f"v{v}.yaml").read_text())["title"]
+        for v in versions
+    }
+    assert len(titles) == 2, "neither save overwrote the other"
+    for page in pages:
+        page.close()
+
+
+def test_a_read_only_server_says_why_saving_is_off(browser: Browser, fake: FakeOpenAI) -> None:
+    services = make_test_services(
+        openai_api_key="test-key", openai_base_url=fake.base_url, playground_prompts_writable=False
+    )
+    with live_server(build_app(services, warm_up=False)) as url:
+        page = open_page(browser, url)
+        open_editor(page)
+        assert page.locator("#sp-save-version").is_disabled()
+        assert "PLAYGROUND_PROMPTS_WRITABLE" in page.inner_text("#sp-save-result")
+        page.close()
