@@ -52,8 +52,9 @@ else
   rounds 5 &&
     rounds 15 tests/test_api.py tests/test_api_checks.py tests/test_api_client.py \
       tests/test_api_voice.py tests/test_runner_order.py tests/test_turn_failures.py \
-      tests/test_local_queue_surfaces.py tests/test_widget_token.py \
-      tests/test_ui_browser.py tests/test_notebook_browser.py tests/test_widget_browser.py
+      tests/test_local_queue_surfaces.py tests/test_widget_token.py tests/test_api_prompts.py \
+      tests/test_page_gate.py tests/test_ui_browser.py tests/test_notebook_browser.py \
+      tests/test_widget_browser.py tests/test_workbench_browser.py
 fi
 echo "rounds: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
