@@ -152,6 +152,13 @@ def test_edit_run_the_draft_save_and_find_the_version_after_a_reload(
     assert saved["note"] == "end with a smile" and ADDED.strip() in saved["system"]
     assert page.input_value("#sp-version input") == "2"
     wait_for_text(page, "#sp-editor-status", "same as the saved version")
+    # The history: the new version with its note, and the draft's run counted apart.
+    wait_for_text(page, "#sp-prompt-history", "end with a smile")
+    rows = page.locator("#sp-prompt-history tr").all_inner_texts()
+    assert rows[1].startswith("default-prompt-node@2") and "end with a smile" in rows[1]
+    assert rows[2].startswith("default-prompt-node@1")
+    draft_row = next(r for r in rows if r.startswith(draft_ref))
+    assert "unsaved draft" in draft_row and "\t1\t" in draft_row and " ms" in draft_row
     page.close()
 
     # A reloaded page finds the new version in the picker.

@@ -57,7 +57,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
     settings = SettingsPanel(services)
     chat = ChatTab(services, live_turns, settings)
     compare = CompareTab(runner, settings, live_turns.gate)
-    editor = EditorTab(services.prompt_store, settings)
+    editor = EditorTab(services.prompt_store, settings, notebooks)
     notebook = (
         NotebookTab(services, notebooks, live_turns, settings) if notebooks is not None else None
     )
@@ -87,7 +87,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
                     else:
                         gr.Markdown(NOTEBOOK_OFF, elem_id="sp-nb-off")
                 # Last: on a phone the tabs that do not fit go to an overflow menu.
-                with gr.Tab("Edit prompt", id="editor", elem_id="sp-tab-editor"):
+                with gr.Tab("Edit prompt", id="editor", elem_id="sp-tab-editor") as editor_tab:
                     editor.render()
         composer = Composer(
             model=settings.model,
@@ -105,7 +105,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
         chat.wire(composer, browser, notebook)
         compare.wire(composer, UI_CONCURRENCY)
         settings.wire(demo, chat.structured_box)
-        editor.wire(demo)
+        editor.wire(demo, editor_tab, notebook.state if notebook is not None else None)
         if notebook is not None:
             notebook.wire(composer, tabs, chat.session, UI_CONCURRENCY)
         PageLoad(live_turns, notebooks, chat, notebook).wire(demo, browser)

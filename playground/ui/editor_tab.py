@@ -13,12 +13,15 @@ import gradio as gr
 from gradio.blocks import Block
 
 from playground.errors import ConfigError
+from playground.notebook.access import Notebooks
+from playground.notebook.prompt_history import runs_by_version
 from playground.prompts.library import PromptFile
 from playground.prompts.store import PromptStore
 from playground.prompts.workbench import EditorDraft, editor_text, parse_editor
+from playground.ui.notebook_tab import NotebookSession
 from playground.ui.parameters_panel import variables_note
 from playground.ui.render import prompt_view
-from playground.ui.render.editor_view import editor_status, editor_title
+from playground.ui.render.editor_view import editor_status, editor_title, history_html
 from playground.ui.settings_panel import SettingsPanel
 
 __all__ = ["EditorTab"]
@@ -34,8 +37,10 @@ def _saved_html(text: str, *, ok: bool = True) -> str:
 class EditorTab:
     """Render inside a ``gr.Tab``; ``wire`` once the settings panel is wired."""
 
-    def __init__(self, store: PromptStore, settings: SettingsPanel) -> None:
-        self.store, self.settings = store, settings
+    def __init__(
+        self, store: PromptStore, settings: SettingsPanel, notebooks: Notebooks | None
+    ) -> None:
+        self.store, self.settings, self.notebooks = store, settings, notebooks
 
     def render(self) -> None:
         reason = self.store.read_only_reason
@@ -93,6 +98,8 @@ class EditorTab:
                 "Discard changes", scale=1, min_width=120, elem_id="sp-discard"
             )
         self.result = gr.HTML(self.read_only_note(), elem_id="sp-save-result")
+        with gr.Accordion("Version history", open=True, elem_id="sp-history-box"):
+            self.history = gr.HTML("", elem_id="sp-prompt-history")
 
     def read_only_note(self) -> str:
         reason = self.store.read_only_reason
@@ -100,9 +107,13 @@ class EditorTab:
 
     # -- events ------------------------------------------------------------------------------
 
-    def wire(self, demo: gr.Blocks) -> None:
+    def wire(self, demo: gr.Blocks, tab: gr.Tab, notebook_state: gr.State | None) -> None:
+        """``notebook_state`` (the notebook tab's session) says whose runs the history counts;
+        None when the notebook is off."""
         s = self.settings
         pickers = [s.prompt_id, s.version]
+        self.notebook_state = notebook_state
+        whose = [notebook_state] if notebook_state is not None else []
         self.text.change(
             self.on_edit,
             [self.text, *pickers],
@@ -111,11 +122,14 @@ class EditorTab:
             trigger_mode="always_last",
             **_PRIVATE,
         )
-        opened = [self.title, self.text, self.opened, self.result, *s.parameters.prefill_outputs]
+        opened: list[Block] = [self.title, self.text, self.opened, self.result, self.history]
+        opened += s.parameters.prefill_outputs
         # A picked version opens in the editor, its parameters and variables prefilled.
-        s.prompt_picked.then(self.on_open, pickers, opened, **_PRIVATE)
-        demo.load(self.on_open, pickers, opened, **_PRIVATE)
-        s.version.input(self.on_open, pickers, opened, **_PRIVATE)
+        s.prompt_picked.then(self.on_open, [*pickers, *whose], opened, **_PRIVATE)
+        demo.load(self.on_open, [*pickers, *whose], opened, **_PRIVATE)
+        s.version.input(self.on_open, [*pickers, *whose], opened, **_PRIVATE)
+        # Runs made since the tab was last drawn count when it is shown again.
+        tab.select(self.on_history, [s.prompt_id, *whose], [self.history], **_PRIVATE)
         self.discard.click(
             self.on_discard, pickers, [self.text, self.opened, self.result], **_PRIVATE
         )
@@ -129,11 +143,14 @@ class EditorTab:
             **_PRIVATE,
         )
         saved = [s.prompt_id, s.version, self.title, self.text, self.opened, self.status]
-        saved += [self.diff]
+        saved += [self.diff, self.history]
         saved += [self.note, self.new_id, self.result]
-        self.save.click(self.on_save, [self.text, self.note, *pickers], saved, **_PRIVATE)
+        self.save.click(self.on_save, [self.text, self.note, *pickers, *whose], saved, **_PRIVATE)
         self.save_new.click(
-            self.on_save_new, [self.text, self.note, self.new_id, *pickers], saved, **_PRIVATE
+            self.on_save_new,
+            [self.text, self.note, self.new_id, *pickers, *whose],
+            saved,
+            **_PRIVATE,
         )
 
     def base_of(self, prompt_id: str, version: str) -> PromptFile:
@@ -154,9 +171,25 @@ class EditorTab:
             return status, ""
         return status, prompt_view.prompt_diff(base, draft.prompt)
 
-    def on_open(self, prompt_id: str, version: str) -> dict[Block, Any]:
+    async def history_of(self, prompt_id: str, nbs: NotebookSession | None) -> str:
+        library = self.settings.prompts
+        versions = list(library.prompts.get(prompt_id, {}).values())
+        runs = None
+        if self.notebooks is not None:
+            owner = nbs.owner if isinstance(nbs, NotebookSession) else None
+            cells = (await self.notebooks.load(owner)).cells if owner else ()
+            runs = runs_by_version(cells, prompt_id)
+        return history_html(versions, library.sha256, runs)
+
+    async def on_history(self, prompt_id: str, nbs: NotebookSession | None = None) -> str:
+        return await self.history_of(prompt_id, nbs)
+
+    async def on_open(
+        self, prompt_id: str, version: str, nbs: NotebookSession | None = None
+    ) -> dict[Block, Any]:
         base = self.base_of(prompt_id, version)
         return {
+            self.history: await self.history_of(base.id, nbs),
             self.title: editor_title(base),
             self.text: editor_text(base),
             self.opened: base.ref,
@@ -178,7 +211,14 @@ class EditorTab:
     def on_reset(self, prompt_id: str, version: str) -> dict[Block, Any]:
         return self.settings.parameters.prefill(self.base_of(prompt_id, version))
 
-    async def on_save(self, text: str, note: str, prompt_id: str, version: str) -> dict[Block, Any]:
+    async def on_save(
+        self,
+        text: str,
+        note: str,
+        prompt_id: str,
+        version: str,
+        nbs: NotebookSession | None = None,
+    ) -> dict[Block, Any]:
         base = self.base_of(prompt_id, version)
         try:
             draft = parse_editor(text or "", base)
@@ -190,12 +230,18 @@ class EditorTab:
                 )
             if not draft.changed:
                 raise ConfigError("nothing to save: the text is the saved version", field=None)
-            return await self._save(base.id, draft, note, after=base)
+            return await self._save(base.id, draft, note, after=base, nbs=nbs)
         except ConfigError as exc:
             return {self.result: _saved_html(f"Not saved: {exc.message}", ok=False)}
 
     async def on_save_new(
-        self, text: str, note: str, new_id: str, prompt_id: str, version: str
+        self,
+        text: str,
+        note: str,
+        new_id: str,
+        prompt_id: str,
+        version: str,
+        nbs: NotebookSession | None = None,
     ) -> dict[Block, Any]:
         base = self.base_of(prompt_id, version)
         new_id = (new_id or "").strip()
@@ -208,12 +254,18 @@ class EditorTab:
                     field="id",
                 )
             draft = parse_editor(text or "", base)
-            return await self._save(new_id, draft, note, after=None)
+            return await self._save(new_id, draft, note, after=None, nbs=nbs)
         except ConfigError as exc:
             return {self.result: _saved_html(f"Not saved: {exc.message}", ok=False)}
 
     async def _save(
-        self, prompt_id: str, draft: EditorDraft, note: str, *, after: PromptFile | None
+        self,
+        prompt_id: str,
+        draft: EditorDraft,
+        note: str,
+        *,
+        after: PromptFile | None,
+        nbs: NotebookSession | None,
     ) -> dict[Block, Any]:
         document = {**draft.document, "id": prompt_id}
         saved = await asyncio.to_thread(
@@ -238,6 +290,7 @@ class EditorTab:
             # Set here too: the text is often unchanged by a save, so no change event follows.
             self.status: self.status_of(editor_text(saved), saved)[0],
             self.diff: "",
+            self.history: await self.history_of(saved.id, nbs),
             self.note: "",
             self.new_id: "",
             self.result: _saved_html(message),
