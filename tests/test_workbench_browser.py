@@ -227,3 +227,20 @@ def test_a_read_only_server_says_why_saving_is_off(browser: Browser, fake: FakeO
         assert page.locator("#sp-save-version").is_disabled()
         assert "PLAYGROUND_PROMPTS_WRITABLE" in page.inner_text("#sp-save-result")
         page.close()
+
+
+def test_tools_are_ticked_into_the_text_and_unknown_ones_refused(
+    browser: Browser, base_url: str
+) -> None:
+    page = open_page(browser, base_url)
+    open_editor(page)
+    page.click("#sp-editor-tools-box .label-wrap")
+    page.locator("#sp-editor-tools label", has_text="calculator").click()
+    wait_for_text(page, "#sp-editor-yaml", "- calculator")
+    wait_for_text(page, "#sp-editor-status", "Valid draft")
+    assert "calculator" in page.inner_text("#sp-tool-schemas")
+    page.locator("#sp-editor-yaml .cm-line", has_text="- calculator").click()
+    page.keyboard.press("End")
+    page.keyboard.type("\n- teleport")
+    wait_for_text(page, "#sp-editor-status", "teleport is not a built-in tool")
+    page.close()

@@ -10,18 +10,25 @@ import html
 from typing import Any
 
 import gradio as gr
+import yaml
 from gradio.blocks import Block
 
+from playground.agent.tools import TOOLS
 from playground.errors import ConfigError
 from playground.notebook.access import Notebooks
 from playground.notebook.prompt_history import runs_by_version
 from playground.prompts.library import PromptFile
-from playground.prompts.store import PromptStore
+from playground.prompts.store import PromptStore, parse_document
 from playground.prompts.workbench import EditorDraft, editor_text, parse_editor
 from playground.ui.notebook_tab import NotebookSession
 from playground.ui.parameters_panel import variables_note
 from playground.ui.render import prompt_view
-from playground.ui.render.editor_view import editor_status, editor_title, history_html
+from playground.ui.render.editor_view import (
+    editor_status,
+    editor_title,
+    history_html,
+    tool_reference_html,
+)
 from playground.ui.settings_panel import SettingsPanel
 
 __all__ = ["EditorTab"]
@@ -62,6 +69,14 @@ class EditorTab:
             elem_id="sp-editor-yaml",
         )
         self.status = gr.HTML("", elem_id="sp-editor-status")
+        with gr.Accordion("Tools", open=False, elem_id="sp-editor-tools-box"):
+            # Ticking a tool rewrites the text's ``tools``; the text stays the one source.
+            self.tools = gr.CheckboxGroup(
+                list(TOOLS),
+                label="Built-in tools this prompt may call (Agent Node)",
+                elem_id="sp-editor-tools",
+            )
+            gr.HTML(tool_reference_html(), elem_id="sp-tool-schemas")
         self.diff = gr.HTML("", elem_id="sp-editor-diff")
         with gr.Row(equal_height=True):
             self.note = gr.Textbox(
@@ -114,10 +129,13 @@ class EditorTab:
         pickers = [s.prompt_id, s.version]
         self.notebook_state = notebook_state
         whose = [notebook_state] if notebook_state is not None else []
+        self.tools.input(
+            self.on_tools, [self.tools, self.text], [self.text, self.result], **_PRIVATE
+        )
         self.text.change(
             self.on_edit,
             [self.text, *pickers],
-            [self.status, self.diff],
+            [self.status, self.diff, self.tools],
             queue=False,
             trigger_mode="always_last",
             **_PRIVATE,
@@ -160,16 +178,45 @@ class EditorTab:
         reason = self.store.read_only_reason
         try:
             draft = parse_editor(text, base)
+            unknown = [t for t in draft.prompt.tools if t not in TOOLS]
+            if unknown:
+                raise ConfigError(
+                    f"tools: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a "
+                    f"built-in tool ({', '.join(TOOLS)})",
+                    field="prompt_draft.tools",
+                )
         except ConfigError as exc:
             return editor_status(None, exc.message, read_only_reason=reason), None
         return editor_status(draft, None, read_only_reason=reason), draft
 
-    def on_edit(self, text: str, prompt_id: str, version: str) -> tuple[str, str]:
+    def on_edit(self, text: str, prompt_id: str, version: str) -> tuple[str, str, Any]:
         base = self.base_of(prompt_id, version)
         status, draft = self.status_of(text or "", base)
-        if draft is None or not draft.changed:
-            return status, ""
-        return status, prompt_view.prompt_diff(base, draft.prompt)
+        if draft is None:
+            return status, "", gr.skip()
+        tools = list(draft.prompt.tools)
+        if not draft.changed:
+            return status, "", tools
+        return status, prompt_view.prompt_diff(base, draft.prompt), tools
+
+    def on_tools(self, tools: list[str], text: str) -> tuple[Any, str]:
+        """The ticked tools written into the text (in the reference's order)."""
+        try:
+            data = yaml.safe_load(text or "")
+            if not isinstance(data, dict):
+                raise ValueError
+        except (yaml.YAMLError, ValueError):
+            return gr.skip(), _saved_html(
+                "Fix the text first: tools are written into it.", ok=False
+            )
+        data["tools"] = [name for name in TOOLS if name in (tools or [])]
+        if not data["tools"]:
+            del data["tools"]
+        try:
+            prompt = parse_document(data, field="prompt_draft")
+        except ConfigError as exc:
+            return gr.skip(), _saved_html(f"Fix the text first: {exc.message}", ok=False)
+        return editor_text(prompt), self.read_only_note()
 
     async def history_of(self, prompt_id: str, nbs: NotebookSession | None) -> str:
         library = self.settings.prompts

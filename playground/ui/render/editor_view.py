@@ -5,13 +5,21 @@ possible here."""
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping, Sequence
 
+from playground.agent.tools import TOOLS, tool_schemas
 from playground.notebook.prompt_history import VersionRuns
 from playground.prompts.library import PromptFile
 from playground.prompts.workbench import EditorDraft, variable_names
 
-__all__ = ["CHARS_PER_TOKEN", "editor_status", "editor_title", "history_html"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "editor_status",
+    "editor_title",
+    "history_html",
+    "tool_reference_html",
+]
 
 # English prose averages about four characters a token for GPT tokenizers; the count is labelled
 # as an estimate because the real tokenizer depends on the model.
@@ -100,3 +108,17 @@ def history_html(
         f"<div class='sp-history'><table>{head}{''.join(rows)}</table>"
         f"<p class='sp-history-note'>{caption}</p></div>"
     )
+
+
+def tool_reference_html() -> str:
+    """Each built-in tool with its description and the JSON schema the model is given."""
+    items = []
+    for schema in tool_schemas(tuple(TOOLS)):
+        function = schema.get("function", schema)
+        name, about = function.get("name", ""), function.get("description", "")
+        parameters = json.dumps(function.get("parameters", {}), indent=2, ensure_ascii=False)
+        items.append(
+            f"<details class='sp-tool-ref'><summary><code>{html.escape(name)}</code> — "
+            f"{html.escape(about)}</summary><pre>{html.escape(parameters)}</pre></details>"
+        )
+    return "".join(items)
