@@ -9,6 +9,7 @@ The app runs on loopback with a copy of the shipped prompts, OpenAI pointed at t
 from __future__ import annotations
 
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -243,4 +244,40 @@ def test_tools_are_ticked_into_the_text_and_unknown_ones_refused(
     page.keyboard.press("End")
     page.keyboard.type("\n- teleport")
     wait_for_text(page, "#sp-editor-status", "teleport is not a built-in tool")
+    page.close()
+
+
+def test_a_prompt_goes_out_as_yaml_or_a_zip_and_comes_back_as_a_draft(
+    browser: Browser, base_url: str, tmp_path: Path
+) -> None:
+    page = open_page(browser, base_url)
+    pick(page, "sp-prompt", "json-extractor")
+    open_editor(page)
+    wait_for_text(page, "#sp-editor-title", "json-extractor@2")
+    with page.expect_download() as download:
+        page.click("#sp-download-versions")
+        page.locator("#sp-editor-file a").first.click()
+    archive = tmp_path / "versions.zip"
+    download.value.save_as(archive)
+    with zipfile.ZipFile(archive) as opened:
+        names = sorted(opened.namelist())
+        assert names == ["json-extractor/v1.yaml", "json-extractor/v2.yaml"]
+        v2 = opened.read("json-extractor/v2.yaml")
+    assert v2 == (PROMPTS / "json-extractor" / "v2.yaml").read_bytes()
+
+    # A file opened in the editor becomes a draft over the picked version.
+    changed = yaml.safe_load(v2)
+    changed["title"] = "Uploaded extractor"
+    upload = tmp_path / "mine.yaml"
+    upload.write_text(yaml.safe_dump(changed))
+    page.set_input_files("#sp-editor-files input[type=file]", str(upload))
+    wait_for_text(page, "#sp-save-result", "Opened as a draft over json-extractor@2")
+    wait_for_text(page, "#sp-editor-status", "Valid draft")
+    assert "version:" not in page.inner_text("#sp-editor-yaml")
+    with page.expect_download() as download:
+        page.click("#sp-download-yaml")
+        wait_for_text(page, "#sp-editor-file", "json-extractor-draft-")
+        page.locator("#sp-editor-file a").first.click()
+    text = Path(download.value.path()).read_text()
+    assert "title: Uploaded extractor" in text
     page.close()

@@ -57,7 +57,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
     settings = SettingsPanel(services)
     chat = ChatTab(services, live_turns, settings)
     compare = CompareTab(runner, settings, live_turns.gate)
-    editor = EditorTab(services.prompt_store, settings, notebooks)
+    editor = EditorTab(services.prompt_store, settings, notebooks, services.export_dir)
     notebook = (
         NotebookTab(services, notebooks, live_turns, settings) if notebooks is not None else None
     )

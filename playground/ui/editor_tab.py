@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -17,9 +21,10 @@ from playground.agent.tools import TOOLS
 from playground.errors import ConfigError
 from playground.notebook.access import Notebooks
 from playground.notebook.prompt_history import runs_by_version
-from playground.prompts.library import PromptFile
+from playground.prompts.library import PromptFile, prompt_yaml
 from playground.prompts.store import PromptStore, parse_document
 from playground.prompts.workbench import EditorDraft, editor_text, parse_editor
+from playground.ui.notebook_files import UPLOAD_REFUSED, read_upload, write_export
 from playground.ui.notebook_tab import NotebookSession
 from playground.ui.parameters_panel import variables_note
 from playground.ui.render import prompt_view
@@ -45,9 +50,14 @@ class EditorTab:
     """Render inside a ``gr.Tab``; ``wire`` once the settings panel is wired."""
 
     def __init__(
-        self, store: PromptStore, settings: SettingsPanel, notebooks: Notebooks | None
+        self,
+        store: PromptStore,
+        settings: SettingsPanel,
+        notebooks: Notebooks | None,
+        export_dir: Callable[[], Path],
     ) -> None:
         self.store, self.settings, self.notebooks = store, settings, notebooks
+        self.export_dir = export_dir
 
     def render(self) -> None:
         reason = self.store.read_only_reason
@@ -112,6 +122,24 @@ class EditorTab:
             self.discard = gr.Button(
                 "Discard changes", scale=1, min_width=120, elem_id="sp-discard"
             )
+        with gr.Row(elem_id="sp-editor-files"):
+            # Files: the way to keep work where the server cannot save (a public Space), and
+            # to carry a prompt between playgrounds.
+            self.download_text = gr.Button(
+                "Download this YAML", size="sm", elem_id="sp-download-yaml"
+            )
+            self.download_all = gr.Button(
+                "Download all versions (.zip)", size="sm", elem_id="sp-download-versions"
+            )
+            self.upload = gr.UploadButton(
+                "Open a YAML file",
+                size="sm",
+                file_types=[".yaml", ".yml"],
+                elem_id="sp-upload-yaml",
+            )
+        self.file = gr.File(
+            label="Download", visible=False, interactive=False, elem_id="sp-editor-file"
+        )
         self.result = gr.HTML(self.read_only_note(), elem_id="sp-save-result")
         with gr.Accordion("Version history", open=True, elem_id="sp-history-box"):
             self.history = gr.HTML("", elem_id="sp-prompt-history")
@@ -129,6 +157,15 @@ class EditorTab:
         pickers = [s.prompt_id, s.version]
         self.notebook_state = notebook_state
         whose = [notebook_state] if notebook_state is not None else []
+        self.download_text.click(
+            self.on_download_text, [self.text, *pickers], [self.file, self.result], **_PRIVATE
+        )
+        self.download_all.click(
+            self.on_download_all, [s.prompt_id], [self.file, self.result], **_PRIVATE
+        )
+        self.upload.upload(
+            self.on_upload, [self.upload, *pickers], [self.text, self.result], **_PRIVATE
+        )
         self.tools.input(
             self.on_tools, [self.tools, self.text], [self.text, self.result], **_PRIVATE
         )
@@ -198,6 +235,58 @@ class EditorTab:
         if not draft.changed:
             return status, "", tools
         return status, prompt_view.prompt_diff(base, draft.prompt), tools
+
+    async def on_download_text(self, text: str, prompt_id: str, version: str) -> tuple[Any, str]:
+        """The editor's text as a file: ``<id>-v<N>.yaml`` for a saved version, else named by
+        the draft's hash; a text that does not validate is not offered."""
+        base = self.base_of(prompt_id, version)
+        try:
+            draft = parse_editor(text or "", base)
+        except ConfigError as exc:
+            return gr.skip(), _saved_html(f"Not downloaded: {exc.message}", ok=False)
+        if draft.changed:
+            name = f"{draft.prompt.id}-draft-{(draft.prompt.draft_sha256 or '')[:12]}.yaml"
+        else:
+            name = f"{base.id}-v{base.version}.yaml"
+        path = await write_export(self.export_dir(), name, text)
+        return gr.update(value=str(path), visible=True), self.read_only_note()
+
+    async def on_download_all(self, prompt_id: str) -> tuple[Any, str]:
+        """Every saved version of the prompt, as its files, in one zip."""
+        versions = self.settings.prompts.prompts.get(prompt_id, {})
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for number in sorted(versions):
+                name = f"{prompt_id}/v{number}.yaml"
+                # The file as it is on disk (its hash is the one listed), else as it would be.
+                saved = self.store.directory / name
+                text = saved.read_bytes() if saved.is_file() else prompt_yaml(versions[number])
+                archive.writestr(name, text)
+        path = await write_export(self.export_dir(), f"{prompt_id}-versions.zip", buffer.getvalue())
+        return gr.update(value=str(path), visible=True), self.read_only_note()
+
+    async def on_upload(self, path: Any, prompt_id: str, version: str) -> tuple[Any, str]:
+        """A YAML file (a saved version or a downloaded draft) opened as a draft over the
+        picked version; what a save adds (version, note, time) is dropped."""
+        try:
+            if not isinstance(path, str | Path):  # the page sends a path; anything else is not
+                raise ConfigError(UPLOAD_REFUSED, field="file")
+            raw = await asyncio.to_thread(read_upload, path)
+            try:
+                data = yaml.safe_load(raw.decode("utf-8"))
+            except (UnicodeDecodeError, yaml.YAMLError):
+                raise ConfigError("the file is not YAML text", field="file") from None
+            if not isinstance(data, dict):
+                raise ConfigError("the file is not a prompt (a mapping of fields)", field="file")
+            for name in ("version", "note", "created"):
+                data.pop(name, None)
+            prompt = parse_document(data, field="file")
+        except ConfigError as exc:
+            return gr.skip(), _saved_html(f"Not opened: {exc.message}", ok=False)
+        base = self.base_of(prompt_id, version)
+        return editor_text(prompt), _saved_html(
+            f"Opened as a draft over {base.ref}: Send runs it; save it to keep it here."
+        )
 
     def on_tools(self, tools: list[str], text: str) -> tuple[Any, str]:
         """The ticked tools written into the text (in the reference's order)."""

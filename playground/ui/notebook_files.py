@@ -70,12 +70,17 @@ def read_upload(path: str | Path, upload_folder: str | Path | None = None) -> by
         raise ConfigError(UPLOAD_REFUSED, field="file") from None
 
 
-async def write_export(root: Path, name: str, text: str, keep_s: float = EXPORT_KEEP_S) -> Path:
+async def write_export(
+    root: Path, name: str, text: str | bytes, keep_s: float = EXPORT_KEEP_S
+) -> Path:
     """``text`` in a folder of its own under ``root``, removed after ``keep_s`` seconds: Gradio
     copies a returned file into its own cache as the event ends, so ours is only needed until
     then (and ``root`` goes at shutdown, should the server stop first)."""
     folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="export-", dir=root))
     path = folder / name
-    await asyncio.to_thread(path.write_text, text, encoding="utf-8")
+    if isinstance(text, bytes):
+        await asyncio.to_thread(path.write_bytes, text)
+    else:
+        await asyncio.to_thread(path.write_text, text, encoding="utf-8")
     asyncio.get_running_loop().call_later(keep_s, shutil.rmtree, folder, True)
     return path
