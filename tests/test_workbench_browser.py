@@ -281,3 +281,28 @@ def test_a_prompt_goes_out_as_yaml_or_a_zip_and_comes_back_as_a_draft(
     text = Path(download.value.path()).read_text()
     assert "title: Uploaded extractor" in text
     page.close()
+
+
+def test_duplicate_copies_the_saved_version_to_a_new_id(
+    browser: Browser, base_url: str, folder: Path
+) -> None:
+    page = open_page(browser, base_url)
+    pick(page, "sp-prompt", "support-agent")
+    open_editor(page)
+    wait_for_text(page, "#sp-editor-title", "support-agent@2")
+    append_to_line(page, "title:", " (not part of the copy)")
+    set_field(page, "sp-new-id", "support-agent-copy")
+    page.click("#sp-duplicate")
+    wait_for_text(page, "#sp-save-result", "Saved support-agent-copy@1")
+    copy = yaml.safe_load((folder / "support-agent-copy" / "v1.yaml").read_text())
+    original = yaml.safe_load((PROMPTS / "support-agent" / "v2.yaml").read_text())
+    assert copy["note"] == "duplicate of support-agent@2"
+    assert {k: v for k, v in copy.items() if k not in ("id", "version", "note", "created")} == {
+        k: v for k, v in original.items() if k not in ("id", "version")
+    }
+    assert page.input_value("#sp-prompt input") == "support-agent-copy"
+    # An id that exists is refused, naming it.
+    set_field(page, "sp-new-id", "summariser")
+    page.click("#sp-duplicate")
+    wait_for_text(page, "#sp-save-result", "a prompt 'summariser' exists")
+    page.close()

@@ -88,6 +88,14 @@ class EditorTab:
             )
             gr.HTML(tool_reference_html(), elem_id="sp-tool-schemas")
         self.diff = gr.HTML("", elem_id="sp-editor-diff")
+        self._render_saving(reason)
+        self._render_files()
+        self.result = gr.HTML(self.read_only_note(), elem_id="sp-save-result")
+        with gr.Accordion("Version history", open=True, elem_id="sp-history-box"):
+            self.history = gr.HTML("", elem_id="sp-prompt-history")
+
+    def _render_saving(self, reason: str | None) -> None:
+        """The note and the save, save-as, duplicate and discard buttons."""
         with gr.Row(equal_height=True):
             self.note = gr.Textbox(
                 label="Note for the new version",
@@ -119,9 +127,18 @@ class EditorTab:
                 min_width=140,
                 elem_id="sp-save-new",
             )
+            self.duplicate = gr.Button(
+                "Duplicate",
+                interactive=reason is None,
+                scale=1,
+                min_width=100,
+                elem_id="sp-duplicate",
+            )
             self.discard = gr.Button(
                 "Discard changes", scale=1, min_width=120, elem_id="sp-discard"
             )
+
+    def _render_files(self) -> None:
         with gr.Row(elem_id="sp-editor-files"):
             # Files: the way to keep work where the server cannot save (a public Space), and
             # to carry a prompt between playgrounds.
@@ -140,9 +157,6 @@ class EditorTab:
         self.file = gr.File(
             label="Download", visible=False, interactive=False, elem_id="sp-editor-file"
         )
-        self.result = gr.HTML(self.read_only_note(), elem_id="sp-save-result")
-        with gr.Accordion("Version history", open=True, elem_id="sp-history-box"):
-            self.history = gr.HTML("", elem_id="sp-prompt-history")
 
     def read_only_note(self) -> str:
         reason = self.store.read_only_reason
@@ -206,6 +220,9 @@ class EditorTab:
             [self.text, self.note, self.new_id, *pickers, *whose],
             saved,
             **_PRIVATE,
+        )
+        self.duplicate.click(
+            self.on_duplicate, [self.new_id, self.note, *pickers, *whose], saved, **_PRIVATE
         )
 
     def base_of(self, prompt_id: str, version: str) -> PromptFile:
@@ -393,6 +410,19 @@ class EditorTab:
             return await self._save(new_id, draft, note, after=None, nbs=nbs)
         except ConfigError as exc:
             return {self.result: _saved_html(f"Not saved: {exc.message}", ok=False)}
+
+    async def on_duplicate(
+        self,
+        new_id: str,
+        note: str,
+        prompt_id: str,
+        version: str,
+        nbs: NotebookSession | None = None,
+    ) -> dict[Block, Any]:
+        """The saved version (not the editor's changes) copied to a new id at version 1."""
+        base = self.base_of(prompt_id, version)
+        note = (note or "").strip() or f"duplicate of {base.ref}"
+        return await self.on_save_new(editor_text(base), note, new_id, prompt_id, version, nbs)
 
     async def _save(
         self,
