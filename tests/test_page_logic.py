@@ -159,7 +159,7 @@ def test_the_composer_builds_the_request_and_fills_it_back() -> None:
             toggles=toggles,
             parameters=parameters,
             draft=gr.Code(),
-            draft_base=gr.State(""),
+            draft_base=gr.Textbox(visible=False),
             message=gr.Textbox(),
         )
     sent = Composer.request(

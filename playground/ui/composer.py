@@ -44,7 +44,7 @@ class Composer:
     toggles: Mapping[str, gr.Checkbox]
     parameters: ParametersPanel
     draft: gr.Code  # the prompt editor's text: a draft once it differs from the saved version
-    draft_base: gr.State  # the ``id@version`` the editor's text was opened from
+    draft_base: gr.Textbox  # the ``id@version`` the editor's text was opened from (hidden)
     message: gr.Textbox
 
     def controls(self) -> list[Component]:

@@ -65,8 +65,11 @@ class EditorTab:
         # out must be "no draft", not the default prompt's text.
         self.title = gr.HTML("", elem_id="sp-editor-title")
         # Which ``id@version`` the text was opened from: Send runs the text as a draft only
-        # while that is still the picked version (see ``Composer.compose``).
-        self.opened = gr.State("")
+        # while that is still the picked version (see ``Composer.compose``). A hidden box, not
+        # a ``gr.State``: the page sends it with the text, so the pair always comes from the
+        # same update — server state and page values can land in different orders when two
+        # opens overlap, which once ran one version's text as a draft over another.
+        self.opened = gr.Textbox("", visible=False, elem_id="sp-editor-opened")
         self.text = gr.Code(
             "",
             language="yaml",
@@ -194,9 +197,12 @@ class EditorTab:
         opened: list[Block] = [self.title, self.text, self.opened, self.result, self.history]
         opened += s.parameters.prefill_outputs
         # A picked version opens in the editor, its parameters and variables prefilled.
-        s.prompt_picked.then(self.on_open, [*pickers, *whose], opened, **_PRIVATE)
+        # One at a time, in the order they were asked for: a prompt picked and then a version
+        # picked must not open in the reverse order.
+        in_order: dict[str, Any] = {"concurrency_id": "editor-open", "concurrency_limit": 1}
+        s.prompt_picked.then(self.on_open, [*pickers, *whose], opened, **in_order, **_PRIVATE)
+        s.version.input(self.on_open, [*pickers, *whose], opened, **in_order, **_PRIVATE)
         demo.load(self.on_open, [*pickers, *whose], opened, **_PRIVATE)
-        s.version.input(self.on_open, [*pickers, *whose], opened, **_PRIVATE)
         # Runs made since the tab was last drawn count when it is shown again.
         tab.select(self.on_history, [s.prompt_id, *whose], [self.history], **_PRIVATE)
         self.discard.click(
