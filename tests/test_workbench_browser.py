@@ -109,6 +109,7 @@ def test_edit_run_the_draft_save_and_find_the_version_after_a_reload(
     page = open_page(browser, base_url)
     pick(page, "sp-model", "gpt-4o-mini")
     pick(page, "sp-voice", "Off")
+    page.click("#sp-params .label-wrap")
     open_editor(page)
     append_to_line(page, "put the key point first", ADDED)
     wait_for_text(page, "#sp-editor-status", "Valid draft")
@@ -126,8 +127,13 @@ def test_edit_run_the_draft_save_and_find_the_version_after_a_reload(
     draft_ref = page.inner_text("#sp-editor-status code")
     assert draft_ref.startswith("default-prompt-node@draft:")
 
-    # Parameters and variables for the draft's run.
-    page.click("#sp-params .label-wrap")
+    # Parameters and variables for the draft's run (the panel was opened first thing).
+    # Prefilled from the version's defaults once the panel has opened (typing before it has
+    # mounted would be typing into a box about to be drawn again).
+    page.wait_for_function(
+        "() => document.querySelector('#sp-temperature input, #sp-temperature textarea')"
+        "?.value === '0.7'"
+    )
     set_field(page, "sp-temperature", "0.25")
     set_field(page, "sp-max-tokens", "42")
     set_field(page, "sp-variables", "assistant_name: Ada")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import html
 import io
+import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -175,20 +176,20 @@ class EditorTab:
         self.notebook_state = notebook_state
         whose = [notebook_state] if notebook_state is not None else []
         self.download_text.click(
-            self.on_download_text, [self.text, *pickers], [self.file, self.result], **_PRIVATE
+            self.on_download_text, [self.text, self.opened], [self.file, self.result], **_PRIVATE
         )
         self.download_all.click(
             self.on_download_all, [s.prompt_id], [self.file, self.result], **_PRIVATE
         )
         self.upload.upload(
-            self.on_upload, [self.upload, *pickers], [self.text, self.result], **_PRIVATE
+            self.on_upload, [self.upload, self.opened], [self.text, self.result], **_PRIVATE
         )
         self.tools.input(
             self.on_tools, [self.tools, self.text], [self.text, self.result], **_PRIVATE
         )
         self.text.change(
             self.on_edit,
-            [self.text, *pickers],
+            [self.text, self.opened],
             [self.status, self.diff, self.tools],
             queue=False,
             trigger_mode="always_last",
@@ -202,7 +203,12 @@ class EditorTab:
         in_order: dict[str, Any] = {"concurrency_id": "editor-open", "concurrency_limit": 1}
         s.prompt_picked.then(self.on_open, [*pickers, *whose], opened, **in_order, **_PRIVATE)
         s.version.input(self.on_open, [*pickers, *whose], opened, **in_order, **_PRIVATE)
-        demo.load(self.on_open, [*pickers, *whose], opened, **_PRIVATE)
+        # On load the default version opens in the page itself, before anyone can type: a
+        # round trip to the server could land after a visitor's first edits and undo them.
+        # (The config keeps the boxes blank, so a script calling ``/turn`` gets no draft.)
+        initial = self.opened_values(s.default_prompt)
+        demo.load(None, None, list(initial), js=f"() => {json.dumps(list(initial.values()))}")
+        demo.load(self.on_history, [s.prompt_id, *whose], [self.history], **_PRIVATE)
         # Runs made since the tab was last drawn count when it is shown again.
         tab.select(self.on_history, [s.prompt_id, *whose], [self.history], **_PRIVATE)
         self.discard.click(
@@ -211,7 +217,7 @@ class EditorTab:
         s.parameters.reset.click(self.on_reset, pickers, s.parameters.prefill_outputs, **_PRIVATE)
         s.parameters.variables.change(
             self.on_variables,
-            [s.parameters.variables, self.text, *pickers],
+            [s.parameters.variables, self.text, self.opened],
             [s.parameters.note],
             queue=False,
             trigger_mode="always_last",
@@ -220,19 +226,28 @@ class EditorTab:
         saved = [s.prompt_id, s.version, self.title, self.text, self.opened, self.status]
         saved += [self.diff, self.history]
         saved += [self.note, self.new_id, self.result]
-        self.save.click(self.on_save, [self.text, self.note, *pickers, *whose], saved, **_PRIVATE)
+        self.save.click(
+            self.on_save, [self.text, self.note, self.opened, *whose], saved, **_PRIVATE
+        )
         self.save_new.click(
             self.on_save_new,
-            [self.text, self.note, self.new_id, *pickers, *whose],
+            [self.text, self.note, self.new_id, self.opened, *whose],
             saved,
             **_PRIVATE,
         )
         self.duplicate.click(
-            self.on_duplicate, [self.new_id, self.note, *pickers, *whose], saved, **_PRIVATE
+            self.on_duplicate, [self.new_id, self.note, self.opened, *whose], saved, **_PRIVATE
         )
 
     def base_of(self, prompt_id: str, version: str) -> PromptFile:
         return self.settings.prompts.resolve_shown(prompt_id, version)
+
+    def base_of_ref(self, opened: str) -> PromptFile:
+        """The version the editor's text was opened from (its ``opened`` box): what the text is
+        compared with and saved after — not the pickers, which the page may update a moment
+        later than the text when both change at once."""
+        prompt_id, _, version = (opened or "").partition("@")
+        return self.base_of(prompt_id, version)
 
     def status_of(self, text: str, base: PromptFile) -> tuple[str, EditorDraft | None]:
         reason = self.store.read_only_reason
@@ -249,8 +264,8 @@ class EditorTab:
             return editor_status(None, exc.message, read_only_reason=reason), None
         return editor_status(draft, None, read_only_reason=reason), draft
 
-    def on_edit(self, text: str, prompt_id: str, version: str) -> tuple[str, str, Any]:
-        base = self.base_of(prompt_id, version)
+    def on_edit(self, text: str, opened: str) -> tuple[str, str, Any]:
+        base = self.base_of_ref(opened)
         status, draft = self.status_of(text or "", base)
         if draft is None:
             return status, "", gr.skip()
@@ -259,10 +274,10 @@ class EditorTab:
             return status, "", tools
         return status, prompt_view.prompt_diff(base, draft.prompt), tools
 
-    async def on_download_text(self, text: str, prompt_id: str, version: str) -> tuple[Any, str]:
+    async def on_download_text(self, text: str, opened: str) -> tuple[Any, str]:
         """The editor's text as a file: ``<id>-v<N>.yaml`` for a saved version, else named by
         the draft's hash; a text that does not validate is not offered."""
-        base = self.base_of(prompt_id, version)
+        base = self.base_of_ref(opened)
         try:
             draft = parse_editor(text or "", base)
         except ConfigError as exc:
@@ -288,7 +303,7 @@ class EditorTab:
         path = await write_export(self.export_dir(), f"{prompt_id}-versions.zip", buffer.getvalue())
         return gr.update(value=str(path), visible=True), self.read_only_note()
 
-    async def on_upload(self, path: Any, prompt_id: str, version: str) -> tuple[Any, str]:
+    async def on_upload(self, path: Any, opened: str) -> tuple[Any, str]:
         """A YAML file (a saved version or a downloaded draft) opened as a draft over the
         picked version; what a save adds (version, note, time) is dropped."""
         try:
@@ -306,7 +321,7 @@ class EditorTab:
             prompt = parse_document(data, field="file")
         except ConfigError as exc:
             return gr.skip(), _saved_html(f"Not opened: {exc.message}", ok=False)
-        base = self.base_of(prompt_id, version)
+        base = self.base_of_ref(opened)
         return editor_text(prompt), _saved_html(
             f"Opened as a draft over {base.ref}: Send runs it; save it to keep it here."
         )
@@ -343,12 +358,9 @@ class EditorTab:
     async def on_history(self, prompt_id: str, nbs: NotebookSession | None = None) -> str:
         return await self.history_of(prompt_id, nbs)
 
-    async def on_open(
-        self, prompt_id: str, version: str, nbs: NotebookSession | None = None
-    ) -> dict[Block, Any]:
-        base = self.base_of(prompt_id, version)
+    def opened_values(self, base: PromptFile) -> dict[Block, Any]:
+        """The editor and the parameters with ``base`` opened in them."""
         return {
-            self.history: await self.history_of(base.id, nbs),
             self.title: editor_title(base),
             self.text: editor_text(base),
             self.opened: base.ref,
@@ -356,9 +368,18 @@ class EditorTab:
             **self.settings.parameters.prefill(base),
         }
 
-    def on_variables(self, variables: str, text: str, prompt_id: str, version: str) -> str:
-        """The variables' note, for the prompt a Send would run (the draft, if there is one)."""
+    async def on_open(
+        self, prompt_id: str, version: str, nbs: NotebookSession | None = None
+    ) -> dict[Block, Any]:
         base = self.base_of(prompt_id, version)
+        return {
+            self.history: await self.history_of(base.id, nbs),
+            **self.opened_values(base),
+        }
+
+    def on_variables(self, variables: str, text: str, opened: str) -> str:
+        """The variables' note, for the prompt a Send would run (the draft, if there is one)."""
+        base = self.base_of_ref(opened)
         _, draft = self.status_of(text or "", base)
         used = draft.prompt if draft is not None and draft.changed else base
         return variables_note(used, variables)
@@ -374,11 +395,10 @@ class EditorTab:
         self,
         text: str,
         note: str,
-        prompt_id: str,
-        version: str,
+        opened: str,
         nbs: NotebookSession | None = None,
     ) -> dict[Block, Any]:
-        base = self.base_of(prompt_id, version)
+        base = self.base_of_ref(opened)
         try:
             draft = parse_editor(text or "", base)
             if draft.prompt.id != base.id:
@@ -398,11 +418,10 @@ class EditorTab:
         text: str,
         note: str,
         new_id: str,
-        prompt_id: str,
-        version: str,
+        opened: str,
         nbs: NotebookSession | None = None,
     ) -> dict[Block, Any]:
-        base = self.base_of(prompt_id, version)
+        base = self.base_of_ref(opened)
         new_id = (new_id or "").strip()
         try:
             if not new_id:
@@ -421,14 +440,13 @@ class EditorTab:
         self,
         new_id: str,
         note: str,
-        prompt_id: str,
-        version: str,
+        opened: str,
         nbs: NotebookSession | None = None,
     ) -> dict[Block, Any]:
         """The saved version (not the editor's changes) copied to a new id at version 1."""
-        base = self.base_of(prompt_id, version)
+        base = self.base_of_ref(opened)
         note = (note or "").strip() or f"duplicate of {base.ref}"
-        return await self.on_save_new(editor_text(base), note, new_id, prompt_id, version, nbs)
+        return await self.on_save_new(editor_text(base), note, new_id, opened, nbs)
 
     async def _save(
         self,
