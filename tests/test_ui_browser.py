@@ -511,7 +511,8 @@ def test_a_json_answer_fills_the_structured_panel_and_ends_valid(
         '"topics": ["mathematics"',
         ', "engines"]}',
     ]
-    fake.enqueue(Reply(chunks=chunks, delay=0.3))
+    # Slow enough that the pending state stays on screen for seconds even on busy cores.
+    fake.enqueue(Reply(chunks=chunks, delay=0.6))
     session.send("Ada Lovelace <ada@example.com> on engines and mathematics")
     session.wait_for_text("#sp-structured-status", "Pending")  # checked while it streams
     session.wait_for_text("#sp-structured-status", "Valid: the complete answer", timeout=15_000)
