@@ -205,6 +205,7 @@ def test_a_new_id_creates_the_prompt_at_version_one(api: str, folder: Path) -> N
         ({"id": "someone-else"}, "id"),
         ({"tools": "calculator"}, "tools"),
         ({"surprise": True}, "surprise"),
+        ({"tools": ["calculator", "teleport"]}, "tools"),
     ],
 )
 def test_an_invalid_document_is_422_naming_the_field_and_nothing_is_written(
@@ -295,6 +296,7 @@ def test_a_draft_without_an_id_is_named_draft(read_only: str, fake: FakeOpenAI) 
         ({"prompt_draft": document(system=None)}, "prompt_draft.system"),
         ({"prompt_draft": document(), "prompt": "summariser@1"}, "prompt_draft"),
         ({"prompt_draft": "not a document"}, "prompt_draft"),
+        ({"prompt_draft": document(tools=["teleport"])}, "prompt_draft.tools"),
         ({"top_p": 1.5}, "top_p"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"stop": [""]}, "stop"),

@@ -92,6 +92,7 @@ def test_the_file_is_the_document_and_reads_back_the_same(folder: Path) -> None:
         ({"id": "someone-else"}, "id"),
         ({"unknown": 1}, "unknown"),
         ({"defaults": {"temperature": 9}}, "defaults.temperature"),
+        ({"tools": ["teleport"]}, "tools"),
     ],
 )
 def test_an_invalid_document_names_the_field_and_writes_nothing(

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,13 +16,12 @@ from fastapi.responses import JSONResponse
 
 from playground.api.errors import error_response, read_json
 from playground.errors import ConfigError
-from playground.prompts.library import PromptFile
+from playground.prompts.library import VERSION_TEXT, PromptFile
 from playground.prompts.store import ReadOnlyPromptsError
 from playground.services import Services
 
 __all__ = ["add_prompt_routes"]
 
-_VERSION = re.compile(r"[0-9]{1,9}")  # ASCII digits only
 Guard = Callable[[Request], JSONResponse | None]
 
 
@@ -67,7 +65,7 @@ class _PromptRoutes:
         versions = library.prompts.get(prompt_id)
         if not versions:
             return _unknown(prompt_id)
-        if not _VERSION.fullmatch(version) or int(version) not in versions:
+        if not VERSION_TEXT.fullmatch(version) or int(version) not in versions:
             known = ", ".join(str(v) for v in sorted(versions))
             return error_response(
                 404,

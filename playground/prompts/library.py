@@ -27,6 +27,8 @@ __all__ = [
     "PromptFile",
     "PromptLibrary",
     "PromptProblem",
+    "VARIABLE",
+    "VERSION_TEXT",
     "describe_validation",
     "load_prompt_library",
     "prompt_yaml",
@@ -34,8 +36,8 @@ __all__ = [
 
 NodeType = Literal["prompt", "agent"]
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_VERSION = re.compile(r"[0-9]{1,9}")  # not \d, which matches any script's digits
-_VARIABLE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
+VERSION_TEXT = re.compile(r"[0-9]{1,9}")  # not \d, which matches any script's digits
+VARIABLE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 
 
 class PromptDefaults(BaseModel):
@@ -126,7 +128,7 @@ class PromptFile(BaseModel):
     def render_system(self, variables: dict[str, str] | None = None) -> str:
         """The system text with ``{{name}}`` variables filled from defaults, then the caller's."""
         values = {**self.variables, **(variables or {})}
-        return _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), self.system)
+        return VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), self.system)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,7 @@ class PromptLibrary:
         if not versions:
             raise ConfigError(f"unknown prompt {prompt_id!r}")
         # ASCII digits only: ``str.isdigit`` (and ``int``) also take "١" or "²" as numbers.
-        if not _VERSION.fullmatch(version_text) or int(version_text) not in versions:
+        if not VERSION_TEXT.fullmatch(version_text) or int(version_text) not in versions:
             known = ", ".join(str(v) for v in sorted(versions))
             raise ConfigError(f"prompt {prompt_id!r} has no version {version_text!r} (has {known})")
         return versions[int(version_text)]

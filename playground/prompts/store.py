@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from playground.agent.tools import TOOLS
 from playground.errors import ConfigError
 from playground.prompts.library import (
     PromptFile,
@@ -65,12 +66,21 @@ def parse_document(
     data.setdefault("id", "draft")
     data.setdefault("version", 1)
     try:
-        return PromptFile.model_validate(data)
+        prompt = PromptFile.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(part) for part in first["loc"])
         name = f"{field}.{path}" if field and path else field or path or "(body)"
         raise InvalidPromptError(describe_validation(exc), field=name) from exc
+    # A tool the agent does not have would be dropped silently at run time: refuse it here.
+    unknown = [name for name in prompt.tools if name not in TOOLS]
+    if unknown:
+        raise InvalidPromptError(
+            f"tools: {', '.join(unknown)[:80]} {'is' if len(unknown) == 1 else 'are'} not a "
+            f"built-in tool ({', '.join(TOOLS)})",
+            field=f"{field}.tools" if field else "tools",
+        )
+    return prompt
 
 
 class PromptStore:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from playground.errors import ConfigError
-from playground.prompts.library import PromptFile, prompt_yaml
+from playground.prompts.library import VARIABLE, PromptFile, prompt_yaml
 from playground.prompts.store import parse_document
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 MAX_STOPS = 4  # the OpenAI API's limit
-_VARIABLE = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 # Fields the store sets when it saves: not part of what a designer edits.
 _SAVED_ONLY = ("version", "note", "created")
 
@@ -39,7 +38,7 @@ _SAVED_ONLY = ("version", "note", "created")
 def variable_names(prompt: PromptFile) -> list[str]:
     """The prompt's variables: those with defaults, then any other ``{{name}}`` in its text."""
     names = list(prompt.variables)
-    for found in _VARIABLE.findall(prompt.system):
+    for found in VARIABLE.findall(prompt.system):
         if found not in names:
             names.append(found)
     return names

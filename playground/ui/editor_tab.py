@@ -253,13 +253,6 @@ class EditorTab:
         reason = self.store.read_only_reason
         try:
             draft = parse_editor(text, base)
-            unknown = [t for t in draft.prompt.tools if t not in TOOLS]
-            if unknown:
-                raise ConfigError(
-                    f"tools: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a "
-                    f"built-in tool ({', '.join(TOOLS)})",
-                    field="prompt_draft.tools",
-                )
         except ConfigError as exc:
             return editor_status(None, exc.message, read_only_reason=reason), None
         return editor_status(draft, None, read_only_reason=reason), draft
