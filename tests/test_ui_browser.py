@@ -21,6 +21,7 @@ from playwright.sync_api import (
     Page,
     Response,
 )
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from playground.ui.render import timing_view
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
@@ -99,12 +100,25 @@ class Session:
         self.wait_for_text("#sp-summary", status, timeout)
 
     def wait_for_text(self, selector: str, text: str, timeout: float = 10_000) -> None:
-        self.page.wait_for_function(
-            "([sel, t]) => { const e = document.querySelector(sel);"
-            " return !!e && e.innerText.includes(t); }",
-            arg=[selector, text],
-            timeout=timeout,
-        )
+        try:
+            self.page.wait_for_function(
+                "([sel, t]) => { const e = document.querySelector(sel);"
+                " return !!e && e.innerText.includes(t); }",
+                arg=[selector, text],
+                timeout=timeout,
+            )
+        except PlaywrightTimeout:
+            # Say what was on screen instead, so a rare failure can be diagnosed from its log.
+            shown = self.page.evaluate(
+                "(sel) => document.querySelector(sel)?.innerText ?? '(missing)'", selector
+            )
+            chat = self.page.evaluate(
+                "() => document.querySelector('#sp-chat')?.innerText ?? '(missing)'"
+            )
+            raise AssertionError(
+                f"{text!r} not seen in {selector} within {timeout} ms;"
+                f" it shows {shown!r}; chat shows {chat[-600:]!r}"
+            ) from None
 
     def open_accordion(self, elem_id: str) -> None:
         self.page.click(f"#{elem_id} button, #{elem_id} .label-wrap")
