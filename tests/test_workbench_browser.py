@@ -224,15 +224,81 @@ def test_two_browsers_saving_at_once_get_distinct_versions(
         page.close()
 
 
-def test_a_read_only_server_says_why_saving_is_off(browser: Browser, fake: FakeOpenAI) -> None:
+def test_a_read_only_server_keeps_saved_versions_in_that_browser_only(
+    browser: Browser, fake: FakeOpenAI, tmp_path: Path
+) -> None:
     services = make_test_services(
         openai_api_key="test-key", openai_base_url=fake.base_url, playground_prompts_writable=False
+    )
+    with live_server(build_app(services, warm_up=False)) as url:
+        page = open_page(browser, url)
+        pick(page, "sp-model", "gpt-4o-mini")
+        pick(page, "sp-voice", "Off")
+        open_editor(page)
+        wait_for_text(page, "#sp-save-result", "A save keeps the version in this browser only")
+        assert "PLAYGROUND_PROMPTS_WRITABLE" in page.inner_text("#sp-save-result")
+        append_to_line(page, "put the key point first", ADDED)
+        wait_for_text(page, "#sp-editor-status", "Valid draft")
+        wait_for_text(page, "#sp-editor-status", "Save keeps versions in this browser only")
+        set_field(page, "sp-save-note", "end with a smile")
+        page.click("#sp-save-version")
+        wait_for_text(page, "#sp-save-result", "Kept default-prompt-node · kept 1 in this browser")
+        assert "kept 1 · end with a smile" in page.input_value("#sp-kept input")
+        wait_for_text(page, "#sp-kept-row", "1 kept.")
+        # Nothing was written on the server; the editor still holds the draft, and Send runs it.
+        assert services.prompts.versions("default-prompt-node") == [1]
+        fake.enqueue(Reply(chunks=["Kept ", "and run :)"]))
+        page.get_by_role("tab", name="Chat").click()
+        page.fill("#sp-message textarea", "Say hello")
+        page.click("#sp-send")
+        wait_for_text(page, "#sp-chat", "Kept and run")
+        wait_for_text(page, "#sp-chat", "default-prompt-node@draft:")
+        assert (
+            fake.chat_requests[-1].body["messages"][0]["content"].rstrip().endswith(ADDED.strip())
+        )
+
+        # After a reload the editor opens the saved version, and the kept one is a click away.
+        page.reload()
+        page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+        open_editor(page)
+        assert ADDED.strip() not in page.inner_text("#sp-editor-yaml")
+        wait_for_text(page, "#sp-kept-row", "1 kept.")  # the list has been read back
+        pick(page, "sp-kept", "kept 1")
+        page.click("#sp-open-kept")
+        wait_for_text(page, "#sp-save-result", "Opened default-prompt-node · kept 1 as a draft")
+        wait_for_text(page, "#sp-editor-yaml", ADDED.strip())
+        wait_for_text(page, "#sp-editor-status", "Valid draft")
+        with page.expect_download() as download:
+            page.click("#sp-download-kept")
+            page.locator("#sp-editor-file a").first.click()
+        assert download.value.suggested_filename == "default-prompt-node-kept-1.yaml"
+        text = Path(download.value.path()).read_text()
+        assert text.startswith("# default-prompt-node · kept 1, kept in a browser from")
+        assert ADDED.strip() in yaml.safe_load(text)["system"]
+        page.close()
+
+        # Another browser sees none of it.
+        other = open_page(browser, url)
+        open_editor(other)
+        wait_for_text(other, "#sp-kept-row", "None kept yet")
+        other.close()
+
+
+def test_a_read_only_server_without_a_notebook_says_why_saving_is_off(
+    browser: Browser, fake: FakeOpenAI
+) -> None:
+    services = make_test_services(
+        openai_api_key="test-key",
+        openai_base_url=fake.base_url,
+        playground_prompts_writable=False,
+        playground_notebook_db="",
     )
     with live_server(build_app(services, warm_up=False)) as url:
         page = open_page(browser, url)
         open_editor(page)
         assert page.locator("#sp-save-version").is_disabled()
         assert "PLAYGROUND_PROMPTS_WRITABLE" in page.inner_text("#sp-save-result")
+        assert page.locator("#sp-kept").count() == 0
         page.close()
 
 

@@ -15,6 +15,7 @@ from typing import Final
 
 from playground.notebook.model import Notebook, RunCell
 from playground.notebook.store import NotebookStore, validate_owner_id
+from playground.prompts.kept import KeptPrompts
 
 __all__ = ["Notebooks"]
 
@@ -24,6 +25,9 @@ _STRIPES: Final = 64
 class Notebooks:
     def __init__(self, store: NotebookStore) -> None:
         self.store = store
+        # Prompt versions a browser keeps where the server cannot save them: same file, same
+        # owner ids, forgotten on the same schedule.
+        self.kept = KeptPrompts(store.path, expire_after_s=store.expire_after_s)
         self._locks = tuple(asyncio.Lock() for _ in range(_STRIPES))
 
     def _lock(self, owner: str) -> asyncio.Lock:

@@ -22,9 +22,12 @@ from playground.agent.tools import TOOLS
 from playground.errors import ConfigError
 from playground.notebook.access import Notebooks
 from playground.notebook.prompt_history import runs_by_version
+from playground.prompts.kept import KeptPrompts, KeptVersion
 from playground.prompts.library import PromptFile, prompt_yaml
 from playground.prompts.store import PromptStore, parse_document
+from playground.prompts.token_count import SystemTokenCounter
 from playground.prompts.workbench import EditorDraft, editor_text, parse_editor
+from playground.providers.local_llm import find_local_model
 from playground.ui.notebook_files import UPLOAD_REFUSED, read_upload, write_export
 from playground.ui.notebook_tab import NotebookSession
 from playground.ui.parameters_panel import variables_note
@@ -59,9 +62,29 @@ class EditorTab:
     ) -> None:
         self.store, self.settings, self.notebooks = store, settings, notebooks
         self.export_dir = export_dir
+        # Where the server cannot save (a public Space), a save keeps the version in this
+        # browser instead (beside its notebook); without a notebook file, saving is off.
+        # The local model's tokenizer counts the system text exactly (estimated without it).
+        self.tokens = SystemTokenCounter(find_local_model())
+        self.kept: KeptPrompts | None = None
+        if store.read_only_reason is not None and notebooks is not None:
+            self.kept = notebooks.kept
+
+    @property
+    def can_save(self) -> bool:
+        return self.store.writable or self.kept is not None
+
+    @property
+    def saving_fact(self) -> str | None:
+        """Where a save goes, said in the status box when it is not the prompt folder."""
+        reason = self.store.read_only_reason
+        if reason is None:
+            return None
+        if self.kept is not None:
+            return f"Save keeps versions in this browser only ({reason})"
+        return f"saving is off: {reason}"
 
     def render(self) -> None:
-        reason = self.store.read_only_reason
         # Filled when the page loads (``on_open``): the text a script calling ``/turn`` leaves
         # out must be "no draft", not the default prompt's text.
         self.title = gr.HTML("", elem_id="sp-editor-title")
@@ -92,14 +115,15 @@ class EditorTab:
             )
             gr.HTML(tool_reference_html(), elem_id="sp-tool-schemas")
         self.diff = gr.HTML("", elem_id="sp-editor-diff")
-        self._render_saving(reason)
+        self._render_saving()
         self._render_files()
         self.result = gr.HTML(self.read_only_note(), elem_id="sp-save-result")
         with gr.Accordion("Version history", open=True, elem_id="sp-history-box"):
             self.history = gr.HTML("", elem_id="sp-prompt-history")
 
-    def _render_saving(self, reason: str | None) -> None:
+    def _render_saving(self) -> None:
         """The note and the save, save-as, duplicate and discard buttons."""
+        here = " (this browser)" if self.kept is not None else ""
         with gr.Row(equal_height=True):
             self.note = gr.Textbox(
                 label="Note for the new version",
@@ -109,9 +133,9 @@ class EditorTab:
                 elem_id="sp-save-note",
             )
             self.save = gr.Button(
-                "Save as new version",
+                f"Save as new version{here}",
                 variant="primary",
-                interactive=reason is None,
+                interactive=self.can_save,
                 scale=1,
                 min_width=140,
                 elem_id="sp-save-version",
@@ -126,14 +150,14 @@ class EditorTab:
             )
             self.save_new = gr.Button(
                 "Save as a new prompt",
-                interactive=reason is None,
+                interactive=self.can_save,
                 scale=1,
                 min_width=140,
                 elem_id="sp-save-new",
             )
             self.duplicate = gr.Button(
                 "Duplicate",
-                interactive=reason is None,
+                interactive=self.can_save,
                 scale=1,
                 min_width=100,
                 elem_id="sp-duplicate",
@@ -158,13 +182,33 @@ class EditorTab:
                 file_types=[".yaml", ".yml"],
                 elem_id="sp-upload-yaml",
             )
+        self.kept_picker: gr.Dropdown | None = None
+        if self.kept is not None:
+            with gr.Row(equal_height=True, elem_id="sp-kept-row"):
+                self.kept_picker = gr.Dropdown(
+                    [],
+                    value=None,
+                    label="Versions kept in this browser",
+                    info=kept_info([]),
+                    scale=4,
+                    elem_id="sp-kept",
+                )
+                self.open_kept = gr.Button("Open", size="sm", elem_id="sp-open-kept")
+                self.download_kept = gr.Button("Download", size="sm", elem_id="sp-download-kept")
         self.file = gr.File(
             label="Download", visible=False, interactive=False, elem_id="sp-editor-file"
         )
 
     def read_only_note(self) -> str:
         reason = self.store.read_only_reason
-        return "" if reason is None else _saved_html(f"Saving is off here: {reason}.", ok=False)
+        if reason is None:
+            return ""
+        if self.kept is not None:
+            return _saved_html(
+                f"Saving on the server is off: {reason}. A save keeps the version in this "
+                "browser only; download it to keep it elsewhere."
+            )
+        return _saved_html(f"Saving is off here: {reason}.", ok=False)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -174,13 +218,8 @@ class EditorTab:
         s = self.settings
         pickers = [s.prompt_id, s.version]
         self.notebook_state = notebook_state
-        whose = [notebook_state] if notebook_state is not None else []
-        self.download_text.click(
-            self.on_download_text, [self.text, self.opened], [self.file, self.result], **_PRIVATE
-        )
-        self.download_all.click(
-            self.on_download_all, [s.prompt_id], [self.file, self.result], **_PRIVATE
-        )
+        whose: list[Block] = [notebook_state] if notebook_state is not None else []
+        self._wire_files(tab, whose)
         self.upload.upload(
             self.on_upload, [self.upload, self.opened], [self.text, self.result], **_PRIVATE
         )
@@ -226,6 +265,7 @@ class EditorTab:
         saved = [s.prompt_id, s.version, self.title, self.text, self.opened, self.status]
         saved += [self.diff, self.history]
         saved += [self.note, self.new_id, self.result]
+        saved += [self.kept_picker] if self.kept_picker is not None else []
         self.save.click(
             self.on_save, [self.text, self.note, self.opened, *whose], saved, **_PRIVATE
         )
@@ -239,6 +279,32 @@ class EditorTab:
             self.on_duplicate, [self.new_id, self.note, self.opened, *whose], saved, **_PRIVATE
         )
 
+    def _wire_files(self, tab: gr.Tab, whose: list[Block]) -> None:
+        """Downloads, and the versions this browser kept (read-only servers)."""
+        self.download_text.click(
+            self.on_download_text, [self.text, self.opened], [self.file, self.result], **_PRIVATE
+        )
+        self.download_all.click(
+            self.on_download_all,
+            [self.settings.prompt_id, *whose],
+            [self.file, self.result],
+            **_PRIVATE,
+        )
+        if self.kept_picker is None:
+            return
+        # Kept versions are listed when the tab is shown (the page's owner is known by then)
+        # and after each save.
+        tab.select(self.on_kept_list, whose, [self.kept_picker], **_PRIVATE)
+        self.open_kept.click(
+            self.on_open_kept,
+            [self.kept_picker, self.opened, *whose],
+            [self.text, self.result],
+            **_PRIVATE,
+        )
+        self.download_kept.click(
+            self.on_download_kept, [self.kept_picker, *whose], [self.file, self.result], **_PRIVATE
+        )
+
     def base_of(self, prompt_id: str, version: str) -> PromptFile:
         return self.settings.prompts.resolve_shown(prompt_id, version)
 
@@ -250,12 +316,12 @@ class EditorTab:
         return self.base_of(prompt_id, version)
 
     def status_of(self, text: str, base: PromptFile) -> tuple[str, EditorDraft | None]:
-        reason = self.store.read_only_reason
         try:
             draft = parse_editor(text, base)
         except ConfigError as exc:
-            return editor_status(None, exc.message, read_only_reason=reason), None
-        return editor_status(draft, None, read_only_reason=reason), draft
+            return editor_status(None, exc.message, saving=self.saving_fact), None
+        tokens = self.tokens.count(draft.prompt.system)
+        return editor_status(draft, None, saving=self.saving_fact, tokens=tokens), draft
 
     def on_edit(self, text: str, opened: str) -> tuple[str, str, Any]:
         base = self.base_of_ref(opened)
@@ -282,9 +348,13 @@ class EditorTab:
         path = await write_export(self.export_dir(), name, text)
         return gr.update(value=str(path), visible=True), self.read_only_note()
 
-    async def on_download_all(self, prompt_id: str) -> tuple[Any, str]:
-        """Every saved version of the prompt, as its files, in one zip."""
+    async def on_download_all(
+        self, prompt_id: str, nbs: NotebookSession | None = None
+    ) -> tuple[Any, str]:
+        """Every saved version of the prompt, as its files, in one zip (with the versions this
+        browser kept, where the server cannot save)."""
         versions = self.settings.prompts.prompts.get(prompt_id, {})
+        kept = [k for k in await self.kept_of(nbs) if k.prompt_id == prompt_id]
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for number in sorted(versions):
@@ -293,6 +363,8 @@ class EditorTab:
                 saved = self.store.directory / name
                 text = saved.read_bytes() if saved.is_file() else prompt_yaml(versions[number])
                 archive.writestr(name, text)
+            for version in sorted(kept, key=lambda k: k.number):
+                archive.writestr(f"{prompt_id}/kept-{version.number}.yaml", kept_file(version))
         path = await write_export(self.export_dir(), f"{prompt_id}-versions.zip", buffer.getvalue())
         return gr.update(value=str(path), visible=True), self.read_only_note()
 
@@ -318,6 +390,47 @@ class EditorTab:
         return editor_text(prompt), _saved_html(
             f"Opened as a draft over {base.ref}: Send runs it; save it to keep it here."
         )
+
+    # -- versions kept in this browser (read-only servers) ------------------------------------
+
+    async def kept_of(self, nbs: NotebookSession | None) -> list[KeptVersion]:
+        owner = nbs.owner if isinstance(nbs, NotebookSession) else None
+        if self.kept is None or not owner:
+            return []
+        return await self.kept.aversions(owner)
+
+    async def on_kept_list(self, nbs: NotebookSession | None = None) -> Any:
+        kept = await self.kept_of(nbs)
+        return gr.update(choices=kept_choices(kept), info=kept_info(kept))
+
+    async def _picked_kept(self, picked: str | None, nbs: NotebookSession | None) -> KeptVersion:
+        owner = nbs.owner if isinstance(nbs, NotebookSession) else None
+        if self.kept is None or not owner or not isinstance(picked, str) or not picked:
+            raise ConfigError("pick a kept version first", field="kept")
+        return await self.kept.aversion(owner, picked)
+
+    async def on_open_kept(
+        self, picked: str | None, opened: str, nbs: NotebookSession | None = None
+    ) -> tuple[Any, str]:
+        """A kept version opened as a draft over the picked version, as an uploaded file is."""
+        try:
+            kept = await self._picked_kept(picked, nbs)
+        except ConfigError as exc:
+            return gr.skip(), _saved_html(f"Not opened: {exc.message}", ok=False)
+        base = self.base_of_ref(opened)
+        return kept.text, _saved_html(
+            f"Opened {kept.label} as a draft over {base.ref}: Send runs it."
+        )
+
+    async def on_download_kept(
+        self, picked: str | None, nbs: NotebookSession | None = None
+    ) -> tuple[Any, str]:
+        try:
+            kept = await self._picked_kept(picked, nbs)
+        except ConfigError as exc:
+            return gr.skip(), _saved_html(f"Not downloaded: {exc.message}", ok=False)
+        path = await write_export(self.export_dir(), kept.file_name, kept_file(kept))
+        return gr.update(value=str(path), visible=True), self.read_only_note()
 
     def on_tools(self, tools: list[str], text: str) -> tuple[Any, str]:
         """The ticked tools written into the text (in the reference's order)."""
@@ -451,6 +564,8 @@ class EditorTab:
         nbs: NotebookSession | None,
     ) -> dict[Block, Any]:
         document = {**draft.document, "id": prompt_id}
+        if self.kept is not None:
+            return await self._keep(prompt_id, document, note, after=after, nbs=nbs)
         saved = await asyncio.to_thread(
             self.store.save, prompt_id, document, note=(note or "").strip()
         )
@@ -478,3 +593,59 @@ class EditorTab:
             self.new_id: "",
             self.result: _saved_html(message),
         }
+
+    async def _keep(
+        self,
+        prompt_id: str,
+        document: dict[str, Any],
+        note: str,
+        *,
+        after: PromptFile | None,
+        nbs: NotebookSession | None,
+    ) -> dict[Block, Any]:
+        """A save on a read-only server: the version is kept for this browser; the editor keeps
+        its text (a draft over the version it was opened from), so Send runs it."""
+        assert self.kept is not None and self.kept_picker is not None
+        owner = nbs.owner if isinstance(nbs, NotebookSession) else None
+        if not owner:
+            raise ConfigError("this page has no browser id yet; reload it and save again")
+        text = editor_text(parse_document(document, field="prompt_draft"))
+        based_on = after.ref if after is not None else "new"
+        kept = await self.kept.akeep(
+            owner, prompt_id, text, based_on=based_on, note=(note or "").strip()
+        )
+        listed = await self.kept.aversions(owner)
+        return {
+            self.kept_picker: gr.update(
+                choices=kept_choices(listed), value=kept.key, info=kept_info(listed)
+            ),
+            self.note: "",
+            self.new_id: "",
+            self.result: _saved_html(
+                f"Kept {kept.label} in this browser (the server's prompts are read-only). "
+                "Open it any time from the list above; download it to keep it elsewhere."
+            ),
+        }
+
+
+def kept_choices(kept: list[KeptVersion]) -> list[tuple[str, str]]:
+    """The kept versions as picker choices, newest first: label with note and time."""
+    choices = []
+    for version in kept:
+        when = version.created.strftime("%Y-%m-%d %H:%M UTC")
+        note = f" · {version.note[:60]}" if version.note else ""
+        choices.append((f"{version.label}{note} · {when}", version.key))
+    return choices
+
+
+def kept_info(kept: list[KeptVersion]) -> str:
+    count = f"{len(kept)} kept" if kept else "None kept yet"
+    return f"{count}. Only this browser sees them: download them to keep them elsewhere."
+
+
+def kept_file(kept: KeptVersion) -> str:
+    """A kept version as a file: its text under a comment saying where it came from (opening
+    the file drops the comment with everything else a save adds)."""
+    note = " ".join(kept.note.split())
+    head = f"# {kept.label}, kept in a browser from {kept.based_on} on {kept.created:%Y-%m-%d}"
+    return f"{head}{': ' + note if note else ''}\n{kept.text}"

@@ -1,6 +1,6 @@
 """Pure rendering of the prompt editor's status line: valid or not (naming the field), the
-draft's hash, an estimate of its system text's tokens, the V1/V2 rule, and whether saving is
-possible here."""
+draft's hash, its system text's tokens, the V1/V2 rule, where a save goes, and the system text
+with its ``{{variables}}`` marked (those with no default stand out: a Send must fill them)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,17 @@ from collections.abc import Mapping, Sequence
 
 from playground.agent.tools import TOOLS, tool_schemas
 from playground.notebook.prompt_history import VersionRuns
-from playground.prompts.library import PromptFile
+from playground.prompts.library import VARIABLE, PromptFile
+from playground.prompts.token_count import TokenCount
 from playground.prompts.workbench import EditorDraft, variable_names
 
 __all__ = [
-    "CHARS_PER_TOKEN",
     "editor_status",
     "editor_title",
     "history_html",
+    "marked_system",
     "tool_reference_html",
 ]
-
-# English prose averages about four characters a token for GPT tokenizers; the count is labelled
-# as an estimate because the real tokenizer depends on the model.
-CHARS_PER_TOKEN = 4
 
 
 def editor_title(base: PromptFile) -> str:
@@ -35,17 +32,23 @@ def editor_title(base: PromptFile) -> str:
 
 
 def editor_status(
-    draft: EditorDraft | None, error: str | None, *, read_only_reason: str | None
+    draft: EditorDraft | None,
+    error: str | None,
+    *,
+    saving: str | None,
+    tokens: TokenCount | None = None,
 ) -> str:
-    """One status box: the error naming the field, or the draft's facts."""
+    """One status box: the error naming the field, or the draft's facts (``saving``: where a
+    save goes, when that is not the server's prompt folder; ``tokens``: the system text's
+    count, worked out by the caller who has the tokenizer)."""
     if error is not None:
         return f"<div class='sp-editor-status sp-editor-bad'>⚠ {html.escape(error)}</div>"
     assert draft is not None
     prompt = draft.prompt
-    tokens = max(1, round(len(prompt.system) / CHARS_PER_TOKEN))
+    names = variable_names(prompt)
     facts = [
-        f"≈{tokens} tokens of system text",
-        f"variables: {', '.join(variable_names(prompt)) or 'none'}",
+        tokens.describe() if tokens is not None else "",
+        f"variables: {', '.join(names) or 'none'}",
     ]
     if prompt.format == "v1" and prompt.tools:
         facts.append(
@@ -57,10 +60,36 @@ def editor_status(
     else:
         head = "✓ Valid, and the same as the saved version: Send runs the saved version."
         kind = "sp-editor-same"
-    if read_only_reason is not None:
-        facts.append(f"saving is off: {read_only_reason}")
-    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts)
-    return f"<div class='sp-editor-status {kind}'><p>{head}</p><ul>{items}</ul></div>"
+    if saving is not None:
+        facts.append(saving)
+    items = "".join(f"<li>{html.escape(f)}</li>" for f in facts if f)
+    system = marked_system(prompt) if names else ""
+    return f"<div class='sp-editor-status {kind}'><p>{head}</p><ul>{items}</ul>{system}</div>"
+
+
+def marked_system(prompt: PromptFile) -> str:
+    """The system text with each ``{{variable}}`` marked: its default shown on hover, and
+    those without a default flagged (the variables box must give them a value)."""
+    text, parts, last = prompt.system, [], 0
+    for match in VARIABLE.finditer(text):
+        parts.append(html.escape(text[last : match.start()]))
+        name = match.group(1)
+        if name in prompt.variables:
+            title = f"default: {prompt.variables[name]}"
+            kind = "sp-var"
+        else:
+            title = "no default: give it a value under Parameters and variables"
+            kind = "sp-var sp-var-missing"
+        parts.append(
+            f"<mark class='{kind}' title='{html.escape(title, quote=True)}'>"
+            f"{html.escape(match.group(0))}</mark>"
+        )
+        last = match.end()
+    parts.append(html.escape(text[last:]))
+    return (
+        "<details class='sp-marked-system' open><summary>System text, variables marked</summary>"
+        f"<pre>{''.join(parts)}</pre></details>"
+    )
 
 
 def _ms(value: float | None) -> str:
