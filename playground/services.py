@@ -108,8 +108,8 @@ def _notebooks(settings: Settings) -> Notebooks | None:
             max_total_bytes=settings.playground_notebook_max_total_bytes,
             expire_after_s=settings.playground_notebook_expire_days * 86_400,
         )
+        return Notebooks(store)  # with its kept prompt versions, in the same file
     except (OSError, sqlite3.Error) as exc:
         # A read-only disk must not stop the playground: it runs, without a notebook.
         log.warning("notebooks are off: %s cannot be used (%s)", path, exc)
         return None
-    return Notebooks(store)
