@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from playground.prompts.library import PromptFile
-from playground.prompts.token_count import SystemTokenCounter
+from playground.providers.local_tokenizer import SystemTokenCounter
 from playground.prompts.workbench import parse_editor
 from playground.providers.local_llm import find_local_model
 from playground.ui.render.editor_view import editor_status, marked_system

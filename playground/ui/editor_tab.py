@@ -25,7 +25,7 @@ from playground.notebook.prompt_history import runs_by_version
 from playground.prompts.kept import KeptPrompts, KeptVersion
 from playground.prompts.library import PromptFile, prompt_yaml
 from playground.prompts.store import PromptStore, parse_document
-from playground.prompts.token_count import SystemTokenCounter
+from playground.providers.local_tokenizer import SystemTokenCounter
 from playground.prompts.workbench import EditorDraft, editor_text, parse_editor
 from playground.providers.local_llm import find_local_model
 from playground.ui.notebook_files import UPLOAD_REFUSED, read_upload, write_export

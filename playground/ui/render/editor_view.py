@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from playground.agent.tools import TOOLS, tool_schemas
 from playground.notebook.prompt_history import VersionRuns
 from playground.prompts.library import VARIABLE, PromptFile
-from playground.prompts.token_count import TokenCount
+from playground.providers.local_tokenizer import TokenCount
 from playground.prompts.workbench import EditorDraft, variable_names
 
 __all__ = [
