@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from playground.prompts.library import PromptFile
-from playground.providers.local_tokenizer import SystemTokenCounter
 from playground.prompts.workbench import parse_editor
 from playground.providers.local_llm import find_local_model
+from playground.providers.local_tokenizer import SystemTokenCounter
 from playground.ui.render.editor_view import editor_status, marked_system
 
 PROMPT = PromptFile(

@@ -263,6 +263,15 @@ def test_a_read_only_server_keeps_saved_versions_in_that_browser_only(
         open_editor(page)
         assert ADDED.strip() not in page.inner_text("#sp-editor-yaml")
         wait_for_text(page, "#sp-kept-row", "1 kept.")  # the list has been read back
+        # The history lists the kept version with its note and the run its text made.
+        wait_for_text(page, "#sp-prompt-history", "kept 1")
+        kept_row = next(
+            row
+            for row in page.locator("#sp-prompt-history tr").all_inner_texts()
+            if row.startswith("default-prompt-node · kept 1")
+        )
+        assert "end with a smile" in kept_row and "(this browser)" in kept_row
+        assert "\t1\t" in kept_row and " ms" in kept_row
         pick(page, "sp-kept", "kept 1")
         page.click("#sp-open-kept")
         wait_for_text(page, "#sp-save-result", "Opened default-prompt-node · kept 1 as a draft")
@@ -377,4 +386,84 @@ def test_duplicate_copies_the_saved_version_to_a_new_id(
     set_field(page, "sp-new-id", "summariser")
     page.click("#sp-duplicate")
     wait_for_text(page, "#sp-save-result", "a prompt 'summariser' exists")
+    page.close()
+
+
+def code_text(page: Page, elem_id: str) -> str:
+    return page.inner_text(f"#{elem_id} .cm-content")
+
+
+def test_the_form_edits_each_field_and_the_yaml_follows_and_back(
+    browser: Browser, base_url: str, fake: FakeOpenAI
+) -> None:
+    page = open_page(browser, base_url)
+    pick(page, "sp-model", "gpt-4o-mini")
+    pick(page, "sp-voice", "Off")
+    open_editor(page)
+    # The form shows the opened version's fields.
+    page.wait_for_function(
+        "() => document.querySelector('#sp-field-title input')?.value.length > 0"
+    )
+    assert page.is_checked("#sp-field-format input[value='v2']")
+    assert "put the key point first" in code_text(page, "sp-field-system")
+
+    # The system text typed in its own field: the YAML follows, the draft runs.
+    page.locator("#sp-field-system .cm-line", has_text="put the key point first").first.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" Answer in French.")
+    wait_for_text(page, "#sp-editor-yaml", "Answer in French.")
+    wait_for_text(page, "#sp-editor-status", "Valid draft")
+
+    # A schema that is not JSON is refused beside its field; one that is not a JSON schema is
+    # written, and the text's validation says so beside the field; emptied, both are gone.
+    page.click("#sp-field-output-schema .cm-content")
+    page.keyboard.insert_text('{"type": ')
+    wait_for_text(page, "#sp-field-error-output-schema", "not JSON")
+    page.keyboard.insert_text("12}")
+    wait_for_text(page, "#sp-field-error-output-schema", "not a valid JSON schema")
+    wait_for_text(page, "#sp-editor-status", "output_schema")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Backspace")
+    wait_for_text(page, "#sp-editor-status", "Valid draft")
+    assert page.inner_text("#sp-field-error-output-schema").strip() == ""
+    assert "output_schema" not in code_text(page, "sp-editor-yaml")
+
+    # Default parameters and a variable's default, set in the form, are in the YAML.
+    set_field(page, "sp-field-variables", "assistant_name: Claudine")
+    page.fill("#sp-field-defaults input[type=number] >> nth=0", "0.2")
+    wait_for_text(page, "#sp-editor-yaml", "temperature: 0.2")
+    wait_for_text(page, "#sp-editor-yaml", "assistant_name: Claudine")
+
+    # Typing in the YAML fills the form.
+    page.locator("#sp-editor-yaml .cm-line", has_text="title:").first.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" (French)")
+    page.wait_for_function(
+        "() => document.querySelector('#sp-field-title input')?.value.endsWith('(French)')"
+    )
+
+    # The parameters' reset takes the draft's defaults; Send runs the draft the form made.
+    page.click("#sp-params .label-wrap")
+    page.click("#sp-params-reset")
+    page.wait_for_function(
+        "() => document.querySelector('#sp-temperature input, #sp-temperature textarea')"
+        "?.value === '0.2'"
+    )
+    wait_for_text(page, "#sp-variables-note", "Every variable has a value")
+    fake.enqueue(Reply(chunks=["Bonjour."]))
+    page.get_by_role("tab", name="Chat").click()
+    page.fill("#sp-message textarea", "Say hello")
+    page.click("#sp-send")
+    wait_for_text(page, "#sp-chat", "Bonjour.")
+    system = fake.chat_requests[-1].body["messages"][0]["content"]
+    assert system.startswith("You are Claudine,") and "Answer in French." in system
+    assert fake.chat_requests[-1].body["temperature"] == 0.2
+
+    # Discard puts the saved version back, in the form too.
+    open_editor(page)
+    page.click("#sp-discard")
+    page.wait_for_function(
+        "() => !document.querySelector('#sp-field-title input')?.value.endsWith('(French)')"
+    )
+    assert "Answer in French." not in code_text(page, "sp-field-system")
     page.close()

@@ -30,6 +30,7 @@ __all__ = [
     "VARIABLE",
     "VERSION_TEXT",
     "describe_validation",
+    "document_yaml",
     "load_prompt_library",
     "prompt_yaml",
 ]
@@ -236,7 +237,14 @@ def prompt_yaml(prompt: PromptFile) -> str:
     data = prompt.model_dump(mode="python", exclude_defaults=True)
     for required in ("id", "version", "title", "node", "format", "system"):
         data.setdefault(required, getattr(prompt, required))
-    ordered = {name: data[name] for name in PromptFile.model_fields if name in data}
+    return document_yaml(data)
+
+
+def document_yaml(document: dict[str, Any]) -> str:
+    """A prompt document (valid or not) as a file writes it: fields in the model's order (any
+    others after them), multi-line text as ``|`` blocks."""
+    ordered = {name: document[name] for name in PromptFile.model_fields if name in document}
+    ordered.update({k: v for k, v in document.items() if k not in ordered})
     return yaml.dump(ordered, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
 
 

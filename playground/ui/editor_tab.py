@@ -25,14 +25,16 @@ from playground.notebook.prompt_history import runs_by_version
 from playground.prompts.kept import KeptPrompts, KeptVersion
 from playground.prompts.library import PromptFile, prompt_yaml
 from playground.prompts.store import PromptStore, parse_document
-from playground.providers.local_tokenizer import SystemTokenCounter
 from playground.prompts.workbench import EditorDraft, editor_text, parse_editor
 from playground.providers.local_llm import find_local_model
+from playground.providers.local_tokenizer import SystemTokenCounter
+from playground.ui.editor_form import EditorForm
 from playground.ui.notebook_files import UPLOAD_REFUSED, read_upload, write_export
 from playground.ui.notebook_tab import NotebookSession
 from playground.ui.parameters_panel import variables_note
 from playground.ui.render import prompt_view
 from playground.ui.render.editor_view import (
+    KeptRow,
     editor_status,
     editor_title,
     history_html,
@@ -94,13 +96,15 @@ class EditorTab:
         # same update — server state and page values can land in different orders when two
         # opens overlap, which once ran one version's text as a draft over another.
         self.opened = gr.Textbox("", visible=False, elem_id="sp-editor-opened")
+        self.form = EditorForm()
+        self.form.render()
         self.text = gr.Code(
             "",
             language="yaml",
             lines=16,
             max_lines=40,
-            label="Prompt (YAML: title, description, node, format, system, variables, tools, "
-            "output_schema, exit_paths, defaults)",
+            label="The same prompt as YAML (edit here or in the fields above: each follows "
+            "the other)",
             interactive=True,
             wrap_lines=True,
             elem_id="sp-editor-yaml",
@@ -221,20 +225,21 @@ class EditorTab:
         whose: list[Block] = [notebook_state] if notebook_state is not None else []
         self._wire_files(tab, whose)
         self.upload.upload(
-            self.on_upload, [self.upload, self.opened], [self.text, self.result], **_PRIVATE
+            self.on_upload, [self.upload, self.opened], self.text_replaced, **_PRIVATE
         )
         self.tools.input(
             self.on_tools, [self.tools, self.text], [self.text, self.result], **_PRIVATE
         )
+        self.form.wire(self.text)
         self.text.change(
             self.on_edit,
-            [self.text, self.opened],
-            [self.status, self.diff, self.tools],
+            [self.text, self.opened, *self.form.controls.values()],
+            [self.status, self.diff, self.tools, *self.form.error_outputs],
             queue=False,
             trigger_mode="always_last",
             **_PRIVATE,
         )
-        opened: list[Block] = [self.title, self.text, self.opened, self.result, self.history]
+        opened: list[Block] = [self.title, *self.text_replaced, self.opened, self.history]
         opened += s.parameters.prefill_outputs
         # A picked version opens in the editor, its parameters and variables prefilled.
         # One at a time, in the order they were asked for: a prompt picked and then a version
@@ -250,10 +255,10 @@ class EditorTab:
         demo.load(self.on_history, [s.prompt_id, *whose], [self.history], **_PRIVATE)
         # Runs made since the tab was last drawn count when it is shown again.
         tab.select(self.on_history, [s.prompt_id, *whose], [self.history], **_PRIVATE)
-        self.discard.click(
-            self.on_discard, pickers, [self.text, self.opened, self.result], **_PRIVATE
+        self.discard.click(self.on_discard, pickers, [*self.text_replaced, self.opened], **_PRIVATE)
+        s.parameters.reset.click(
+            self.on_reset, [self.text, self.opened], s.parameters.prefill_outputs, **_PRIVATE
         )
-        s.parameters.reset.click(self.on_reset, pickers, s.parameters.prefill_outputs, **_PRIVATE)
         s.parameters.variables.change(
             self.on_variables,
             [s.parameters.variables, self.text, self.opened],
@@ -298,12 +303,21 @@ class EditorTab:
         self.open_kept.click(
             self.on_open_kept,
             [self.kept_picker, self.opened, *whose],
-            [self.text, self.result],
+            self.text_replaced,
             **_PRIVATE,
         )
         self.download_kept.click(
             self.on_download_kept, [self.kept_picker, *whose], [self.file, self.result], **_PRIVATE
         )
+
+    @property
+    def text_replaced(self) -> list[Block]:
+        """What a handler that replaces the editor's text sets: the text, the form showing it,
+        and the result line."""
+        return [self.text, self.result, *self.form.controls.values()]
+
+    def replaced_with(self, text: str, result: str) -> dict[Block, Any]:
+        return {self.text: text, self.result: result, **self.form.values_for(text)}
 
     def base_of(self, prompt_id: str, version: str) -> PromptFile:
         return self.settings.prompts.resolve_shown(prompt_id, version)
@@ -320,18 +334,26 @@ class EditorTab:
             draft = parse_editor(text, base)
         except ConfigError as exc:
             return editor_status(None, exc.message, saving=self.saving_fact), None
-        tokens = self.tokens.count(draft.prompt.system)
-        return editor_status(draft, None, saving=self.saving_fact, tokens=tokens), draft
+        return self.describe(draft), draft
 
-    def on_edit(self, text: str, opened: str) -> tuple[str, str, Any]:
+    def describe(self, draft: EditorDraft) -> str:
+        tokens = self.tokens.count(draft.prompt.system)
+        return editor_status(draft, None, saving=self.saving_fact, tokens=tokens)
+
+    def on_edit(self, text: str, opened: str, *form: Any) -> tuple[Any, ...]:
+        """The status, the diff, the ticked tools, and each error beside its field (``form``:
+        the form's controls, whose unreadable values are errors too)."""
         base = self.base_of_ref(opened)
-        status, draft = self.status_of(text or "", base)
-        if draft is None:
-            return status, "", gr.skip()
+        try:
+            draft = parse_editor(text or "", base)
+        except ConfigError as exc:
+            status = editor_status(None, exc.message, saving=self.saving_fact)
+            errors = self.form.errors_for(exc.field, exc.message, list(form))
+            return status, "", gr.skip(), *errors
+        status = self.describe(draft)
         tools = list(draft.prompt.tools)
-        if not draft.changed:
-            return status, "", tools
-        return status, prompt_view.prompt_diff(base, draft.prompt), tools
+        diff = prompt_view.prompt_diff(base, draft.prompt) if draft.changed else ""
+        return status, diff, tools, *self.form.errors_for(None, None, list(form))
 
     async def on_download_text(self, text: str, opened: str) -> tuple[Any, str]:
         """The editor's text as a file: ``<id>-v<N>.yaml`` for a saved version, else named by
@@ -368,7 +390,7 @@ class EditorTab:
         path = await write_export(self.export_dir(), f"{prompt_id}-versions.zip", buffer.getvalue())
         return gr.update(value=str(path), visible=True), self.read_only_note()
 
-    async def on_upload(self, path: Any, opened: str) -> tuple[Any, str]:
+    async def on_upload(self, path: Any, opened: str) -> dict[Block, Any]:
         """A YAML file (a saved version or a downloaded draft) opened as a draft over the
         picked version; what a save adds (version, note, time) is dropped."""
         try:
@@ -385,10 +407,13 @@ class EditorTab:
                 data.pop(name, None)
             prompt = parse_document(data, field="file")
         except ConfigError as exc:
-            return gr.skip(), _saved_html(f"Not opened: {exc.message}", ok=False)
+            return {self.result: _saved_html(f"Not opened: {exc.message}", ok=False)}
         base = self.base_of_ref(opened)
-        return editor_text(prompt), _saved_html(
-            f"Opened as a draft over {base.ref}: Send runs it; save it to keep it here."
+        return self.replaced_with(
+            editor_text(prompt),
+            _saved_html(
+                f"Opened as a draft over {base.ref}: Send runs it; save it to keep it here."
+            ),
         )
 
     # -- versions kept in this browser (read-only servers) ------------------------------------
@@ -411,15 +436,15 @@ class EditorTab:
 
     async def on_open_kept(
         self, picked: str | None, opened: str, nbs: NotebookSession | None = None
-    ) -> tuple[Any, str]:
+    ) -> dict[Block, Any]:
         """A kept version opened as a draft over the picked version, as an uploaded file is."""
         try:
             kept = await self._picked_kept(picked, nbs)
         except ConfigError as exc:
-            return gr.skip(), _saved_html(f"Not opened: {exc.message}", ok=False)
+            return {self.result: _saved_html(f"Not opened: {exc.message}", ok=False)}
         base = self.base_of_ref(opened)
-        return kept.text, _saved_html(
-            f"Opened {kept.label} as a draft over {base.ref}: Send runs it."
+        return self.replaced_with(
+            kept.text, _saved_html(f"Opened {kept.label} as a draft over {base.ref}: Send runs it.")
         )
 
     async def on_download_kept(
@@ -459,7 +484,12 @@ class EditorTab:
             owner = nbs.owner if isinstance(nbs, NotebookSession) else None
             cells = (await self.notebooks.load(owner)).cells if owner else ()
             runs = runs_by_version(cells, prompt_id)
-        return history_html(versions, library.sha256, runs)
+        kept = [
+            kept_row(version)
+            for version in await self.kept_of(nbs)
+            if version.prompt_id == prompt_id
+        ]
+        return history_html(versions, library.sha256, runs, kept)
 
     async def on_history(self, prompt_id: str, nbs: NotebookSession | None = None) -> str:
         return await self.history_of(prompt_id, nbs)
@@ -468,9 +498,8 @@ class EditorTab:
         """The editor and the parameters with ``base`` opened in them."""
         return {
             self.title: editor_title(base),
-            self.text: editor_text(base),
+            **self.replaced_with(editor_text(base), self.read_only_note()),
             self.opened: base.ref,
-            self.result: self.read_only_note(),
             **self.settings.parameters.prefill(base),
         }
 
@@ -490,12 +519,17 @@ class EditorTab:
         used = draft.prompt if draft is not None and draft.changed else base
         return variables_note(used, variables)
 
-    def on_discard(self, prompt_id: str, version: str) -> tuple[str, str, str]:
+    def on_discard(self, prompt_id: str, version: str) -> dict[Block, Any]:
         base = self.base_of(prompt_id, version)
-        return editor_text(base), base.ref, ""
+        return {**self.replaced_with(editor_text(base), ""), self.opened: base.ref}
 
-    def on_reset(self, prompt_id: str, version: str) -> dict[Block, Any]:
-        return self.settings.parameters.prefill(self.base_of(prompt_id, version))
+    def on_reset(self, text: str, opened: str) -> dict[Block, Any]:
+        """The defaults of the prompt a Send would run: the draft's, while the editor holds a
+        valid one (so defaults changed in the editor can be tried before a save)."""
+        base = self.base_of_ref(opened)
+        _, draft = self.status_of(text or "", base)
+        used = draft.prompt if draft is not None and draft.changed else base
+        return self.settings.parameters.prefill(used)
 
     async def on_save(
         self,
@@ -616,6 +650,7 @@ class EditorTab:
         )
         listed = await self.kept.aversions(owner)
         return {
+            self.history: await self.history_of(prompt_id, nbs),
             self.kept_picker: gr.update(
                 choices=kept_choices(listed), value=kept.key, info=kept_info(listed)
             ),
@@ -626,6 +661,15 @@ class EditorTab:
                 "Open it any time from the list above; download it to keep it elsewhere."
             ),
         }
+
+
+def kept_row(kept: KeptVersion) -> KeptRow:
+    """A kept version as the history lists it: its runs are its text's, run as a draft."""
+    try:
+        draft = parse_editor(kept.text, None).prompt
+    except ConfigError:  # kept before a rule it breaks was added: listed, never run
+        return KeptRow(kept.label, kept.created, kept.note, "", kept.sha256)
+    return KeptRow(kept.label, kept.created, kept.note, draft.ref, draft.draft_sha256 or "")
 
 
 def kept_choices(kept: list[KeptVersion]) -> list[tuple[str, str]]:

@@ -7,14 +7,17 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from playground.agent.tools import TOOLS, tool_schemas
 from playground.notebook.prompt_history import VersionRuns
 from playground.prompts.library import VARIABLE, PromptFile
-from playground.providers.local_tokenizer import TokenCount
 from playground.prompts.workbench import EditorDraft, variable_names
+from playground.providers.local_tokenizer import TokenCount
 
 __all__ = [
+    "KeptRow",
     "editor_status",
     "editor_title",
     "history_html",
@@ -96,14 +99,27 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} ms"
 
 
+@dataclass(frozen=True, slots=True)
+class KeptRow:
+    """A version kept in this browser (read-only servers), as the history lists it: its runs
+    are those of the draft its text makes (``draft_ref``)."""
+
+    label: str
+    created: datetime
+    note: str
+    draft_ref: str
+    sha256: str
+
+
 def history_html(
     versions: Sequence[PromptFile],
     sha256: Mapping[str, str],
     runs: Mapping[str, VersionRuns] | None,
+    kept: Sequence[KeptRow] = (),
 ) -> str:
     """The prompt's versions, newest first, with note, time, hash and — from this browser's
-    notebook — how many runs used each and their median TTFT and total; drafts that ran are
-    listed after them. ``runs`` None: the notebook is off here."""
+    notebook — how many runs used each and their median TTFT and total; then the versions this
+    browser kept, newest first; then drafts that ran. ``runs`` None: the notebook is off here."""
     head = (
         "<tr><th>Version</th><th>Saved</th><th>Note</th><th>sha256</th><th>Runs</th>"
         "<th>Median TTFT</th><th>Median total</th></tr>"
@@ -121,8 +137,20 @@ def history_html(
             f"<td>{run.runs if run else 0}</td><td>{_ms(run.median_ttft_ms if run else None)}</td>"
             f"<td>{_ms(run.median_total_ms if run else None)}</td></tr>"
         )
+    for row in kept:
+        run = stats.get(row.draft_ref)
+        rows.append(
+            f"<tr class='sp-history-kept'><td><code>{html.escape(row.label)}</code></td>"
+            f"<td>{row.created:%Y-%m-%d %H:%M UTC} (this browser)</td>"
+            f"<td>{html.escape(row.note) or '—'}</td>"
+            f"<td title='{html.escape(row.sha256)}'>"
+            f"<code>{html.escape(row.sha256[:12])}</code></td>"
+            f"<td>{run.runs if run else 0}</td><td>{_ms(run.median_ttft_ms if run else None)}</td>"
+            f"<td>{_ms(run.median_total_ms if run else None)}</td></tr>"
+        )
+    listed = {row.draft_ref for row in kept}
     for ref, run in sorted(stats.items()):
-        if "@draft:" in ref:
+        if "@draft:" in ref and ref not in listed:
             rows.append(
                 f"<tr class='sp-history-draft'><td><code>{html.escape(ref)}</code></td>"
                 f"<td>unsaved draft</td><td>—</td><td>—</td><td>{run.runs}</td>"
