@@ -21,6 +21,7 @@ from playground.checks.suite import CheckSuite, load_check_suite
 from playground.engines import Engines, VoiceKeyProblems
 from playground.notebook.access import Notebooks
 from playground.notebook.store import NotebookStore
+from playground.pricing.table import PriceTable, parse_price_overrides
 from playground.prompts.library import PromptLibrary
 from playground.prompts.store import PromptStore
 from playground.providers.local_llm import local_model_unavailable
@@ -41,6 +42,7 @@ class Services:
     checks: CheckSuite
     server_credentials: Credentials
     notebooks: Notebooks | None = None  # None: runs are not recorded (no notebook file)
+    prices: PriceTable = field(default_factory=PriceTable.shipped)
     # Shutdown steps of parts built later (the page's running turns), run before the engines go.
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _export_dir: Path | None = None
@@ -88,6 +90,7 @@ def make_services(settings: Settings) -> Services:
         checks=load_check_suite(settings),
         server_credentials=Credentials.from_settings(settings),
         notebooks=_notebooks(settings),
+        prices=PriceTable.shipped(parse_price_overrides(settings.playground_prices)),
     )
 
 

@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from playground.errors import ConfigError
+
 # The checkout (or Space) the package runs from: relative settings and shipped assets live here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = PROJECT_ROOT / "assets"
@@ -59,6 +61,9 @@ class Settings(BaseSettings):
     playground_azure_deployments: CommaList = ()
     playground_compatible_models: CommaList = ()
     playground_prompts_dir: str = "prompts"
+    # Prices over the shipped table (USD per 1M tokens): "name=input/output[/cached], ...";
+    # "compatible:*=0" makes a self-hosted server's models free.
+    playground_prices: str = ""
     # Saving prompt versions from the page and the API; unset: when the folder is writable.
     playground_prompts_writable: bool | None = None
 
@@ -132,6 +137,18 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("playground_prices")
+    @classmethod
+    def _prices_read(cls, value: str) -> str:
+        # Read here so a typo stops the start with its reason, not the first costed turn.
+        from playground.pricing.table import parse_price_overrides
+
+        try:
+            parse_price_overrides(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
         return value
 
     @field_validator(

@@ -76,7 +76,15 @@ def test_a_streamed_turn_sends_every_event_in_order(api: str, fake: FakeOpenAI) 
     end = events[-2].data
     assert end["text"] == "One two three."
     assert end["finish_reason"] == "stop"
-    assert end["usage"] == {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+    assert end["usage"] == {
+        "prompt_tokens": 9,
+        "completion_tokens": 3,
+        "total_tokens": 12,
+        "cached_tokens": 0,
+    }
+    # gpt-4o-mini at $0.15 / $0.60 per 1M tokens.
+    assert end["cost"]["usd"] == pytest.approx((9 * 0.15 + 3 * 0.60) / 1e6)
+    assert end["cost"]["price_as_of"] == "2025-08-07"
     timing = end["timing"]
     assert timing["chunks"] == 3
     assert timing["ttft_ms"] == pytest.approx(t_ms[0])
@@ -325,3 +333,27 @@ def test_keys_are_never_echoed_in_listings(api: str) -> None:
     for path in ("/v1/models", "/v1/voices", "/v1/prompts", "/healthz"):
         text = httpx.get(f"{api}{path}").text
         assert "test-key" not in text and "azure-key" not in text
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_the_cost_counts_cached_prompt_tokens_at_the_cached_rate(
+    api: str, fake: FakeOpenAI, streaming: bool
+) -> None:
+    fake.enqueue(Reply(chunks=["Cheap."], usage=(1000, 200), cached_tokens=800))
+    _, events = stream_events(api, body(streaming=streaming))
+    end = events[-2].data
+    assert end["usage"]["cached_tokens"] == 800
+    # gpt-4o-mini: $0.15 input, $0.075 cached input, $0.60 output per 1M tokens.
+    assert end["cost"]["input_usd"] == pytest.approx((200 * 0.15 + 800 * 0.075) / 1e6)
+    assert end["cost"]["output_usd"] == pytest.approx(200 * 0.60 / 1e6)
+    assert end["cost"]["usd"] == pytest.approx(end["cost"]["input_usd"] + end["cost"]["output_usd"])
+
+
+@pytest.mark.parametrize("model", ["compatible:fake-model", "azure:dep1"])
+def test_a_model_without_a_price_has_no_cost_rather_than_a_zero_one(
+    api: str, fake: FakeOpenAI, model: str
+) -> None:
+    _, events = stream_events(api, body(model=model))
+    end = events[-2].data
+    assert end["usage"]["completion_tokens"] > 0
+    assert end["cost"] is None

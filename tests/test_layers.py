@@ -84,6 +84,7 @@ def test_only_the_page_and_the_server_that_mounts_it_import_gradio() -> None:
         ("playground.checks", ("playground.api", "playground.ui", "playground.turn")),
         ("playground.speech", ("playground.api", "playground.ui", "playground.turn")),
         ("playground.providers", ("playground.api", "playground.ui", "playground.turn")),
+        ("playground.pricing", ("playground.api", "playground.ui", "playground.turn")),
         ("playground.notebook", ("playground.api", "playground.ui")),
         ("playground.prompts", ("playground.api", "playground.ui", "playground.turn")),
         ("playground.api", ("playground.ui",)),

@@ -28,6 +28,7 @@ from playground.notebook.model import (
     request_for_rerun,
 )
 from playground.notebook.store import NotebookStore, new_owner_id, validate_owner_id
+from playground.pricing.table import Cost
 from playground.prompts.library import load_prompt_library
 from playground.providers.base import Usage
 from playground.speech.wav import pcm_to_wav
@@ -99,6 +100,7 @@ def run_events(
             finish,
             Usage(10, 5, 15),
             timing(total_ms=total_ms, ttft_ms=ttft_ms, chunks=len(words)),
+            cost=Cost(usd=4e-6, input_usd=1.5e-6, output_usd=2.5e-6, price_as_of="2025-08-07"),
         )
     )
     return events
@@ -180,7 +182,13 @@ def test_derived_properties_come_from_the_log() -> None:
     assert cell.finish_reason == "stop"
     assert cell.turn_id == "turn_0123456789abcdef"
     assert cell.timing is not None and cell.timing["ttft_ms"] == 120.0
-    assert cell.usage == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    assert cell.usage == {
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "total_tokens": 15,
+        "cached_tokens": 0,
+    }
+    assert cell.cost_usd == 4e-6
     assert [(c["t_ms"], c["gap_ms"]) for c in cell.chunks] == [
         (120.0, 120.0),
         (130.0, 10.0),

@@ -16,6 +16,7 @@ from playground.checks.reports import (
     PostProcessingReport,
     StreamingGuardrailReport,
 )
+from playground.pricing.table import Cost
 from playground.providers.base import Usage
 from playground.server import build_app
 from playground.speech.wav import pcm_to_wav
@@ -56,7 +57,7 @@ FULL_DETAILS = TurnDetails(
     ),
     exit_fields={"order_number": "A1001", "email": "ada@example.com"},
 )
-END_BASE_KEYS = ["text", "finish_reason", "usage", "timing", "exit_path"]
+END_BASE_KEYS = ["text", "finish_reason", "usage", "timing", "cost", "exit_path"]
 
 
 def every_event_type() -> list[Event]:
@@ -93,10 +94,11 @@ def every_event_type() -> list[Event]:
         TurnCompleted(
             "[withheld] more",
             "content_filter",
-            Usage(9, 4, 13),
+            Usage(9, 4, 13, cached_tokens=2),
             TIMING,
             exit_path="order_resolved",
             details=FULL_DETAILS,
+            cost=Cost(usd=3e-6, input_usd=1e-6, output_usd=2e-6, price_as_of="2025-08-07"),
         ),
     ]
 

@@ -248,6 +248,7 @@ def _add_usage(total: Usage | None, more: Usage | None) -> Usage | None:
         total.prompt_tokens + more.prompt_tokens,
         total.completion_tokens + more.completion_tokens,
         total.total_tokens + more.total_tokens,
+        total.cached_tokens + more.cached_tokens,
     )
 
 

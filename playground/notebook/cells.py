@@ -156,6 +156,14 @@ class RunCell(BaseModel):
         return ended.get("usage") if ended else None
 
     @property
+    def cost_usd(self) -> float | None:
+        """What the run cost (None: unknown price, or a run recorded before costs were)."""
+        ended = self.ended
+        cost = ended.get("cost") if ended else None
+        usd = cost.get("usd") if isinstance(cost, dict) else None
+        return float(usd) if isinstance(usd, int | float) else None
+
+    @property
     def chunks(self) -> list[dict[str, Any]]:
         """``completion-continue`` data in order (``text``, ``seq``, ``t_ms``, ``gap_ms``)."""
         return self._of("completion-continue")

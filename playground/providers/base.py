@@ -79,6 +79,8 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    # Prompt tokens the provider served from its prompt cache (billed at a lower rate).
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,6 +186,7 @@ class OpenAIChatModel:
                 prompt_tokens=completion.usage.prompt_tokens,
                 completion_tokens=completion.usage.completion_tokens,
                 total_tokens=completion.usage.total_tokens,
+                cached_tokens=_cached(completion.usage.prompt_tokens_details),
             )
             if completion.usage
             else None
@@ -204,11 +205,18 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 def _usage(counts: Any) -> Usage | None:
     if not isinstance(counts, dict):
         return None
+    details = counts.get("prompt_tokens_details")
     return Usage(
         prompt_tokens=int(counts.get("prompt_tokens") or 0),
         completion_tokens=int(counts.get("completion_tokens") or 0),
         total_tokens=int(counts.get("total_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
     )
+
+
+def _cached(details: Any) -> int:
+    """Cached prompt tokens from the SDK's ``prompt_tokens_details`` (absent on many servers)."""
+    return int(getattr(details, "cached_tokens", None) or 0)
 
 
 # Streams one connection pool serves before another is opened beside it, and the most pools.

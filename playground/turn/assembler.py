@@ -216,6 +216,7 @@ class Assembler:
             timing=self._timing.summary(time.monotonic(), usage),
             exit_path=self._exit.path if self._exit else None,
             details=details,
+            cost=self._turn.price.cost(usage) if self._turn.price and usage else None,
         )
 
 

@@ -19,6 +19,7 @@ from playground.checks.reports import (
     PostProcessingReport,
     StreamingGuardrailReport,
 )
+from playground.pricing.table import Cost
 from playground.providers.base import Usage
 
 __all__ = [
@@ -199,6 +200,7 @@ class TurnCompleted:
     timing: TimingSummary
     exit_path: str | None = None
     details: TurnDetails = field(default_factory=TurnDetails)
+    cost: Cost | None = None  # None: the model's price is unknown
 
 
 Event = (

@@ -20,6 +20,7 @@ from playground.catalog import CatalogEntry, Credentials
 from playground.checks.reply_checks import ReplyChecks
 from playground.checks.streaming_guardrail import StreamingGuardrail
 from playground.errors import BusyError, ConfigError
+from playground.pricing.table import Price
 from playground.prompts.library import PromptFile
 from playground.prompts.store import parse_document
 from playground.providers.base import (
@@ -55,6 +56,8 @@ class PreparedTurn:
     voice_key: str | None = field(default=None, repr=False)
     checks: ReplyChecks = field(default_factory=ReplyChecks)
     guardrail: StreamingGuardrail | None = None
+    # The model's price (None: unknown, so the run's cost is unknown, never 0).
+    price: Price | None = None
     stop_signal: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
 
     def request_stop(self) -> None:
@@ -138,6 +141,7 @@ def prepare_turn(
         speech=speech,
         disabled=disabled,
         voice_key=creds.key_for(voice.engine) if voice else None,
+        price=services.prices.price_for(model.engine, model.name),
         checks=services.checks.reply_checks(
             features, prompt.output_schema, services.engines.moderation_for(creds)
         ),

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any, Final, cast
 
+from playground.pricing.table import Cost
 from playground.providers.base import Usage
 from playground.turn.events import (
     AudioReady,
@@ -98,6 +99,7 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]]:
                 "finish_reason": event.finish_reason,
                 "usage": asdict(event.usage) if event.usage is not None else None,
                 "timing": asdict(event.timing),
+                "cost": asdict(event.cost) if event.cost is not None else None,
                 "exit_path": event.exit_path,
                 **details_payload(event.details),
             }
@@ -254,6 +256,17 @@ def _timing(data: Mapping[str, Any]) -> TimingSummary:
     )
 
 
+def _cost(data: Any) -> Cost | None:
+    if not isinstance(data, Mapping):
+        return None
+    return Cost(
+        usd=float(data.get("usd", 0.0)),
+        input_usd=float(data.get("input_usd", 0.0)),
+        output_usd=float(data.get("output_usd", 0.0)),
+        price_as_of=str(data.get("price_as_of", "")),
+    )
+
+
 def _usage(data: Any) -> Usage | None:
     if not isinstance(data, Mapping):
         return None
@@ -261,6 +274,7 @@ def _usage(data: Any) -> Usage | None:
         prompt_tokens=data.get("prompt_tokens", 0),
         completion_tokens=data.get("completion_tokens", 0),
         total_tokens=data.get("total_tokens", 0),
+        cached_tokens=data.get("cached_tokens", 0),
     )
 
 
@@ -309,6 +323,7 @@ def _completed(data: Mapping[str, Any]) -> TurnCompleted:
         finish_reason=data["finish_reason"],
         usage=_usage(data.get("usage")),
         timing=_timing(data["timing"]),
+        cost=_cost(data.get("cost")),
         exit_path=data.get("exit_path"),
         details=details_from_payload(data),
     )

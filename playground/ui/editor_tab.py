@@ -6,10 +6,7 @@ in the Chat tab runs the edited text as a draft (``Composer.compose``)."""
 from __future__ import annotations
 
 import asyncio
-import html
-import io
 import json
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,22 +19,22 @@ from playground.agent.tools import TOOLS
 from playground.errors import ConfigError
 from playground.notebook.access import Notebooks
 from playground.notebook.prompt_history import runs_by_version
-from playground.prompts.kept import KeptPrompts, KeptVersion
-from playground.prompts.library import PromptFile, prompt_yaml
+from playground.prompts.kept import KeptPrompts
+from playground.prompts.library import PromptFile
 from playground.prompts.store import PromptStore, parse_document
 from playground.prompts.workbench import EditorDraft, editor_text, parse_editor
 from playground.providers.local_llm import find_local_model
 from playground.providers.local_tokenizer import SystemTokenCounter
+from playground.ui.editor_files import EditorFiles, kept_choices, kept_info, kept_row
 from playground.ui.editor_form import EditorForm
-from playground.ui.notebook_files import UPLOAD_REFUSED, read_upload, write_export
 from playground.ui.notebook_tab import NotebookSession
 from playground.ui.parameters_panel import variables_note
 from playground.ui.render import prompt_view
 from playground.ui.render.editor_view import (
-    KeptRow,
     editor_status,
     editor_title,
     history_html,
+    saved_html,
     tool_reference_html,
 )
 from playground.ui.settings_panel import SettingsPanel
@@ -45,11 +42,6 @@ from playground.ui.settings_panel import SettingsPanel
 __all__ = ["EditorTab"]
 
 _PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-
-
-def _saved_html(text: str, *, ok: bool = True) -> str:
-    kind = "sp-save-ok" if ok else "sp-save-bad"
-    return f"<div class='sp-save-result {kind}'>{html.escape(text)}</div>"
 
 
 class EditorTab:
@@ -120,7 +112,8 @@ class EditorTab:
             gr.HTML(tool_reference_html(), elem_id="sp-tool-schemas")
         self.diff = gr.HTML("", elem_id="sp-editor-diff")
         self._render_saving()
-        self._render_files()
+        self.files = EditorFiles(self)
+        self.files.render()
         self.result = gr.HTML(self.read_only_note(), elem_id="sp-save-result")
         with gr.Accordion("Version history", open=True, elem_id="sp-history-box"):
             self.history = gr.HTML("", elem_id="sp-prompt-history")
@@ -170,49 +163,16 @@ class EditorTab:
                 "Discard changes", scale=1, min_width=120, elem_id="sp-discard"
             )
 
-    def _render_files(self) -> None:
-        with gr.Row(elem_id="sp-editor-files"):
-            # Files: the way to keep work where the server cannot save (a public Space), and
-            # to carry a prompt between playgrounds.
-            self.download_text = gr.Button(
-                "Download this YAML", size="sm", elem_id="sp-download-yaml"
-            )
-            self.download_all = gr.Button(
-                "Download all versions (.zip)", size="sm", elem_id="sp-download-versions"
-            )
-            self.upload = gr.UploadButton(
-                "Open a YAML file",
-                size="sm",
-                file_types=[".yaml", ".yml"],
-                elem_id="sp-upload-yaml",
-            )
-        self.kept_picker: gr.Dropdown | None = None
-        if self.kept is not None:
-            with gr.Row(equal_height=True, elem_id="sp-kept-row"):
-                self.kept_picker = gr.Dropdown(
-                    [],
-                    value=None,
-                    label="Versions kept in this browser",
-                    info=kept_info([]),
-                    scale=4,
-                    elem_id="sp-kept",
-                )
-                self.open_kept = gr.Button("Open", size="sm", elem_id="sp-open-kept")
-                self.download_kept = gr.Button("Download", size="sm", elem_id="sp-download-kept")
-        self.file = gr.File(
-            label="Download", visible=False, interactive=False, elem_id="sp-editor-file"
-        )
-
     def read_only_note(self) -> str:
         reason = self.store.read_only_reason
         if reason is None:
             return ""
         if self.kept is not None:
-            return _saved_html(
+            return saved_html(
                 f"Saving on the server is off: {reason}. A save keeps the version in this "
                 "browser only; download it to keep it elsewhere."
             )
-        return _saved_html(f"Saving is off here: {reason}.", ok=False)
+        return saved_html(f"Saving is off here: {reason}.", ok=False)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -223,10 +183,7 @@ class EditorTab:
         pickers = [s.prompt_id, s.version]
         self.notebook_state = notebook_state
         whose: list[Block] = [notebook_state] if notebook_state is not None else []
-        self._wire_files(tab, whose)
-        self.upload.upload(
-            self.on_upload, [self.upload, self.opened], self.text_replaced, **_PRIVATE
-        )
+        self.files.wire(tab, whose)
         self.tools.input(
             self.on_tools, [self.tools, self.text], [self.text, self.result], **_PRIVATE
         )
@@ -270,7 +227,7 @@ class EditorTab:
         saved = [s.prompt_id, s.version, self.title, self.text, self.opened, self.status]
         saved += [self.diff, self.history]
         saved += [self.note, self.new_id, self.result]
-        saved += [self.kept_picker] if self.kept_picker is not None else []
+        saved += [self.files.kept_picker] if self.files.kept_picker is not None else []
         self.save.click(
             self.on_save, [self.text, self.note, self.opened, *whose], saved, **_PRIVATE
         )
@@ -282,32 +239,6 @@ class EditorTab:
         )
         self.duplicate.click(
             self.on_duplicate, [self.new_id, self.note, self.opened, *whose], saved, **_PRIVATE
-        )
-
-    def _wire_files(self, tab: gr.Tab, whose: list[Block]) -> None:
-        """Downloads, and the versions this browser kept (read-only servers)."""
-        self.download_text.click(
-            self.on_download_text, [self.text, self.opened], [self.file, self.result], **_PRIVATE
-        )
-        self.download_all.click(
-            self.on_download_all,
-            [self.settings.prompt_id, *whose],
-            [self.file, self.result],
-            **_PRIVATE,
-        )
-        if self.kept_picker is None:
-            return
-        # Kept versions are listed when the tab is shown (the page's owner is known by then)
-        # and after each save.
-        tab.select(self.on_kept_list, whose, [self.kept_picker], **_PRIVATE)
-        self.open_kept.click(
-            self.on_open_kept,
-            [self.kept_picker, self.opened, *whose],
-            self.text_replaced,
-            **_PRIVATE,
-        )
-        self.download_kept.click(
-            self.on_download_kept, [self.kept_picker, *whose], [self.file, self.result], **_PRIVATE
         )
 
     @property
@@ -355,108 +286,6 @@ class EditorTab:
         diff = prompt_view.prompt_diff(base, draft.prompt) if draft.changed else ""
         return status, diff, tools, *self.form.errors_for(None, None, list(form))
 
-    async def on_download_text(self, text: str, opened: str) -> tuple[Any, str]:
-        """The editor's text as a file: ``<id>-v<N>.yaml`` for a saved version, else named by
-        the draft's hash; a text that does not validate is not offered."""
-        base = self.base_of_ref(opened)
-        try:
-            draft = parse_editor(text or "", base)
-        except ConfigError as exc:
-            return gr.skip(), _saved_html(f"Not downloaded: {exc.message}", ok=False)
-        if draft.changed:
-            name = f"{draft.prompt.id}-draft-{(draft.prompt.draft_sha256 or '')[:12]}.yaml"
-        else:
-            name = f"{base.id}-v{base.version}.yaml"
-        path = await write_export(self.export_dir(), name, text)
-        return gr.update(value=str(path), visible=True), self.read_only_note()
-
-    async def on_download_all(
-        self, prompt_id: str, nbs: NotebookSession | None = None
-    ) -> tuple[Any, str]:
-        """Every saved version of the prompt, as its files, in one zip (with the versions this
-        browser kept, where the server cannot save)."""
-        versions = self.settings.prompts.prompts.get(prompt_id, {})
-        kept = [k for k in await self.kept_of(nbs) if k.prompt_id == prompt_id]
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for number in sorted(versions):
-                name = f"{prompt_id}/v{number}.yaml"
-                # The file as it is on disk (its hash is the one listed), else as it would be.
-                saved = self.store.directory / name
-                text = saved.read_bytes() if saved.is_file() else prompt_yaml(versions[number])
-                archive.writestr(name, text)
-            for version in sorted(kept, key=lambda k: k.number):
-                archive.writestr(f"{prompt_id}/kept-{version.number}.yaml", kept_file(version))
-        path = await write_export(self.export_dir(), f"{prompt_id}-versions.zip", buffer.getvalue())
-        return gr.update(value=str(path), visible=True), self.read_only_note()
-
-    async def on_upload(self, path: Any, opened: str) -> dict[Block, Any]:
-        """A YAML file (a saved version or a downloaded draft) opened as a draft over the
-        picked version; what a save adds (version, note, time) is dropped."""
-        try:
-            if not isinstance(path, str | Path):  # the page sends a path; anything else is not
-                raise ConfigError(UPLOAD_REFUSED, field="file")
-            raw = await asyncio.to_thread(read_upload, path)
-            try:
-                data = yaml.safe_load(raw.decode("utf-8"))
-            except (UnicodeDecodeError, yaml.YAMLError):
-                raise ConfigError("the file is not YAML text", field="file") from None
-            if not isinstance(data, dict):
-                raise ConfigError("the file is not a prompt (a mapping of fields)", field="file")
-            for name in ("version", "note", "created"):
-                data.pop(name, None)
-            prompt = parse_document(data, field="file")
-        except ConfigError as exc:
-            return {self.result: _saved_html(f"Not opened: {exc.message}", ok=False)}
-        base = self.base_of_ref(opened)
-        return self.replaced_with(
-            editor_text(prompt),
-            _saved_html(
-                f"Opened as a draft over {base.ref}: Send runs it; save it to keep it here."
-            ),
-        )
-
-    # -- versions kept in this browser (read-only servers) ------------------------------------
-
-    async def kept_of(self, nbs: NotebookSession | None) -> list[KeptVersion]:
-        owner = nbs.owner if isinstance(nbs, NotebookSession) else None
-        if self.kept is None or not owner:
-            return []
-        return await self.kept.aversions(owner)
-
-    async def on_kept_list(self, nbs: NotebookSession | None = None) -> Any:
-        kept = await self.kept_of(nbs)
-        return gr.update(choices=kept_choices(kept), info=kept_info(kept))
-
-    async def _picked_kept(self, picked: str | None, nbs: NotebookSession | None) -> KeptVersion:
-        owner = nbs.owner if isinstance(nbs, NotebookSession) else None
-        if self.kept is None or not owner or not isinstance(picked, str) or not picked:
-            raise ConfigError("pick a kept version first", field="kept")
-        return await self.kept.aversion(owner, picked)
-
-    async def on_open_kept(
-        self, picked: str | None, opened: str, nbs: NotebookSession | None = None
-    ) -> dict[Block, Any]:
-        """A kept version opened as a draft over the picked version, as an uploaded file is."""
-        try:
-            kept = await self._picked_kept(picked, nbs)
-        except ConfigError as exc:
-            return {self.result: _saved_html(f"Not opened: {exc.message}", ok=False)}
-        base = self.base_of_ref(opened)
-        return self.replaced_with(
-            kept.text, _saved_html(f"Opened {kept.label} as a draft over {base.ref}: Send runs it.")
-        )
-
-    async def on_download_kept(
-        self, picked: str | None, nbs: NotebookSession | None = None
-    ) -> tuple[Any, str]:
-        try:
-            kept = await self._picked_kept(picked, nbs)
-        except ConfigError as exc:
-            return gr.skip(), _saved_html(f"Not downloaded: {exc.message}", ok=False)
-        path = await write_export(self.export_dir(), kept.file_name, kept_file(kept))
-        return gr.update(value=str(path), visible=True), self.read_only_note()
-
     def on_tools(self, tools: list[str], text: str) -> tuple[Any, str]:
         """The ticked tools written into the text (in the reference's order)."""
         try:
@@ -464,16 +293,14 @@ class EditorTab:
             if not isinstance(data, dict):
                 raise ValueError
         except (yaml.YAMLError, ValueError):
-            return gr.skip(), _saved_html(
-                "Fix the text first: tools are written into it.", ok=False
-            )
+            return gr.skip(), saved_html("Fix the text first: tools are written into it.", ok=False)
         data["tools"] = [name for name in TOOLS if name in (tools or [])]
         if not data["tools"]:
             del data["tools"]
         try:
             prompt = parse_document(data, field="prompt_draft")
         except ConfigError as exc:
-            return gr.skip(), _saved_html(f"Fix the text first: {exc.message}", ok=False)
+            return gr.skip(), saved_html(f"Fix the text first: {exc.message}", ok=False)
         return editor_text(prompt), self.read_only_note()
 
     async def history_of(self, prompt_id: str, nbs: NotebookSession | None) -> str:
@@ -486,7 +313,7 @@ class EditorTab:
             runs = runs_by_version(cells, prompt_id)
         kept = [
             kept_row(version)
-            for version in await self.kept_of(nbs)
+            for version in await self.files.kept_of(nbs)
             if version.prompt_id == prompt_id
         ]
         return history_html(versions, library.sha256, runs, kept)
@@ -551,7 +378,7 @@ class EditorTab:
                 raise ConfigError("nothing to save: the text is the saved version", field=None)
             return await self._save(base.id, draft, note, after=base, nbs=nbs)
         except ConfigError as exc:
-            return {self.result: _saved_html(f"Not saved: {exc.message}", ok=False)}
+            return {self.result: saved_html(f"Not saved: {exc.message}", ok=False)}
 
     async def on_save_new(
         self,
@@ -574,7 +401,7 @@ class EditorTab:
             draft = parse_editor(text or "", base)
             return await self._save(new_id, draft, note, after=None, nbs=nbs)
         except ConfigError as exc:
-            return {self.result: _saved_html(f"Not saved: {exc.message}", ok=False)}
+            return {self.result: saved_html(f"Not saved: {exc.message}", ok=False)}
 
     async def on_duplicate(
         self,
@@ -625,7 +452,7 @@ class EditorTab:
             self.history: await self.history_of(saved.id, nbs),
             self.note: "",
             self.new_id: "",
-            self.result: _saved_html(message),
+            self.result: saved_html(message),
         }
 
     async def _keep(
@@ -639,7 +466,7 @@ class EditorTab:
     ) -> dict[Block, Any]:
         """A save on a read-only server: the version is kept for this browser; the editor keeps
         its text (a draft over the version it was opened from), so Send runs it."""
-        assert self.kept is not None and self.kept_picker is not None
+        assert self.kept is not None and self.files.kept_picker is not None
         owner = nbs.owner if isinstance(nbs, NotebookSession) else None
         if not owner:
             raise ConfigError("this page has no browser id yet; reload it and save again")
@@ -651,45 +478,13 @@ class EditorTab:
         listed = await self.kept.aversions(owner)
         return {
             self.history: await self.history_of(prompt_id, nbs),
-            self.kept_picker: gr.update(
+            self.files.kept_picker: gr.update(
                 choices=kept_choices(listed), value=kept.key, info=kept_info(listed)
             ),
             self.note: "",
             self.new_id: "",
-            self.result: _saved_html(
+            self.result: saved_html(
                 f"Kept {kept.label} in this browser (the server's prompts are read-only). "
                 "Open it any time from the list above; download it to keep it elsewhere."
             ),
         }
-
-
-def kept_row(kept: KeptVersion) -> KeptRow:
-    """A kept version as the history lists it: its runs are its text's, run as a draft."""
-    try:
-        draft = parse_editor(kept.text, None).prompt
-    except ConfigError:  # kept before a rule it breaks was added: listed, never run
-        return KeptRow(kept.label, kept.created, kept.note, "", kept.sha256)
-    return KeptRow(kept.label, kept.created, kept.note, draft.ref, draft.draft_sha256 or "")
-
-
-def kept_choices(kept: list[KeptVersion]) -> list[tuple[str, str]]:
-    """The kept versions as picker choices, newest first: label with note and time."""
-    choices = []
-    for version in kept:
-        when = version.created.strftime("%Y-%m-%d %H:%M UTC")
-        note = f" · {version.note[:60]}" if version.note else ""
-        choices.append((f"{version.label}{note} · {when}", version.key))
-    return choices
-
-
-def kept_info(kept: list[KeptVersion]) -> str:
-    count = f"{len(kept)} kept" if kept else "None kept yet"
-    return f"{count}. Only this browser sees them: download them to keep them elsewhere."
-
-
-def kept_file(kept: KeptVersion) -> str:
-    """A kept version as a file: its text under a comment saying where it came from (opening
-    the file drops the comment with everything else a save adds)."""
-    note = " ".join(kept.note.split())
-    head = f"# {kept.label}, kept in a browser from {kept.based_on} on {kept.created:%Y-%m-%d}"
-    return f"{head}{': ' + note if note else ''}\n{kept.text}"

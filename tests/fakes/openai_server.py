@@ -71,6 +71,7 @@ class Reply:
     tool_calls: list[ToolCallSpec] = field(default_factory=list)
     finish_reason: str | None = None
     usage: tuple[int, int] | None = (12, 5)
+    cached_tokens: int = 0  # of the prompt tokens, served from the prompt cache
     delay: float = 0.0
     first_delay: float = 0.0
     fault: Fault | None = None
@@ -100,7 +101,7 @@ def _split(text: str, pieces: int) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def _usage(usage: tuple[int, int]) -> dict[str, Any]:
+def _usage(usage: tuple[int, int], cached: int = 0) -> dict[str, Any]:
     prompt, completion = usage
     details = {
         "reasoning_tokens": 0,
@@ -113,7 +114,7 @@ def _usage(usage: tuple[int, int]) -> dict[str, Any]:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "completion_tokens_details": details,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
     }
 
 
@@ -434,7 +435,7 @@ class FakeOpenAI:
             finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
             await send(delta({}, finish), reply.delay)
             if include_usage and reply.usage is not None:
-                await send(frame([], _usage(reply.usage)), 0.0)
+                await send(frame([], _usage(reply.usage, reply.cached_tokens)), 0.0)
         # Counted before the last write so the count is already up when the client sees the end.
         self._count("completed_streams")
         writer.write((b"%x\r\n%s\r\n" % (len(last), last) if last else b"") + b"0\r\n\r\n")
@@ -483,7 +484,7 @@ def _completion(reply: Reply, cid: str, model: str) -> dict[str, Any]:
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-        "usage": _usage(reply.usage) if reply.usage else None,
+        "usage": _usage(reply.usage, reply.cached_tokens) if reply.usage else None,
     }
 
 

@@ -22,8 +22,15 @@ __all__ = [
     "editor_title",
     "history_html",
     "marked_system",
+    "saved_html",
     "tool_reference_html",
 ]
+
+
+def saved_html(text: str, *, ok: bool = True) -> str:
+    """The result line under the save buttons: what a save, open or download did."""
+    kind = "sp-save-ok" if ok else "sp-save-bad"
+    return f"<div class='sp-save-result {kind}'>{html.escape(text)}</div>"
 
 
 def editor_title(base: PromptFile) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from playground.notebook.audio_check import UnreadableAudio, joined_wav
 from playground.notebook.model import Notebook, RunCell, compare_cells
+from playground.pricing.table import usd_text
 from playground.turn.state import TurnState
 from playground.ui.render import timing_view
 
@@ -173,6 +174,7 @@ def _summary(cell: RunCell) -> str:
         ("Chars/s", _num(t.get("chars_per_s"))),
         ("Tokens/s", _num(t.get("tokens_per_s"))),
         ("TTFA", _ms(t.get("ttfa_ms"))),
+        ("Cost", usd_text(cell.cost_usd)),
     ]
     return (
         "<div class='sp-stats sp-nb-stats'>"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from playground.catalog import CatalogEntry
+from playground.pricing.table import usd_text
 from playground.turn.capabilities import OPTIONS
 from playground.turn.events import DisabledFeature, StructuredOutput
 from playground.turn.state import TurnState
@@ -50,6 +51,7 @@ def timing_summary(turn: TurnState | None) -> str:
             ("Chars/s", _num(t.chars_per_s)),
             ("Tokens/s", _num(t.tokens_per_s)),
             ("TTFA", _ms(t.ttfa_ms)),
+            ("Cost", usd_text(turn.completed.cost.usd if turn.completed.cost else None)),
         ]
         if turn.replaced:
             status = "retracted by the streaming guardrail"
