@@ -44,7 +44,7 @@ def test_the_form_shows_every_field_of_the_text() -> None:
     assert form.variables == "customer: a customer"
     assert '"answer"' in form.output_schema
     assert yaml.safe_load(form.exit_paths)[0]["required_fields"] == ["answer"]
-    assert (form.temperature, form.top_p, form.max_tokens, form.seed) == (0.3, None, 200, None)
+    assert (form.temperature, form.top_p, form.max_tokens, form.seed) == ("0.3", "", "200", "")
     assert form.stop == "\\nUser:"
 
 
@@ -72,9 +72,9 @@ def test_an_unreadable_text_leaves_the_form_as_it_is() -> None:
             "- name: stop\n  description: no more",
             lambda p: p.exit_paths[0].name == "stop",
         ),
-        ("temperature", 1.1, lambda p: p.defaults.temperature == 1.1),
-        ("max_tokens", None, lambda p: p.defaults.max_tokens is None),
-        ("seed", 7.0, lambda p: p.defaults.seed == 7),
+        ("temperature", "1.1", lambda p: p.defaults.temperature == 1.1),
+        ("max_tokens", "", lambda p: p.defaults.max_tokens is None),
+        ("seed", "7", lambda p: p.defaults.seed == 7),
         ("stop", "END\n\\n\\n", lambda p: p.defaults.stop == ("END", "\n\n")),
     ],
 )
@@ -101,8 +101,12 @@ def test_a_value_the_form_cannot_read_is_refused_naming_its_field() -> None:
         with_field(text, "exit_paths", "name: done")
     assert exits.value.field == "exit_paths"
     with pytest.raises(ConfigError, match="whole number") as seed:
-        with_field(text, "seed", 1.5)
+        with_field(text, "seed", "1.5")
     assert seed.value.field == "defaults"
+    with pytest.raises(ConfigError, match="a number"):
+        with_field(text, "temperature", "warm")
+    with pytest.raises(ConfigError, match="a number"):
+        with_field(text, "temperature", "nan")
     with pytest.raises(ConfigError, match="fix it there first"):
         with_field("title: [unclosed", "title", "x")
 
@@ -132,7 +136,7 @@ def test_the_whole_form_is_written_so_a_field_changed_just_before_is_not_lost() 
     # The variables were changed in the form, but the text has not caught up with them yet
     # when the temperature changes: both end up in the text.
     form["variables"] = "customer: Ada"
-    form["temperature"] = 0.9
+    form["temperature"] = "0.9"
     prompt = parse_editor(with_form(text, form, "temperature"), BASE).prompt
     assert (prompt.variables, prompt.defaults.temperature) == ({"customer": "Ada"}, 0.9)
     # A value the form cannot read leaves its field as the text has it, and says why.

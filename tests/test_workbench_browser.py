@@ -389,6 +389,14 @@ def test_duplicate_copies_the_saved_version_to_a_new_id(
     page.close()
 
 
+def type_into(page: Page, elem_id: str, value: str) -> None:
+    """Typed as a person types (``fill`` sets the value without the input events the form
+    listens to)."""
+    page.click(f"#{elem_id} textarea, #{elem_id} input")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(value)
+
+
 def code_text(page: Page, elem_id: str) -> str:
     return page.inner_text(f"#{elem_id} .cm-content")
 
@@ -429,8 +437,8 @@ def test_the_form_edits_each_field_and_the_yaml_follows_and_back(
     assert "output_schema" not in code_text(page, "sp-editor-yaml")
 
     # Default parameters and a variable's default, set in the form, are in the YAML.
-    set_field(page, "sp-field-variables", "assistant_name: Claudine")
-    page.fill("#sp-field-defaults input[type=number] >> nth=0", "0.2")
+    type_into(page, "sp-field-variables", "assistant_name: Claudine")
+    type_into(page, "sp-field-temperature", "0.2")
     wait_for_text(page, "#sp-editor-yaml", "temperature: 0.2")
     wait_for_text(page, "#sp-editor-yaml", "assistant_name: Claudine")
 

@@ -54,6 +54,9 @@ class RunConfig(BaseModel):
     prompt_draft: dict[str, Any] | None = None
     disabled_features: tuple[str, ...] = ()  # names from completion-start
     system: str | None = None
+    # A column of an arena run: "<arena run id>/<column>/<columns>", the cells of one arena
+    # run sharing the id.
+    arena: str | None = Field(default=None, pattern=r"^arena_[0-9a-f]{12}/[1-4]/[1-4]$")
 
     @property
     def engine(self) -> str:

@@ -56,10 +56,10 @@ class FormValues:
     variables: str = ""
     output_schema: str = ""
     exit_paths: str = ""
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
+    temperature: str = ""
+    top_p: str = ""
+    max_tokens: str = ""
+    seed: str = ""
     stop: str = ""
 
 
@@ -107,12 +107,19 @@ def form_values(text: str) -> FormValues | None:
         else "",
         output_schema=json.dumps(schema, indent=2, ensure_ascii=False) if schema else "",
         exit_paths=yaml.safe_dump(exits, sort_keys=False, allow_unicode=True) if exits else "",
-        temperature=_number(defaults.get("temperature")),
-        top_p=_number(defaults.get("top_p")),
-        max_tokens=_number(defaults.get("max_tokens")),
-        seed=_number(defaults.get("seed")),
+        temperature=_number_text(defaults.get("temperature")),
+        top_p=_number_text(defaults.get("top_p")),
+        max_tokens=_number_text(defaults.get("max_tokens")),
+        seed=_number_text(defaults.get("seed")),
         stop=stop_text(tuple(str(s) for s in stop)) if isinstance(stop, list | tuple) else "",
     )
+
+
+def _number_text(value: Any) -> str:
+    number = _number(value)
+    if number is None:
+        return ""
+    return f"{number:g}" if isinstance(number, float) else str(number)
 
 
 def _flow(value: Any) -> str:
@@ -239,10 +246,17 @@ def _default(name: str, value: Any) -> Any:
     if name == "stop":
         stops = parse_stop(_text(value))
         return list(stops) if stops else None
-    if value is None or value == "":
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"defaults.{name}: a number", field="defaults") from None
+    if value is None:
         return None
     number = _number(value)
-    if number is None:
+    if number is None or number != number or number in (float("inf"), float("-inf")):
         raise ConfigError(f"defaults.{name}: a number", field="defaults")
     if name in _WHOLE_NUMBERS:
         if number != int(number):

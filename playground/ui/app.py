@@ -13,6 +13,7 @@ from playground.notebook.browser_secret import browser_secret
 from playground.services import Services
 from playground.settings import project_path
 from playground.turn.runner import TurnRunner
+from playground.ui.arena_tab import ArenaTab
 from playground.ui.chat_tab import UI_CONCURRENCY, ChatTab
 from playground.ui.compare_tab import CompareTab
 from playground.ui.composer import Composer
@@ -57,6 +58,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
     settings = SettingsPanel(services)
     chat = ChatTab(services, live_turns, settings)
     compare = CompareTab(runner, settings, live_turns.gate)
+    arena = ArenaTab(runner, settings, live_turns.gate, notebooks)
     editor = EditorTab(services.prompt_store, settings, notebooks, services.export_dir)
     notebook = (
         NotebookTab(services, notebooks, live_turns, settings) if notebooks is not None else None
@@ -79,6 +81,8 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
             ):
                 with gr.Tab("Chat", id="chat", elem_id="sp-tab-chat"):
                     chat.render()
+                with gr.Tab("Arena", id="arena", elem_id="sp-tab-arena"):
+                    arena.render()
                 with gr.Tab("Streaming vs complete", id="compare", elem_id="sp-tab-compare"):
                     compare.render()
                 with gr.Tab("Notebook", id="notebook", elem_id="sp-tab-notebook"):
@@ -104,6 +108,12 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
         )
         chat.wire(composer, browser, notebook)
         compare.wire(composer, UI_CONCURRENCY)
+        arena.wire(
+            UI_CONCURRENCY,
+            editor.text,
+            editor.opened,
+            notebook,
+        )
         settings.wire(demo, chat.structured_box)
         editor.wire(demo, editor_tab, notebook.state if notebook is not None else None)
         if notebook is not None:

@@ -34,6 +34,16 @@ _PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidde
 _FORMAT_RULE = "v1 cannot stream while it calls tools (tool calling is off when streaming); v2 can"
 
 
+def _number_box(label: str, hint: str, name: str) -> gr.Textbox:
+    return gr.Textbox(
+        label=label,
+        placeholder=f"none ({hint})",
+        max_lines=1,
+        min_width=120,
+        elem_id=f"sp-field-{name.replace('_', '-')}",
+    )
+
+
 def field_error_html(message: str | None) -> str:
     if not message:
         return ""
@@ -105,16 +115,11 @@ class EditorForm:
                     )
                     self._error("exit_paths")
             with gr.Row(equal_height=True, elem_id="sp-field-defaults"):
-                self.temperature = gr.Number(
-                    label="Default temperature", minimum=0, maximum=2, step=0.1, min_width=120
-                )
-                self.top_p = gr.Number(
-                    label="Default top_p", minimum=0, maximum=1, step=0.05, min_width=120
-                )
-                self.max_tokens = gr.Number(
-                    label="Default max tokens", minimum=1, precision=0, min_width=120
-                )
-                self.seed = gr.Number(label="Default seed", precision=0, min_width=120)
+                # Text boxes, as in the parameters panel: a number box shows 0 for "not set".
+                self.temperature = _number_box("Default temperature", "0–2", "temperature")
+                self.top_p = _number_box("Default top_p", "0–1", "top_p")
+                self.max_tokens = _number_box("Default max tokens", "whole number", "max_tokens")
+                self.seed = _number_box("Default seed", "whole number", "seed")
                 self.stop = gr.Textbox(
                     label="Default stop sequences (one per line)",
                     lines=1,

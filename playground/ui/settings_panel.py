@@ -123,7 +123,7 @@ class SettingsPanel:
             "none",
         )
         self.model = gr.Dropdown(
-            self._model_choices(creds),
+            self.model_choices(creds),
             value=self.catalog.default_model(creds).id,
             label="Model",
             info="Unavailable models say what they need.",
@@ -355,11 +355,11 @@ class SettingsPanel:
     def on_keys(self, model: str, voice: str, *key_values: str) -> dict[Block, Any]:
         creds = self.credentials(*key_values)
         return {
-            self.model: gr.update(choices=self._model_choices(creds), value=model),
+            self.model: gr.update(choices=self.model_choices(creds), value=model),
             self.voice: gr.update(choices=self._voice_choices(creds), value=voice),
         }
 
-    def _model_choices(self, creds: Credentials) -> list[tuple[str, str]]:
+    def model_choices(self, creds: Credentials) -> list[tuple[str, str]]:
         return [(panel_view.choice_label(e), e.id) for e in self.catalog.models(creds)]
 
     def _voice_choices(self, creds: Credentials) -> list[tuple[str, str]]:

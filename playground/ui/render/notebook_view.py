@@ -74,7 +74,13 @@ def _button(action: str, label: str, cell_id: str, title: str, *, primary: bool 
 
 def _chips(cell: RunCell) -> str:
     c = cell.config
-    chips = [
+    chips = []
+    if c.arena is not None:
+        run, column, columns = c.arena.split("/")
+        chips.append(
+            ("arena", f"arena {run.removeprefix('arena_')[:6]} · column {column}/{columns}")
+        )
+    chips += [
         ("model", c.model),
         ("prompt", c.prompt),
         ("node", f"{c.node} node"),

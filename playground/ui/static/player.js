@@ -6,6 +6,9 @@ window.spAudio = (() => {
   let nextStart = 0;
   let sources = [];
   let played = new Set();
+  // Turns silenced by Stop or a retraction: a piece or a resent feed of one that arrives
+  // later (the turn's last frame often does) must not start it speaking again.
+  const silenced = new Set();
   let muted = false;
   const stats = [];
 
@@ -34,9 +37,11 @@ window.spAudio = (() => {
     try { msg = JSON.parse(json); } catch (e) { return; }
     if (msg.stop) {
       // The turn's text was retracted: silence it now and ignore any piece still on its way.
+      silenced.add(msg.turn);
       if (msg.turn === turn) { turn = "stopped-" + Date.now(); stop(msg.stop); }
       return;
     }
+    if (silenced.has(msg.turn)) return;
     if (msg.turn !== turn) {
       stop();
       turn = msg.turn;
@@ -78,6 +83,7 @@ window.spAudio = (() => {
     }
   }
   function interrupt() {
+    if (turn) silenced.add(turn);
     turn = "stopped-" + Date.now();
     stop("Stopped.");
   }

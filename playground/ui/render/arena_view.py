@@ -1,0 +1,207 @@
+"""Pure rendering for the Arena tab: each column's pane (its answer as it streams, its status
+and headline numbers), one chart overlaying every column's characters over time on the same
+clock (the race to the first token visible at a glance), and the table of measures with the
+best of each row marked. Model text is escaped; nothing here does I/O."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Final
+
+from playground.pricing.table import usd_text
+from playground.turn.arena import ArenaRow, scoreboard
+from playground.turn.similarity import similarity, word_diff
+from playground.turn.state import TurnState
+from playground.ui.render.chat_view import error_html
+from playground.ui.render.compare_view import percent
+
+__all__ = ["COLORS", "INTRO", "chart_svg", "pane_html", "results_html", "similarity_html"]
+
+INTRO = (
+    "One message to every column at once, each with its own model, prompt version, streaming "
+    "and parameters, all timed on one clock. Each column keeps its own conversation, so a "
+    "follow-up goes to each with its own history. The arena is silent (voice off) so columns "
+    "do not talk over each other. Keys from **Session keys** apply; each column counts as one "
+    "turn against your limits."
+)
+# One colour per column, told apart in light and dark themes and by colour-blind readers
+# (Okabe–Ito).
+COLORS: Final = ("#0072B2", "#E69F00", "#009E73", "#CC79A7")
+_W, _H, _PAD = 560, 180, 36
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f} ms"
+
+
+def _status(state: TurnState | None) -> str:
+    if state is None or state.started is None:
+        return "ready" if state is None else "starting…"
+    if state.completed is None:
+        return "stopping…" if state.stopped else "streaming…"
+    if state.completed.finish_reason == "stopped":
+        return "stopped"
+    return "finished with errors" if state.errors else "done"
+
+
+def pane_html(index: int, label: str, state: TurnState | None) -> str:
+    """Column ``index`` (0-based): its configuration, status, answer and headline numbers."""
+    color = COLORS[index % len(COLORS)]
+    head = (
+        f"<div class='sp-arena-head'><span class='sp-arena-dot' style='background:{color}'>"
+        f"</span><b>{index + 1}</b> {html.escape(label)} · <i>{_status(state)}</i></div>"
+    )
+    if state is None:
+        return (
+            f"<div class='sp-arena-pane'>{head}<div class='sp-arena-text sp-arena-empty'>"
+            "The answer streams here.</div></div>"
+        )
+    errors = "".join(f"<div class='sp-arena-error'>{error_html(e)}</div>" for e in state.errors)
+    text = html.escape(state.text) if state.text else ""
+    facts = []
+    if state.chunks:
+        facts.append(f"TTFT {_ms(state.chunks[0].t_ms)}")
+    if state.completed is not None:
+        facts.append(f"total {_ms(state.completed.timing.total_ms)}")
+        cost = state.completed.cost
+        facts.append(f"cost {usd_text(cost.usd if cost else None)}")
+    numbers = f"<div class='sp-arena-facts'>{' · '.join(facts)}</div>" if facts else ""
+    return (
+        f"<div class='sp-arena-pane'>{head}<div class='sp-arena-text'>{text}</div>"
+        f"{errors}{numbers}</div>"
+    )
+
+
+def chart_svg(labels: Sequence[str], states: Sequence[TurnState | None]) -> str:
+    """Characters received over time, one line per column, on one time axis."""
+    series = [
+        [(c.t_ms, len(c.snapshot)) for c in state.chunks] if state is not None else []
+        for state in states
+    ]
+    points = [p for s in series for p in s]
+    if not points:
+        return "<div class='sp-arena-chart sp-arena-empty'>The race is drawn here.</div>"
+    t_max = max(max(t for t, _ in points), 1.0)
+    c_max = max(max(c for _, c in points), 1)
+
+    def xy(t: float, c: int) -> str:
+        x = _PAD + (_W - 2 * _PAD) * t / t_max
+        y = _H - _PAD + (2 * _PAD - _H) * c / c_max
+        return f"{x:.1f},{y:.1f}"
+
+    lines = []
+    for index, chunks in enumerate(series):
+        if not chunks:
+            continue
+        # A step line: the text stays as it was until the next chunk arrives.
+        steps = [xy(0, 0)]
+        previous = 0
+        for t, c in chunks:
+            steps += [xy(t, previous), xy(t, c)]
+            previous = c
+        color = COLORS[index % len(COLORS)]
+        lines.append(
+            f"<polyline class='sp-arena-line' data-column='{index + 1}' fill='none' "
+            f"stroke='{color}' stroke-width='2' points='{' '.join(steps)}'>"
+            f"<title>{html.escape(labels[index])}</title></polyline>"
+        )
+    axis = (
+        f"<line x1='{_PAD}' y1='{_H - _PAD}' x2='{_W - _PAD}' y2='{_H - _PAD}' class='sp-axis'/>"
+        f"<line x1='{_PAD}' y1='{_PAD}' x2='{_PAD}' y2='{_H - _PAD}' class='sp-axis'/>"
+        f"<text x='{_PAD}' y='{_H - 10}' class='sp-axis-label'>0</text>"
+        f"<text x='{_W - _PAD}' y='{_H - 10}' text-anchor='end' class='sp-axis-label'>"
+        f"{t_max:,.0f} ms</text>"
+        f"<text x='4' y='{_PAD - 8}' class='sp-axis-label'>{c_max:,} chars</text>"
+    )
+    legend = "".join(
+        f"<span><i style='background:{COLORS[i % len(COLORS)]}'></i>"
+        f"{i + 1} {html.escape(label)}</span>"
+        for i, label in enumerate(labels)
+    )
+    return (
+        f"<div class='sp-arena-chart'><svg viewBox='0 0 {_W} {_H}' role='img' "
+        f"aria-label='Characters received over time, per column'>{axis}{''.join(lines)}</svg>"
+        f"<div class='sp-arena-legend'>{legend}</div></div>"
+    )
+
+
+def _value(row: ArenaRow, value: float | None) -> str:
+    if row.unit == "usd":
+        return usd_text(value)
+    if value is None:
+        return "—"
+    if row.unit == "ms":
+        return f"{value:,.0f} ms"
+    if row.unit == "/s":
+        return f"{value:,.1f}"
+    return f"{value:,.0f}"
+
+
+def results_html(labels: Sequence[str], states: Sequence[TurnState | None]) -> str:
+    """The overlay chart and the table of measures, the best column of each row marked ★."""
+    finished = [s if s is not None else TurnState() for s in states]
+    head = "".join(
+        f"<th><span class='sp-arena-dot' style='background:{COLORS[i % len(COLORS)]}'></span>"
+        f"{i + 1} {html.escape(label)}</th>"
+        for i, label in enumerate(labels)
+    )
+    rows = []
+    for row in scoreboard(finished):
+        cells = "".join(
+            f"<td class='sp-arena-best' title='best'>★ {_value(row, v)}</td>"
+            if i in row.best
+            else f"<td>{_value(row, v)}</td>"
+            for i, v in enumerate(row.values)
+        )
+        rows.append(f"<tr><th>{html.escape(row.name)}</th>{cells}</tr>")
+    return (
+        f"{chart_svg(labels, states)}<table class='sp-arena-table'><tr><th></th>{head}</tr>"
+        f"{''.join(rows)}</table>{similarity_html(states)}"
+        "<p class='sp-arena-note'>★ the best of a row (lowest time and cost, highest "
+        "throughput) among the columns that finished. Cost: the price table's rates for the "
+        "tokens the provider reported; — where the model has no price.</p>"
+    )
+
+
+def similarity_html(states: Sequence[TurnState | None]) -> str:
+    """How alike the finished answers are, pair by pair (1 − the word edit distance), and the
+    word diff of column 1 against the column least like it."""
+    done = {
+        i: s.text
+        for i, s in enumerate(states)
+        if s is not None and s.completed is not None and s.text
+    }
+    if len(done) < 2:
+        return ""
+    indexes = sorted(done)
+    scores = {(a, b): similarity(done[a], done[b]) for a in indexes for b in indexes if a < b}
+    head = "".join(f"<th>{b + 1}</th>" for b in indexes[1:])
+    rows = []
+    for a in indexes[:-1]:
+        cells = "".join(
+            f"<td>{percent(scores[(a, b)])}</td>" if (a, b) in scores else "<td></td>"
+            for b in indexes[1:]
+        )
+        rows.append(f"<tr><th>{a + 1}</th>{cells}</tr>")
+    first = indexes[0]
+    other = min((b for b in indexes if b != first), key=lambda b: (scores[(first, b)], b))
+    pieces = []
+    for op, text in word_diff(done[first], done[other]):
+        escaped = html.escape(text)
+        pieces.append(
+            f"<ins>{escaped}</ins>"
+            if op == "insert"
+            else f"<del>{escaped}</del>"
+            if op == "delete"
+            else escaped
+        )
+    return (
+        "<div class='sp-arena-similarity'><b>Similarity of the answers</b> (word level)"
+        f"<table class='sp-arena-table sp-arena-sim'><tr><th></th>{head}</tr>{''.join(rows)}"
+        "</table><div class='sp-worddiff'><div class='sp-worddiff-head'>"
+        f"<b>Column {first + 1} against column {other + 1}: "
+        f"{percent(scores[(first, other)])} similar</b><span><del>only in {first + 1}</del> "
+        f"<ins>only in {other + 1}</ins></span></div>"
+        f"<div class='sp-worddiff-text'>{''.join(pieces)}</div></div></div>"
+    )

@@ -1,0 +1,124 @@
+"""The arena's engine: columns run at once on one clock, a column's stop ends that column
+alone (its upstream closes, the others go on), the whole arena passes the gate as one turn per
+column (refused whole, never half started), and the table marks the best of each row."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from playground.catalog import Credentials
+from playground.pricing.table import Cost
+from playground.providers.base import Usage
+from playground.turn.arena import ArenaColumn, run_arena, scoreboard
+from playground.turn.events import TimingSummary, TurnCompleted
+from playground.turn.gate import TurnGate, TurnRefused
+from playground.turn.request import TurnRequest
+from playground.turn.runner import TurnRunner
+from playground.turn.state import TurnState
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.support import make_test_services
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+def runner_for(fake: FakeOpenAI) -> tuple[TurnRunner, Credentials]:
+    services = make_test_services(openai_api_key="test-key", openai_base_url=fake.base_url)
+    return TurnRunner(services), services.server_credentials
+
+
+def request(model: str = "openai:gpt-4o-mini") -> TurnRequest:
+    return TurnRequest(message="Count", model=model, voice=None)
+
+
+async def test_a_stopped_column_closes_its_upstream_and_the_others_finish(
+    fake: FakeOpenAI,
+) -> None:
+    runner, creds = runner_for(fake)
+    gate = threading.Event()
+    for _ in range(2):
+        fake.enqueue(Reply(chunks=["one ", "two ", "three."], gate=gate, gate_after=1))
+    columns = [ArenaColumn("a"), ArenaColumn("b")]
+    disconnects = fake.disconnects
+    async for column in run_arena(runner, columns, [request(), request()], creds):
+        if column is columns[1] and column.state.chunks and not column.stop_asked:
+            column.stop()
+            assert await fake.wait_for_disconnect_async(timeout=10)
+            gate.set()
+    first, second = (c.state.completed for c in columns)
+    assert first is not None and first.finish_reason == "stop"
+    assert columns[0].state.text == "one two three."
+    assert second is not None and second.finish_reason == "stopped"
+    assert columns[1].state.text == "one "
+    assert fake.disconnects == disconnects + 1
+    # One clock: both turns count from the same instant.
+    assert columns[0].started_at == columns[1].started_at
+
+
+class OneTurnAtATime:
+    def __init__(self) -> None:
+        self.running = 0
+        self.released = 0
+
+    def admit(self, client: str) -> float | None:
+        if self.running >= 1:
+            return 3.0
+        self.running += 1
+        return None
+
+    def release(self, client: str) -> None:
+        self.running -= 1
+        self.released += 1
+
+
+async def test_an_arena_over_the_limits_is_refused_whole(fake: FakeOpenAI) -> None:
+    runner, creds = runner_for(fake)
+    limiter = OneTurnAtATime()
+    requests_before = len(fake.chat_requests)
+    with pytest.raises(TurnRefused):
+        async for _ in run_arena(
+            runner,
+            [ArenaColumn("a"), ArenaColumn("b")],
+            [request(), request()],
+            creds,
+            gate=TurnGate(limiter),
+            client="someone",
+        ):
+            pass
+    assert limiter.running == 0 and limiter.released == 1  # the admitted one was given back
+    await asyncio.sleep(0)
+    assert len(fake.chat_requests) == requests_before  # nothing started
+
+
+def finished(ttft: float, total: float, tokens_per_s: float, usd: float | None) -> TurnState:
+    state = TurnState()
+    timing = TimingSummary(ttft, None, 3, total, 20, 10.0, tokens_per_s)
+    cost = Cost(usd, usd / 2, usd / 2, "2025-08-07") if usd is not None else None
+    state.completed = TurnCompleted("text", "stop", Usage(10, 5, 15), timing, cost=cost)
+    return state
+
+
+def test_the_table_marks_the_best_of_each_row_among_the_finished_columns() -> None:
+    rows = {
+        r.name: r
+        for r in scoreboard(
+            [
+                finished(100, 900, 50, 0.002),
+                finished(300, 700, 80, None),
+                TurnState(),  # still running: no values, never best
+            ]
+        )
+    }
+    assert rows["TTFT"].best == (0,) and rows["Total"].best == (1,)
+    assert rows["Tokens/s"].best == (1,)
+    assert rows["Cost"].values == (0.002, None, None) and rows["Cost"].best == ()
+    assert rows["Tokens in"].best == ()  # a fact, not a race
+    tie = {r.name: r for r in scoreboard([finished(100, 5, 1, 0), finished(100, 6, 1, 0)])}
+    assert tie["TTFT"].best == (0, 1) and tie["Cost"].best == (0, 1)

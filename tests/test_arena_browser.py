@@ -1,0 +1,205 @@
+"""The Arena in the real page (headless Chromium): three columns (two models on the fake
+upstream and the local model) stream at once, each in its own pane; Stop on one column closes
+that upstream alone; the overlay chart has a line per column; the cost row shows a price, a
+dash for a model with no price, and $0 for the local model; the streaming-vs-complete preset;
+a follow-up reaches each column with its own history."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from playground.server import build_app
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.page_support import PAGE_LOAD_MS, chromium
+from tests.support import live_server, make_test_services
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+]
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def base_url(fake: FakeOpenAI) -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PLAYGROUND_API_TOKEN"):
+            mp.delenv(name, raising=False)
+        services = make_test_services(
+            openai_api_key="test-key",
+            openai_base_url=fake.base_url,
+            playground_compatible_models="fake-model",
+            playground_local_max_tokens=12,
+        )
+    with live_server(build_app(services, warm_up=False)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+def open_arena(browser: Browser, url: str) -> Page:
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    page.set_default_timeout(20_000)
+    page.goto(url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Arena").click()
+    page.wait_for_selector("#sp-arena-col-1", state="visible")
+    return page
+
+
+def pick(page: Page, elem_id: str, option: str) -> None:
+    page.click(f"#{elem_id} input")
+    page.locator("ul[role=listbox] li", has_text=option).first.click()
+
+
+def wait_for_text(page: Page, selector: str, text: str, timeout: float = 20_000) -> None:
+    page.wait_for_function(
+        "([sel, t]) => { const e = document.querySelector(sel);"
+        " return !!e && e.innerText.includes(t); }",
+        arg=[selector, text],
+        timeout=timeout,
+    )
+
+
+def pane(page: Page, n: int) -> str:
+    return page.inner_text(f"#sp-arena-pane-{n}")
+
+
+def test_three_columns_stream_at_once_and_stop_alone(
+    browser: Browser, base_url: str, fake: FakeOpenAI
+) -> None:
+    page = open_arena(browser, base_url)
+    page.click("#sp-arena-add")
+    page.wait_for_selector("#sp-arena-col-3", state="visible")
+    pick(page, "sp-arena-model-1", "gpt-4o-mini")
+    pick(page, "sp-arena-model-2", "fake-model")
+    pick(page, "sp-arena-model-3", "SmolLM2")
+
+    # Both upstream columns hold after their first chunk until the test lets them go on, so
+    # "both are streaming at once" is a fact of the run, not of the machine's speed.
+    gate = threading.Event()
+    words = ["Alpha ", "beta ", "gamma ", "delta."]
+    for _ in range(2):
+        fake.enqueue(Reply(chunks=words, gate=gate, gate_after=1, delay=0.05))
+    disconnects = fake.disconnects
+    page.fill("#sp-arena-message textarea", "Name four letters")
+    page.click("#sp-arena-send")
+    wait_for_text(page, "#sp-arena-pane-1", "Alpha")
+    wait_for_text(page, "#sp-arena-pane-2", "Alpha")
+    assert "streaming…" in pane(page, 1) and "streaming…" in pane(page, 2)
+
+    # Stop column 2: its upstream closes, and only its.
+    page.click("#sp-arena-stop-2")
+    assert fake.wait_for_disconnect(timeout=10)
+    wait_for_text(page, "#sp-arena-pane-2", "stopped")
+    gate.set()
+    wait_for_text(page, "#sp-arena-pane-1", "delta.")
+    wait_for_text(page, "#sp-arena-pane-1", "done")
+    wait_for_text(page, "#sp-arena-pane-3", "done", timeout=60_000)
+    assert fake.disconnects == disconnects + 1
+    assert "delta." not in pane(page, 2)
+
+    # One line per column on one chart, and the table with its costs.
+    wait_for_text(page, "#sp-arena-results", "Cost")
+    assert page.locator("#sp-arena-results polyline.sp-arena-line").count() == 3
+    cost = page.locator("#sp-arena-results tr", has_text="Cost").inner_text().split("\t")
+    assert cost[1].lstrip("★ ").startswith("$0.0000")  # gpt-4o-mini's price
+    assert cost[2].strip() == "—"  # no price for the compatible server's model
+    assert cost[3].lstrip("★ ").strip() == "$0"  # the local model runs here for free
+    ttft = page.locator("#sp-arena-results tr", has_text="TTFT").inner_text()
+    assert "★" in ttft
+
+    # A follow-up goes to each column with that column's own history.
+    fake.enqueue(Reply(chunks=["Epsilon."]))
+    fake.enqueue(Reply(chunks=["Zeta."]))
+    before = len(fake.chat_requests)
+    page.fill("#sp-arena-message textarea", "And the next one?")
+    page.click("#sp-arena-send")
+    for n in (1, 2):  # which column gets which reply is the order the requests arrived in
+        page.wait_for_function(
+            "(sel) => /Epsilon|Zeta/.test(document.querySelector(sel).innerText)",
+            arg=f"#sp-arena-pane-{n}",
+        )
+    sent = [r.body for r in fake.chat_requests[before:]]
+    assert len(sent) == 2
+    by_model = {b["model"]: b["messages"] for b in sent}
+    mini = [m["content"] for m in by_model["gpt-4o-mini"]]
+    assert mini[-3:] == ["Name four letters", "Alpha beta gamma delta.", "And the next one?"]
+    fake_history = [m["content"] for m in by_model["fake-model"]]
+    assert fake_history[-3] == "Name four letters"
+    assert fake_history[-2] == "Alpha "  # what column 2 had when it was stopped
+    page.close()
+
+
+def test_the_streaming_vs_complete_preset_makes_two_columns(
+    browser: Browser, base_url: str, fake: FakeOpenAI
+) -> None:
+    page = open_arena(browser, base_url)
+    page.click("#sp-arena-add")
+    page.wait_for_selector("#sp-arena-col-3", state="visible")
+    pick(page, "sp-model", "gpt-4o-mini")
+    page.click("#sp-arena-preset-streaming")
+    page.wait_for_selector("#sp-arena-col-3", state="hidden")
+    page.wait_for_function("() => !document.querySelector('#sp-arena-streaming-2 input').checked")
+    assert page.is_checked("#sp-arena-streaming-1 input")
+    fake.enqueue(Reply(chunks=["Same ", "answer."]))
+    fake.enqueue(Reply(chunks=["Same ", "answer."]))
+    page.fill("#sp-arena-message textarea", "Say it twice")
+    page.click("#sp-arena-send")
+    wait_for_text(page, "#sp-arena-pane-1", "done")
+    wait_for_text(page, "#sp-arena-pane-2", "done")
+    assert "Same answer." in pane(page, 1) and "Same answer." in pane(page, 2)
+    assert {bool(r.body.get("stream")) for r in fake.chat_requests[-2:]} == {True, False}
+
+    # Both columns' runs are in the notebook, as cells of one arena run.
+    page.get_by_role("tab", name="Notebook").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#sp-nb-cells .sp-chip-arena').length >= 2"
+    )
+    chips = page.locator("#sp-nb-cells .sp-chip-arena").all_inner_texts()
+    runs = {chip.split(" · ")[0] for chip in chips[:2]}
+    assert len(runs) == 1 and {c.split(" · ")[1] for c in chips[:2]} == {
+        "column 1/2",
+        "column 2/2",
+    }
+    page.close()
+
+
+def test_a_column_runs_the_draft_from_the_editor_beside_the_saved_version(
+    browser: Browser, base_url: str, fake: FakeOpenAI
+) -> None:
+    page = open_arena(browser, base_url)
+    pick(page, "sp-model", "gpt-4o-mini")
+    page.get_by_role("tab", name="Edit prompt").click()
+    page.wait_for_selector("#sp-editor-yaml .cm-content")
+    page.locator("#sp-editor-yaml .cm-line", has_text="put the key point first").first.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" Rhyme.")
+    wait_for_text(page, "#sp-editor-status", "Valid draft")
+    page.get_by_role("tab", name="Arena").click()
+    page.click("#sp-arena-preset-streaming")  # two columns of the left-hand configuration
+    page.wait_for_function("() => !document.querySelector('#sp-arena-streaming-2 input').checked")
+    page.check("#sp-arena-streaming-2 input")
+    pick(page, "sp-arena-prompt-2", "The draft in Edit prompt")
+    before = len(fake.chat_requests)
+    page.fill("#sp-arena-message textarea", "Hello")
+    page.click("#sp-arena-send")
+    wait_for_text(page, "#sp-arena-pane-1", "done")
+    wait_for_text(page, "#sp-arena-pane-2", "done")
+    systems = sorted(r.body["messages"][0]["content"].rstrip() for r in fake.chat_requests[before:])
+    assert len(systems) == 2
+    assert [s.endswith("Rhyme.") for s in systems].count(True) == 1
+    page.close()
