@@ -87,6 +87,8 @@ def test_three_columns_stream_at_once_and_stop_alone(
     pick(page, "sp-arena-model-1", "gpt-4o-mini")
     pick(page, "sp-arena-model-2", "fake-model")
     pick(page, "sp-arena-model-3", "SmolLM2")
+    page.fill("#sp-arena-seed-1 input, #sp-arena-seed-1 textarea", "7")
+    page.fill("#sp-arena-temperature-1 input, #sp-arena-temperature-1 textarea", "0.3")
 
     # Both upstream columns hold after their first chunk until the test lets them go on, so
     # "both are streaming at once" is a fact of the run, not of the machine's speed.
@@ -110,6 +112,9 @@ def test_three_columns_stream_at_once_and_stop_alone(
     wait_for_text(page, "#sp-arena-pane-1", "done")
     wait_for_text(page, "#sp-arena-pane-3", "done", timeout=60_000)
     assert fake.disconnects == disconnects + 1
+    first_run = {r.body["model"]: r.body for r in fake.chat_requests[-2:]}
+    assert (first_run["gpt-4o-mini"]["seed"], first_run["gpt-4o-mini"]["temperature"]) == (7, 0.3)
+    assert "seed" not in first_run["fake-model"]
     assert "delta." not in pane(page, 2)
 
     # One line per column on one chart, and the table with its costs.

@@ -37,9 +37,16 @@ log = logging.getLogger(__name__)
 _PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
 # Panes go out at most this often while text streams (the first text of a column at once).
 _FRAME_S: Final = 0.05
-_FIELDS: Final = 5  # model, prompt ref, streaming, temperature, max tokens
+_FIELDS: Final = 6  # model, prompt ref, streaming, temperature, max tokens, seed
 # The prompt choice that runs the Edit prompt tab's text (its draft, else the version it shows).
 DRAFT: Final = "draft"
+
+
+def _number_box(label: str, elem_id: str) -> gr.Textbox:
+    # A text box, as in the parameters panel: a number box shows 0 for "not set".
+    return gr.Textbox(
+        "", label=label, placeholder="default", max_lines=1, min_width=80, elem_id=elem_id
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,7 @@ class ColumnConfig:
     streaming: bool = True
     temperature: str = ""  # as typed; blank: the prompt's default, then the model's
     max_tokens: str = ""
+    seed: str = ""
 
     @property
     def label(self) -> str:
@@ -56,7 +64,14 @@ class ColumnConfig:
         return f"{self.model} · {prompt} · {'streamed' if self.streaming else 'complete'}"
 
     def values(self) -> list[Any]:
-        return [self.model, self.prompt, self.streaming, self.temperature, self.max_tokens]
+        return [
+            self.model,
+            self.prompt,
+            self.streaming,
+            self.temperature,
+            self.max_tokens,
+            self.seed,
+        ]
 
 
 def configs_of(count: int, values: Sequence[Any]) -> list[ColumnConfig]:
@@ -75,6 +90,7 @@ class _ColumnControls:
     streaming: gr.Checkbox
     temperature: gr.Textbox
     max_tokens: gr.Textbox
+    seed: gr.Textbox
     pane: gr.HTML
     stop: gr.Button
     duplicate: gr.Button
@@ -82,7 +98,14 @@ class _ColumnControls:
 
     @property
     def config(self) -> list[Block]:
-        return [self.model, self.prompt, self.streaming, self.temperature, self.max_tokens]
+        return [
+            self.model,
+            self.prompt,
+            self.streaming,
+            self.temperature,
+            self.max_tokens,
+            self.seed,
+        ]
 
 
 class ArenaTab:
@@ -125,7 +148,9 @@ class ArenaTab:
             )
         with gr.Row(elem_id="sp-arena-actions"):
             self.add = gr.Button("Add a column", size="sm", elem_id="sp-arena-add")
-            self.seed = gr.Button("Column 1 from the settings", size="sm", elem_id="sp-arena-seed")
+            self.from_settings = gr.Button(
+                "Column 1 from the settings", size="sm", elem_id="sp-arena-from-settings"
+            )
             self.preset = gr.Button(
                 "Preset: streaming vs complete", size="sm", elem_id="sp-arena-preset-streaming"
             )
@@ -150,27 +175,16 @@ class ArenaTab:
                 label="Prompt version",
                 elem_id=f"sp-arena-prompt-{n}",
             )
+            streaming = gr.Checkbox(
+                True,
+                label="Stream the answer (off: it arrives whole)",
+                elem_id=f"sp-arena-streaming-{n}",
+            )
             with gr.Row():
-                streaming = gr.Checkbox(
-                    True, label="Stream", min_width=110, elem_id=f"sp-arena-streaming-{n}"
-                )
                 # Text boxes, as in the parameters panel: a number box shows 0 for "not set".
-                temperature = gr.Textbox(
-                    "",
-                    label="Temperature",
-                    placeholder="default",
-                    max_lines=1,
-                    min_width=90,
-                    elem_id=f"sp-arena-temperature-{n}",
-                )
-                max_tokens = gr.Textbox(
-                    "",
-                    label="Max tokens",
-                    placeholder="default",
-                    max_lines=1,
-                    min_width=90,
-                    elem_id=f"sp-arena-max-tokens-{n}",
-                )
+                temperature = _number_box("Temperature", f"sp-arena-temperature-{n}")
+                max_tokens = _number_box("Max tokens", f"sp-arena-max-tokens-{n}")
+                seed = _number_box("Seed", f"sp-arena-seed-{n}")
             pane = gr.HTML(
                 arena_view.pane_html(index, first.label, None), elem_id=f"sp-arena-pane-{n}"
             )
@@ -185,7 +199,17 @@ class ArenaTab:
                     "Remove", size="sm", min_width=60, elem_id=f"sp-arena-remove-{n}"
                 )
         return _ColumnControls(
-            box, model, prompt, streaming, temperature, max_tokens, pane, stop, duplicate, remove
+            box,
+            model,
+            prompt,
+            streaming,
+            temperature,
+            max_tokens,
+            seed,
+            pane,
+            stop,
+            duplicate,
+            remove,
         )
 
     # -- wiring ------------------------------------------------------------------------------
@@ -220,7 +244,7 @@ class ArenaTab:
             column.remove.click(self._remove(index), configs, layout, **_PRIVATE)
             column.stop.click(self._stop(index), [self.session], None, queue=False, **_PRIVATE)
         chosen = [s.model, s.prompt_id, s.version, s.streaming]
-        self.seed.click(self.on_seed, [*chosen, *configs], layout, **_PRIVATE)
+        self.from_settings.click(self.on_from_settings, [*chosen, *configs], layout, **_PRIVATE)
         self.preset.click(self.on_preset, [*chosen, *configs], layout, **_PRIVATE)
         self.clear.click(self.on_clear, [self.session, *configs], layout, **_PRIVATE)
         self.stop_all.click(self.on_stop_all, [self.session], None, queue=False, **_PRIVATE)
@@ -289,7 +313,7 @@ class ArenaTab:
     def _from_settings(self, model: str, prompt_id: str, version: str) -> ColumnConfig:
         return ColumnConfig(model, f"{prompt_id}@{version}")
 
-    def on_seed(
+    def on_from_settings(
         self, model: str, prompt_id: str, version: str, streaming: bool, count: int, *values: Any
     ) -> list[Any]:
         configs = configs_of(count, values)
@@ -356,7 +380,7 @@ class ArenaTab:
             streaming=bool(config.streaming),
             voice=None,
             history=session.histories[index],
-            parameters=(config.temperature, None, config.max_tokens, None, "", ""),
+            parameters=(config.temperature, None, config.max_tokens, config.seed, "", ""),
             draft_text=draft[0] if uses_draft else None,
             draft_base=draft[1] if uses_draft else None,
         )
