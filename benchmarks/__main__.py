@@ -2,7 +2,7 @@
 
 With no name every benchmark runs, each in its own subprocess (so one's threads, models and
 servers cannot skew the next) under a time limit; named ones run in this process. Benchmarks:
-api, concurrency, long, disconnect, local, startup, voice, ui, ui_page, player.
+api, concurrency, long, disconnect, local, startup, voice, ui, ui_page, arena_page, player.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ BENCHMARKS = (
     "voice",
     "ui",
     "ui_page",
+    "arena_page",
     "player",
 )
 TIME_LIMIT_S = 170.0

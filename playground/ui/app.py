@@ -81,8 +81,6 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
             ):
                 with gr.Tab("Chat", id="chat", elem_id="sp-tab-chat"):
                     chat.render()
-                with gr.Tab("Arena", id="arena", elem_id="sp-tab-arena"):
-                    arena.render()
                 with gr.Tab("Streaming vs complete", id="compare", elem_id="sp-tab-compare"):
                     compare.render()
                 with gr.Tab("Notebook", id="notebook", elem_id="sp-tab-notebook"):
@@ -90,7 +88,10 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
                         notebook.render()
                     else:
                         gr.Markdown(NOTEBOOK_OFF, elem_id="sp-nb-off")
-                # Last: on a phone the tabs that do not fit go to an overflow menu.
+                # Last: on a narrow phone the tabs that do not fit go to an overflow menu (the
+                # arena's columns want a wide screen anyway).
+                with gr.Tab("Arena", id="arena", elem_id="sp-tab-arena"):
+                    arena.render()
                 with gr.Tab("Edit prompt", id="editor", elem_id="sp-tab-editor") as editor_tab:
                     editor.render()
         composer = Composer(

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 _PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
 # Panes go out at most this often while text streams (the first text of a column at once).
 _FRAME_S: Final = 0.05
+_RESULTS_S: Final = 0.25
 _FIELDS: Final = 6  # model, prompt ref, streaming, temperature, max tokens, seed
 # The prompt choice that runs the Edit prompt tab's text (its draft, else the version it shows).
 DRAFT: Final = "draft"
@@ -254,6 +255,10 @@ class ArenaTab:
                 self.on_send,
                 [self.message, self.session, *configs, draft, draft_base, *s.keys],
                 [*panes, self.results],
+                # As ``/turn``: inputs taken as sent, HTML outputs sent as they are, with no
+                # worker-thread hop per input and output on every frame.
+                preprocess=False,
+                postprocess=False,
                 concurrency_limit=concurrency,
                 concurrency_id="arena",
                 **_PRIVATE,
@@ -386,13 +391,17 @@ class ArenaTab:
         )
 
     @staticmethod
-    def frame(run: ArenaRun) -> list[str]:
+    def frame(run: ArenaRun, shown: list[Any], *, results: bool) -> list[Any]:
+        """The panes and, when ``results``, the chart and table; what did not change is sent
+        as it was last time (``shown``), which the page leaves alone — a skip would make
+        Gradio rebuild the component."""
         states = run.states
-        panes = [
-            arena_view.pane_html(i, run.labels[i], states[i]) if i < len(states) else gr.skip()
-            for i in range(MAX_COLUMNS)
-        ]
-        return [*panes, arena_view.results_html(run.labels, states)]
+        for i in range(MAX_COLUMNS):
+            if i < len(states):
+                shown[i] = arena_view.pane_html(i, run.labels[i], states[i])
+        if results:
+            shown[MAX_COLUMNS] = arena_view.results_html(run.labels, states)
+        return list(shown)
 
     async def on_send(
         self,
@@ -408,6 +417,9 @@ class ArenaTab:
         draft, keys = (rest[0], rest[1]), rest[2:]
         configs = configs_of(count if isinstance(count, int) else 2, values)
         run = session.begin(message, [c.label for c in configs])
+        # Columns beyond this run are hidden: an empty pane there is never seen (adding a
+        # column draws its pane afresh).
+        shown: list[Any] = [""] * (MAX_COLUMNS + 1)
         try:
             run.requests = self.requests(message, session, configs, draft)
             events = run_arena(
@@ -418,21 +430,29 @@ class ArenaTab:
                 gate=self.gate,
                 client=self.settings.client_of(request),
             )
-            last, firsts = 0.0, set()
+            last = last_results = 0.0
+            firsts: set[int] = set()
+            done = 0
             async for column in events:
                 first = bool(column.state.chunks) and id(column) not in firsts
                 if first:
                     firsts.add(id(column))
+                finished = sum(c.state.completed is not None for c in run.columns)
                 now = time.monotonic()
-                if first or now - last >= _FRAME_S:
-                    last = now
-                    yield self.frame(run)
+                if first or finished != done or now - last >= _FRAME_S:
+                    # The chart and table are heavier than the text: redrawn when a column
+                    # starts or ends, and a few times a second between.
+                    results = first or finished != done or now - last_results >= _RESULTS_S
+                    last, done = now, finished
+                    if results:
+                        last_results = now
+                    yield self.frame(run, shown, results=results)
         except (ConfigError, TurnRefused) as exc:
             self._refuse(run, exc)
-            yield self.frame(run)
+            yield self.frame(run, shown, results=True)
             return
         session.commit(run)
-        yield self.frame(run)
+        yield self.frame(run, shown, results=True)
 
     async def after_run(self, session: ArenaSession, nbs: NotebookSession) -> Any:
         """The run's columns recorded in the notebook, and the notebook shown with them."""
