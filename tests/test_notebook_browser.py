@@ -144,9 +144,15 @@ def test_runs_become_cells_that_rerun_pin_compare_and_delete(
     assert "after 2 earlier messages" in nb.cell_text(1)  # the second turn saw the first
 
     # Rerun: streams into a live cell, then becomes a new cell with the same history.
-    fake.enqueue(Reply(chunks=["Paris, ", "still."], delay=0.2))
+    # The rerun holds after its first chunk until the live cell has been seen: on a busy
+    # machine a short run could otherwise finish between two looks.
+    held = threading.Event()
+    fake.enqueue(Reply(chunks=["Paris, ", "still."], gate=held, gate_after=1))
     nb.act(0, "rerun")
-    nb.page.wait_for_selector("#sp-nb-live .sp-nb-live")
+    try:
+        nb.wait_for_text("#sp-nb-live", "Paris,")
+    finally:
+        held.set()
     nb.wait_for_cells(3)
     assert "Paris, still." in nb.cell_text(2) and "Capital of France?" in nb.cell_text(2)
     assert fake.chat_requests[-1].body["messages"][-1]["content"] == "Capital of France?"
