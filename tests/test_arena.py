@@ -13,7 +13,14 @@ import pytest
 from playground.catalog import Credentials
 from playground.pricing.table import Cost
 from playground.providers.base import Usage
-from playground.turn.arena import ArenaColumn, run_arena, scoreboard
+from playground.turn.arena import (
+    ArenaColumn,
+    ArenaRun,
+    agreement,
+    distribution,
+    run_arena,
+    scoreboard,
+)
 from playground.turn.events import TimingSummary, TurnCompleted
 from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.request import TurnRequest
@@ -122,3 +129,43 @@ def test_the_table_marks_the_best_of_each_row_among_the_finished_columns() -> No
     assert rows["Tokens in"].best == ()  # a fact, not a race
     tie = {r.name: r for r in scoreboard([finished(100, 5, 1, 0), finished(100, 6, 1, 0)])}
     assert tie["TTFT"].best == (0, 1) and tie["Cost"].best == (0, 1)
+
+
+def answered(text: str, ttft: float, total: float) -> TurnState:
+    state = finished(ttft, total, 20, 0.001)
+    state.text = text
+    return state
+
+
+def test_repeated_rounds_run_fresh_columns_and_a_stopped_column_sits_the_rest_out() -> None:
+    run = ArenaRun("hi", ["a", "b"], [ArenaColumn("a"), ArenaColumn("b")], repeat=3)
+    first = list(run.columns)
+    assert run.next_round() == [0, 1] and run.columns == first
+    run.stop(1)  # column b's own Stop
+    assert first[1].stop_asked and not first[0].stop_asked
+    assert run.next_round() == [0]
+    assert run.columns[0] is not first[0] and run.columns[1] is first[1]
+    assert run.rounds[1] == [run.columns[0], None]
+    run.stop()  # Stop all: no third round
+    assert run.next_round() == [] and len(run.rounds) == 2
+
+
+def test_the_spread_over_rounds_gives_medians_ranges_and_run_to_run_agreement() -> None:
+    rounds: list[list[TurnState | None]] = [
+        [answered("one two three four", 100, 400), answered("one two three four", 900, 900)],
+        [answered("one two three five", 300, 600), answered("one two three four", 700, 700)],
+        [answered("one two three four", 200, 500), None],  # column 2 sat this round out
+    ]
+    rows = {row.name: row for row in distribution(rounds)}
+    ttft = rows["TTFT"]
+    first, second = ttft.summaries
+    assert first is not None and (first.p50, first.min, first.max, first.n) == (200, 100, 300, 3)
+    assert second is not None and (second.p50, second.n) == (800, 2)
+    assert ttft.best == (0,)  # the lower median
+    assert rows["Total"].best == (0,)
+    agreed = agreement(rounds)
+    pair = agreed.pairs[(0, 1)]
+    assert (pair.n, pair.min, pair.max) == (2, 0.75, 1.0)
+    own_first, own_second = agreed.consistency
+    assert own_first is not None and own_first.n == 3 and own_first.min == 0.75
+    assert own_second is not None and own_second.p50 == 1.0

@@ -1,11 +1,13 @@
 """The Arena in the real page (headless Chromium): three columns (two models on the fake
 upstream and the local model) stream at once, each in its own pane; Stop on one column closes
 that upstream alone; the overlay chart has a line per column; the cost row shows a price, a
-dash for a model with no price, and $0 for the local model; the streaming-vs-complete preset;
+dash for a model with no price, and $0 for the local model; the streaming-vs-complete preset
+repeated with its spread and one column spoken;
 a follow-up reaches each column with its own history."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 
@@ -149,10 +151,14 @@ def test_three_columns_stream_at_once_and_stop_alone(
     page.close()
 
 
-def test_the_streaming_vs_complete_preset_makes_two_columns(
+def test_the_streaming_vs_complete_preset_repeats_and_speaks_one_column(
     browser: Browser, base_url: str, fake: FakeOpenAI
 ) -> None:
+    # "Streaming vs complete" is an arena preset now: the settings' configuration twice,
+    # streaming on and off, at temperature 0 with one seed. Three rounds give the spread of
+    # every measure and of the similarity; the local voice speaks the streamed column.
     page = open_arena(browser, base_url)
+    assert page.locator("#sp-tab-compare").count() == 0  # the old tab is gone
     page.click("#sp-arena-add")
     page.wait_for_selector("#sp-arena-col-3", state="visible")
     pick(page, "sp-model", "gpt-4o-mini")
@@ -160,26 +166,49 @@ def test_the_streaming_vs_complete_preset_makes_two_columns(
     page.wait_for_selector("#sp-arena-col-3", state="hidden")
     page.wait_for_function("() => !document.querySelector('#sp-arena-streaming-2 input').checked")
     assert page.is_checked("#sp-arena-streaming-1 input")
-    fake.enqueue(Reply(chunks=["Same ", "answer."]))
-    fake.enqueue(Reply(chunks=["Same ", "answer."]))
+    assert (
+        page.input_value("#sp-arena-temperature-2 input, #sp-arena-temperature-2 textarea") == "0"
+    )
+    page.fill("#sp-arena-repeat input[type=number]", "3")
+    page.press("#sp-arena-repeat input[type=number]", "Enter")
+    pick(page, "sp-arena-voice", "Piper joe")
+    answers = [
+        ("Same answer. Said once.", "Same answer. Said once."),
+        ("Same answer. Said twice.", "Same answer. Said once."),
+        ("Same answer. Said once.", "Same answer. Said once."),
+    ]
+    for streamed, complete in answers:  # the two columns of a round ask at once, in any order
+        fake.enqueue(Reply(chunks=[w + " " for w in streamed.split()], delay=0.05))
+        fake.enqueue(Reply(chunks=[complete]))
+    before = len(fake.chat_requests)
     page.fill("#sp-arena-message textarea", "Say it twice")
     page.click("#sp-arena-send")
-    wait_for_text(page, "#sp-arena-pane-1", "done")
-    wait_for_text(page, "#sp-arena-pane-2", "done")
-    assert "Same answer." in pane(page, 1) and "Same answer." in pane(page, 2)
-    assert {bool(r.body.get("stream")) for r in fake.chat_requests[-2:]} == {True, False}
+    wait_for_text(page, "#sp-arena-pane-1", "done · round 3/3", timeout=60_000)
+    wait_for_text(page, "#sp-arena-pane-2", "done · round 3/3")
+    wait_for_text(page, "#sp-arena-results", "OVER 3 ROUNDS")  # a title, in capitals
+    requests = fake.chat_requests[before:]
+    assert len(requests) == 6
+    assert sorted(bool(r.body.get("stream")) for r in requests) == [False] * 3 + [True] * 3
+    assert {(r.body.get("temperature"), r.body.get("seed")) for r in requests} == {(0, 7)}
+    results = page.inner_text("#sp-arena-results")
+    assert "OVER 3 ROUNDS" in results.upper() and "1 and 2" in results
+    # The spread: one round of the six differed, so the pair's range reaches below 100%.
+    pair = page.inner_text("#sp-arena-results .sp-arena-pairs")
+    assert "100%" in pair and re.search(r"\d\d\.\d%", pair), pair
+    # Spoken: the streamed column (column 1 by default) has its time to first audio and the
+    # page's player received its audio; the complete column was silent.
+    assert "TTFA" in pane(page, 1) and "TTFA" not in pane(page, 2)
+    page.wait_for_function("() => window.spAudio.stats().length > 0")
 
-    # Both columns' runs are in the notebook, as cells of one arena run.
+    # Each round's columns are in the notebook, as cells of one arena run per round.
     page.get_by_role("tab", name="Notebook").click()
     page.wait_for_function(
-        "() => document.querySelectorAll('#sp-nb-cells .sp-chip-arena').length >= 2"
+        "() => document.querySelectorAll('#sp-nb-cells .sp-chip-arena').length >= 6"
     )
     chips = page.locator("#sp-nb-cells .sp-chip-arena").all_inner_texts()
-    runs = {chip.split(" · ")[0] for chip in chips[:2]}
-    assert len(runs) == 1 and {c.split(" · ")[1] for c in chips[:2]} == {
-        "column 1/2",
-        "column 2/2",
-    }
+    runs = {chip.split(" · ")[0] for chip in chips[:6]}
+    assert len(runs) == 3
+    assert {c.split(" · ")[1] for c in chips[:6]} == {"column 1/2", "column 2/2"}
     page.close()
 
 

@@ -1,5 +1,5 @@
 """The page is behind the same gate as the API: its turns (the public ``/turn``, reruns and the
-streaming-vs-complete comparison) count against the same per-client rate limit and concurrency
+arena) count against the same per-client rate limit and concurrency
 cap, and with ``PLAYGROUND_API_TOKEN`` set the server's keys and endpoints are not spendable
 anonymously through it — only the visitor's own session keys, or the access token.
 
@@ -21,7 +21,7 @@ from gradio_client import Client  # type: ignore[import-untyped]
 from playground.api.limits import ClientLimiter
 from playground.catalog import Credentials
 from playground.server import build_app
-from playground.turn.compare import compare
+from playground.turn.arena import ArenaColumn, ArenaRun, run_arena
 from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.request import TurnRequest
 from playground.turn.runner import TurnRunner
@@ -120,31 +120,34 @@ def test_the_access_token_or_the_visitors_own_key_opens_the_page(
     assert not wrong.startswith("with"), wrong
 
 
-async def test_a_comparison_counts_every_run_against_the_limits(fake: FakeOpenAI) -> None:
+async def test_a_repeated_arena_counts_every_column_of_every_round(fake: FakeOpenAI) -> None:
     services = make_test_services(openai_api_key="server-key", openai_base_url=fake.base_url)
     try:
         gate = TurnGate(ClientLimiter(per_minute=5, max_concurrent=4))
         for _ in range(10):
             fake.enqueue(Reply(chunks=["same answer"]))
         request = TurnRequest(message="hi", model="openai:gpt-4o-mini", voice="none")
-        seen: list[int] = []
+        run = ArenaRun("hi", ["a", "b"], [ArenaColumn("a"), ArenaColumn("b")], repeat=10)
+        before = len(fake.chat_requests)
 
-        async def run() -> None:
-            runs = compare(
-                TurnRunner(services),
-                request,
-                services.server_credentials,
-                repeat=10,
-                gate=gate,
-                client="ip:1.2.3.4",
-            )
-            async for progress in runs:
-                seen.append(len(progress.rounds))
+        async def rounds() -> None:
+            while active := run.next_round():
+                columns = [run.columns[i] for i in active]
+                async for _ in run_arena(
+                    TurnRunner(services),
+                    columns,
+                    [request, request],
+                    services.server_credentials,
+                    gate=gate,
+                    client="ip:1.2.3.4",
+                ):
+                    pass
 
         with pytest.raises(TurnRefused):
-            await run()
-        # Two rounds (four runs) fit in five turns a minute; the third round is refused.
-        assert max(seen) == 2
+            await rounds()
+        # Two rounds (four turns) fit in five turns a minute; the third is refused whole.
+        assert len(run.rounds) == 3 and len(run.finished_rounds) == 2
+        assert len(fake.chat_requests) - before == 4
         # Another client is not affected.
         release = gate.enter("ip:5.6.7.8")
         release()
@@ -251,12 +254,20 @@ class OutsideCaller:
         raise AssertionError("the event never completed")
 
 
-def compare_inputs(message: object, node: str = "prompt", repeat: int = 10) -> list[object]:
-    # message, state (the server's own), model, prompt, version, node, repeat, the four keys
-    return [message, None, OPENAI, "default-prompt-node", "1", node, repeat, "", "", "", ""]
+ARENA_COLUMN = [OPENAI, "default-prompt-node@1", True, "", "", ""]  # streaming, temp, max, seed
 
 
-def test_the_private_compare_event_called_from_outside_passes_the_same_token_rule(
+def arena_inputs(
+    message: object, repeat: object = 10, model: str = OPENAI, audible: object = "1"
+) -> list[object]:
+    """The arena's Send as the page sends it: message, state (the server's own), repeat, voice,
+    spoken column, column count, four columns' configurations, the editor's text and the
+    version it was opened from, the four keys."""
+    columns = [model, *ARENA_COLUMN[1:]] + ARENA_COLUMN * 3
+    return [message, None, repeat, "none", audible, 2, *columns, "", "", "", "", "", ""]
+
+
+def test_the_private_arena_event_called_from_outside_passes_the_same_token_rule(
     fake: FakeOpenAI,
 ) -> None:
     with live_server(
@@ -270,15 +281,15 @@ def test_the_private_compare_event_called_from_outside_passes_the_same_token_rul
         )
     ) as url:
         outside = OutsideCaller(url)
-        assert outside.event_of("sp-compare-run")["api_visibility"] == "private"
+        assert outside.event_of("sp-arena-send")["api_visibility"] == "private"
         before = len(fake.chat_requests)
-        done = outside.call("sp-compare-run", compare_inputs("hi"))
+        done = outside.call("sp-arena-send", arena_inputs("hi"))
         assert done["success"], done
         assert "OPENAI_API_KEY" in json.dumps(done["output"]["data"])
         assert len(fake.chat_requests) == before, "no server key was spent for the script"
 
 
-def test_the_private_compare_event_called_from_outside_passes_the_same_limits(
+def test_the_private_arena_event_called_from_outside_passes_the_same_limits(
     fake: FakeOpenAI,
 ) -> None:
     with live_server(
@@ -294,24 +305,28 @@ def test_the_private_compare_event_called_from_outside_passes_the_same_limits(
         outside = OutsideCaller(url)
         fake.enqueue(*(Reply(chunks=["same answer"]) for _ in range(2)))
         before = len(fake.chat_requests)
-        done = outside.call("sp-compare-run", compare_inputs("hi", repeat=10))
+        done = outside.call("sp-arena-send", arena_inputs("hi", repeat=10))
         assert done["success"], done
-        assert "Too many turns" in json.dumps(done["output"]["data"])
-        # Ten rounds would be twenty upstream calls. A round takes its two turns together, so
-        # three turns a minute allow one round; the second is refused whole.
+        shown = json.dumps(done["output"]["data"])
+        assert "Round 2 of 10 did not start" in shown and "Too many turns" in shown
+        # Ten rounds of two columns would be twenty upstream calls. A round takes its two turns
+        # together, so three turns a minute allow one round; the second is refused whole.
         assert len(fake.chat_requests) - before == 2
 
 
-def test_wrong_values_sent_to_the_compare_event_are_shown_not_raised(fake: FakeOpenAI) -> None:
+def test_wrong_values_sent_to_the_arena_event_are_shown_not_raised(fake: FakeOpenAI) -> None:
     with live_server(build_app(make_test_services(), warm_up=False)) as url:
         outside = OutsideCaller(url)
         for data, field in (
-            (compare_inputs("hi", node="bogus"), "node"),
-            (compare_inputs(["a", "list"]), "message"),
+            (arena_inputs("hi", model="bogus"), "model"),
+            (arena_inputs(["a", "list"]), "message"),
+            (arena_inputs("hi", repeat="lots"), "repeat"),
+            (arena_inputs("hi", repeat=11), "repeat"),
+            (arena_inputs("hi", audible="7"), "spoken column"),
         ):
-            done = outside.call("sp-compare-run", data)
+            done = outside.call("sp-arena-send", data)
             assert done["success"], done  # shown in the tab, not a Gradio error toast
             shown = json.dumps(done["output"]["data"])
-            assert field in shown.lower(), shown
+            assert field in shown.lower(), (field, shown)
             for leak in ("Traceback", "validation error", "pydantic"):
                 assert leak not in shown, shown

@@ -24,7 +24,6 @@ from playground.catalog import Credentials
 from playground.checks.streaming_guardrail import LIMITS
 from playground.errors import ConfigError, MissingKeyError
 from playground.prompts.library import ExitPath, PromptFile, PromptLibrary, load_prompt_library
-from playground.turn.compare import CompareProgress, CompareRound
 from playground.turn.events import (
     AudioReady,
     DisabledFeature,
@@ -44,10 +43,9 @@ from playground.turn.runner import TurnRunner
 from playground.turn.state import TurnState
 from playground.turn.wire import details_from_payload
 from playground.ui.app import build_ui
-from playground.ui.compare_session import CompareFrame, CompareRun, CompareSession, drive_compare
 from playground.ui.live_turns import LiveTurns
 from playground.ui.outputs import TurnSlots
-from playground.ui.render import chat_view, compare_view, panel_view, prompt_view, timing_view
+from playground.ui.render import chat_view, panel_view, prompt_view, timing_view
 from playground.ui.session import Frame, SessionState, drive_turn, request_error_code
 from playground.ui.turn_outputs import TurnOutputs
 from playground.ui.wire import wire_value
@@ -731,99 +729,6 @@ def test_the_streaming_guardrail_limits_are_shown_as_an_escaped_list() -> None:
     assert panel_view.limits_html("Intro.\n- one\n  two\n- three").count("<li>") == 2
 
 
-# -- compare_view --------------------------------------------------------------------------------
-
-
-def compare_round(similarity: float = 1.0, gain: float | None = 900.0) -> CompareRound:
-    return CompareRound(
-        streaming_ttft_ms=300.0,
-        streaming_total_ms=1500.0,
-        complete_total_ms=1200.0,
-        gain_ms=gain,
-        similarity=similarity,
-        diff=[("equal", "The "), ("delete", "old "), ("insert", "<new> "), ("equal", "answer.")],
-    )
-
-
-def compare_run(progress: CompareProgress | None, **flags: bool) -> CompareRun:
-    run = CompareRun(message="q", repeat=progress.repeat if progress else 1)
-    run.progress = progress
-    run.stopped = flags.get("stopped", False)
-    run.finished = flags.get("finished", False)
-    return run
-
-
-def test_percentages_read_naturally() -> None:
-    assert compare_view.percent(1.0) == "100%"
-    assert compare_view.percent(0.94123) == "94.1%"
-    assert compare_view.percent(0.0) == "0.0%"
-
-
-def test_the_panes_show_each_answer_escaped_with_its_timing() -> None:
-    assert "Press Run" in compare_view.pane_html(compare_view.STREAMED, None)
-    progress = CompareProgress(repeat=1)
-    progress.streaming = turn_of(STARTED, chunk(0, "<b>Hi", "<b>Hi", 250.0))
-    progress.complete = turn_of(STARTED)
-    run = compare_run(progress)
-    streamed = compare_view.pane_html(compare_view.STREAMED, run)
-    assert "&lt;b&gt;Hi" in streamed and "<b>Hi" not in streamed
-    assert "first words at 250 ms · streaming…" in streamed
-    complete = compare_view.pane_html(compare_view.COMPLETE, run)
-    assert "Waiting for the whole answer" in complete and "waiting…" in complete
-    progress.complete.handle(chunk(0, "Whole.", "Whole.", 1200.0))
-    progress.complete.handle(completed("Whole."))
-    assert "answer at 250 ms" in compare_view.pane_html(compare_view.COMPLETE, run)  # its total
-    progress.streaming.handle(TurnFailed("rate_limit", "busy", retryable=True))
-    assert "Wait a moment" in compare_view.pane_html(compare_view.STREAMED, run)
-
-
-def test_the_results_show_tiles_timelines_and_the_distribution() -> None:
-    assert "Run" in compare_view.results_html(None)
-    progress = CompareProgress(repeat=3, round_index=0)
-    progress.streaming = turn_of(STARTED, chunk(0, "a", "a", 300.0))
-    running = compare_view.results_html(compare_run(progress))
-    assert "Round 1 of 3 · running…" in running and "300 ms" in running
-    assert "after the second round" in running
-    progress.rounds = [compare_round(0.9, 900.0), compare_round(1.0, -150.0)]
-    progress.round_index = 1
-    done = compare_view.results_html(compare_run(progress, finished=True))
-    assert "Done: 2 rounds." in done
-    assert "Perceived gain" in done and "−150 ms" in done and "100%" in done
-    assert done.count("class='sp-tl-row'") == 2  # a timeline per round
-    assert "Over 2 rounds" in done
-    for cell in ("95.0%", "90.0%", "375 ms"):  # mean and min similarity, mean gain
-        assert f"<td>{cell}</td>" in done
-    stopped = compare_view.results_html(compare_run(progress, stopped=True, finished=True))
-    assert "Stopped after 2 rounds of 3." in stopped
-    single = CompareProgress(repeat=1, rounds=[compare_round()])
-    assert "Set Repeat above 1" in compare_view.results_html(compare_run(single, finished=True))
-
-
-def test_a_comparison_that_could_not_start_says_what_to_do() -> None:
-    run = CompareRun(message="q", repeat=1)
-    run.error = TurnFailed("missing_key", "OPENAI_API_KEY is not set", False, stage="request")
-    out = compare_view.results_html(run)
-    assert "OPENAI_API_KEY is not set" in out and "Session keys" in out
-    assert "Not sent" in compare_view.pane_html(compare_view.COMPLETE, run)
-    failed = CompareProgress(repeat=2, error="a run failed; see its pane for the error")
-    assert "A run failed" in compare_view.results_html(compare_run(failed, finished=True))
-
-
-def test_the_word_diff_marks_insertions_and_deletions_escaped() -> None:
-    assert "appears when a round is complete" in compare_view.diff_html(None)
-    progress = CompareProgress(repeat=1, rounds=[compare_round(0.75)])
-    out = compare_view.diff_html(compare_run(progress, finished=True))
-    assert "The <del>old </del><ins>&lt;new&gt; </ins>answer." in out
-    assert "75.0% similar" in out
-    same = CompareRound(300.0, 1500.0, 1200.0, 900.0, 1.0, [("equal", "Same.")])
-    identical = CompareProgress(repeat=1, rounds=[same])
-    assert "Identical" in compare_view.diff_html(compare_run(identical, finished=True))
-    # At the end of N rounds, the least similar one is shown.
-    several = CompareProgress(repeat=3, rounds=[same, compare_round(0.5), same])
-    assert "Least similar round (2)" in compare_view.diff_html(compare_run(several, finished=True))
-    assert "Round 3" in compare_view.diff_html(compare_run(several))
-
-
 # -- session.SessionState ----------------------------------------------------------------------
 
 
@@ -1128,90 +1033,6 @@ async def test_the_driver_keeps_the_latest_structured_output_for_the_turn() -> N
 
 def structured_of(state: SessionState) -> StructuredOutput | None:
     return state.structured  # a call, so the type checker does not carry a narrowed type
-
-
-class CompareRunner(ScriptedRunner):
-    """Both runs of a comparison replay the script: each ``stream`` call starts it afresh."""
-
-    def __init__(self, script: list[tuple[float, Event]], *, hang: bool = False) -> None:
-        super().__init__(script, hang=hang)
-        self.streams = 0
-
-    async def stream(self, prepared: ScriptedTurn, *, started_at: float) -> AsyncIterator[Event]:
-        self.streams += 1
-        async for event in super().stream(prepared, started_at=started_at):
-            yield event
-
-
-async def collect_compare(
-    runner: ScriptedRunner, state: CompareSession, repeat: int
-) -> list[CompareFrame]:
-    request = TurnRequest(message="hi", voice="none")
-    return [
-        frame
-        async for frame in drive_compare(
-            cast(TurnRunner, runner), state, request, Credentials(), repeat=repeat
-        )
-    ]
-
-
-async def test_a_comparison_runs_every_round_and_ends_with_one_final_frame() -> None:
-    runner = CompareRunner(script_of(12, 0.004))
-    state = CompareSession()
-    frames = await collect_compare(runner, state, repeat=3)
-    run = state.run
-    assert run is not None and run.finished and not run.stopped and run.error is None
-    assert run.progress is not None and len(run.progress.rounds) == 3
-    assert runner.streams == 6
-    assert all(r.similarity == 1.0 for r in run.progress.rounds)
-    assert [f.final for f in frames].count(True) == 1 and frames[-1].final
-    # Throttled: far fewer frames than the 2 × 3 × 14 events.
-    assert len(frames) < 40
-    assert "Done: 3 rounds." in compare_view.results_html(run)
-
-
-async def test_stop_ends_a_comparison_and_closes_both_runs() -> None:
-    runner = CompareRunner(script_of(2, 0.0)[:-1], hang=True)
-    state = CompareSession()
-    frames: list[CompareFrame] = []
-    request = TurnRequest(message="hi", voice="none")
-    seen = asyncio.Event()
-
-    async def consume() -> None:
-        async for frame in drive_compare(
-            cast(TurnRunner, runner), state, request, Credentials(), repeat=2
-        ):
-            frames.append(frame)
-            if state.run and state.run.progress and state.run.progress.streaming.text:
-                seen.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(seen.wait(), 2)
-    state.stop()
-    await asyncio.wait_for(task, 1)
-    assert runner.closed.is_set()
-    assert frames[-1].final and sum(f.final for f in frames) == 1
-    assert state.run is not None and state.run.stopped and state.run.finished
-    assert "Stopped after 0 rounds of 2." in compare_view.results_html(state.run)
-
-
-async def test_a_comparison_that_cannot_start_reports_why() -> None:
-    class Refusing(ScriptedRunner):
-        def prepare(self, request: TurnRequest, creds: Credentials, client: str = "") -> object:
-            raise MissingKeyError("OPENAI_API_KEY is not set")
-
-    state = CompareSession()
-    frames = await collect_compare(Refusing([]), state, repeat=1)
-    assert [f.final for f in frames] == [True]
-    assert state.run is not None and state.run.error is not None
-    assert state.run.error.code == "missing_key"
-
-
-def test_compare_session_copies_start_empty() -> None:
-    state = CompareSession()
-    state.begin("q", 2)
-    clone = copy.deepcopy(state)
-    assert clone.run is None and clone.wake is None and state.run is not None
 
 
 def test_spoken_pieces_show_ready_time_synthesis_and_length_escaped() -> None:

@@ -6,6 +6,11 @@ client's limits, refused whole or admitted whole), starts them together, and yie
 event of any column. A column's ``stop`` ends that column alone (its upstream closes at once);
 the others go on. ``scoreboard`` reads the finished columns into the rows the arena's table
 shows, the best of each row marked.
+
+An arena run may repeat the same message N times (``ArenaRun.next_round``): ``distribution``
+condenses each measure per column over the rounds (median and range), and ``agreement`` how alike
+the answers are — column against column, and each column against itself from round to round, the
+run-to-run variation that any difference between two columns has to be read against.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from playground.catalog import Credentials
 from playground.turn.events import Event
@@ -22,19 +27,26 @@ from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.prepare import PreparedTurn
 from playground.turn.request import HistoryMessage, TurnRequest
 from playground.turn.runner import TurnRunner
+from playground.turn.similarity import Summary, similarity, summarise
 from playground.turn.state import TurnState
 
 __all__ = [
     "MAX_COLUMNS",
+    "MAX_REPEAT",
+    "Agreement",
     "ArenaColumn",
     "ArenaRow",
     "ArenaRun",
     "ArenaSession",
+    "SpreadRow",
+    "agreement",
+    "distribution",
     "run_arena",
     "scoreboard",
 ]
 
 MAX_COLUMNS = 4
+MAX_REPEAT = 10
 
 
 @dataclass(eq=False)
@@ -58,17 +70,58 @@ class ArenaColumn:
 
 @dataclass(eq=False)
 class ArenaRun:
-    """One press of Send: the message and each column's run."""
+    """One press of Send: the message, the columns on screen (the current round's) and every
+    round run so far."""
 
     message: str
     labels: list[str]
     columns: list[ArenaColumn]
+    repeat: int = 1
     requests: list[TurnRequest] = field(default_factory=list)  # set once they are composed
+    # Each round started, column by column (None: that column was stopped in an earlier round
+    # and sat this one out).
+    rounds: list[list[ArenaColumn | None]] = field(default_factory=list)
+    dropped: set[int] = field(default_factory=set)  # stopped by their own Stop: no more rounds
+    halted: bool = False  # Stop all, or a newer message: no more rounds
+    notice: str = ""  # why the run ended early (a later round refused), shown with the results
     recorded: bool = False  # its columns are in the notebook
 
     @property
     def states(self) -> list[TurnState | None]:
         return [c.state for c in self.columns]
+
+    def next_round(self) -> list[int]:
+        """Start the next round: fresh columns for those still in the run, their indexes (empty
+        when every round has run, or the run was stopped)."""
+        active = [i for i in range(len(self.columns)) if i not in self.dropped]
+        if self.halted or len(self.rounds) >= self.repeat or not active:
+            return []
+        if self.rounds:  # the first round runs the columns ``begin`` made
+            for i in active:
+                self.columns[i] = ArenaColumn(self.labels[i])
+        self.rounds.append(
+            [self.columns[i] if i in active else None for i in range(len(self.columns))]
+        )
+        return active
+
+    def stop(self, index: int | None = None) -> None:
+        """Stop one column (it sits out the rounds still to come) or all (no more rounds)."""
+        if index is None:
+            self.halted = True
+        else:
+            self.dropped.add(index)
+        for i, column in enumerate(self.columns):
+            if index is None or i == index:
+                column.stop()
+
+    @property
+    def finished_rounds(self) -> list[list[TurnState | None]]:
+        """The rounds whose every column has ended, as states."""
+        return [
+            [c.state if c is not None else None for c in round_]
+            for round_ in self.rounds
+            if all(c is None or c.state.completed is not None for c in round_)
+        ]
 
 
 @dataclass
@@ -79,24 +132,23 @@ class ArenaSession:
         default_factory=lambda: [[] for _ in range(MAX_COLUMNS)]
     )
     run: ArenaRun | None = None
+    last_feed: str = ""  # the audio feed's value, kept so an unchanged value is not re-fired
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ArenaSession:
         return ArenaSession()
 
-    def begin(self, message: str, labels: list[str]) -> ArenaRun:
+    def begin(self, message: str, labels: list[str], repeat: int = 1) -> ArenaRun:
         self.stop()  # a new message ends the run still going, as Stop all would
-        self.run = ArenaRun(message, labels, [ArenaColumn(label) for label in labels])
+        self.run = ArenaRun(message, labels, [ArenaColumn(label) for label in labels], repeat)
         return self.run
 
     def stop(self, index: int | None = None) -> None:
-        columns = self.run.columns if self.run is not None else []
-        for i, column in enumerate(columns):
-            if index is None or i == index:
-                column.stop()
+        if self.run is not None:
+            self.run.stop(index)
 
     def commit(self, run: ArenaRun) -> None:
-        """Each column's exchange joins that column's own conversation (a run a newer one
-        replaced is not the conversation any more)."""
+        """Each column's exchange (its last round's answer) joins that column's own
+        conversation (a run a newer one replaced is not the conversation any more)."""
         if run is not self.run:
             return
         for history, column in zip(self.histories, run.columns, strict=False):
@@ -207,3 +259,74 @@ def scoreboard(states: Sequence[TurnState]) -> list[ArenaRow]:
         _row("Tokens out", [float(u.completion_tokens) if u else None for u in usage], None, ""),
         _row("Cost", [c.usd if c else None for c in cost], "low", "usd"),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadRow:
+    """One measure over repeated rounds: per column its summary (None: no value in any round),
+    ``best`` the columns with the best median."""
+
+    name: str
+    summaries: tuple[Summary | None, ...]
+    better: Better
+    unit: str
+    best: tuple[int, ...]
+
+
+_SPREAD_MEASURES: Final = ("TTFT", "TTFA", "Total", "Tokens/s", "Cost")
+
+
+def distribution(rounds: Sequence[Sequence[TurnState | None]]) -> list[SpreadRow]:
+    """Each timing, throughput and cost measure per column over finished rounds: median,
+    range and 95th percentile (a column that sat a round out adds nothing to it)."""
+    if not rounds:
+        return []
+    columns = len(rounds[0])
+    boards = [scoreboard([s if s is not None else TurnState() for s in r]) for r in rounds]
+    out = []
+    for position, row in enumerate(boards[0]):
+        if row.name not in _SPREAD_MEASURES:
+            continue
+        summaries: list[Summary | None] = []
+        for column in range(columns):
+            values = [b[position].values[column] for b in boards]
+            known = [v for v in values if v is not None]
+            summaries.append(summarise(known) if known else None)
+        medians = [s.p50 if s is not None else None for s in summaries]
+        best = _row(row.name, medians, row.better, row.unit).best
+        out.append(SpreadRow(row.name, tuple(summaries), row.better, row.unit, best))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """How alike the answers were over the rounds (word-level similarity, 0..1): ``pairs``
+    column against column in the same round, ``consistency`` each column against itself
+    across rounds (None with fewer than two answers)."""
+
+    pairs: dict[tuple[int, int], Summary]
+    consistency: tuple[Summary | None, ...]
+
+
+def agreement(rounds: Sequence[Sequence[TurnState | None]]) -> Agreement:
+    def answer(state: TurnState | None) -> str | None:
+        done = state is not None and state.completed is not None and state.text
+        return state.text if done and state is not None else None
+
+    columns = len(rounds[0]) if rounds else 0
+    pairs: dict[tuple[int, int], Summary] = {}
+    for a in range(columns):
+        for b in range(a + 1, columns):
+            scores = [
+                similarity(x, y)
+                for r in rounds
+                if (x := answer(r[a])) is not None and (y := answer(r[b])) is not None
+            ]
+            if scores:
+                pairs[(a, b)] = summarise(scores)
+    consistency: list[Summary | None] = []
+    for column in range(columns):
+        texts = [t for r in rounds if (t := answer(r[column])) is not None]
+        scores = [similarity(x, y) for i, x in enumerate(texts) for y in texts[i + 1 :]]
+        consistency.append(summarise(scores) if scores else None)
+    return Agreement(pairs, tuple(consistency))

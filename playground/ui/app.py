@@ -1,5 +1,5 @@
-"""The playground page, composed: a header, the settings panel and three tabs (Chat, Streaming
-vs complete, Notebook). Each part is a class that renders its components (``render``) and
+"""The playground page, composed: a header, the settings panel and four tabs (Chat, Arena,
+Notebook, Edit prompt). Each part is a class that renders its components (``render``) and
 attaches its events (``wire``); this module only puts them together. Rendering is in
 ``render/``, per-session state and throttling in ``session``, decisions in the core modules."""
 
@@ -15,7 +15,6 @@ from playground.settings import project_path
 from playground.turn.runner import TurnRunner
 from playground.ui.arena_tab import ArenaTab
 from playground.ui.chat_tab import UI_CONCURRENCY, ChatTab
-from playground.ui.compare_tab import CompareTab
 from playground.ui.composer import Composer
 from playground.ui.editor_tab import EditorTab
 from playground.ui.live_turns import LiveTurns
@@ -57,7 +56,6 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
     notebooks = services.notebooks
     settings = SettingsPanel(services)
     chat = ChatTab(services, live_turns, settings)
-    compare = CompareTab(runner, settings, live_turns.gate)
     arena = ArenaTab(runner, settings, live_turns.gate, notebooks)
     editor = EditorTab(services.prompt_store, settings, notebooks, services.export_dir)
     notebook = (
@@ -81,17 +79,15 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
             ):
                 with gr.Tab("Chat", id="chat", elem_id="sp-tab-chat"):
                     chat.render()
-                with gr.Tab("Streaming vs complete", id="compare", elem_id="sp-tab-compare"):
-                    compare.render()
+                # Where comparison lives: configurations side by side, "streaming vs complete"
+                # among its presets.
+                with gr.Tab("Arena", id="arena", elem_id="sp-tab-arena"):
+                    arena.render()
                 with gr.Tab("Notebook", id="notebook", elem_id="sp-tab-notebook"):
                     if notebook is not None:
                         notebook.render()
                     else:
                         gr.Markdown(NOTEBOOK_OFF, elem_id="sp-nb-off")
-                # Last: on a narrow phone the tabs that do not fit go to an overflow menu (the
-                # arena's columns want a wide screen anyway).
-                with gr.Tab("Arena", id="arena", elem_id="sp-tab-arena"):
-                    arena.render()
                 with gr.Tab("Edit prompt", id="editor", elem_id="sp-tab-editor") as editor_tab:
                     editor.render()
         composer = Composer(
@@ -108,7 +104,6 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
             message=chat.message,
         )
         chat.wire(composer, browser, notebook)
-        compare.wire(composer, UI_CONCURRENCY)
         arena.wire(
             UI_CONCURRENCY,
             editor.text,

@@ -1,7 +1,9 @@
 """The Arena tab: two to four columns, each a configuration (model, prompt version, streaming on
-or off, temperature, max tokens); one message goes to all of them at once and each streams into
-its own pane with its own Stop, on one clock, with a shared chart and table (``arena_view``).
-Each column keeps its own conversation. The runs are ``turn.arena``'s."""
+or off, temperature, max tokens, seed); one message goes to all of them at once and each streams
+into its own pane with its own Stop, on one clock, with a shared chart and table
+(``arena_view``). One voice may speak one chosen column; the message may be repeated N times for
+the spread of every measure. Each column keeps its own conversation. The runs are
+``turn.arena``'s; "streaming vs complete" is one of its presets."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from gradio.blocks import Block
 from playground.errors import ConfigError
 from playground.notebook.access import Notebooks
 from playground.notebook.building import cell_from_run
-from playground.turn.arena import MAX_COLUMNS, ArenaRun, ArenaSession, run_arena
+from playground.turn.arena import MAX_COLUMNS, MAX_REPEAT, ArenaRun, ArenaSession, run_arena
 from playground.turn.events import TurnFailed
 from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.request import TurnRequest
@@ -26,7 +28,7 @@ from playground.turn.runner import TurnRunner
 from playground.turn.state import TurnState
 from playground.ui.composer import Composer
 from playground.ui.notebook_tab import NotebookSession, NotebookTab
-from playground.ui.render import arena_view, notebook_view
+from playground.ui.render import arena_view, notebook_view, panel_view
 from playground.ui.session import request_error_code
 from playground.ui.settings_panel import SettingsPanel
 
@@ -41,6 +43,36 @@ _RESULTS_S: Final = 0.25
 _FIELDS: Final = 6  # model, prompt ref, streaming, temperature, max tokens, seed
 # The prompt choice that runs the Edit prompt tab's text (its draft, else the version it shows).
 DRAFT: Final = "draft"
+# The preset's pair runs at temperature 0 with a fixed seed, so that what differs between the
+# streamed and the complete answer is the streaming (where the provider honours both).
+PRESET_TEMPERATURE: Final = "0"
+PRESET_SEED: Final = "7"
+_FEED_JS: Final = "(v) => { window.spAudio && window.spAudio.feed(v); }"
+_STOP_AUDIO_JS: Final = "() => { window.spAudio && window.spAudio.stop(); }"
+
+
+def read_repeat(value: object) -> int:
+    """The Repeat control's value: a whole number of rounds, 1 to ``MAX_REPEAT``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"repeat: a number from 1 to {MAX_REPEAT}", field="repeat")
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number.is_integer() or not 1 <= number <= MAX_REPEAT:
+        raise ConfigError(
+            f"repeat: a whole number from 1 to {MAX_REPEAT}, got {str(value)[:20]!r}",
+            field="repeat",
+        )
+    return int(number)
+
+
+def read_audible(value: object, count: int) -> int:
+    """The spoken column's index (0-based) from the control's "1".."4"."""
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not text.isdigit() or not 1 <= int(text) <= count:
+        raise ConfigError(f"spoken column: a column from 1 to {count}", field="audible")
+    return int(text) - 1
 
 
 def _number_box(label: str, elem_id: str) -> gr.Textbox:
@@ -147,6 +179,34 @@ class ArenaTab:
             self.stop_all = gr.Button(
                 "Stop all", variant="stop", min_width=80, elem_id="sp-arena-stop-all"
             )
+        with gr.Row(elem_id="sp-arena-run-options"):
+            self.repeat = gr.Slider(
+                1,
+                MAX_REPEAT,
+                value=1,
+                step=1,
+                label="Repeat (rounds of the same message)",
+                min_width=200,
+                elem_id="sp-arena-repeat",
+            )
+            self.voice = gr.Dropdown(
+                self.settings.voice_choices(self.settings.anonymous_creds),
+                value="none",
+                label="Voice (one, for the whole arena)",
+                min_width=180,
+                elem_id="sp-arena-voice",
+            )
+            self.audible = gr.Radio(
+                [str(n) for n in range(1, MAX_COLUMNS + 1)],
+                value="1",
+                label="Spoken column",
+                min_width=180,
+                elem_id="sp-arena-audible",
+            )
+        self.audio_status = gr.HTML(
+            "<div id='sp-arena-audio-status' class='sp-caption'></div>", padding=False
+        )
+        self.audio_feed = gr.Textbox(visible="hidden", elem_id="sp-arena-audio-feed")
         with gr.Row(elem_id="sp-arena-actions"):
             self.add = gr.Button("Add a column", size="sm", elem_id="sp-arena-add")
             self.from_settings = gr.Button(
@@ -244,17 +304,35 @@ class ArenaTab:
             column.duplicate.click(self._duplicate(index), configs, layout, **_PRIVATE)
             column.remove.click(self._remove(index), configs, layout, **_PRIVATE)
             column.stop.click(self._stop(index), [self.session], None, queue=False, **_PRIVATE)
+            # The voice stops with the column it speaks (the player is in the page).
+            column.stop.click(
+                None,
+                [self.audible],
+                None,
+                js=(
+                    f"(a) => {{ if (String(a) === '{index + 1}') "
+                    "window.spAudio && window.spAudio.stop(); }"
+                ),
+            )
         chosen = [s.model, s.prompt_id, s.version, s.streaming]
         self.from_settings.click(self.on_from_settings, [*chosen, *configs], layout, **_PRIVATE)
         self.preset.click(self.on_preset, [*chosen, *configs], layout, **_PRIVATE)
         self.clear.click(self.on_clear, [self.session, *configs], layout, **_PRIVATE)
         self.stop_all.click(self.on_stop_all, [self.session], None, queue=False, **_PRIVATE)
+        self.stop_all.click(None, None, None, js=_STOP_AUDIO_JS)
+        self.audio_feed.change(fn=None, inputs=[self.audio_feed], js=_FEED_JS)
+        # Session keys bring their models and voices to the arena's pickers too.
+        pickers = [self.voice, *(c.model for c in self.columns)]
+        for key_box in s.keys:
+            for trigger in (key_box.blur, key_box.submit):
+                trigger(self.on_keys, [*pickers, *s.keys], pickers, **_PRIVATE)
         panes = [c.pane for c in self.columns]
+        options = [self.repeat, self.voice, self.audible]
         for trigger in (self.send.click, self.message.submit):
             sent = trigger(
                 self.on_send,
-                [self.message, self.session, *configs, draft, draft_base, *s.keys],
-                [*panes, self.results],
+                [self.message, self.session, *options, *configs, draft, draft_base, *s.keys],
+                [*panes, self.results, self.audio_feed],
                 # As ``/turn``: inputs taken as sent, HTML outputs sent as they are, with no
                 # worker-thread hop per input and output on every frame.
                 preprocess=False,
@@ -312,6 +390,15 @@ class ArenaTab:
 
         return stop
 
+    def on_keys(self, voice: str, *values: str) -> list[Any]:
+        models, keys = values[:MAX_COLUMNS], values[MAX_COLUMNS:]
+        creds = self.settings.credentials(*keys)
+        model_choices = self.settings.model_choices(creds)
+        return [
+            gr.update(choices=self.settings.voice_choices(creds), value=voice),
+            *(gr.update(choices=model_choices, value=model) for model in models),
+        ]
+
     def on_stop_all(self, session: ArenaSession) -> None:
         session.stop()
 
@@ -329,12 +416,14 @@ class ArenaTab:
     def on_preset(
         self, model: str, prompt_id: str, version: str, streaming: bool, count: int, *values: Any
     ) -> list[Any]:
-        """Streaming vs complete: the settings' configuration twice, streaming on and off."""
+        """Streaming vs complete: the settings' configuration twice, streaming on and off, at
+        temperature 0 with one seed (set Repeat for the spread of the difference)."""
         base = self._from_settings(model, prompt_id, version)
+        fixed = {"temperature": PRESET_TEMPERATURE, "seed": PRESET_SEED}
         return self.layout(
             [
-                ColumnConfig(base.model, base.prompt, True),
-                ColumnConfig(base.model, base.prompt, False),
+                ColumnConfig(base.model, base.prompt, True, **fixed),
+                ColumnConfig(base.model, base.prompt, False, **fixed),
             ]
         )
 
@@ -352,14 +441,17 @@ class ArenaTab:
         session: ArenaSession,
         configs: Sequence[ColumnConfig],
         draft: tuple[object, object] = (None, None),
+        voice: tuple[str | None, int] = (None, 0),
     ) -> list[TurnRequest]:
         """Each column's request; a column set to the editor's draft runs it over the version
-        it was opened from (``draft``: the editor's text and that ``id@version``)."""
+        it was opened from (``draft``: the editor's text and that ``id@version``); ``voice``:
+        the arena's voice and the index of the column it speaks."""
         requests = []
         for index, config in enumerate(configs):
             ref = str(draft[1] or "") if config.prompt == DRAFT else str(config.prompt or "")
+            spoken = voice[0] if index == voice[1] else None
             try:
-                requests.append(self._compose(message, session, index, config, ref, draft))
+                requests.append(self._compose(message, session, index, config, ref, draft, spoken))
             except ConfigError as exc:
                 raise ConfigError(f"column {index + 1}: {exc.message}", field=exc.field) from exc
         return requests
@@ -372,6 +464,7 @@ class ArenaTab:
         config: ColumnConfig,
         ref: str,
         draft: tuple[object, object],
+        voice: str | None,
     ) -> TurnRequest:
         uses_draft = config.prompt == DRAFT
         prompt_id, _, version = ref.partition("@")
@@ -383,7 +476,7 @@ class ArenaTab:
             version=version,
             node=None,
             streaming=bool(config.streaming),
-            voice=None,
+            voice=voice,
             history=session.histories[index],
             parameters=(config.temperature, None, config.max_tokens, config.seed, "", ""),
             draft_text=draft[0] if uses_draft else None,
@@ -391,68 +484,110 @@ class ArenaTab:
         )
 
     @staticmethod
-    def frame(run: ArenaRun, shown: list[Any], *, results: bool) -> list[Any]:
-        """The panes and, when ``results``, the chart and table; what did not change is sent
-        as it was last time (``shown``), which the page leaves alone — a skip would make
-        Gradio rebuild the component."""
+    def frame(
+        run: ArenaRun, session: ArenaSession, shown: list[Any], *, results: bool, audible: int
+    ) -> list[Any]:
+        """The panes, the audio feed and, when ``results``, the chart and tables; what did not
+        change is sent as it was last time (``shown``), which the page leaves alone — a skip
+        would make Gradio rebuild the component."""
         states = run.states
         for i in range(MAX_COLUMNS):
             if i < len(states):
-                shown[i] = arena_view.pane_html(i, run.labels[i], states[i])
+                shown[i] = arena_view.pane_html(i, run.labels[i], states[i], run)
         if results:
-            shown[MAX_COLUMNS] = arena_view.results_html(run.labels, states)
+            shown[MAX_COLUMNS] = arena_view.results_html(run.labels, states, run)
+        spoken = states[audible] if audible < len(states) else None
+        if spoken is not None and spoken.started is not None and spoken.audio:
+            # Every piece of the spoken turn so far: the player skips the ones it has.
+            session.last_feed = panel_view.audio_feed(spoken.started.turn_id, spoken.audio, 0)
+        shown[MAX_COLUMNS + 1] = session.last_feed
         return list(shown)
 
     async def on_send(
         self,
-        message: str,
+        message: object,
         session: ArenaSession,
+        repeat: object,
+        voice: object,
+        audible: object,
         count: int,
         request: gr.Request,  # Gradio fills it in here; the inputs go on after it
         *rest: Any,
     ) -> AsyncIterator[list[Any]]:
-        if not isinstance(message, str) or not message.strip():
+        if isinstance(message, str) and not message.strip():
             return
         values, rest = rest[: MAX_COLUMNS * _FIELDS], rest[MAX_COLUMNS * _FIELDS :]
         draft, keys = (rest[0], rest[1]), rest[2:]
         configs = configs_of(count if isinstance(count, int) else 2, values)
-        run = session.begin(message, [c.label for c in configs])
+        text = message if isinstance(message, str) else ""
+        run = session.begin(text, [c.label for c in configs])
         # Columns beyond this run are hidden: an empty pane there is never seen (adding a
         # column draws its pane afresh).
-        shown: list[Any] = [""] * (MAX_COLUMNS + 1)
+        shown: list[Any] = [""] * (MAX_COLUMNS + 2)
+        spoken = 0
         try:
-            run.requests = self.requests(message, session, configs, draft)
-            events = run_arena(
-                self.runner,
-                run.columns,
-                run.requests,
-                self.settings.credentials(*keys),
-                gate=self.gate,
-                client=self.settings.client_of(request),
-            )
-            last = last_results = 0.0
-            firsts: set[int] = set()
-            done = 0
-            async for column in events:
-                first = bool(column.state.chunks) and id(column) not in firsts
-                if first:
-                    firsts.add(id(column))
-                finished = sum(c.state.completed is not None for c in run.columns)
-                now = time.monotonic()
-                if first or finished != done or now - last >= _FRAME_S:
-                    # The chart and table are heavier than the text: redrawn when a column
-                    # starts or ends, and a few times a second between.
-                    results = first or finished != done or now - last_results >= _RESULTS_S
-                    last, done = now, finished
-                    if results:
-                        last_results = now
-                    yield self.frame(run, shown, results=results)
-        except (ConfigError, TurnRefused) as exc:
+            if not isinstance(message, str):
+                raise ConfigError("message: expected text", field="message")
+            run.repeat = read_repeat(repeat)
+            spoken = read_audible(audible, len(configs))
+            chosen_voice = voice if isinstance(voice, str) and voice != "none" else None
+            run.requests = self.requests(text, session, configs, draft, (chosen_voice, spoken))
+            creds = self.settings.credentials(*keys)
+            client = self.settings.client_of(request)
+        except ConfigError as exc:
             self._refuse(run, exc)
-            yield self.frame(run, shown, results=True)
+            yield self.frame(run, session, shown, results=True, audible=spoken)
             return
+        while active := run.next_round():
+            try:
+                async for frame in self._round(run, session, shown, active, creds, client, spoken):
+                    yield frame
+            except (ConfigError, TurnRefused) as exc:
+                if not self._refuse_round(run, exc):
+                    yield self.frame(run, session, shown, results=True, audible=spoken)
+                    return
+                break
         session.commit(run)
-        yield self.frame(run, shown, results=True)
+        yield self.frame(run, session, shown, results=True, audible=spoken)
+
+    async def _round(
+        self,
+        run: ArenaRun,
+        session: ArenaSession,
+        shown: list[Any],
+        active: list[int],
+        creds: Any,
+        client: str,
+        spoken: int,
+    ) -> AsyncIterator[list[Any]]:
+        """One round: the active columns at once; a frame when a column starts or ends, and
+        every ``_FRAME_S`` between (the chart and tables every ``_RESULTS_S``)."""
+        columns = [run.columns[i] for i in active]
+        events = run_arena(
+            self.runner,
+            columns,
+            [run.requests[i] for i in active],
+            creds,
+            gate=self.gate,
+            client=client,
+        )
+        last = last_results = 0.0
+        firsts: set[int] = set()
+        done = 0
+        async for column in events:
+            first = bool(column.state.chunks) and id(column) not in firsts
+            if first:
+                firsts.add(id(column))
+            finished = sum(c.state.completed is not None for c in columns)
+            now = time.monotonic()
+            if first or finished != done or now - last >= _FRAME_S or column.state.audio:
+                # The chart and tables are heavier than the text: redrawn when a column starts
+                # or ends, and a few times a second between.
+                results = first or finished != done or now - last_results >= _RESULTS_S
+                last, done = now, finished
+                if results:
+                    last_results = now
+                yield self.frame(run, session, shown, results=results, audible=spoken)
 
     async def after_run(self, session: ArenaSession, nbs: NotebookSession) -> Any:
         """The run's columns recorded in the notebook, and the notebook shown with them."""
@@ -469,21 +604,44 @@ class ArenaTab:
         sharing its id (so it can be exported, reopened and rerun column by column)."""
         if self.notebooks is None:
             return
+        for round_ in run.rounds or [list(run.columns)]:
+            await self._record_round(round_, run.requests, owner)
+
+    async def _record_round(
+        self, columns: Sequence[Any], requests: Sequence[TurnRequest], owner: str
+    ) -> None:
+        """One round's columns as cells sharing one arena id."""
+        if self.notebooks is None:
+            return
         arena_id = f"arena_{uuid.uuid4().hex[:12]}"
-        pairs = zip(run.columns, run.requests, strict=False)
-        for number, (column, request) in enumerate(pairs, 1):
-            if not column.events:
+        for number, (column, request) in enumerate(zip(columns, requests, strict=False), 1):
+            if column is None or not column.events:
                 continue
             try:
                 cell = cell_from_run(request, column.events, prompts=self.settings.prompts)
                 config = cell.config.model_copy(
-                    update={"arena": f"{arena_id}/{number}/{len(run.columns)}"}
+                    update={"arena": f"{arena_id}/{number}/{len(columns)}"}
                 )
                 await self.notebooks.append(owner, cell.model_copy(update={"config": config}))
             except ConfigError as exc:
                 log.warning("an arena column could not be added to its notebook: %s", exc.message)
             except OSError as exc:  # the notebook file: full disk, read-only folder
                 log.warning("an arena column could not be saved to its notebook: %s", exc)
+
+    @classmethod
+    def _refuse_round(cls, run: ArenaRun, exc: ConfigError | TurnRefused) -> bool:
+        """A round that could not start: the first is shown refused in every pane (False:
+        nothing ran); a later one ends the run with the rounds already run kept on screen
+        and the reason beside them (True)."""
+        unstarted = run.rounds.pop()
+        if not run.rounds:
+            cls._refuse(run, exc)
+            return False
+        for i, column in enumerate(run.rounds[-1]):
+            if column is not None and unstarted[i] is not None:
+                run.columns[i] = column
+        run.notice = f"Round {len(run.rounds) + 1} of {run.repeat} did not start: {exc.message}"
+        return True
 
     @staticmethod
     def _refuse(run: ArenaRun, exc: ConfigError | TurnRefused) -> None:

@@ -158,7 +158,7 @@ class SettingsPanel:
             elem_id="sp-streaming",
         )
         self.voice = gr.Dropdown(
-            self._voice_choices(creds),
+            self.voice_choices(creds),
             value=default_voice,
             label="Voice",
             info="Spoken sentence by sentence as text streams.",
@@ -356,13 +356,13 @@ class SettingsPanel:
         creds = self.credentials(*key_values)
         return {
             self.model: gr.update(choices=self.model_choices(creds), value=model),
-            self.voice: gr.update(choices=self._voice_choices(creds), value=voice),
+            self.voice: gr.update(choices=self.voice_choices(creds), value=voice),
         }
 
     def model_choices(self, creds: Credentials) -> list[tuple[str, str]]:
         return [(panel_view.choice_label(e), e.id) for e in self.catalog.models(creds)]
 
-    def _voice_choices(self, creds: Credentials) -> list[tuple[str, str]]:
+    def voice_choices(self, creds: Credentials) -> list[tuple[str, str]]:
         voices = self.catalog.voices(creds)
         return [("Off", "none")] + [(panel_view.choice_label(e), e.id) for e in voices]
 

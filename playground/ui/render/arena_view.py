@@ -1,7 +1,9 @@
 """Pure rendering for the Arena tab: each column's pane (its answer as it streams, its status
 and headline numbers), one chart overlaying every column's characters over time on the same
-clock (the race to the first token visible at a glance), and the table of measures with the
-best of each row marked. Model text is escaped; nothing here does I/O."""
+clock (the race to the first token visible at a glance), the table of measures with the best
+of each row marked, and — over repeated rounds — each measure's median and range and how alike
+the answers were (column against column, and each column against itself). Model text is
+escaped; nothing here does I/O."""
 
 from __future__ import annotations
 
@@ -10,20 +12,29 @@ from collections.abc import Sequence
 from typing import Final
 
 from playground.pricing.table import usd_text
-from playground.turn.arena import ArenaRow, scoreboard
-from playground.turn.similarity import similarity, word_diff
+from playground.turn.arena import ArenaRow, ArenaRun, SpreadRow, agreement, distribution, scoreboard
+from playground.turn.similarity import Summary, similarity, word_diff
 from playground.turn.state import TurnState
 from playground.ui.render.chat_view import error_html
-from playground.ui.render.compare_view import percent
 
-__all__ = ["COLORS", "INTRO", "chart_svg", "pane_html", "results_html", "similarity_html"]
+__all__ = [
+    "COLORS",
+    "INTRO",
+    "chart_svg",
+    "pane_html",
+    "percent",
+    "results_html",
+    "similarity_html",
+    "spread_html",
+]
 
 INTRO = (
     "One message to every column at once, each with its own model, prompt version, streaming "
     "and parameters, all timed on one clock. Each column keeps its own conversation, so a "
-    "follow-up goes to each with its own history. The arena is silent (voice off) so columns "
-    "do not talk over each other. Keys from **Session keys** apply; each column counts as one "
-    "turn against your limits."
+    "follow-up goes to each with its own history. **Repeat** runs the message several times "
+    "for the spread of every measure; one **voice** may speak one column. The preset "
+    "*streaming vs complete* puts the settings' configuration beside itself with streaming off. "
+    "Keys from **Session keys** apply; each column counts as one turn against your limits."
 )
 # One colour per column, told apart in light and dark themes and by colour-blind readers
 # (Okabe–Ito).
@@ -31,8 +42,19 @@ COLORS: Final = ("#0072B2", "#E69F00", "#009E73", "#CC79A7")
 _W, _H, _PAD = 560, 180, 36
 
 
+def percent(value: float) -> str:
+    """A similarity as a percentage: ``1.0`` → ``100%``, ``0.9412`` → ``94.1%``."""
+    return "100%" if value >= 1.0 else f"{value * 100:.1f}%"
+
+
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f} ms"
+
+
+def _round_text(run: ArenaRun | None) -> str:
+    if run is None or run.repeat < 2 or not run.rounds:
+        return ""
+    return f" · round {len(run.rounds)}/{run.repeat}"
 
 
 def _status(state: TurnState | None) -> str:
@@ -45,12 +67,17 @@ def _status(state: TurnState | None) -> str:
     return "finished with errors" if state.errors else "done"
 
 
-def pane_html(index: int, label: str, state: TurnState | None) -> str:
-    """Column ``index`` (0-based): its configuration, status, answer and headline numbers."""
+def pane_html(index: int, label: str, state: TurnState | None, run: ArenaRun | None = None) -> str:
+    """Column ``index`` (0-based): its configuration, status (and round, when repeated),
+    answer and headline numbers."""
     color = COLORS[index % len(COLORS)]
+    status = _status(state)
+    if run is not None and index in run.dropped:
+        status = "stopped (sits out the next rounds)" if run.repeat > 1 else status
     head = (
         f"<div class='sp-arena-head'><span class='sp-arena-dot' style='background:{color}'>"
-        f"</span><b>{index + 1}</b> {html.escape(label)} · <i>{_status(state)}</i></div>"
+        f"</span><b>{index + 1}</b> {html.escape(label)} · <i>{status}</i>"
+        f"{_round_text(run)}</div>"
     )
     if state is None:
         return (
@@ -62,6 +89,8 @@ def pane_html(index: int, label: str, state: TurnState | None) -> str:
     facts = []
     if state.chunks:
         facts.append(f"TTFT {_ms(state.chunks[0].t_ms)}")
+    if state.audio:
+        facts.append(f"spoken, TTFA {_ms(state.audio[0].t_ms)}")
     if state.completed is not None:
         facts.append(f"total {_ms(state.completed.timing.total_ms)}")
         cost = state.completed.cost
@@ -138,8 +167,11 @@ def _value(row: ArenaRow, value: float | None) -> str:
     return f"{value:,.0f}"
 
 
-def results_html(labels: Sequence[str], states: Sequence[TurnState | None]) -> str:
-    """The overlay chart and the table of measures, the best column of each row marked ★."""
+def results_html(
+    labels: Sequence[str], states: Sequence[TurnState | None], run: ArenaRun | None = None
+) -> str:
+    """The overlay chart and the table of measures, the best column of each row marked ★;
+    with ``run`` repeated, the spread over its finished rounds below."""
     finished = [s if s is not None else TurnState() for s in states]
     head = "".join(
         f"<th><span class='sp-arena-dot' style='background:{COLORS[i % len(COLORS)]}'></span>"
@@ -155,9 +187,20 @@ def results_html(labels: Sequence[str], states: Sequence[TurnState | None]) -> s
             for i, v in enumerate(row.values)
         )
         rows.append(f"<tr><th>{html.escape(row.name)}</th>{cells}</tr>")
+    notice = (
+        f"<p class='sp-arena-notice'>{html.escape(run.notice)}</p>"
+        if run is not None and run.notice
+        else ""
+    )
+    title = (
+        f"<div class='sp-tl-title'>Round {len(run.rounds)} of {run.repeat}</div>"
+        if run is not None and run.repeat > 1 and run.rounds
+        else ""
+    )
+    spread = spread_html(labels, run.finished_rounds, run.repeat) if run is not None else ""
     return (
-        f"{chart_svg(labels, states)}<table class='sp-arena-table'><tr><th></th>{head}</tr>"
-        f"{''.join(rows)}</table>{similarity_html(states)}"
+        f"{notice}{chart_svg(labels, states)}{title}<table class='sp-arena-table'><tr><th></th>"
+        f"{head}</tr>{''.join(rows)}</table>{similarity_html(states)}{spread}"
         "<p class='sp-arena-note'>★ the best of a row (lowest time and cost, highest "
         "throughput) among the columns that finished. Cost: the price table's rates for the "
         "tokens the provider reported; — where the model has no price.</p>"
@@ -204,4 +247,75 @@ def similarity_html(states: Sequence[TurnState | None]) -> str:
         f"{percent(scores[(first, other)])} similar</b><span><del>only in {first + 1}</del> "
         f"<ins>only in {other + 1}</ins></span></div>"
         f"<div class='sp-worddiff-text'>{''.join(pieces)}</div></div></div>"
+    )
+
+
+def _spread_value(row: SpreadRow, value: float) -> str:
+    return _value(ArenaRow(row.name, (), row.better, row.unit, ()), value)
+
+
+def _spread_cell(row: SpreadRow, index: int, summary: Summary | None) -> str:
+    if summary is None:
+        return "<td>—</td>"
+    text = (
+        f"{_spread_value(row, summary.p50)}<small>{_spread_value(row, summary.min)} – "
+        f"{_spread_value(row, summary.max)}</small>"
+    )
+    if index in row.best:
+        return f"<td class='sp-arena-best' title='best median'>★ {text}</td>"
+    return f"<td>{text}</td>"
+
+
+def _share(summary: Summary | None) -> str:
+    if summary is None:
+        return "—"
+    return f"{percent(summary.p50)}<small>{percent(summary.min)} – {percent(summary.max)}</small>"
+
+
+def spread_html(
+    labels: Sequence[str], rounds: Sequence[Sequence[TurnState | None]], repeat: int
+) -> str:
+    """Over the finished rounds of a repeated run: each measure's median with its range per
+    column, how alike the columns' answers were round by round, and how alike each column's
+    answers were to each other (the run-to-run variation a difference between columns has to
+    stand out from)."""
+    if repeat < 2:
+        return ""
+    if len(rounds) < 2:
+        return (
+            "<p class='sp-caption sp-arena-spread'>The spread over the rounds appears after "
+            "the second round.</p>"
+        )
+    head = "".join(
+        f"<th><span class='sp-arena-dot' style='background:{COLORS[i % len(COLORS)]}'></span>"
+        f"{i + 1}</th>"
+        for i in range(len(labels))
+    )
+    rows = [
+        f"<tr><th>{html.escape(row.name)}</th>"
+        f"{''.join(_spread_cell(row, i, s) for i, s in enumerate(row.summaries))}</tr>"
+        for row in distribution(rounds)
+    ]
+    agreed = agreement(rounds)
+    rows.append(
+        "<tr><th>Alike run to run</th>"
+        f"{''.join(f'<td>{_share(s)}</td>' for s in agreed.consistency)}</tr>"
+    )
+    pairs = "".join(
+        f"<tr><th>{a + 1} and {b + 1}</th><td>{_share(summary)}</td></tr>"
+        for (a, b), summary in sorted(agreed.pairs.items())
+    )
+    pair_table = (
+        "<table class='sp-arena-table sp-arena-pairs'><tr><th>Columns</th>"
+        f"<th>Alike (median, range)</th></tr>{pairs}</table>"
+        if pairs
+        else ""
+    )
+    return (
+        f"<div class='sp-arena-spread'><div class='sp-tl-title'>Over {len(rounds)} rounds: "
+        "median, and the range below it</div>"
+        f"<table class='sp-arena-table'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+        f"{pair_table}<p class='sp-arena-note'>Alike: 1 − the word edit distance between "
+        "two answers. A difference between two columns means something only where it is "
+        "larger than each column's own run-to-run variation.</p></div>"
     )

@@ -18,8 +18,11 @@ window.spAudio = (() => {
     return ctx;
   }
   function status(text) {
-    const el = document.getElementById("sp-audio-status");
-    if (el) el.textContent = text;
+    // The chat's voice bar and the arena's line under its voice picker.
+    for (const id of ["sp-audio-status", "sp-arena-audio-status"]) {
+      const el = document.getElementById(id);
+      if (el) el.textContent = text;
+    }
   }
   function stop(reason) {
     // Forget the sources first: their "ended" events then know they were cut off, not finished.
