@@ -209,6 +209,21 @@ def test_the_streaming_vs_complete_preset_repeats_and_speaks_one_column(
     runs = {chip.split(" · ")[0] for chip in chips[:6]}
     assert len(runs) == 3
     assert {c.split(" · ")[1] for c in chips[:6]} == {"column 1/2", "column 2/2"}
+
+    # "Open in arena" on a cell puts that arena run's columns back, with its message.
+    page.get_by_role("tab", name="Arena").click()
+    page.click("#sp-arena-remove-2")
+    page.wait_for_selector("#sp-arena-col-2", state="hidden")
+    page.fill("#sp-arena-message textarea", "")
+    page.get_by_role("tab", name="Notebook").click()
+    page.locator("#sp-nb-cells [data-action=arena]").first.click()
+    page.wait_for_selector("#sp-arena-col-2", state="visible")
+    wait_for_text(page, "#sp-nb-status", "Opened in the arena: 2 columns")
+    assert page.get_by_role("tab", name="Arena").get_attribute("aria-selected") == "true"
+    assert page.input_value("#sp-arena-message textarea") == "Say it twice"
+    assert page.is_checked("#sp-arena-streaming-1 input")
+    assert not page.is_checked("#sp-arena-streaming-2 input")
+    assert page.input_value("#sp-arena-seed-2 input, #sp-arena-seed-2 textarea") == "7"
     page.close()
 
 

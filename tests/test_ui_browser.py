@@ -419,13 +419,25 @@ def test_the_phone_layout_does_not_scroll_sideways(
     chat_top = phone.page.locator("#sp-chat").bounding_box()
     model_top = phone.page.locator("#sp-model").bounding_box()
     assert chat_top is not None and model_top is not None and chat_top["y"] < model_top["y"]
-    # The comparison tab fits too, its two panes one above the other.
-    phone.page.get_by_role("tab", name="Streaming vs complete").click()
-    phone.page.wait_for_selector("#sp-pane-complete .sp-pane")
+    # The arena fits too: its columns one above the other, its results table inside the screen.
+    fake.enqueue(Reply(chunks=["Column one ", "answers."]))
+    fake.enqueue(Reply(chunks=["Column two ", "answers."]))
+    phone.page.get_by_role("tab", name="Arena").click()
+    phone.page.wait_for_selector("#sp-arena-col-2", state="visible")
+    phone.page.fill("#sp-arena-message textarea", "Hi, both of you")
+    phone.page.click("#sp-arena-send")
+    for n in (1, 2):
+        phone.page.wait_for_function(
+            "n => document.querySelector(`#sp-arena-pane-${n}`).innerText.includes('done')", arg=n
+        )
+    panes = phone.page.inner_text("#sp-arena-columns")
+    assert "Column one answers." in panes and "Column two answers." in panes
+    phone.page.wait_for_selector("#sp-arena-results table")
     assert phone.page.evaluate(width) <= 391
-    streamed = phone.page.locator("#sp-pane-streamed").bounding_box()
-    complete = phone.page.locator("#sp-pane-complete").bounding_box()
-    assert streamed is not None and complete is not None and streamed["y"] < complete["y"]
+    first = phone.page.locator("#sp-arena-col-1").bounding_box()
+    second = phone.page.locator("#sp-arena-col-2").bounding_box()
+    assert first is not None and second is not None and first["y"] < second["y"]
+    assert first["x"] + first["width"] <= 391
 
 
 def test_the_streaming_guardrail_retracts_flagged_text_mid_stream(

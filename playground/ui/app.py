@@ -113,7 +113,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
         settings.wire(demo, chat.structured_box)
         editor.wire(demo, editor_tab, notebook.state if notebook is not None else None)
         if notebook is not None:
-            notebook.wire(composer, tabs, chat.session, UI_CONCURRENCY)
+            notebook.wire(composer, tabs, chat.session, UI_CONCURRENCY, arena)
         PageLoad(live_turns, notebooks, chat, notebook).wire(demo, browser)
     demo.queue(default_concurrency_limit=UI_CONCURRENCY)
     return demo

@@ -20,6 +20,7 @@ from gradio.blocks import Block
 from playground.errors import ConfigError
 from playground.notebook.access import Notebooks
 from playground.notebook.building import cell_from_run
+from playground.notebook.model import RunCell
 from playground.turn.arena import MAX_COLUMNS, MAX_REPEAT, ArenaRun, ArenaSession, run_arena
 from playground.turn.events import TurnFailed
 from playground.turn.gate import TurnGate, TurnRefused
@@ -359,6 +360,46 @@ class ArenaTab:
             else:
                 values += [gr.update(visible=False), *([gr.skip()] * _FIELDS), gr.skip()]
         return values
+
+    @property
+    def open_outputs(self) -> list[Block]:
+        """What opening an arena run from the notebook sets: the columns and the message."""
+        return [*self.layout_outputs, self.message]
+
+    def open_cells(self, cells: Sequence[RunCell]) -> tuple[dict[Block, Any], str]:
+        """An arena run's cells (from the notebook) back as columns, in their order, with
+        their message in the box; and what was done, for the notebook's status line."""
+        ordered = sorted(cells, key=lambda c: int((c.config.arena or "x/1").split("/")[1]))
+        configs, drafts = [], []
+        for number, cell in enumerate(ordered[:MAX_COLUMNS], 1):
+            c = cell.config
+            ran_draft = c.prompt_draft is not None
+            if ran_draft:
+                drafts.append(str(number))
+
+            def text(value: object) -> str:
+                return "" if value is None else str(value)
+
+            configs.append(
+                ColumnConfig(
+                    c.model,
+                    DRAFT if ran_draft else c.prompt,
+                    c.streaming,
+                    text(c.temperature),
+                    text(c.max_tokens),
+                    text(c.seed),
+                )
+            )
+        shown = dict(
+            zip(self.open_outputs, [*self.layout(configs), ordered[0].message], strict=True)
+        )
+        note = f"Opened in the arena: {len(configs)} columns and their message. Press Send."
+        if drafts:
+            note += (
+                f" Column {', '.join(drafts)} ran an unsaved draft: it runs the Edit prompt "
+                "tab's text now (the cell's Edit puts that draft back in the editor)."
+            )
+        return shown, note
 
     def on_add(self, count: int, *values: Any) -> list[Any]:
         configs = configs_of(count, values)

@@ -5,11 +5,11 @@ rendering is in ``render.notebook_view``, runs in ``live_turns``, the notebook i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gradio as gr
 from gradio.blocks import Block
@@ -46,6 +46,15 @@ INTRO = (
     "only, across refreshes and restarts."
 )
 Shown = dict[Block, Any]
+
+
+class ArenaOpener(Protocol):
+    """The arena, as the notebook sees it: it can take an arena run's cells back as columns."""
+
+    @property
+    def open_outputs(self) -> list[Block]: ...
+
+    def open_cells(self, cells: Sequence[RunCell]) -> tuple[Shown, str]: ...
 
 
 @dataclass
@@ -121,9 +130,15 @@ class NotebookTab:
         )
 
     def wire(
-        self, composer: Composer, tabs: gr.Tabs, chat_session: gr.State, concurrency: int
+        self,
+        composer: Composer,
+        tabs: gr.Tabs,
+        chat_session: gr.State,
+        concurrency: int,
+        arena: ArenaOpener | None = None,
     ) -> None:
-        self.composer, self.tabs = composer, tabs
+        """``arena``: where "Open in arena" puts an arena run's columns back."""
+        self.composer, self.tabs, self.arena = composer, tabs, arena
         keys = self.settings.keys
         action_outputs = [
             self.cells,
@@ -135,6 +150,7 @@ class NotebookTab:
             *composer.controls(),
             composer.message,
             tabs,
+            *(arena.open_outputs if arena is not None else []),
         ]
         for trigger in (self.cells.action, self.live.action):
             action = trigger(
@@ -245,7 +261,22 @@ class NotebookTab:
             nbs.pending_pin = None
             return {self.cells: self._render(nb, nbs), self.status: ""}
 
-        return {"delete": delete, "pin": pin, "unpin": unpin, "compare": compare}
+        async def open_in_arena(nbs: NotebookSession, cell_id: str) -> Shown:
+            nb = await self._load(nbs)
+            run_id = (nb.cell(cell_id).config.arena or "").partition("/")[0]
+            cells = [c for c in nb.cells if (c.config.arena or "").partition("/")[0] == run_id]
+            if self.arena is None or not run_id:
+                raise ConfigError("this run is not a column of an arena run")
+            shown, note = self.arena.open_cells(cells)
+            return {**shown, self.tabs: gr.Tabs(selected="arena"), self.status: _ok(note)}
+
+        return {
+            "delete": delete,
+            "pin": pin,
+            "unpin": unpin,
+            "compare": compare,
+            "arena": open_in_arena,
+        }
 
     def _cell_actions(self) -> dict[str, Callable[[NotebookSession, RunCell, gr.Request], Shown]]:
         return {"code": self._show_code, "edit": self._edit, "rerun": self._queue_rerun}

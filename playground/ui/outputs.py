@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
-__all__ = ["CompareSlots", "TurnSlots"]
+__all__ = ["TurnSlots"]
 
 T = TypeVar("T")
 
@@ -37,22 +37,8 @@ class TurnSlots(Generic[T]):
         return _TURN_ORDER(self)  # type: ignore[no-any-return]
 
 
-@dataclass(slots=True)
-class CompareSlots(Generic[T]):
-    """The "Streaming vs complete" tab's four outputs."""
-
-    streamed: T
-    complete: T
-    results: T
-    diff: T
-
-    def ordered(self) -> tuple[T, ...]:
-        return _COMPARE_ORDER(self)  # type: ignore[no-any-return]
-
-
 def _order(cls: type[Any]) -> attrgetter[Any]:
     return attrgetter(*(f.name for f in fields(cls)))
 
 
 _TURN_ORDER = _order(TurnSlots)
-_COMPARE_ORDER = _order(CompareSlots)

@@ -219,6 +219,11 @@ def cell_html(
         [
             _button("rerun", "Rerun", cell.id, "Run again as a new cell", primary=True),
             _button("edit", "Edit", cell.id, "Put this run's settings and message in the composer"),
+            *(
+                [_button("arena", "Open in arena", cell.id, "This arena run's columns, again")]
+                if cell.config.arena is not None
+                else []
+            ),
             pin,
             _button("code", "Code", cell.id, "Python and curl that reproduce this run"),
             _button("delete", "Delete", cell.id, "Delete this cell"),
