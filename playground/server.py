@@ -39,7 +39,7 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         per_minute=s.playground_rate_limit_per_minute,
         max_concurrent=s.playground_max_concurrent_turns,
     )
-    router, api_turns = build_api_router(services, runner, limiter)
+    router, api_runs = build_api_router(services, runner, limiter)
     page_turns = _page_turns(services, runner, TurnGate(limiter))
 
     @contextlib.asynccontextmanager
@@ -59,7 +59,7 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
             # The one shutdown path: running turns of both surfaces are stopped (their
             # upstreams close, their logs end with a stopped completion) and awaited before the
             # provider clients they use are closed.
-            await asyncio.gather(api_turns.aclose(), page_turns.aclose())
+            await asyncio.gather(api_runs.aclose(), page_turns.aclose())
             await services.aclose()
 
     app = FastAPI(

@@ -79,7 +79,11 @@ def test_only_the_page_and_the_server_that_mounts_it_import_gradio() -> None:
 @pytest.mark.parametrize(
     ("layer", "above"),
     [
-        ("playground.turn", ("playground.api", "playground.ui", "playground.server")),
+        (
+            "playground.turn",
+            ("playground.api", "playground.ui", "playground.server", "playground.evals"),
+        ),
+        ("playground.evals", ("playground.api", "playground.ui", "playground.server")),
         ("playground.agent", ("playground.api", "playground.ui", "playground.turn")),
         ("playground.checks", ("playground.api", "playground.ui", "playground.turn")),
         ("playground.speech", ("playground.api", "playground.ui", "playground.turn")),

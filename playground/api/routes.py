@@ -9,6 +9,7 @@ left a turn is stopped after a short grace period.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from playground.api.errors import (
     read_json,
     validation_error,
 )
+from playground.api.eval_routes import EvalStore, add_eval_routes
 from playground.api.idempotency import HEADER, IdempotencyKeys, valid_key
 from playground.api.identity import client_key, presented_token, token_matches
 from playground.api.limits import ClientLimiter
@@ -39,11 +41,18 @@ from playground.api.widget import presents_widget_token, widget_scope_problem
 from playground.errors import BusyError, ConfigError
 from playground.prompts.store import InvalidPromptError
 from playground.services import Services
+from playground.turn.gate import TurnGate
 from playground.turn.log import TurnLog, TurnLogs
 from playground.turn.request import TurnRequest
 from playground.turn.runner import PreparedTurn, TurnRunner
 
-__all__ = ["add_health", "build_api_router", "error_response", "hoist_schema_defs"]
+__all__ = [
+    "ApiRuns",
+    "add_health",
+    "build_api_router",
+    "error_response",
+    "hoist_schema_defs",
+]
 
 _COMPONENTS = "#/components/schemas/{model}"
 
@@ -328,10 +337,21 @@ _RESUME_HEADERS = [
 ]
 
 
+class ApiRuns:
+    """What the API has running (turns and evals), for the server to stop at shutdown."""
+
+    def __init__(self, turns: TurnLogs[TurnLog], evals: EvalStore) -> None:
+        self.turns = turns
+        self.evals = evals
+
+    async def aclose(self) -> None:
+        await asyncio.gather(self.evals.aclose(), self.turns.aclose())
+
+
 def build_api_router(
     services: Services, runner: TurnRunner, limiter: ClientLimiter
-) -> tuple[APIRouter, TurnLogs[TurnLog]]:
-    """The API routes, and their turn logs (the server stops the turns still running).
+) -> tuple[APIRouter, ApiRuns]:
+    """The API routes, and what they run (the server stops what is still running).
     ``limiter`` holds the per-client limits, shared with the page."""
     api = _Api(services, runner, limiter)
     router = APIRouter()
@@ -401,4 +421,7 @@ def build_api_router(
     ):
         router.add_api_route(path, guarded(handler), methods=["GET"], summary=summary)
     add_prompt_routes(router, services, api.unauthorized)
-    return router, api.turns
+    evals = add_eval_routes(
+        router, services, runner, TurnGate(limiter), api.unauthorized, api.client_id
+    )
+    return router, ApiRuns(api.turns, evals)

@@ -134,8 +134,14 @@ class FakeOpenAI:
         # Fault injection for /v1/moderations: None answers normally; a status answers that
         # error (404 is what llama.cpp and other compatible servers without the route say).
         self.moderation_status: int | None = None
+        # Replies chosen by the request's last message (a key found in it), not consumed: for
+        # concurrent turns, whose order of arrival is not the order they were started in.
+        self.replies_for: dict[str, Reply] = {}
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
+        # Chat requests being answered now, and the most there have been at once.
+        self.open_chats = 0
+        self.most_open_chats = 0
         self.completed_streams = 0
         self._queue: deque[Reply] = deque()
         self._cond = threading.Condition()
@@ -280,7 +286,14 @@ class FakeOpenAI:
             )
         keep = headers.get("connection", "").lower() != "close"
         if method == "POST" and _is_chat(url.path):
-            return await self._chat(reader, writer, body if isinstance(body, dict) else {}) and keep
+            self._open_chats(+1)
+            try:
+                return (
+                    await self._chat(reader, writer, body if isinstance(body, dict) else {})
+                    and keep
+                )
+            finally:
+                self._open_chats(-1)
         if method == "POST" and url.path == "/v1/moderations":
             if self.moderation_status is not None:
                 status = self.moderation_status
@@ -298,9 +311,18 @@ class FakeOpenAI:
             await _send_json(writer, 404, _error_body(404, f"No route {method} {url.path}"))
         return keep
 
-    def _next_reply(self) -> Reply:
+    def _next_reply(self, body: dict[str, Any] | None = None) -> Reply:
         with self._cond:
+            last = _last_message(body)
+            for key, reply in self.replies_for.items():
+                if key in last:
+                    return reply
             return self._queue.popleft() if self._queue else self.default_reply
+
+    def _open_chats(self, change: int) -> None:
+        with self._cond:
+            self.open_chats += change
+            self.most_open_chats = max(self.most_open_chats, self.open_chats)
 
     def _count(self, attr: str) -> None:
         with self._cond:
@@ -310,7 +332,7 @@ class FakeOpenAI:
     async def _chat(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: dict[str, Any]
     ) -> bool:
-        reply = self._next_reply()
+        reply = self._next_reply(body)
         model = str(body.get("model") or "fake-model")
         cid = f"chatcmpl-fake{next(self._ids)}"
         await asyncio.sleep(reply.first_delay)
@@ -441,6 +463,12 @@ class FakeOpenAI:
         writer.write((b"%x\r\n%s\r\n" % (len(last), last) if last else b"") + b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+def _last_message(body: dict[str, Any] | None) -> str:
+    messages = (body or {}).get("messages") or [{}]
+    content = messages[-1].get("content")
+    return content if isinstance(content, str) else ""
 
 
 def _is_chat(path: str) -> bool:

@@ -1,0 +1,303 @@
+"""Evals over HTTP: ``POST /v1/evals`` streams an eval's results, ``GET /v1/evals/{id}`` returns
+what an eval stored.
+
+A bad case, configuration or assertion is a 422 naming the field before the stream starts. The
+eval runs on its own task and its frames are kept, so the stream only follows it; when the
+client goes away the eval gets the turns' grace period and is then stopped (its turns in flight
+close their upstreams, what finished is kept). Evals are kept per caller, bounded in number:
+another caller's eval id is unknown to you.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from playground.api.errors import SSE_RESPONSES, error_response, read_json, validation_error
+from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse, sse_frame
+from playground.api.turn_frames import KEEPALIVE
+from playground.errors import ConfigError
+from playground.evals.request import EvalRequest
+from playground.evals.run import (
+    CaseResult,
+    ConfigurationSummary,
+    EvalEnded,
+    EvalEvent,
+    EvalRun,
+    EvalStarted,
+)
+from playground.prompts.store import InvalidPromptError
+from playground.services import Services
+from playground.turn.gate import TurnGate
+from playground.turn.runner import TurnRunner
+
+__all__ = ["EvalStore", "add_eval_routes", "eval_payload"]
+
+Guard = Callable[[Request], JSONResponse | None]
+ClientOf = Callable[[Request], str]
+_KEPT_EVALS = 100
+
+
+def eval_payload(event: EvalEvent) -> tuple[str, dict[str, Any]]:
+    """One eval event as the API sends it: its SSE event name and JSON data."""
+    match event:
+        case EvalStarted():
+            return "eval-start", asdict(event)
+        case CaseResult():
+            return "case-result", _result(event)
+        case EvalEnded():
+            return "eval-end", {
+                "summary": [_summary(s) for s in event.summary],
+                "finished": event.finished,
+                "runs": event.runs,
+                "stopped": event.stopped,
+            }
+
+
+def _result(result: CaseResult) -> dict[str, Any]:
+    return {
+        "case": result.case,
+        "configuration": result.configuration,
+        "repeat": result.repeat,
+        "text": result.text,
+        "passed": result.passed,
+        "assertions": [asdict(a) for a in result.assertions],
+        "finish_reason": result.finish_reason,
+        "timing": asdict(result.timing) if result.timing is not None else None,
+        "usage": asdict(result.usage) if result.usage is not None else None,
+        "cost": asdict(result.cost) if result.cost is not None else None,
+        "error": result.error,
+    }
+
+
+def _summary(summary: ConfigurationSummary) -> dict[str, Any]:
+    return asdict(summary)
+
+
+@dataclass(eq=False)
+class _KeptEval:
+    run: EvalRun
+    owner: str
+    frames: list[bytes] = field(default_factory=list)
+    payloads: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    done: bool = False
+    task: asyncio.Task[None] | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _grace: asyncio.TimerHandle | None = None
+
+    def add(self, name: str, data: dict[str, Any]) -> None:
+        self.payloads.append((name, data))
+        self.frames.append(sse_frame(name, data, len(self.frames)))
+        self._wake()
+
+    def finish(self) -> None:
+        self.done = True
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def changed(self, timeout_s: float) -> bool:
+        changed = self._changed
+        try:
+            async with asyncio.timeout(timeout_s):
+                await changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def stop_after(self, grace_s: float) -> None:
+        if not self.done:
+            self._grace = asyncio.get_running_loop().call_later(grace_s, self.run.stop)
+
+    def followed(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+
+    def stored(self) -> dict[str, Any]:
+        """What ``GET /v1/evals/{id}`` answers: the request's shape, the status, the results."""
+        results = [data for name, data in self.payloads if name == "case-result"]
+        ended = next((data for name, data in self.payloads if name == "eval-end"), None)
+        status = "running" if not self.done else ("stopped" if self.run.stopped else "finished")
+        request = self.run.request
+        return {
+            "eval_id": self.run.eval_id,
+            "status": status,
+            "cases": len(request.cases),
+            "configurations": [
+                c.model_dump(exclude={"message"}, exclude_unset=True)
+                for c in request.configurations
+            ],
+            "repeat": request.repeat,
+            "runs": request.runs,
+            "results": results,
+            "summary": ended["summary"] if ended is not None else None,
+        }
+
+
+class EvalStore:
+    """The evals of every caller, the newest ``max_evals`` (running ones are never dropped)."""
+
+    def __init__(self, max_evals: int = _KEPT_EVALS) -> None:
+        self._evals: OrderedDict[str, _KeptEval] = OrderedDict()
+        self._max = max_evals
+
+    def start(self, kept: _KeptEval) -> None:
+        self._evals[kept.run.eval_id] = kept
+        kept.task = asyncio.create_task(_record(kept))
+        for eval_id in [i for i, e in self._evals.items() if e.done]:
+            if len(self._evals) <= self._max:
+                break
+            del self._evals[eval_id]
+
+    def find(self, eval_id: str, owner: str) -> _KeptEval | None:
+        kept = self._evals.get(eval_id)
+        return kept if kept is not None and kept.owner == owner else None
+
+    async def aclose(self) -> None:
+        """Stop every running eval and wait for it to record its end."""
+        running = [e for e in self._evals.values() if not e.done and e.task is not None]
+        for kept in running:
+            kept.run.stop()
+        tasks = [e.task for e in running if e.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+
+
+async def _record(kept: _KeptEval) -> None:
+    try:
+        async for event in kept.run.events():
+            kept.add(*eval_payload(event))
+    except Exception as exc:  # noqa: BLE001 - an eval never dies silently
+        kept.run.stop()
+        kept.add("error", {"code": "internal", "message": f"{type(exc).__name__}: {exc}"})
+        kept.add("eval-end", {"summary": [], "finished": 0, "runs": 0, "stopped": True})
+    finally:
+        kept.add("end", {})
+        kept.finish()
+
+
+class _EvalRoutes:
+    def __init__(
+        self,
+        services: Services,
+        runner: TurnRunner,
+        gate: TurnGate,
+        unauthorized: Guard,
+        client_of: ClientOf,
+    ) -> None:
+        self.services = services
+        self.runner = runner
+        self.gate = gate
+        self.unauthorized = unauthorized
+        self.client_of = client_of
+        self.store = EvalStore()
+
+    async def start(self, request: Request) -> Any:
+        if (denied := self.unauthorized(request)) is not None:
+            return denied
+        settings = self.services.settings
+        data = await read_json(request, settings.playground_max_body_bytes)
+        if isinstance(data, JSONResponse):
+            return data
+        if not isinstance(data, dict):
+            return error_response(
+                422, "invalid_request", "the body must be a JSON object", "(body)"
+            )
+        client = self.client_of(request)
+        try:
+            body = EvalRequest.model_validate(data)
+            run = EvalRun(
+                body, self.runner, self.services.server_credentials, client, gate=self.gate
+            )
+            run.check()
+        except ValidationError as exc:
+            return validation_error(exc)
+        except InvalidPromptError as exc:
+            return error_response(422, "invalid_prompt", exc.message, exc.field)
+        except ConfigError as exc:
+            return error_response(422, "invalid_request", exc.message, exc.field)
+        kept = _KeptEval(run=run, owner=client)
+        self.store.start(kept)
+        return DisconnectAwareStreamingResponse(
+            self._follow(kept), media_type="text/event-stream", headers=SSE_HEADERS
+        )
+
+    async def _follow(self, kept: _KeptEval) -> AsyncIterator[bytes]:
+        settings = self.services.settings
+        position = 0
+        kept.followed()
+        try:
+            while True:
+                if position < len(kept.frames):
+                    batch = kept.frames[position:]
+                    position += len(batch)
+                    yield b"".join(batch)
+                    continue
+                if kept.done:
+                    return
+                if not await kept.changed(settings.playground_keepalive_s):
+                    yield KEEPALIVE
+        finally:
+            # Gone before the end: the eval gets the turns' grace, then stops.
+            kept.stop_after(settings.playground_resume_grace_s)
+
+    async def get(self, request: Request, eval_id: str) -> Any:
+        if (denied := self.unauthorized(request)) is not None:
+            return denied
+        kept = self.store.find(eval_id, self.client_of(request))
+        if kept is None:
+            return error_response(
+                404, "unknown_eval", f"no eval {eval_id[:64]!r} (or it expired)", "eval_id"
+            )
+        return kept.stored()
+
+
+def add_eval_routes(
+    router: APIRouter,
+    services: Services,
+    runner: TurnRunner,
+    gate: TurnGate,
+    unauthorized: Guard,
+    client_of: ClientOf,
+) -> EvalStore:
+    """Add the eval routes; the store is returned so the server can stop running evals."""
+    routes = _EvalRoutes(services, runner, gate, unauthorized, client_of)
+    router.add_api_route(
+        "/v1/evals",
+        routes.start,
+        methods=["POST"],
+        summary="Run test cases against 1-4 configurations; stream each result as it finishes",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": EvalRequest.model_json_schema(
+                            ref_template="#/components/schemas/{model}"
+                        )
+                    }
+                },
+            }
+        },
+        response_class=DisconnectAwareStreamingResponse,
+        responses=SSE_RESPONSES,
+    )
+    router.add_api_route(
+        "/v1/evals/{eval_id}",
+        routes.get,
+        methods=["GET"],
+        summary="An eval's stored results (yours only), running or finished",
+    )
+    return routes.store

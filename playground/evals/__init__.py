@@ -1,0 +1,1 @@
+"""Test sets and evals: cases run across configurations, checked by assertions, timed."""
