@@ -85,7 +85,8 @@ class Percentiles:
         if not known:
             return None
         summary: Summary = summarise(known)
-        return cls(p50=summary.p50, p95=summary.p95)
+        # Rounded as the turn timings are: float noise (2188.4399999999996) is not data.
+        return cls(p50=round(summary.p50, 3), p95=round(summary.p95, 3))
 
 
 @dataclass(frozen=True, slots=True)
