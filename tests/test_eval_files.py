@@ -3,6 +3,9 @@ back and read again unchanged; CSV with promptfoo's __expected columns; JSONL.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import yaml
 
 from playground.evals.files import (
@@ -12,6 +15,10 @@ from playground.evals.files import (
     write_jsonl,
     write_promptfoo,
 )
+from playground.evals.request import EvalRequest
+from playground.evals.run import EvalRun
+from playground.turn.runner import TurnRunner
+from tests.support import make_test_services
 
 PROMPTFOO = """
 description: Support agent regressions
@@ -141,3 +148,28 @@ def test_jsonl_round_trips_and_reports_bad_lines() -> None:
     assert len(again.unsupported) == 2
     assert again.unsupported[0].startswith("line 4: message:")
     assert again.unsupported[1].startswith("line 5:")
+
+
+SHIPPED = sorted(Path(__file__).resolve().parent.parent.glob("prompts/*/tests/*.yaml"))
+
+
+def test_the_shipped_test_sets_are_found() -> None:
+    assert {p.parent.parent.name for p in SHIPPED} == {
+        "support-agent",
+        "summariser",
+        "json-extractor",
+    }
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.parent.parent.name)
+def test_a_shipped_test_set_reads_whole_and_every_case_can_run(path: Path) -> None:
+    found = read_promptfoo(path.read_text(encoding="utf-8"))
+    assert found.unsupported == [] and len(found.cases) >= 3
+    [configuration] = found.configurations
+    assert configuration.prompt is not None
+    assert configuration.prompt.startswith(path.parent.parent.name + "@")
+    services = make_test_services(openai_api_key="test-key")
+    request = EvalRequest(cases=tuple(found.cases), configurations=(configuration,))
+    # Every case prepared against its prompt: variables, model, node and sizes all accepted.
+    EvalRun(request, TurnRunner(services), services.server_credentials).check()
+    assert all(case.assertions for case in found.cases)
