@@ -3,6 +3,8 @@ the openai SDK against the loopback fake (results, percentiles, cancellation, 42
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import time
 from collections.abc import Iterator
@@ -427,3 +429,72 @@ def test_an_unknown_eval_id_is_a_404(api: str) -> None:
     response = httpx.get(f"{api}/v1/evals/eval_nope")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_eval"
+
+
+def test_streaming_against_complete_shows_similarity_and_pass_rate_delta(
+    api: str, fake: FakeOpenAI
+) -> None:
+    fake.replies_for.update(
+        {"colour": Reply(chunks=["The sky", " is blue."]), "number": Reply(chunks=["Seven."])}
+    )
+    body = {
+        "cases": [
+            {
+                "message": "What colour is the sky?",
+                "assert": [{"type": "contains", "value": "blue"}],
+            },
+            {"message": "Pick a number", "assert": [{"type": "contains", "value": "Seven"}]},
+        ],
+        "configurations": [{**MINI, "streaming": False}, MINI],
+        "repeat": 2,
+    }
+    _, events = run_eval(api, body)
+    end = events[-2].data
+    assert end["changed"] == []
+    assert end["streaming_variance"] == {
+        "streaming": 1,
+        "pass_rate_delta": 0.0,
+        "similarity_p50": 1.0,
+        "similarity_min": 1.0,
+        "pairs": 4,
+    }
+    # Differing in more than streaming: no streaming comparison claimed.
+    body["configurations"] = [{**MINI, "streaming": False, "seed": 1}, MINI]
+    _, events = run_eval(api, body)
+    assert events[-2].data["streaming_variance"] is None
+
+
+def test_two_evals_of_the_same_cases_compare_and_export_as_csv(api: str, fake: FakeOpenAI) -> None:
+    fake.replies_for.update(
+        {"greet": Reply(chunks=["Hello, Ann!"]), "farewell": Reply(chunks=["Goodbye."])}
+    )
+    cases = [
+        {"message": "greet Ann", "assert": [{"type": "contains", "value": "Ann"}]},
+        {"message": "farewell", "assert": [{"type": "contains", "value": "Bye"}]},
+    ]
+    body = {"cases": cases, "configurations": [MINI]}
+    _, before = run_eval(api, body)
+    fake.replies_for.update(
+        {"greet": Reply(chunks=["Hello!"]), "farewell": Reply(chunks=["Bye now."])}
+    )
+    _, after = run_eval(api, body)
+    before_id, after_id = before[0].data["eval_id"], after[0].data["eval_id"]
+    compared = httpx.get(f"{api}/v1/evals/{after_id}/compare/{before_id}").json()
+    assert compared["now_failing"] == [{"case": 0, "configuration": 0, "before": 1.0, "after": 0.0}]
+    assert compared["now_passing"] == [{"case": 1, "configuration": 0, "before": 0.0, "after": 1.0}]
+    assert compared["before"][0]["pass_rate"] == compared["after"][0]["pass_rate"] == 0.5
+
+    other = {**body, "cases": cases[:1]}
+    _, third = run_eval(api, other)
+    refused = httpx.get(f"{api}/v1/evals/{third[0].data['eval_id']}/compare/{before_id}")
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "not_comparable"
+
+    exported = httpx.get(f"{api}/v1/evals/{after_id}/results.csv")
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["case"], r["passed"], r["text"]) for r in rows] == [
+        ("0", "False", "Hello!"),
+        ("1", "True", "Bye now."),
+    ]
+    assert rows[0]["failed_assertions"] == "contains: does not contain 'Ann'"
+    assert float(rows[1]["total_ms"]) > 0 and float(rows[1]["cost_usd"]) > 0

@@ -11,34 +11,31 @@ another caller's eval id is unknown to you.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from playground.api.errors import SSE_RESPONSES, error_response, read_json, validation_error
 from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse, sse_frame
 from playground.api.turn_frames import KEEPALIVE
 from playground.errors import ConfigError
+from playground.evals.compare import compare_evals
 from playground.evals.request import EvalRequest
-from playground.evals.run import (
-    CaseResult,
-    ConfigurationSummary,
-    EvalEnded,
-    EvalEvent,
-    EvalRun,
-    EvalStarted,
-)
+from playground.evals.results import CaseResult, ConfigurationSummary
+from playground.evals.run import EvalEnded, EvalEvent, EvalRun, EvalStarted
 from playground.prompts.store import InvalidPromptError
 from playground.services import Services
 from playground.turn.gate import TurnGate
 from playground.turn.runner import TurnRunner
 
-__all__ = ["EvalStore", "add_eval_routes", "eval_payload"]
+__all__ = ["EvalStore", "add_eval_routes", "eval_payload", "results_csv"]
 
 Guard = Callable[[Request], JSONResponse | None]
 ClientOf = Callable[[Request], str]
@@ -58,6 +55,10 @@ def eval_payload(event: EvalEvent) -> tuple[str, dict[str, Any]]:
                 "finished": event.finished,
                 "runs": event.runs,
                 "stopped": event.stopped,
+                "changed": [asdict(c) for c in event.changed],
+                "streaming_variance": (
+                    asdict(event.streaming_variance) if event.streaming_variance else None
+                ),
             }
 
 
@@ -79,6 +80,55 @@ def _result(result: CaseResult) -> dict[str, Any]:
 
 def _summary(summary: ConfigurationSummary) -> dict[str, Any]:
     return asdict(summary)
+
+
+_CSV_COLUMNS = (
+    "case",
+    "configuration",
+    "repeat",
+    "passed",
+    "failed_assertions",
+    "finish_reason",
+    "ttft_ms",
+    "ttfa_ms",
+    "total_ms",
+    "tokens_per_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "error",
+    "text",
+)
+
+
+def results_csv(results: Sequence[CaseResult]) -> str:
+    """One row per run, in case / configuration / repeat order; the failed assertions' reasons
+    in one cell, so a spreadsheet filter on ``passed`` shows why."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_COLUMNS)
+    for r in sorted(results, key=lambda r: (r.case, r.configuration, r.repeat)):
+        timing, usage = r.timing, r.usage
+        writer.writerow(
+            [
+                r.case,
+                r.configuration,
+                r.repeat,
+                r.passed,
+                "; ".join(f"{a.type}: {a.reason}" for a in r.assertions if not a.passed),
+                r.finish_reason,
+                timing.ttft_ms if timing else "",
+                timing.ttfa_ms if timing and timing.ttfa_ms is not None else "",
+                timing.total_ms if timing else "",
+                timing.tokens_per_s if timing and timing.tokens_per_s is not None else "",
+                usage.prompt_tokens if usage else "",
+                usage.completion_tokens if usage else "",
+                r.cost.usd if r.cost else "",
+                r.error or "",
+                r.text,
+            ]
+        )
+    return out.getvalue()
 
 
 @dataclass(eq=False)
@@ -141,6 +191,8 @@ class _KeptEval:
             "runs": request.runs,
             "results": results,
             "summary": ended["summary"] if ended is not None else None,
+            "changed": ended["changed"] if ended is not None else None,
+            "streaming_variance": ended["streaming_variance"] if ended is not None else None,
         }
 
 
@@ -253,15 +305,49 @@ class _EvalRoutes:
             # Gone before the end: the eval gets the turns' grace, then stops.
             kept.stop_after(settings.playground_resume_grace_s)
 
-    async def get(self, request: Request, eval_id: str) -> Any:
+    def _find(self, request: Request, eval_id: str, field: str = "eval_id") -> Any:
         if (denied := self.unauthorized(request)) is not None:
             return denied
         kept = self.store.find(eval_id, self.client_of(request))
         if kept is None:
             return error_response(
-                404, "unknown_eval", f"no eval {eval_id[:64]!r} (or it expired)", "eval_id"
+                404, "unknown_eval", f"no eval {eval_id[:64]!r} (or it expired)", field
             )
-        return kept.stored()
+        return kept
+
+    async def get(self, request: Request, eval_id: str) -> Any:
+        kept = self._find(request, eval_id)
+        return kept.stored() if isinstance(kept, _KeptEval) else kept
+
+    async def results_csv(self, request: Request, eval_id: str) -> Any:
+        kept = self._find(request, eval_id)
+        if not isinstance(kept, _KeptEval):
+            return kept
+        return Response(
+            results_csv(kept.run.results),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{eval_id}.csv"'},
+        )
+
+    async def compare(self, request: Request, eval_id: str, before_id: str) -> Any:
+        after = self._find(request, eval_id)
+        if not isinstance(after, _KeptEval):
+            return after
+        before = self._find(request, before_id, "before_id")
+        if not isinstance(before, _KeptEval):
+            return before
+        old, new = before.run.request, after.run.request
+        if old.cases != new.cases or len(old.configurations) != len(new.configurations):
+            return error_response(
+                422,
+                "not_comparable",
+                "the two evals ran different cases or a different number of configurations",
+                "before_id",
+            )
+        comparison = compare_evals(
+            before.run.results, after.run.results, len(new.cases), len(new.configurations)
+        )
+        return {"eval_id": eval_id, "before_id": before_id, **asdict(comparison)}
 
 
 def add_eval_routes(
@@ -299,5 +385,19 @@ def add_eval_routes(
         routes.get,
         methods=["GET"],
         summary="An eval's stored results (yours only), running or finished",
+    )
+    router.add_api_route(
+        "/v1/evals/{eval_id}/results.csv",
+        routes.results_csv,
+        methods=["GET"],
+        summary="An eval's results as CSV, one row per run",
+        response_class=Response,
+    )
+    router.add_api_route(
+        "/v1/evals/{eval_id}/compare/{before_id}",
+        routes.compare,
+        methods=["GET"],
+        summary="This eval against an earlier one of the same cases: what now fails, what now "
+        "passes, and both summaries",
     )
     return routes.store

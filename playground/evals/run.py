@@ -15,34 +15,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from playground.catalog import Credentials
 from playground.errors import BusyError, ConfigError
-from playground.evals.assertions import AssertionResult, CaseOutcome, check
+from playground.evals.assertions import CaseOutcome, check
+from playground.evals.compare import (
+    ChangedCase,
+    StreamingVariance,
+    changed_cases,
+    streaming_variance,
+)
 from playground.evals.request import EvalRequest
-from playground.pricing.table import Cost
-from playground.providers.base import Usage
-from playground.turn.events import TimingSummary, TurnCompleted
+from playground.evals.results import CaseResult, ConfigurationSummary, summarise_results
+from playground.turn.events import TurnCompleted
 from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.prepare import PreparedTurn
 from playground.turn.runner import TurnRunner
-from playground.turn.similarity import Summary, summarise
 from playground.turn.state import TurnState
 
 __all__ = [
-    "CaseResult",
-    "ConfigurationSummary",
     "EvalEnded",
     "EvalEvent",
     "EvalRun",
     "EvalStarted",
-    "Percentiles",
-    "summarise_results",
 ]
 
 _CASE_FIELDS = {"message", "variables", "history"}  # what a case brings; the rest, configurations
@@ -58,89 +57,16 @@ class EvalStarted:
 
 
 @dataclass(frozen=True, slots=True)
-class CaseResult:
-    """One case run once with one configuration (indexes from 0)."""
-
-    case: int
-    configuration: int
-    repeat: int
-    text: str
-    passed: bool
-    assertions: tuple[AssertionResult, ...]
-    finish_reason: str
-    timing: TimingSummary | None
-    usage: Usage | None
-    cost: Cost | None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Percentiles:
-    p50: float
-    p95: float
-
-    @classmethod
-    def of(cls, values: Sequence[float | None]) -> Percentiles | None:
-        known = [v for v in values if v is not None and math.isfinite(v)]
-        if not known:
-            return None
-        summary: Summary = summarise(known)
-        # Rounded as the turn timings are: float noise (2188.4399999999996) is not data.
-        return cls(p50=round(summary.p50, 3), p95=round(summary.p95, 3))
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigurationSummary:
-    configuration: int
-    runs: int
-    passed: int
-    pass_rate: float | None  # None: nothing finished
-    ttft_ms: Percentiles | None
-    ttfa_ms: Percentiles | None
-    total_ms: Percentiles | None
-    tokens_per_s: Percentiles | None
-    cost_usd: float | None  # None when any run's cost is unknown (never a partial sum)
-
-
-@dataclass(frozen=True, slots=True)
 class EvalEnded:
     summary: tuple[ConfigurationSummary, ...]
     finished: int
     runs: int
     stopped: bool
+    changed: tuple[ChangedCase, ...] = ()
+    streaming_variance: StreamingVariance | None = None
 
 
 EvalEvent = EvalStarted | CaseResult | EvalEnded
-
-
-def summarise_results(
-    results: Sequence[CaseResult], configurations: int
-) -> tuple[ConfigurationSummary, ...]:
-    """Each configuration's pass rate, p50/p95 of TTFT, TTFA, total and tokens/s, and cost."""
-    out = []
-    for index in range(configurations):
-        mine = [r for r in results if r.configuration == index]
-        timings = [r.timing for r in mine if r.timing is not None]
-        costs = [r.cost for r in mine]
-        passed = sum(r.passed for r in mine)
-        out.append(
-            ConfigurationSummary(
-                configuration=index,
-                runs=len(mine),
-                passed=passed,
-                pass_rate=passed / len(mine) if mine else None,
-                ttft_ms=Percentiles.of([t.ttft_ms for t in timings]),
-                ttfa_ms=Percentiles.of([t.ttfa_ms for t in timings]),
-                total_ms=Percentiles.of([t.total_ms for t in timings]),
-                tokens_per_s=Percentiles.of([t.tokens_per_s for t in timings]),
-                cost_usd=(
-                    math.fsum(c.usd for c in costs if c is not None)
-                    if mine and all(c is not None for c in costs)
-                    else None
-                ),
-            )
-        )
-    return tuple(out)
 
 
 @dataclass(eq=False)
@@ -227,6 +153,10 @@ class EvalRun:
                 finished=len(self.results),
                 runs=request.runs,
                 stopped=self.stopped,
+                changed=changed_cases(
+                    self.results, len(request.cases), len(request.configurations)
+                ),
+                streaming_variance=streaming_variance(request.configurations, self.results),
             )
         finally:
             if len(self.results) < request.runs:  # left early: nothing may keep running
