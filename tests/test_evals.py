@@ -18,7 +18,13 @@ from playground.evals.assertions import ASSERTION_TYPES, Assertion, CaseOutcome,
 from playground.server import build_app
 from playground.turn.similarity import summarise
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCallSpec
-from tests.support import SSEEvent, live_server, make_test_services, parse_sse_lines
+from tests.support import (
+    SSEEvent,
+    live_server,
+    make_test_services,
+    parse_sse_lines,
+    wait_until,
+)
 
 # -- assertions ---------------------------------------------------------------------------------
 
@@ -284,15 +290,30 @@ def test_tool_and_exit_path_assertions_read_the_agent_run(api: str, fake: FakeOp
 
 def test_an_eval_keeps_to_the_clients_concurrent_turn_limit(api: str, fake: FakeOpenAI) -> None:
     # The server allows 3 turns at once per client; the eval asks for 8 at once.
-    fake.replies_for["limit"] = Reply(chunks=["ok", "."], delay=0.1)
+    # The first answers are held mid-stream until three are open, and a while longer (the
+    # refused ones retry every second), so a fourth would show if the limit did not hold.
+    held = threading.Event()
+    fake.replies_for["limit"] = Reply(chunks=["ok", "."], gate=held, gate_after=1)
     fake.most_open_chats = 0
+
+    def release_when_three_are_open() -> None:
+        wait_until(lambda: fake.open_chats >= 3, 20)
+        time.sleep(2.5)
+        held.set()
+
+    releaser = threading.Thread(target=release_when_three_are_open, daemon=True)
+    releaser.start()
     body = {
         "cases": [{"message": f"limit {i}"} for i in range(8)],
         "configurations": [MINI],
         "concurrency": 8,
     }
-    _, events = run_eval(api, body)
+    try:
+        _, events = run_eval(api, body)
+    finally:
+        held.set()
     assert events[-2].data["summary"][0]["runs"] == 8
+    assert events[-2].data["summary"][0]["pass_rate"] == 1.0
     assert fake.most_open_chats == 3
 
 
@@ -331,6 +352,7 @@ def test_a_client_that_leaves_stops_the_eval_and_keeps_what_finished(
         "concurrency": 1,
     }
     eval_id = ""
+    asked = len(fake.chat_requests)
     try:
         with (
             httpx.Client(timeout=30) as client,
@@ -341,13 +363,56 @@ def test_a_client_that_leaves_stops_the_eval_and_keeps_what_finished(
                     eval_id = event.data["eval_id"]
                 if event.event == "case-result":
                     assert event.data["text"] == "Done."
-                    break  # the slow case is now held mid-answer; leave
+                    # Once the slow case's request reached the fake it is held mid-answer: leave.
+                    assert wait_until(lambda: len(fake.chat_requests) >= asked + 2, 20)
+                    break
         assert fake.wait_for_disconnect(timeout=20), "the held turn's upstream stayed open"
     finally:
         held.set()
     stored = _wait_for_status(api, eval_id, "stopped")
     assert [r["text"] for r in stored["results"]] == ["Done."]
     assert stored["summary"][0]["runs"] == 1
+
+
+def test_cancel_stops_a_running_eval_whose_stream_then_ends(api: str, fake: FakeOpenAI) -> None:
+    held = threading.Event()
+    fake.replies_for.update(
+        {
+            "first": Reply(chunks=["One."]),
+            "second": Reply(chunks=["Tw", "o."], gate=held, gate_after=1),
+        }
+    )
+    body = {
+        "cases": [{"message": "first"}, {"message": "second"}, {"message": "first again"}],
+        "configurations": [MINI],
+        "concurrency": 1,
+    }
+    names = []
+    asked = len(fake.chat_requests)
+    try:
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream("POST", f"{api}/v1/evals", json=body) as response,
+        ):
+            eval_id = ""
+            for event in parse_sse_lines(response.iter_lines()):
+                names.append(event.event)
+                if event.event == "eval-start":
+                    eval_id = event.data["eval_id"]
+                elif event.event == "case-result":
+                    # One run at a time: once the second case's request reached the fake, it is
+                    # held mid-answer. Cancel it then.
+                    assert wait_until(lambda: len(fake.chat_requests) >= asked + 2, 20)
+                    answer = client.post(f"{api}/v1/evals/{eval_id}/cancel").json()
+                    assert answer == {"eval_id": eval_id, "status": "stopping"}
+                elif event.event == "eval-end":
+                    assert event.data["stopped"] is True and event.data["finished"] == 1
+        assert fake.wait_for_disconnect(timeout=20)
+    finally:
+        held.set()
+    assert names == ["eval-start", "case-result", "eval-end", "end"]
+    done = httpx.post(f"{api}/v1/evals/{eval_id}/cancel").json()
+    assert done == {"eval_id": eval_id, "status": "finished"}
 
 
 def _wait_for_status(api: str, eval_id: str, status: str) -> dict[str, Any]:

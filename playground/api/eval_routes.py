@@ -319,6 +319,15 @@ class _EvalRoutes:
         kept = self._find(request, eval_id)
         return kept.stored() if isinstance(kept, _KeptEval) else kept
 
+    async def cancel(self, request: Request, eval_id: str) -> Any:
+        kept = self._find(request, eval_id)
+        if not isinstance(kept, _KeptEval):
+            return kept
+        if kept.done:
+            return {"eval_id": eval_id, "status": "finished"}
+        kept.run.stop()
+        return {"eval_id": eval_id, "status": "stopping"}
+
     async def results_csv(self, request: Request, eval_id: str) -> Any:
         kept = self._find(request, eval_id)
         if not isinstance(kept, _KeptEval):
@@ -385,6 +394,13 @@ def add_eval_routes(
         routes.get,
         methods=["GET"],
         summary="An eval's stored results (yours only), running or finished",
+    )
+    router.add_api_route(
+        "/v1/evals/{eval_id}/cancel",
+        routes.cancel,
+        methods=["POST"],
+        summary="Stop an eval now: runs in flight stop, what finished is kept; its stream ends "
+        "with eval-end (stopped) and end",
     )
     router.add_api_route(
         "/v1/evals/{eval_id}/results.csv",
