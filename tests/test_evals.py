@@ -415,6 +415,31 @@ def test_cancel_stops_a_running_eval_whose_stream_then_ends(api: str, fake: Fake
     assert done == {"eval_id": eval_id, "status": "finished"}
 
 
+def test_a_client_runs_at_most_two_evals_at_once(api: str, fake: FakeOpenAI) -> None:
+    held = threading.Event()
+    fake.replies_for["hold"] = Reply(chunks=["a", "b"], gate=held, gate_after=1)
+    body = {"cases": [{"message": "hold on"}], "configurations": [MINI]}
+    asked = len(fake.chat_requests)
+    with httpx.Client(timeout=30) as client:
+        try:
+            streams = [client.stream("POST", f"{api}/v1/evals", json=body) for _ in range(2)]
+            responses = [s.__enter__() for s in streams]
+            assert [r.status_code for r in responses] == [200, 200]
+            assert wait_until(lambda: len(fake.chat_requests) >= asked + 2, 20)
+            third = client.post(f"{api}/v1/evals", json=body)
+            assert third.status_code == 429 and third.headers["Retry-After"] == "5"
+            assert "2 evals of yours are running" in third.json()["error"]["message"]
+        finally:
+            held.set()
+            for response in responses:
+                response.read()
+            for stream in streams:
+                stream.__exit__(None, None, None)
+        # Ended, they no longer count.
+        again = client.post(f"{api}/v1/evals", json=body)
+        assert again.status_code == 200
+
+
 def _wait_for_status(api: str, eval_id: str, status: str) -> dict[str, Any]:
     deadline = time.monotonic() + 20
     while True:

@@ -35,11 +35,14 @@ from playground.services import Services
 from playground.turn.gate import TurnGate
 from playground.turn.runner import TurnRunner
 
-__all__ = ["EvalStore", "add_eval_routes", "eval_payload", "results_csv"]
+__all__ = ["MAX_RUNNING_EVALS", "EvalStore", "add_eval_routes", "eval_payload", "results_csv"]
 
 Guard = Callable[[Request], JSONResponse | None]
 ClientOf = Callable[[Request], str]
 _KEPT_EVALS = 100
+# Each run of an eval passes the client's limits, but an eval waiting on them still holds a task
+# and its request: a client may have this many running at once.
+MAX_RUNNING_EVALS = 2
 
 
 def eval_payload(event: EvalEvent) -> tuple[str, dict[str, Any]]:
@@ -211,6 +214,9 @@ class EvalStore:
                 break
             del self._evals[eval_id]
 
+    def running(self, owner: str) -> int:
+        return sum(1 for e in self._evals.values() if e.owner == owner and not e.done)
+
     def find(self, eval_id: str, owner: str) -> _KeptEval | None:
         kept = self._evals.get(eval_id)
         return kept if kept is not None and kept.owner == owner else None
@@ -280,6 +286,14 @@ class _EvalRoutes:
             return error_response(422, "invalid_prompt", exc.message, exc.field)
         except ConfigError as exc:
             return error_response(422, "invalid_request", exc.message, exc.field)
+        if self.store.running(client) >= MAX_RUNNING_EVALS:
+            response = error_response(
+                429,
+                "rate_limited",
+                f"{MAX_RUNNING_EVALS} evals of yours are running; wait for one to end or cancel it",
+            )
+            response.headers["Retry-After"] = "5"
+            return response
         kept = _KeptEval(run=run, owner=client)
         self.store.start(kept)
         return DisconnectAwareStreamingResponse(
