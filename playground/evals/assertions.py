@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -197,26 +197,31 @@ def _similar(a: Assertion, o: CaseOutcome) -> tuple[bool, str]:
     return score >= threshold, f"word similarity {score:.2f} {verdict} {threshold:.2f}"
 
 
+def _at_most(
+    measured: float | None,
+    limit: float | None,
+    what: str,
+    show: Callable[[float], str],
+    missing: str,
+) -> tuple[bool, str]:
+    """``measured`` ≤ ``limit``, said as "<what> <measured>, within/over <limit>"."""
+    if measured is None:
+        return False, missing
+    ok = measured <= float(limit or 0)
+    return ok, f"{what} {show(measured)}, {'within' if ok else 'over'} {show(float(limit or 0))}"
+
+
 def _latency(a: Assertion, o: CaseOutcome) -> tuple[bool, str]:
-    limit = float(a.threshold or 0)
-    ok = o.total_ms <= limit
-    return ok, f"took {_ms(o.total_ms)}, {'within' if ok else 'over'} {_ms(limit)}"
+    return _at_most(o.total_ms, a.threshold, "took", _ms, "no end was timed")
 
 
 def _ttft(a: Assertion, o: CaseOutcome) -> tuple[bool, str]:
-    limit = float(a.threshold or 0)
-    if o.ttft_ms is None:
-        return False, "no first token arrived"
-    ok = o.ttft_ms <= limit
-    return ok, f"first token at {_ms(o.ttft_ms)}, {'within' if ok else 'over'} {_ms(limit)}"
+    return _at_most(o.ttft_ms, a.threshold, "first token at", _ms, "no first token arrived")
 
 
 def _cost(a: Assertion, o: CaseOutcome) -> tuple[bool, str]:
-    limit = float(a.threshold or 0)
-    if o.cost_usd is None:
-        return False, "the cost is unknown (no price for this model)"
-    ok = o.cost_usd <= limit
-    return ok, f"cost ${o.cost_usd:.6f}, {'within' if ok else 'over'} ${limit:.6f}"
+    unknown = "the cost is unknown (no price for this model)"
+    return _at_most(o.cost_usd, a.threshold, "cost", lambda usd: f"${usd:.6f}", unknown)
 
 
 def _tool_called(a: Assertion, o: CaseOutcome) -> tuple[bool, str]:
