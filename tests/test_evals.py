@@ -317,6 +317,22 @@ def test_an_eval_keeps_to_the_clients_concurrent_turn_limit(api: str, fake: Fake
     assert fake.most_open_chats == 3
 
 
+def test_a_case_continues_the_configurations_history_then_its_own(
+    api: str, fake: FakeOpenAI
+) -> None:
+    fake.replies_for["third"] = Reply(chunks=["Third."])
+    opening = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "One."}]
+    own = [{"role": "user", "content": "second"}, {"role": "assistant", "content": "Two."}]
+    body = {
+        "cases": [{"message": "and the third", "history": own}],
+        "configurations": [{**MINI, "history": opening}],
+    }
+    _, events = run_eval(api, body)
+    assert events[1].data["passed"] is True
+    sent = fake.chat_requests[-1].body["messages"]
+    assert [m["content"] for m in sent[1:]] == ["first", "One.", "second", "Two.", "and the third"]
+
+
 def test_a_failing_turn_fails_its_case_and_the_eval_goes_on(api: str, fake: FakeOpenAI) -> None:
     fake.replies_for.update(
         {

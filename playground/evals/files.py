@@ -252,7 +252,7 @@ def _numbered(
 
 
 def _provider(configuration: EvalConfiguration) -> dict[str, Any]:
-    fields = configuration.model_dump(exclude={"message", "history"}, exclude_unset=True)
+    fields = configuration.model_dump(exclude={"message"}, exclude_unset=True)
     model = fields.pop("model", None) or "local"
     return {"id": model, "config": fields} if fields else {"id": model}
 

@@ -1,9 +1,9 @@
 """What an eval is asked to run: test cases, the configurations to run them against, how often.
 
-A configuration is a turn request without its message and history (each case brings those), so
-every field ``POST /v1/interact/stream`` takes means the same here, validated the same way.
+A configuration is a turn request without its message (each case brings one), so every other
+field ``POST /v1/interact/stream`` takes means the same here, validated the same way.
 ``EvalRequest.turn_request`` puts one case into one configuration: the case's variables over the
-configuration's.
+configuration's, the case's history after the configuration's.
 """
 
 from __future__ import annotations
@@ -47,17 +47,16 @@ class EvalCase(BaseModel):
 
 
 class EvalConfiguration(TurnRequest):
-    """The ``/v1/interact/stream`` fields except ``message`` and ``history``."""
+    """The ``/v1/interact/stream`` fields except ``message``; its ``history`` (a conversation
+    every case continues) comes before each case's own."""
 
     message: str = _FROM_THE_CASE
 
     @model_validator(mode="before")
     @classmethod
-    def _no_message_or_history(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name in ("message", "history"):
-                if name in data:
-                    raise ValueError(f"a configuration takes no {name}: each case brings its own")
+    def _no_message(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "message" in data:
+            raise ValueError("a configuration takes no message: each case brings its own")
         return data
 
 
@@ -81,7 +80,7 @@ class EvalRequest(BaseModel):
             {
                 **fields,
                 "message": one.message,
-                "history": [h.model_dump() for h in one.history],
+                "history": [h.model_dump() for h in (*config.history, *one.history)],
                 "variables": {**config.variables, **one.variables},
             }
         )
