@@ -1,0 +1,59 @@
+"""The Evals tab's renderers on hand-made results."""
+
+from __future__ import annotations
+
+from playground.evals.assertions import AssertionResult
+from playground.evals.compare import ChangedCase, StreamingVariance
+from playground.evals.request import EvalCase
+from playground.evals.results import CaseResult, summarise_results
+from playground.ui.render.eval_view import changes_html, grid_html, progress_html, summary_html
+
+CASES = [EvalCase(message="What is <b>2+2</b>?"), EvalCase(message="Hi", description="greeting")]
+
+
+def result(case: int, configuration: int, passed: bool, repeat: int = 0) -> CaseResult:
+    return CaseResult(
+        case=case,
+        configuration=configuration,
+        repeat=repeat,
+        text="<i>four</i>" if passed else "five",
+        passed=passed,
+        assertions=(AssertionResult("contains", passed, "says four" if passed else "no four"),),
+        finish_reason="stop",
+        timing=None,
+        usage=None,
+        cost=None,
+    )
+
+
+def test_progress_says_how_far_and_how_long_is_left() -> None:
+    assert "0 of 6 runs" in progress_html(0, 6, 0.0, running=True)
+    assert "about" not in progress_html(0, 6, 0.0, running=True)
+    assert "2 of 6 runs · about 8 s left" in progress_html(2, 6, 4.0, running=True)
+    assert "stopped" in progress_html(3, 6, 4.0, running=False)
+    assert "done in 9.5 s" in progress_html(6, 6, 9.5, running=False)
+    assert "value='2' max='6'" in progress_html(2, 6, 1.0, running=True)
+
+
+def test_the_grid_marks_each_cell_and_escapes_the_answers() -> None:
+    results = [result(0, 0, True), result(0, 1, False), result(1, 0, True, 0)]
+    results.append(result(1, 0, False, 1))
+    page = grid_html(CASES, ["A", "B"], results)
+    assert "&lt;b&gt;2+2&lt;/b&gt;" in page and "<b>" not in page
+    assert "&lt;i&gt;four&lt;/i&gt;" in page
+    assert page.count("sp-eval-pass") == 1
+    assert "◐ 1/2" in page  # case 2 under A: one of two repeats passed
+    assert "2. greeting" in page
+    assert "sp-eval-pending" in page  # case 2 under B has not run
+
+
+def test_the_summary_and_the_changes_read_plainly() -> None:
+    results = [result(0, 0, True), result(0, 1, False), result(1, 0, True), result(1, 1, True)]
+    table = summary_html(["A", "B"], summarise_results(results, 2))
+    assert "100% (2/2)" in table and "50% (1/2)" in table and "—" in table
+    changed = [ChangedCase(case=0, pass_rates=(1.0, 0.0))]
+    variance = StreamingVariance(1, -0.5, 0.9412, 0.8, 2)
+    text = changes_html(CASES, ["A", "B"], changed, variance)
+    assert "A 100%, B 0%" in text
+    assert "-50 points" in text and "94.1% alike" in text and "lowest 80.0%" in text
+    assert "same outcome" in changes_html(CASES, ["A", "B"], [], None)
