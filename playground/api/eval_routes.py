@@ -11,10 +11,8 @@ another caller's eval id is unknown to you.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +25,7 @@ from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse, ss
 from playground.api.turn_frames import KEEPALIVE
 from playground.errors import ConfigError
 from playground.evals.compare import compare_evals
+from playground.evals.files import results_csv
 from playground.evals.request import EvalRequest
 from playground.evals.results import CaseResult, ConfigurationSummary
 from playground.evals.run import EvalEnded, EvalEvent, EvalRun, EvalStarted
@@ -83,55 +82,6 @@ def _result(result: CaseResult) -> dict[str, Any]:
 
 def _summary(summary: ConfigurationSummary) -> dict[str, Any]:
     return asdict(summary)
-
-
-_CSV_COLUMNS = (
-    "case",
-    "configuration",
-    "repeat",
-    "passed",
-    "failed_assertions",
-    "finish_reason",
-    "ttft_ms",
-    "ttfa_ms",
-    "total_ms",
-    "tokens_per_s",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "error",
-    "text",
-)
-
-
-def results_csv(results: Sequence[CaseResult]) -> str:
-    """One row per run, in case / configuration / repeat order; the failed assertions' reasons
-    in one cell, so a spreadsheet filter on ``passed`` shows why."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(_CSV_COLUMNS)
-    for r in sorted(results, key=lambda r: (r.case, r.configuration, r.repeat)):
-        timing, usage = r.timing, r.usage
-        writer.writerow(
-            [
-                r.case,
-                r.configuration,
-                r.repeat,
-                r.passed,
-                "; ".join(f"{a.type}: {a.reason}" for a in r.assertions if not a.passed),
-                r.finish_reason,
-                timing.ttft_ms if timing else "",
-                timing.ttfa_ms if timing and timing.ttfa_ms is not None else "",
-                timing.total_ms if timing else "",
-                timing.tokens_per_s if timing and timing.tokens_per_s is not None else "",
-                usage.prompt_tokens if usage else "",
-                usage.completion_tokens if usage else "",
-                r.cost.usd if r.cost else "",
-                r.error or "",
-                r.text,
-            ]
-        )
-    return out.getvalue()
 
 
 @dataclass(eq=False)

@@ -22,12 +22,15 @@ from pydantic import ValidationError
 
 from playground.evals.assertions import ASSERTION_TYPES
 from playground.evals.request import EvalCase, EvalConfiguration
+from playground.evals.results import CaseResult
 
 __all__ = [
     "TestSet",
+    "parse_expected",
     "read_cases_csv",
     "read_jsonl",
     "read_promptfoo",
+    "results_csv",
     "write_jsonl",
     "write_promptfoo",
 ]
@@ -134,7 +137,7 @@ def read_cases_csv(text: str) -> TestSet:
         asserts = []
         for column, cell in row.items():
             if column and column.startswith("__expected") and cell:
-                asserts.append(_expected(cell))
+                asserts.append(parse_expected(cell))
         variables = {k: v for k, v in row.items() if k and not k.startswith("__") and v}
         case = {
             "vars": variables,
@@ -274,7 +277,7 @@ def _test(case: EvalCase) -> dict[str, Any]:
     return test
 
 
-def _expected(cell: str) -> dict[str, Any]:
+def parse_expected(cell: str) -> dict[str, Any]:
     """promptfoo's ``__expected`` cell: ``type: value`` (``not-`` prefixes kept), else equals."""
     kind, sep, value = cell.partition(":")
     kind = kind.strip()
@@ -309,3 +312,52 @@ def _first_problem(exc: Exception) -> str:
         where = ".".join(str(p) for p in first["loc"]) or "(case)"
         return f"{where}: {first['msg']}"
     return str(exc)
+
+
+_CSV_COLUMNS = (
+    "case",
+    "configuration",
+    "repeat",
+    "passed",
+    "failed_assertions",
+    "finish_reason",
+    "ttft_ms",
+    "ttfa_ms",
+    "total_ms",
+    "tokens_per_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "error",
+    "text",
+)
+
+
+def results_csv(results: Sequence[CaseResult]) -> str:
+    """One row per run, in case / configuration / repeat order; the failed assertions' reasons
+    in one cell, so a spreadsheet filter on ``passed`` shows why."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_COLUMNS)
+    for r in sorted(results, key=lambda r: (r.case, r.configuration, r.repeat)):
+        timing, usage = r.timing, r.usage
+        writer.writerow(
+            [
+                r.case,
+                r.configuration,
+                r.repeat,
+                r.passed,
+                "; ".join(f"{a.type}: {a.reason}" for a in r.assertions if not a.passed),
+                r.finish_reason,
+                timing.ttft_ms if timing else "",
+                timing.ttfa_ms if timing and timing.ttfa_ms is not None else "",
+                timing.total_ms if timing else "",
+                timing.tokens_per_s if timing and timing.tokens_per_s is not None else "",
+                usage.prompt_tokens if usage else "",
+                usage.completion_tokens if usage else "",
+                r.cost.usd if r.cost else "",
+                r.error or "",
+                r.text,
+            ]
+        )
+    return out.getvalue()

@@ -1,5 +1,5 @@
-"""The playground page, composed: a header, the settings panel and four tabs (Chat, Arena,
-Notebook, Edit prompt). Each part is a class that renders its components (``render``) and
+"""The playground page, composed: a header, the settings panel and five tabs (Chat, Arena,
+Evals, Notebook, Edit prompt). Each part is a class that renders its components (``render``) and
 attaches its events (``wire``); this module only puts them together. Rendering is in
 ``render/``, per-session state and throttling in ``session``, decisions in the core modules."""
 
@@ -17,6 +17,7 @@ from playground.ui.arena_tab import ArenaTab
 from playground.ui.chat_tab import UI_CONCURRENCY, ChatTab
 from playground.ui.composer import Composer
 from playground.ui.editor_tab import EditorTab
+from playground.ui.evals_tab import EvalsTab
 from playground.ui.live_turns import LiveTurns
 from playground.ui.notebook_tab import NotebookTab
 from playground.ui.page_load import PageLoad
@@ -58,6 +59,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
     chat = ChatTab(services, live_turns, settings)
     arena = ArenaTab(runner, settings, live_turns.gate, notebooks)
     editor = EditorTab(services.prompt_store, settings, notebooks, services.export_dir)
+    evals = EvalsTab(runner, settings, live_turns.gate, arena, services.export_dir)
     notebook = (
         NotebookTab(services, notebooks, live_turns, settings) if notebooks is not None else None
     )
@@ -83,6 +85,9 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
                 # among its presets.
                 with gr.Tab("Arena", id="arena", elem_id="sp-tab-arena"):
                     arena.render()
+                # Test sets run against the arena's columns: pass rates and percentiles.
+                with gr.Tab("Evals", id="evals", elem_id="sp-tab-evals"):
+                    evals.render()
                 with gr.Tab("Notebook", id="notebook", elem_id="sp-tab-notebook"):
                     if notebook is not None:
                         notebook.render()
@@ -110,6 +115,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
             editor.opened,
             notebook,
         )
+        evals.wire(editor.text, editor.opened)
         settings.wire(demo, chat.structured_box)
         editor.wire(demo, editor_tab, notebook.state if notebook is not None else None)
         if notebook is not None:

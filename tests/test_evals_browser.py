@@ -1,0 +1,123 @@
+"""The Evals tab in the real page (headless Chromium): a 3-case test set imported from a CSV
+file runs against the arena's two columns (two models on the fake upstream); the progress bar
+moves while the answers are held, the grid marks each cell, the pass rates show, and the results
+export as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+
+from playground.server import build_app
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.page_support import PAGE_LOAD_MS, chromium
+from tests.support import live_server, make_test_services, wait_until
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+]
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def base_url(fake: FakeOpenAI) -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PLAYGROUND_API_TOKEN"):
+            mp.delenv(name, raising=False)
+        services = make_test_services(
+            openai_api_key="test-key",
+            openai_base_url=fake.base_url,
+            playground_compatible_models="fake-model",
+        )
+    with live_server(build_app(services, warm_up=False)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+def test_a_test_set_runs_against_the_arenas_columns(
+    browser: Browser, base_url: str, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    page.set_default_timeout(20_000)
+    page.goto(base_url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Arena").click()
+    for n, model in ((1, "gpt-4o-mini"), (2, "fake-model")):
+        page.click(f"#sp-arena-model-{n} input")
+        page.locator("ul[role=listbox] li", has_text=model).first.click()
+    page.get_by_role("tab", name="Evals").click()
+
+    test_set = tmp_path / "cases.csv"
+    test_set.write_text(
+        "message,__expected1,__expected2\n"
+        "What is the capital of France?,icontains: paris,\n"
+        "Count to three,contains: three,llm-rubric: counts well\n"
+        "Say goodbye,contains: bye,latency: 60000\n",
+        encoding="utf-8",
+    )
+    page.set_input_files("#sp-eval-files input[type=file]", str(test_set))
+    page.wait_for_function(
+        "() => document.querySelector('#sp-eval-status').innerText.includes('Imported 3 cases')"
+    )
+    assert "llm-rubric is not supported" in page.inner_text("#sp-eval-status")
+    assert "Count to three" in page.inner_text("#sp-eval-cases")
+
+    held = threading.Event()
+    fake.replies_for.update(
+        {
+            "France": Reply(chunks=["Paris."]),
+            "three": Reply(chunks=["One, two, three."]),
+            "goodbye": Reply(chunks=["Farewell", "."], gate=held, gate_after=1),
+        }
+    )
+    try:
+        page.click("#sp-eval-run")
+        # Four of six runs end while the two "goodbye" runs are held: the bar shows it.
+        page.wait_for_selector(".sp-eval-progress[data-done='4'][data-total='6']")
+        assert "4 of 6 runs" in page.inner_text("#sp-eval-progress")
+        held.set()
+        page.wait_for_selector(".sp-eval-progress[data-done='6']")
+        page.wait_for_function(
+            "() => document.querySelector('#sp-eval-status').innerText.includes('Done')"
+        )
+    finally:
+        held.set()
+        fake.replies_for.clear()
+    summary = page.inner_text("#sp-eval-summary")
+    assert summary.count("67% (2/3)") == 2, summary
+    grid = page.locator("#sp-eval-grid table")
+    assert grid.locator(".sp-eval-pass").count() == 4
+    assert grid.locator(".sp-eval-fail").count() == 2
+    page.locator("#sp-eval-grid tr[data-case='2'] summary").first.click()
+    assert "does not contain 'bye'" in page.inner_text("#sp-eval-grid tr[data-case='2']")
+
+    page.click("#sp-eval-export")
+    link = page.locator("#sp-eval-file a").first
+    link.wait_for()
+    with page.expect_download() as download:
+        link.click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text("utf-8"))))
+    assert len(rows) == 6
+    assert {r["text"] for r in rows} == {"Paris.", "One, two, three.", "Farewell."}
+    assert wait_until(lambda: len(fake.chat_requests) >= 6, 5)
+    page.screenshot(path=str(tmp_path / "evals.png"), full_page=True)
+    if shots := os.environ.get("PLAYGROUND_SCREENSHOTS"):
+        page.screenshot(path=f"{shots}/evals.png", full_page=True)
