@@ -27,7 +27,7 @@ from playground.errors import ConfigError
 from playground.evals.compare import compare_evals
 from playground.evals.files import results_csv
 from playground.evals.request import EvalRequest
-from playground.evals.results import CaseResult, ConfigurationSummary
+from playground.evals.results import CaseResult
 from playground.evals.run import EvalEnded, EvalEvent, EvalRun, EvalStarted
 from playground.prompts.store import InvalidPromptError
 from playground.services import Services
@@ -53,7 +53,7 @@ def eval_payload(event: EvalEvent) -> tuple[str, dict[str, Any]]:
             return "case-result", _result(event)
         case EvalEnded():
             return "eval-end", {
-                "summary": [_summary(s) for s in event.summary],
+                "summary": [asdict(s) for s in event.summary],
                 "finished": event.finished,
                 "runs": event.runs,
                 "stopped": event.stopped,
@@ -78,10 +78,6 @@ def _result(result: CaseResult) -> dict[str, Any]:
         "cost": asdict(result.cost) if result.cost is not None else None,
         "error": result.error,
     }
-
-
-def _summary(summary: ConfigurationSummary) -> dict[str, Any]:
-    return asdict(summary)
 
 
 @dataclass(eq=False)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from playground.catalog import Credentials
@@ -106,7 +106,7 @@ class EvalRun:
         for turn in list(self._in_flight.values()):
             turn.request_stop()
 
-    async def events(self) -> AsyncIterator[EvalEvent]:
+    async def events(self) -> AsyncGenerator[EvalEvent, None]:
         request = self.request
         yield EvalStarted(
             eval_id=self.eval_id,

@@ -6,9 +6,10 @@ each configuration's pass rate and latency percentiles, and exports. The runs ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -57,10 +58,9 @@ INTRO: Final = (
 
 @dataclass
 class EvalSession:
-    """The eval on screen: its run (for Stop) and its cases, kept for the exports."""
+    """The eval on screen: its run, for Stop and the results export."""
 
     run: EvalRun | None = None
-    labels: list[str] = field(default_factory=list)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> EvalSession:
         return EvalSession()  # Gradio copies state per browser: each starts empty
@@ -264,7 +264,7 @@ class EvalsTab:
         except ConfigError as exc:
             yield [f"Not run: {exc.message}", "", "", "", ""]
             return
-        session.run, session.labels = run, labels
+        session.run = run
         started = time.monotonic()
         results: list[CaseResult] = []
 
@@ -286,8 +286,10 @@ class EvalsTab:
             ]
 
         yield frame(True)
-        try:
-            async for event in run.events():
+        # Closed with this handler (page closed, event cancelled): the eval's own cleanup stops
+        # the runs in flight at once, instead of whenever the generator is collected.
+        async with contextlib.aclosing(run.events()) as events:
+            async for event in events:
                 if isinstance(event, CaseResult):
                     # A frame per finished run (not per chunk): a skipped one could be the
                     # last for a while, with the next runs held upstream.
@@ -295,9 +297,6 @@ class EvalsTab:
                     yield frame(True)
                 elif isinstance(event, EvalEnded):
                     yield frame(False, event)
-        except asyncio.CancelledError:
-            run.stop()
-            raise
 
     async def on_import(self, path: Any) -> tuple[Any, str]:
         try:
