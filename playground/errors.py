@@ -26,6 +26,7 @@ __all__ = [
     "PromptLoadError",
     "ProviderError",
     "TruncatedStreamError",
+    "UnsupportedValueError",
 ]
 
 
@@ -77,6 +78,11 @@ class ConfigError(PlaygroundError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class UnsupportedValueError(ConfigError):
+    """A well-formed value the chosen model does not take (a reasoning effort it lacks): the
+    API answers 422 naming the field instead of passing it upstream."""
 
 
 class MissingKeyError(ConfigError):

@@ -81,6 +81,7 @@ def test_a_streamed_turn_sends_every_event_in_order(api: str, fake: FakeOpenAI) 
         "completion_tokens": 3,
         "total_tokens": 12,
         "cached_tokens": 0,
+        "reasoning_tokens": 0,
     }
     # gpt-4o-mini at $0.15 / $0.60 per 1M tokens.
     assert end["cost"]["usd"] == pytest.approx((9 * 0.15 + 3 * 0.60) / 1e6)

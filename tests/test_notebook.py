@@ -187,6 +187,7 @@ def test_derived_properties_come_from_the_log() -> None:
         "completion_tokens": 5,
         "total_tokens": 15,
         "cached_tokens": 0,
+        "reasoning_tokens": 0,
     }
     assert cell.cost_usd == 4e-6
     assert [(c["t_ms"], c["gap_ms"]) for c in cell.chunks] == [
@@ -253,7 +254,8 @@ def test_a_cell_saved_before_the_audio_timing_fields_shows_them_as_unknown() -> 
     dumped = json.loads(notebook_to_json(make_notebook(1), include_audio=False))
     end = dumped["cells"][0]["events"][-1]
     assert end["event"] == "completion-end"
-    for key in ("characters", "chars_per_s", "tokens_per_s", "audio_pieces", "audio_ms"):
+    later = ("characters", "chars_per_s", "tokens_per_s", "audio_pieces", "audio_ms")
+    for key in (*later, "ttfat_ms", "reasoning_ms"):
         del end["data"]["timing"][key]
     old = notebook_from_json(json.dumps(dumped)).cells[0]
     assert old.timing == {"ttft_ms": 120.0, "ttfa_ms": 450.5, "chunks": 3, "total_ms": 900.25}

@@ -62,6 +62,21 @@ SCRIPTS: dict[str, tuple[dict[str, Any], list[Reply]]] = {
         {"message": "Extract.", "prompt": "json-extractor@2"},
         [Reply(chunks=['{"name": "Ada", ', '"topics": ["billing"]}'])],
     ),
+    "reasoning model: thinking streamed apart": (
+        {"message": "Why is the sky blue?"},
+        [
+            Reply(
+                reasoning=["The user asks", " about scattering."],
+                chunks=["Rayleigh", " scattering."],
+                usage=(9, 30),
+                reasoning_tokens=24,
+            )
+        ],
+    ),
+    "thinking inlined in <think> tags": (
+        {"message": "Why is the sky blue?"},
+        [Reply(chunks=["<thi", "nk>Short wave", "lengths.</th", "ink>\n\nRayleigh."])],
+    ),
     "upstream failure mid-stream": (
         {"message": "hi"},
         [Reply(chunks=["Par", "tial", " answer"], fault="drop", fault_after=2)],

@@ -22,6 +22,7 @@ from playground.providers.base import (
     ContentDelta,
     GenerationOptions,
     LLMProvider,
+    ReasoningDelta,
     StreamEnd,
     ToolCallFragment,
     Usage,
@@ -73,7 +74,7 @@ class ExitTaken:
     at: float
 
 
-NodeOutput = ContentDelta | CompletedToolCall | ToolOutcome | ExitTaken | StreamEnd
+NodeOutput = ContentDelta | ReasoningDelta | CompletedToolCall | ToolOutcome | ExitTaken | StreamEnd
 
 EXIT_TOOL = "exit_path"
 
@@ -249,6 +250,7 @@ def _add_usage(total: Usage | None, more: Usage | None) -> Usage | None:
         total.completion_tokens + more.completion_tokens,
         total.total_tokens + more.total_tokens,
         total.cached_tokens + more.cached_tokens,
+        total.reasoning_tokens + more.reasoning_tokens,
     )
 
 
@@ -276,6 +278,8 @@ async def run_agent_node(
         async for delta in llm.stream(model, conversation, options):
             if isinstance(delta, ContentDelta):
                 text.append(delta.text)
+                yield delta
+            elif isinstance(delta, ReasoningDelta):
                 yield delta
             elif isinstance(delta, ToolCallFragment):
                 for call in buffer.add(delta):

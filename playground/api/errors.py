@@ -44,8 +44,8 @@ ERROR_SCHEMA = {
 }
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "Server-sent events: completion-start, completion-continue, tool-call, "
-        "tool-result, audio, completion-replace, completion-end, error, end.",
+        "description": "Server-sent events: completion-start, reasoning, completion-continue, "
+        "tool-call, tool-result, audio, completion-replace, completion-end, error, end.",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
     **{

@@ -38,7 +38,7 @@ from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse
 from playground.api.turn_frames import encode_event, follow_frames, retry_frame
 from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
 from playground.api.widget import presents_widget_token, widget_scope_problem
-from playground.errors import BusyError, ConfigError
+from playground.errors import BusyError, ConfigError, UnsupportedValueError
 from playground.prompts.store import InvalidPromptError
 from playground.services import Services
 from playground.turn.gate import TurnGate
@@ -190,6 +190,8 @@ class _Api:
             return validation_error(exc)
         except InvalidPromptError as exc:  # a prompt_draft that is not a valid prompt file
             return error_response(422, "invalid_prompt", exc.message, exc.field)
+        except UnsupportedValueError as exc:
+            return error_response(422, "unsupported_value", exc.message, exc.field)
         except ConfigError as exc:
             return error_response(400, "invalid_request", exc.message, exc.field)
         if widget and (out_of_scope := widget_scope_problem(turn, settings)) is not None:

@@ -25,6 +25,7 @@ from pydantic import (
 from playground.turn.events import (
     AudioReady,
     Event,
+    ReasoningChunk,
     StructuredOutput,
     TextChunk,
     TextReplaced,
@@ -41,6 +42,7 @@ __all__ = ["EventLike", "EventName", "NestedError", "WireEvent", "dotted", "to_w
 EventName = Literal[
     "completion-start",
     "completion-continue",
+    "reasoning",
     "tool-call",
     "tool-result",
     "audio",
@@ -82,6 +84,12 @@ class _ContinueData(_Data):
     seq: StrictInt
     t_ms: Number
     gap_ms: Number
+
+
+class _ReasoningData(_Data):
+    text: StrictStr
+    seq: StrictInt
+    t_ms: Number
 
 
 class _ToolCallData(_Data):
@@ -146,6 +154,7 @@ class _EndData(_Data):
 _DATA_SCHEMAS: Final[dict[str, type[_Data]]] = {
     "completion-start": _StartData,
     "completion-continue": _ContinueData,
+    "reasoning": _ReasoningData,
     "tool-call": _ToolCallData,
     "tool-result": _ToolResultData,
     "audio": _AudioData,
@@ -198,6 +207,7 @@ EventLike: TypeAlias = Event | WireEvent | tuple[str, Mapping[str, Any]] | Mappi
 _EVENT_TYPES: Final = (
     TurnStarted,
     TextChunk,
+    ReasoningChunk,
     ToolCallDone,
     ToolResult,
     AudioReady,

@@ -22,6 +22,7 @@ __all__ = [
     "LLMProvider",
     "ModelDelta",
     "QueuedProvider",
+    "ReasoningDelta",
     "SpeechAudio",
     "SpeechSession",
     "StreamEnd",
@@ -72,6 +73,11 @@ class GenerationOptions:
     tools: tuple[dict[str, Any], ...] = ()
     client: str = ""
     turn_id: str = ""
+    # How hard a reasoning model thinks ("low", "medium", ...); None leaves the model's default.
+    # Only set for models that accept it (playground.reasoning checks the value first).
+    reasoning_effort: str | None = None
+    # Reasoning models reject ``max_tokens`` and take ``max_completion_tokens`` instead.
+    token_limit_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +87,23 @@ class Usage:
     total_tokens: int
     # Prompt tokens the provider served from its prompt cache (billed at a lower rate).
     cached_tokens: int = 0
+    # Completion tokens spent thinking (``completion_tokens_details.reasoning_tokens``), when the
+    # provider reports them; they are part of ``completion_tokens``.
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ContentDelta:
     """A piece of answer text. ``at`` is ``time.monotonic()`` when it left the provider."""
+
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's thinking (``reasoning_content``/``reasoning`` deltas, a reasoning
+    summary, or text between ``<think>`` tags): shown apart, never spoken, never in the answer."""
 
     text: str
     at: float
@@ -112,7 +130,7 @@ class StreamEnd:
     usage: Usage | None = None
 
 
-ModelDelta = ContentDelta | ToolCallFragment | StreamEnd
+ModelDelta = ContentDelta | ReasoningDelta | ToolCallFragment | StreamEnd
 
 
 class LLMProvider(Protocol):

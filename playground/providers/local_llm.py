@@ -30,6 +30,7 @@ from playground.providers.base import (
     Usage,
 )
 from playground.providers.fair_queue import FairQueue, LocalModelBusy
+from playground.providers.thinking import split_thinking
 
 __all__ = [
     "LOCAL_MODEL_NAME",
@@ -127,9 +128,15 @@ class LocalLlamaModel:
         while it waits, 0 otherwise. Runs until the consumer stops it (when the turn ends)."""
         return self.queue.watch(turn_id)
 
-    async def stream(
+    def stream(
         self, model: str, messages: list[ChatMessage], options: GenerationOptions
     ) -> AsyncIterator[ModelDelta]:
+        # A reasoning-capable GGUF writes its thinking inline; it takes the same path.
+        return split_thinking(self._stream(messages, options))
+
+    async def _stream(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> AsyncGenerator[ModelDelta, None]:
         # Waits for our turn at the model (or fails at once with LocalModelBusy); from here on
         # the grant must be released, by the worker when it stops decoding.
         grant = await self.queue.acquire(options.client, options.turn_id)

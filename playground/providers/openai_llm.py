@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +26,12 @@ from playground.providers.base import (
     ContentDelta,
     GenerationOptions,
     ModelDelta,
+    ReasoningDelta,
     StreamEnd,
     ToolCallFragment,
     Usage,
 )
+from playground.providers.thinking import split_thinking
 
 __all__ = ["OpenAIChatModel", "OpenAIClientPool", "translate_openai_error"]
 
@@ -92,7 +94,9 @@ class OpenAIChatModel:
         if options.temperature is not None:
             kwargs["temperature"] = options.temperature
         if options.max_tokens is not None:
-            kwargs["max_tokens"] = options.max_tokens
+            kwargs[options.token_limit_field] = options.max_tokens
+        if options.reasoning_effort is not None:
+            kwargs["reasoning_effort"] = options.reasoning_effort
         if options.seed is not None:
             kwargs["seed"] = options.seed
         if options.top_p is not None:
@@ -102,16 +106,13 @@ class OpenAIChatModel:
         if options.tools:
             kwargs["tools"] = list(options.tools)
         try:
-            if options.stream:
-                async for delta in self._stream(kwargs):
-                    yield delta
-            else:
-                for delta in await self._complete(kwargs):
-                    yield delta
+            deltas = self._stream(kwargs) if options.stream else self._completed(kwargs)
+            async for delta in split_thinking(deltas):
+                yield delta
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self._provider) from exc
 
-    async def _stream(self, kwargs: dict[str, Any]) -> AsyncIterator[ModelDelta]:
+    async def _stream(self, kwargs: dict[str, Any]) -> AsyncGenerator[ModelDelta, None]:
         finish_reason: str | None = None
         usage: Usage | None = None
         # The client's public lower-level ``post`` rather than ``chat.completions.create``: the
@@ -138,6 +139,11 @@ class OpenAIChatModel:
                     usage = _usage(counts)
                 for choice in _dicts(chunk.get("choices")):
                     delta = choice.get("delta") or {}
+                    # vLLM and DeepSeek send thinking as `reasoning_content`, llama.cpp's
+                    # server, Ollama and OpenRouter as `reasoning`.
+                    thinking = delta.get("reasoning_content") or delta.get("reasoning")
+                    if thinking and isinstance(thinking, str):
+                        yield ReasoningDelta(text=thinking, at=at)
                     content = delta.get("content")
                     if content and isinstance(content, str):
                         yield ContentDelta(text=content, at=at)
@@ -159,6 +165,10 @@ class OpenAIChatModel:
             raise TruncatedStreamError(self._provider)
         yield StreamEnd(finish_reason=finish_reason, at=time.monotonic(), usage=usage)
 
+    async def _completed(self, kwargs: dict[str, Any]) -> AsyncGenerator[ModelDelta, None]:
+        for delta in await self._complete(kwargs):
+            yield delta
+
     async def _complete(self, kwargs: dict[str, Any]) -> list[ModelDelta]:
         completion = await self._client.chat.completions.create(**kwargs, stream=False)
         at = time.monotonic()
@@ -166,6 +176,11 @@ class OpenAIChatModel:
         if not completion.choices:
             raise TruncatedStreamError(self._provider)
         choice = completion.choices[0]
+        # Compatible servers' thinking arrives as extra fields the SDK keeps but does not type.
+        extra = choice.message.model_extra or {}
+        thinking = extra.get("reasoning_content") or extra.get("reasoning")
+        if thinking and isinstance(thinking, str):
+            deltas.append(ReasoningDelta(text=thinking, at=at))
         if choice.message.content:
             deltas.append(ContentDelta(text=choice.message.content, at=at))
         for index, call in enumerate(choice.message.tool_calls or ()):
@@ -187,6 +202,7 @@ class OpenAIChatModel:
                 completion_tokens=completion.usage.completion_tokens,
                 total_tokens=completion.usage.total_tokens,
                 cached_tokens=_cached(completion.usage.prompt_tokens_details),
+                reasoning_tokens=_reasoning_tokens(completion.usage.completion_tokens_details),
             )
             if completion.usage
             else None
@@ -206,12 +222,21 @@ def _usage(counts: Any) -> Usage | None:
     if not isinstance(counts, dict):
         return None
     details = counts.get("prompt_tokens_details")
+    completion = counts.get("completion_tokens_details")
     return Usage(
         prompt_tokens=int(counts.get("prompt_tokens") or 0),
         completion_tokens=int(counts.get("completion_tokens") or 0),
         total_tokens=int(counts.get("total_tokens") or 0),
         cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+        reasoning_tokens=(
+            int(completion.get("reasoning_tokens") or 0) if isinstance(completion, dict) else 0
+        ),
     )
+
+
+def _reasoning_tokens(details: Any) -> int:
+    """Thinking tokens from the SDK's ``completion_tokens_details`` (absent on many servers)."""
+    return int(getattr(details, "reasoning_tokens", None) or 0)
 
 
 def _cached(details: Any) -> int:

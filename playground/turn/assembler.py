@@ -21,7 +21,7 @@ from playground.agent.nodes import (
 from playground.checks.reports import ReviewDetails, StreamingGuardrailReport
 from playground.checks.structured import PartialJSON, PartialJSONState
 from playground.errors import CheckError, ErrorCategory, PlaygroundError
-from playground.providers.base import ContentDelta, StreamEnd
+from playground.providers.base import ContentDelta, ReasoningDelta, StreamEnd
 from playground.services import Services
 from playground.speech.pipeline import SpeechFailure, SpeechPiece, SpeechStage
 from playground.speech.wav import pcm_duration_ms, pcm_to_wav
@@ -29,6 +29,7 @@ from playground.turn.events import (
     AudioReady,
     Event,
     FailureStage,
+    ReasoningChunk,
     StructuredOutput,
     TextChunk,
     TextReplaced,
@@ -83,6 +84,13 @@ class Assembler:
                 self._held.append(item.text)  # delivered by text_finished, after the checks
                 return []
             return self._deliver(item.text, item.at)
+        if isinstance(item, ReasoningDelta):
+            if self.retracted:
+                return []
+            # Thinking streams even while the reply is held for checks: it is never the
+            # answer, so it goes to no check, no voice and no output parser.
+            seq, at_ms = timing.stamp_reasoning(item.at)
+            return [ReasoningChunk(item.text, seq, at_ms)]
         if isinstance(item, CompletedToolCall):
             at_ms = timing.ms_since_start(item.at)
             return [

@@ -1,9 +1,9 @@
 """One event vocabulary for a turn, shared by the UI, the HTTP API, the timing recorder and tests.
 
 A turn is an async stream of these frozen values: ``TurnStarted`` first, then any mix of
-``TextChunk``, ``ToolCallDone``, ``ToolResult``, ``AudioReady``, ``TextReplaced`` and
-``TurnFailed``, then ``TurnCompleted`` when the answer finished (or was stopped). Renderers never
-re-accumulate: ``TextChunk.snapshot`` carries the text so far.
+``TextChunk``, ``ReasoningChunk``, ``ToolCallDone``, ``ToolResult``, ``AudioReady``,
+``TextReplaced`` and ``TurnFailed``, then ``TurnCompleted`` when the answer finished (or was
+stopped). Renderers never re-accumulate: ``TextChunk.snapshot`` carries the text so far.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ __all__ = [
     "ModerationEngine",
     "NodeKind",
     "PostProcessingReport",
+    "ReasoningChunk",
     "StreamingGuardrailReport",
     "TextChunk",
     "TextReplaced",
@@ -93,6 +94,16 @@ class TextChunk:
     seq: int
     t_ms: float  # since the request arrived
     gap_ms: float  # since the previous chunk (or the request, for the first)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningChunk:
+    """One piece of a reasoning model's thinking: shown apart, never spoken, never part of the
+    answer (``TextChunk.snapshot`` does not include it)."""
+
+    text: str
+    seq: int
+    t_ms: float  # since the request arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +185,11 @@ class TimingSummary:
     tokens_per_s: float | None
     audio_pieces: int = 0
     audio_ms: float = 0.0
+    # ``ttft_ms`` is the first token of any kind; with a reasoning model the first *answer*
+    # token (``ttfat_ms``) comes after ``reasoning_ms`` of thinking. Without thinking the two
+    # are equal and ``reasoning_ms`` is None.
+    ttfat_ms: float | None = None
+    reasoning_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +222,7 @@ class TurnCompleted:
 Event = (
     TurnStarted
     | TextChunk
+    | ReasoningChunk
     | ToolCallDone
     | ToolResult
     | AudioReady

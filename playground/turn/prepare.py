@@ -19,7 +19,7 @@ from playground.agent.tools import tool_schemas
 from playground.catalog import CatalogEntry, Credentials
 from playground.checks.reply_checks import ReplyChecks
 from playground.checks.streaming_guardrail import StreamingGuardrail
-from playground.errors import BusyError, ConfigError
+from playground.errors import BusyError, ConfigError, UnsupportedValueError
 from playground.pricing.table import Price
 from playground.prompts.library import PromptFile
 from playground.prompts.store import parse_document
@@ -30,6 +30,7 @@ from playground.providers.base import (
     QueuedProvider,
     SpeechSession,
 )
+from playground.reasoning import effort_problem, family_of
 from playground.services import Services
 from playground.turn.capabilities import disabled_for
 from playground.turn.events import DisabledFeature, NodeKind, TurnStarted
@@ -110,13 +111,20 @@ def prepare_turn(
         voice=voice.id if voice else None,
         unavailable=services.checks.problems,
     )
+    options, fixed = _reasoning_options(
+        request, model, _options(request, prompt, tools_allowed=False)
+    )
+    disabled += fixed
     off = {d.name for d in disabled}
     tools_allowed = node == "agent" and "tool_calling" not in off
     wanted = {name for name, on in request.features.model_dump().items() if on}
     features = wanted - off
     turn_id = f"turn_{uuid.uuid4().hex[:16]}"
     options = dataclasses.replace(
-        _options(request, prompt, tools_allowed=tools_allowed), client=client, turn_id=turn_id
+        options,
+        tools=_options(request, prompt, tools_allowed=tools_allowed).tools,
+        client=client,
+        turn_id=turn_id,
     )
     messages = _messages(request, prompt)
     llm = _with_field("model", lambda: services.engines.llm_for(model, creds))
@@ -187,6 +195,34 @@ def _options(request: TurnRequest, prompt: PromptFile, *, tools_allowed: bool) -
             else ()
         ),
     )
+
+
+def _reasoning_options(
+    request: TurnRequest, model: CatalogEntry, options: GenerationOptions
+) -> tuple[GenerationOptions, tuple[DisabledFeature, ...]]:
+    """The options as the model's reasoning family takes them: its effort (checked), its token
+    limit field, and no sampling fields for a model that rejects them (reported, not sent)."""
+    if request.reasoning_effort is not None:
+        problem = effort_problem(model.name, request.reasoning_effort)
+        if problem is not None:
+            raise UnsupportedValueError(problem, field="reasoning_effort")
+    family = family_of(model.name)
+    if family is None:
+        return options, ()
+    options = dataclasses.replace(
+        options,
+        reasoning_effort=request.reasoning_effort,
+        token_limit_field="max_completion_tokens" if family.max_completion_tokens else "max_tokens",
+    )
+    if not family.fixed_sampling or (options.temperature is None and options.top_p is None):
+        return options, ()
+    note = DisabledFeature(
+        "sampling",
+        f"{model.name} is a reasoning model that samples at a fixed temperature, so "
+        "temperature and top_p are not sent.",
+        "Use reasoning_effort to trade speed for depth.",
+    )
+    return dataclasses.replace(options, temperature=None, top_p=None), (note,)
 
 
 def _messages(request: TurnRequest, prompt: PromptFile) -> list[ChatMessage]:

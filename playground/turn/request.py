@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from playground.reasoning import Effort
+
 __all__ = ["Features", "HistoryMessage", "TurnRequest"]
 
 
@@ -47,6 +49,9 @@ class TurnRequest(BaseModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     # Up to four sequences that end the answer (the OpenAI API's limit); a string is one.
     stop: tuple[str, ...] | None = Field(default=None, max_length=4)
+    # How hard a reasoning model thinks; each model accepts some of these (playground.reasoning),
+    # and a value the model does not take is refused (422) rather than passed upstream.
+    reasoning_effort: Effort | None = None
     # An unsaved prompt (a prompt file's fields; ``id`` and ``version`` optional) run in place
     # of ``prompt``; validated like a file by the runner, reported as ``<id>@draft:<hash>``.
     prompt_draft: dict[str, Any] | None = None

@@ -46,6 +46,9 @@ class TimingRecorder:
         self._characters = 0
         self._first_at: float | None = None
         self._last_text_at: float | None = None
+        self._thinking_pieces = 0
+        self._first_thinking_at: float | None = None
+        self._last_thinking_at: float | None = None
 
     def ms_since_start(self, at: float) -> float:
         return round((at - self.started_at) * 1000.0, 3)
@@ -65,6 +68,16 @@ class TimingRecorder:
         self.chunks.append(timing)
         return timing
 
+    def stamp_reasoning(self, at: float) -> tuple[int, float]:
+        """Stamp a piece of thinking: its sequence number and ``t_ms``. Thinking is not a
+        chunk of the answer, so it is kept out of ``chunks`` and the answer's rates."""
+        if self._first_thinking_at is None:
+            self._first_thinking_at = at
+        self._last_thinking_at = at
+        seq = self._thinking_pieces
+        self._thinking_pieces += 1
+        return seq, self.ms_since_start(at)
+
     def stamp_audio(self, at: float, synth_ms: float, duration_ms: float) -> AudioTiming:
         timing = AudioTiming(
             seq=len(self.audio),
@@ -77,7 +90,17 @@ class TimingRecorder:
 
     def summary(self, ended_at: float, usage: Usage | None = None) -> TimingSummary:
         total_ms = self.ms_since_start(ended_at)
-        ttft_ms = self.ms_since_start(self._first_at) if self._first_at is not None else None
+        ttfat_ms = self.ms_since_start(self._first_at) if self._first_at is not None else None
+        first_any = min(
+            (at for at in (self._first_at, self._first_thinking_at) if at is not None),
+            default=None,
+        )
+        ttft_ms = self.ms_since_start(first_any) if first_any is not None else None
+        reasoning_ms = None
+        if self._first_thinking_at is not None and self._last_thinking_at is not None:
+            # Thinking lasts until the answer starts (or, with no answer, its last piece).
+            thought_until = self._first_at or self._last_thinking_at
+            reasoning_ms = round(max(0.0, thought_until - self._first_thinking_at) * 1000.0, 3)
         generating_s = (
             (self._last_text_at - self._first_at)
             if self._first_at is not None and self._last_text_at is not None
@@ -101,4 +124,6 @@ class TimingRecorder:
             tokens_per_s=tokens_per_s,
             audio_pieces=len(self.audio),
             audio_ms=round(sum(a.duration_ms for a in self.audio), 3),
+            ttfat_ms=ttfat_ms,
+            reasoning_ms=reasoning_ms,
         )

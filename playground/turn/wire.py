@@ -30,6 +30,7 @@ from playground.turn.events import (
     ModerationEngine,
     NodeKind,
     PostProcessingReport,
+    ReasoningChunk,
     StreamingGuardrailReport,
     StructuredOutput,
     TextChunk,
@@ -71,6 +72,8 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]]:
                 "t_ms": event.t_ms,
                 "gap_ms": event.gap_ms,
             }
+        case ReasoningChunk():
+            return "reasoning", {"text": event.text, "seq": event.seq, "t_ms": event.t_ms}
         case ToolCallDone():
             data: dict[str, Any] = {
                 "call_id": event.call_id,
@@ -253,6 +256,8 @@ def _timing(data: Mapping[str, Any]) -> TimingSummary:
         tokens_per_s=data.get("tokens_per_s"),
         audio_pieces=data.get("audio_pieces", 0),
         audio_ms=data.get("audio_ms", 0.0),
+        ttfat_ms=data.get("ttfat_ms", data.get("ttft_ms")),
+        reasoning_ms=data.get("reasoning_ms"),
     )
 
 
@@ -275,6 +280,7 @@ def _usage(data: Any) -> Usage | None:
         completion_tokens=data.get("completion_tokens", 0),
         total_tokens=data.get("total_tokens", 0),
         cached_tokens=data.get("cached_tokens", 0),
+        reasoning_tokens=data.get("reasoning_tokens", 0),
     )
 
 
@@ -342,6 +348,8 @@ def event_from_payload(name: str, data: Mapping[str, Any], *, snapshot: str = ""
             return TextChunk(
                 data["text"], snapshot + data["text"], data["seq"], data["t_ms"], data["gap_ms"]
             )
+        case "reasoning":
+            return ReasoningChunk(data["text"], data["seq"], data["t_ms"])
         case "tool-call":
             return _tool_call(data)
         case "tool-result":

@@ -72,6 +72,13 @@ class Reply:
     finish_reason: str | None = None
     usage: tuple[int, int] | None = (12, 5)
     cached_tokens: int = 0  # of the prompt tokens, served from the prompt cache
+    # A reasoning model: these thinking deltas stream before the content, under
+    # ``reasoning_field`` (vLLM/DeepSeek: reasoning_content; llama.cpp/Ollama: reasoning), and
+    # the first content chunk leaves ``thinking_s`` after the first thinking delta.
+    reasoning: list[str] = field(default_factory=list)
+    reasoning_field: str = "reasoning_content"
+    thinking_s: float = 0.0
+    reasoning_tokens: int = 0
     delay: float = 0.0
     first_delay: float = 0.0
     fault: Fault | None = None
@@ -101,10 +108,10 @@ def _split(text: str, pieces: int) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def _usage(usage: tuple[int, int], cached: int = 0) -> dict[str, Any]:
+def _usage(usage: tuple[int, int], cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
     prompt, completion = usage
     details = {
-        "reasoning_tokens": 0,
+        "reasoning_tokens": reasoning,
         "audio_tokens": 0,
         "accepted_prediction_tokens": 0,
         "rejected_prediction_tokens": 0,
@@ -397,6 +404,7 @@ class FakeOpenAI:
         def delta(d: dict[str, Any], finish: str | None = None) -> bytes:
             return frame([{"index": 0, "delta": d, "finish_reason": finish, "logprobs": None}])
 
+        thinking = [delta({reply.reasoning_field: r, "content": None}) for r in reply.reasoning]
         payload = [delta({"content": c}) for c in reply.chunks]
         for i, tc in enumerate(reply.tool_calls):
             idx = {} if tc.omit_index else {"index": i}
@@ -428,6 +436,10 @@ class FakeOpenAI:
             await writer.drain()
 
         await send(delta({"role": "assistant", "content": ""}), 0.0)
+        for n, data in enumerate(thinking):
+            await send(data, reply.thinking_s / len(thinking) if n else 0.0)
+        if thinking:
+            await asyncio.sleep(reply.thinking_s / len(thinking))
         cut = len(payload) if reply.fault in (None, "eof_no_done") else reply.fault_after
         for n, data in enumerate(payload[:cut]):
             if reply.gate is not None and n == reply.gate_after:
@@ -457,7 +469,8 @@ class FakeOpenAI:
             finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
             await send(delta({}, finish), reply.delay)
             if include_usage and reply.usage is not None:
-                await send(frame([], _usage(reply.usage, reply.cached_tokens)), 0.0)
+                usage = _usage(reply.usage, reply.cached_tokens, reply.reasoning_tokens)
+                await send(frame([], usage), 0.0)
         # Counted before the last write so the count is already up when the client sees the end.
         self._count("completed_streams")
         writer.write((b"%x\r\n%s\r\n" % (len(last), last) if last else b"") + b"0\r\n\r\n")
@@ -496,6 +509,8 @@ def _completion(reply: Reply, cid: str, model: str) -> dict[str, Any]:
         "content": "".join(reply.chunks) or None,
         "refusal": None,
     }
+    if reply.reasoning:
+        message[reply.reasoning_field] = "".join(reply.reasoning)
     if reply.tool_calls:
         message["tool_calls"] = [
             {
@@ -512,7 +527,11 @@ def _completion(reply: Reply, cid: str, model: str) -> dict[str, Any]:
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-        "usage": _usage(reply.usage, reply.cached_tokens) if reply.usage else None,
+        "usage": (
+            _usage(reply.usage, reply.cached_tokens, reply.reasoning_tokens)
+            if reply.usage
+            else None
+        ),
     }
 
 
