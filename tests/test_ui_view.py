@@ -28,6 +28,7 @@ from playground.turn.events import (
     AudioReady,
     DisabledFeature,
     Event,
+    ReasoningChunk,
     StructuredOutput,
     TextChunk,
     TextReplaced,
@@ -142,6 +143,55 @@ def test_tool_calls_are_collapsible_messages_placed_where_they_happened() -> Non
     assert '"expression": "12*7"' in texts(tool) and "84" in texts(tool)
     assert texts(messages[3]) == f"It is 84.\n\n{META}"
     assert "metadata" not in messages[3]
+
+
+def test_thinking_streams_open_above_the_answer_then_collapses_when_the_answer_starts() -> None:
+    thinking = turn_of(
+        STARTED, ReasoningChunk("The user ", 0, 10.0), ReasoningChunk("wants a poem.", 1, 30.0)
+    )
+    live = chat_view.chat_messages([], ("Poem?", thinking))
+    block = live[1]
+    assert block["metadata"] == {"title": "Thinking", "status": "pending"}
+    assert texts(block) == "The user wants a poem."
+    thinking.handle(chunk(0, "Roses", "Roses", 530.0))
+    answered = chat_view.chat_messages([], ("Poem?", thinking))
+    assert answered[1]["metadata"] == {"title": "Thinking", "status": "done", "duration": 0.52}
+    assert texts(answered[2]).startswith("Roses"), "the answer follows, never mixed in"
+    assert "wants a poem" not in texts(answered[2])
+
+
+def test_an_agent_thinks_again_before_each_round_in_its_own_block() -> None:
+    call = ToolCallDone("c1", "calculator", {"expression": "6*7"}, t_ms=40.0)
+    turn = turn_of(
+        STARTED,
+        ReasoningChunk("Need a tool.", 0, 10.0),
+        call,
+        ToolResult("c1", "calculator", "42", t_ms=45.0, duration_ms=2.0),
+        ReasoningChunk("Now answer.", 1, 60.0),
+        chunk(0, "It is 42.", "It is 42.", 90.0),
+        completed("It is 42."),
+    )
+    messages = chat_view.chat_messages([("6*7?", turn)])
+    titles = [m.get("metadata", {}).get("title") for m in messages[1:]]
+    assert titles == ["Thinking", "Tool call: calculator", "Thinking", None]
+    assert turn.thinking_bands() == [(10.0, 40.0), (60.0, 90.0)]
+
+
+def test_the_charts_and_summary_show_thinking_apart() -> None:
+    timing = TimingSummary(10.0, None, 1, 600.0, 5, None, None, ttfat_ms=530.0, reasoning_ms=520.0)
+    turn = turn_of(
+        STARTED,
+        ReasoningChunk("Hmm.", 0, 10.0),
+        chunk(0, "Roses", "Roses", 530.0),
+        TurnCompleted("Roses", "stop", None, timing),
+    )
+    chart = timing_view.arrival_html(turn)
+    assert chart.count("class='sp-thinking'") == 1 and ">thinking<" in chart
+    summary = panel_view.timing_summary(turn)
+    assert "First answer token" in summary and "530" in summary and "Thinking" in summary
+    plain = turn_of(STARTED, chunk(0, "Hi", "Hi", 5.0), completed("Hi"))
+    assert "sp-thinking" not in timing_view.arrival_html(plain)
+    assert "First answer token" not in panel_view.timing_summary(plain)
 
 
 def test_a_running_or_failed_tool_call_says_so() -> None:

@@ -88,6 +88,7 @@ def config_from_request(
         max_tokens=request.max_tokens,
         top_p=request.top_p,
         stop=request.stop,
+        reasoning_effort=request.reasoning_effort,
         variables=dict(request.variables),
         prompt_draft=request.prompt_draft,
         disabled_features=tuple(d["name"] for d in data.get("disabled_features", ())),
@@ -160,4 +161,5 @@ def request_for_rerun(cell: RunCell) -> TurnRequest:
         max_tokens=c.max_tokens,
         top_p=c.top_p,
         stop=c.stop,
+        reasoning_effort=c.reasoning_effort,
     )

@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from playground.notebook.wire_log import WireEvent
+from playground.reasoning import Effort
 from playground.turn.request import Features, HistoryMessage
 from playground.turn.state import TurnState
 from playground.turn.wire import event_payload
@@ -48,6 +49,7 @@ class RunConfig(BaseModel):
     max_tokens: int | None = Field(default=None, gt=0, le=32_768)
     top_p: float | None = Field(default=None, ge=0, le=1)
     stop: tuple[str, ...] | None = None
+    reasoning_effort: Effort | None = None
     variables: dict[str, str] = Field(default_factory=dict)
     # A run of an unsaved draft keeps the draft's whole document (``prompt`` is then
     # ``id@draft:<hash>``), so the run can be rerun, exported and compared exactly.

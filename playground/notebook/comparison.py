@@ -12,6 +12,8 @@ __all__ = ["compare_cells"]
 
 _METRICS: Final = (
     ("ttft_ms", "time to first token (ms)"),
+    ("ttfat_ms", "time to first answer token (ms)"),
+    ("reasoning_ms", "thinking (ms)"),
     ("ttfa_ms", "time to first audio (ms)"),
     ("total_ms", "total (ms)"),
     ("chunks", "chunks"),
@@ -32,6 +34,7 @@ _CONFIG_FIELDS: Final = (
     "max_tokens",
     "top_p",
     "stop",
+    "reasoning_effort",
 )
 
 

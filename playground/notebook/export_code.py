@@ -55,6 +55,7 @@ def request_body(
         max_tokens=config.max_tokens,
         top_p=config.top_p,
         stop=config.stop,
+        reasoning_effort=config.reasoning_effort,
     )
     body = request.model_dump(mode="json", exclude_defaults=True)
     body.setdefault("streaming", config.streaming)

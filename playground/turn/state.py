@@ -14,6 +14,7 @@ from typing import Any
 from playground.turn.events import (
     AudioReady,
     Event,
+    ReasoningChunk,
     TextChunk,
     TextReplaced,
     ToolCallDone,
@@ -38,6 +39,8 @@ class TurnState:
     started: TurnStarted | None = None
     text: str = ""
     chunks: list[TextChunk] = field(default_factory=list)
+    # A reasoning model's thinking, apart from the answer (``text`` never includes it).
+    reasoning: list[ReasoningChunk] = field(default_factory=list)
     tools: list[ToolEntry] = field(default_factory=list)
     audio: list[AudioReady] = field(default_factory=list)
     errors: list[TurnFailed] = field(default_factory=list)
@@ -63,6 +66,8 @@ class TurnState:
             case TextChunk():
                 self.text = event.snapshot
                 self.chunks.append(event)
+            case ReasoningChunk():
+                self.reasoning.append(event)
             case ToolCallDone():
                 self.tools.append(ToolEntry(event))
             case ToolResult():
@@ -84,6 +89,34 @@ class TurnState:
     @property
     def finished(self) -> bool:
         return self.completed is not None or self.stopped
+
+    def thinking_spells(self) -> list[list[ReasoningChunk]]:
+        """The thinking in spells: a new one starts whenever answer text or a tool call came in
+        between (an agent thinks again before each round)."""
+        others = self._answer_times()
+        spells: list[list[ReasoningChunk]] = []
+        for piece in self.reasoning:
+            if spells and not any(spells[-1][-1].t_ms < t <= piece.t_ms for t in others):
+                spells[-1].append(piece)
+            else:
+                spells.append([piece])
+        return spells
+
+    def thinking_ended_at(self, spell: list[ReasoningChunk]) -> float | None:
+        """When the answer text or tool call that ended ``spell`` came (None: not yet). Text
+        split from the same chunk as the last thought (``…</think>Answer``) shares its time."""
+        last = spell[-1].t_ms
+        return min((t for t in self._answer_times() if t >= last), default=None)
+
+    def thinking_bands(self) -> list[tuple[float, float]]:
+        """Each spell of thinking as (start, end) in ms since the request: for charts."""
+        return [
+            (spell[0].t_ms, self.thinking_ended_at(spell) or spell[-1].t_ms)
+            for spell in self.thinking_spells()
+        ]
+
+    def _answer_times(self) -> list[float]:
+        return sorted([c.t_ms for c in self.chunks] + [e.call.t_ms for e in self.tools])
 
     @property
     def llm_error(self) -> TurnFailed | None:

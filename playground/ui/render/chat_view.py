@@ -18,7 +18,7 @@ from playground.checks.reports import (
     PostProcessingReport,
     StreamingGuardrailReport,
 )
-from playground.turn.events import TextReplaced, TurnDetails, TurnFailed
+from playground.turn.events import ReasoningChunk, TextReplaced, TurnDetails, TurnFailed
 from playground.turn.state import ToolEntry, TurnState
 from playground.ui.render.markup import code, fenced, md
 
@@ -92,12 +92,18 @@ def _answer_messages(turn: TurnState) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     answer = turn.text
     done = 0
-    for entry in turn.tools:
-        cut = _text_before(turn, entry.call.t_ms)
+    # Thinking and tool calls sit where they happened in the answer, in time order.
+    placed = [(entry.call.t_ms, _tool_message(entry)) for entry in turn.tools]
+    # A spell of thinking goes before text stamped at the same instant (split from one chunk).
+    placed += [
+        (spell[0].t_ms - 1e-6, _thinking_message(turn, spell)) for spell in turn.thinking_spells()
+    ]
+    for t_ms, message in sorted(placed, key=lambda item: item[0]):
+        cut = _text_before(turn, t_ms)
         if cut > done and answer[done:cut].strip():
             messages.append({"role": "assistant", "content": [_text(answer[done:cut])]})
         done = max(done, cut)
-        messages.append(_tool_message(entry))
+        messages.append(message)
     answer = answer[done:]
     notes = turn_notes(turn)
     meta = meta_line(turn)
@@ -233,6 +239,19 @@ def _text_before(turn: TurnState, t_ms: float) -> int:
         return 0
     arrived = [c for c in turn.chunks if c.t_ms <= t_ms]
     return len(arrived[-1].snapshot) if arrived else 0
+
+
+def _thinking_message(turn: TurnState, spell: list[ReasoningChunk]) -> dict[str, Any]:
+    """A collapsible "Thinking" message: open and marked pending while the model thinks,
+    collapsed (with how long it thought) once the answer or a tool call follows it."""
+    started = spell[0].t_ms
+    followed_at = turn.thinking_ended_at(spell)
+    done = followed_at is not None or turn.finished
+    metadata: dict[str, Any] = {"title": "Thinking", "status": "done" if done else "pending"}
+    if followed_at is not None:
+        metadata["duration"] = round((followed_at - started) / 1000, 3)
+    text = "".join(piece.text for piece in spell)
+    return {"role": "assistant", "content": [_text(text)], "metadata": metadata}
 
 
 def _tool_message(entry: ToolEntry) -> dict[str, Any]:

@@ -135,6 +135,12 @@ def _transcript(cell: RunCell) -> str:
             + (f"<pre>→ {_e(output)}</pre>" if output is not None else "")
             + "</details>"
         )
+    thinking = "".join(piece.text for piece in cell.turn_state.reasoning)
+    if thinking:
+        out.append(
+            "<details class='sp-nb-thinking'><summary>💭 Thinking</summary>"
+            f"<pre>{_e(thinking)}</pre></details>"
+        )
     text = cell.text
     answer = _e(text) if text.strip() else "<i>(no text)</i>"
     out.append(f"<div class='sp-nb-msg sp-nb-answer'><span>Answer</span><p>{answer}</p></div>")
@@ -175,6 +181,11 @@ def _summary(cell: RunCell) -> str:
     t = cell.timing or {}
     rows = [
         ("TTFT", _ms(t.get("ttft_ms"))),
+        *(
+            [("First answer token", _ms(t.get("ttfat_ms"))), ("Thinking", _ms(t["reasoning_ms"]))]
+            if t.get("reasoning_ms") is not None
+            else []
+        ),
         ("Total", _ms(t.get("total_ms"))),
         ("Chunks", str(t.get("chunks", len(cell.chunks)))),
         ("Chars/s", _num(t.get("chars_per_s"))),
@@ -189,7 +200,11 @@ def _summary(cell: RunCell) -> str:
     )
 
 
-def timing_chart(chunks: Sequence[dict[str, Any]], audio: Sequence[dict[str, Any]]) -> str:
+def timing_chart(
+    chunks: Sequence[dict[str, Any]],
+    audio: Sequence[dict[str, Any]],
+    thinking: Sequence[tuple[float, float]] = (),
+) -> str:
     """The run's arrival chart, drawn by the Chat tab's renderer (``timing_view.arrival_chart``)
     at a cell's size; nothing for a run with no text."""
     if not chunks:
@@ -197,11 +212,18 @@ def timing_chart(chunks: Sequence[dict[str, Any]], audio: Sequence[dict[str, Any
     return _cell_chart(
         [(float(c["t_ms"]), c.get("text", "")) for c in chunks],
         [(float(a["t_ms"]), a.get("text", "")) for a in audio],
+        thinking,
     )
 
 
-def _cell_chart(received: Sequence[tuple[float, str]], voiced: Sequence[tuple[float, str]]) -> str:
-    chart = timing_view.arrival_chart(received, voiced, height=CELL_CHART_H, caption="")
+def _cell_chart(
+    received: Sequence[tuple[float, str]],
+    voiced: Sequence[tuple[float, str]],
+    thinking: Sequence[tuple[float, float]] = (),
+) -> str:
+    chart = timing_view.arrival_chart(
+        received, voiced, thinking=thinking, height=CELL_CHART_H, caption=""
+    )
     return f"<div class='sp-nb-plot'>{chart}</div>"
 
 
@@ -238,7 +260,8 @@ def cell_html(
         f"</header><div class='sp-nb-chips'>{_chips(cell)}</div>"
         f"<div class='sp-nb-body'><div class='sp-nb-transcript'>{_transcript(cell)}"
         f"{_audio(cell, embed=embed_audio)}</div><div class='sp-nb-timing'>{_summary(cell)}"
-        f"{timing_chart(cell.chunks, cell.audio)}</div></div></article>"
+        f"{timing_chart(cell.chunks, cell.audio, cell.turn_state.thinking_bands())}"
+        "</div></div></article>"
     )
 
 
@@ -344,7 +367,9 @@ def _live_chart(turn: TurnState) -> str:
     if not turn.chunks:
         return ""
     return _cell_chart(
-        [(c.t_ms, c.text) for c in turn.chunks], [(a.t_ms, a.text) for a in turn.audio]
+        [(c.t_ms, c.text) for c in turn.chunks],
+        [(a.t_ms, a.text) for a in turn.audio],
+        turn.thinking_bands(),
     )
 
 

@@ -46,6 +46,12 @@ def timing_summary(turn: TurnState | None) -> str:
         t = turn.completed.timing
         rows = [
             ("TTFT", _ms(t.ttft_ms)),
+            *(
+                # A reasoning model: its first answer token, after so long thinking.
+                [("First answer token", _ms(t.ttfat_ms)), ("Thinking", _ms(t.reasoning_ms))]
+                if t.reasoning_ms is not None
+                else []
+            ),
             ("Total", _ms(t.total_ms)),
             ("Chunks", str(t.chunks)),
             ("Chars/s", _num(t.chars_per_s)),
@@ -58,10 +64,17 @@ def timing_summary(turn: TurnState | None) -> str:
         else:
             status = "done" if not turn.errors else "finished with errors"
     else:
-        queued = turn.queued > 0 and not chunks
+        thinking = turn.reasoning
+        queued = turn.queued > 0 and not chunks and not thinking
+        first = min((c[0].t_ms for c in (chunks, thinking) if c), default=None)
         rows = [
-            ("TTFT", _ms(chunks[0].t_ms) if chunks else "queued…" if queued else "waiting…"),
-            ("Elapsed", _ms(chunks[-1].t_ms) if chunks else "—"),
+            ("TTFT", _ms(first) if first is not None else "queued…" if queued else "waiting…"),
+            *(
+                [("First answer token", _ms(chunks[0].t_ms) if chunks else "thinking…")]
+                if thinking
+                else []
+            ),
+            ("Elapsed", _ms(max(c[-1].t_ms for c in (chunks, thinking) if c)) if first else "—"),
             ("Chunks", str(len(chunks))),
             ("TTFA", _ms(turn.audio[0].t_ms) if turn.audio else "—"),
         ]

@@ -32,6 +32,8 @@ AUDIO_SERIES: Final = "text voiced"
 GAP_SERIES: Final = "gap before the chunk"
 TEXT_COLOUR: Final = "#2563eb"
 VOICE_COLOUR: Final = "#10b981"
+THINKING_SERIES: Final = "thinking"
+THINKING_COLOUR: Final = "#f59e0b"
 GAP_COLOUR: Final = "#2563eb"
 GAP_MIN_EXTENT: Final = 20.0  # the gap chart spans at least chunks 1-20
 TABLE_HEADERS: Final = ("seq", "ms since send", "gap ms", "chars")
@@ -153,7 +155,9 @@ def arrival_html(turn: TurnState | None) -> str:
     if turn is None:
         return arrival_chart((), ())
     return arrival_chart(
-        ((c.t_ms, c.text) for c in turn.chunks), ((a.t_ms, a.text) for a in turn.audio)
+        ((c.t_ms, c.text) for c in turn.chunks),
+        ((a.t_ms, a.text) for a in turn.audio),
+        thinking=turn.thinking_bands(),
     )
 
 
@@ -161,23 +165,34 @@ def arrival_chart(
     received: Iterable[tuple[float, str]],
     voiced: Iterable[tuple[float, str]],
     *,
+    thinking: Sequence[tuple[float, float]] = (),
     height: float = ARRIVAL_H,
     caption: str = ARRIVAL_CAPTION,
 ) -> str:
     """Characters over time as two staircases: text received (a step per chunk) and text voiced
-    (a step per spoken piece), so waiting shows as flat runs. ``received`` and ``voiced`` are
+    (a step per spoken piece), so waiting shows as flat runs; a reasoning model's ``thinking``
+    spells ((start, end) ms) are shaded bands behind them. ``received`` and ``voiced`` are
     ``(ms since Send, text)`` pairs. The one arrival chart: the Chat tab's timing panel and the
     notebook's cells both draw it."""
     received_steps = _cumulative(received)
     voiced_steps = _cumulative(voiced)
-    last_ms = max((t for t, _ in received_steps + voiced_steps), default=0.0)
+    last_ms = max(
+        [*(t for t, _ in received_steps + voiced_steps), *(end for _, end in thinking)],
+        default=0.0,
+    )
     most = max((n for _, n in received_steps + voiced_steps), default=0.0)
     frame = ChartFrame(
         height,
         nice_ticks(last_ms or _EMPTY_MS, 8),
         nice_ticks(most or _EMPTY_CHARS, whole=True),
     )
-    lines = ""
+    lines = "".join(
+        f"<rect class='sp-thinking' x='{frame.x(start):.1f}' y='{_TOP:.1f}' "
+        f"width='{max(1.0, frame.x(end) - frame.x(start)):.1f}' "
+        f"height='{frame.bottom - _TOP:.1f}' fill='{THINKING_COLOUR}' "
+        "fill-opacity='0.18'/>"
+        for start, end in thinking
+    )
     if received_steps:
         lines += (
             f"<polyline class='sp-received' fill='none' stroke='{TEXT_COLOUR}' "
@@ -191,7 +206,13 @@ def arrival_chart(
     legend = (
         "<div class='sp-legend'>"
         f"<span><i style='background:{TEXT_COLOUR}'></i>{TEXT_SERIES}</span>"
-        f"<span><i style='background:{VOICE_COLOUR}'></i>{AUDIO_SERIES}</span></div>"
+        f"<span><i style='background:{VOICE_COLOUR}'></i>{AUDIO_SERIES}</span>"
+        + (
+            f"<span><i style='background:{THINKING_COLOUR}'></i>{THINKING_SERIES}</span>"
+            if thinking
+            else ""
+        )
+        + "</div>"
     )
     body = frame.axes("ms since Send", "characters") + lines
     svg = _svg(height, "characters received and voiced over time", body)
