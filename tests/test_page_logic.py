@@ -291,3 +291,20 @@ def test_the_editor_text_runs_as_a_draft_only_over_the_version_it_was_opened_fro
     with pytest.raises(ConfigError) as bad:
         compose("p@2", edited + "node: robot\n")
     assert bad.value.field == "prompt_draft.node"
+
+
+def test_the_effort_picker_offers_what_the_picked_model_takes() -> None:
+    from playground.ui.parameters_panel import effort_choice, read_parameters
+
+    reasoning = effort_choice("openai:o4-mini", "high")
+    assert reasoning["interactive"] is True and reasoning["value"] == "high"
+    assert [value for _, value in reasoning["choices"]] == ["", "low", "medium", "high"]
+    assert effort_choice("openai:gpt-5-mini", "xhigh")["value"] == "", "not taken: back to default"
+    plain = effort_choice("openai:gpt-4o-mini", "high")
+    assert plain["interactive"] is False and plain["value"] == ""
+    assert "reasoning models" in plain["info"]
+    assert read_parameters(None, None, None, None, "", "", "low").reasoning_effort == "low"
+    assert read_parameters(None, None, None, None, "", "", "").reasoning_effort is None
+    with pytest.raises(ConfigError) as refused:
+        read_parameters(None, None, None, None, "", "", "extreme")
+    assert refused.value.field == "reasoning_effort"

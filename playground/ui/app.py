@@ -117,6 +117,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
         )
         evals.wire(editor.text, editor.opened)
         settings.wire(demo, chat.structured_box)
+        settings.parameters.follow(settings.model)
         editor.wire(demo, editor_tab, notebook.state if notebook is not None else None)
         if notebook is not None:
             notebook.wire(composer, tabs, chat.session, UI_CONCURRENCY, arena)

@@ -196,6 +196,7 @@ class ChatTab:
         seed: str | int | None = None,
         stop: str | None = None,
         variables: str | None = None,
+        reasoning_effort: str | None = None,
         prompt_draft: str | None = None,
         draft_base: str | None = None,
         openai_api_key: str | None = None,
@@ -224,13 +225,8 @@ class ChatTab:
                 streaming=streaming,
                 voice=voice,
                 history=state.history,
-                features={
-                    "guardrails": guardrails,
-                    "interception": interception,
-                    "post_processing": post_processing,
-                    "streaming_guardrail": streaming_guardrail,
-                },
-                parameters=(temperature, top_p, max_tokens, seed, stop, variables),
+                features={name: inputs[name] for name in _FEATURE_INPUTS},
+                parameters=tuple(inputs[name] for name in _PARAMETER_INPUTS),
                 draft_text=prompt_draft,
                 draft_base=draft_base,
             )
@@ -290,6 +286,7 @@ _TEXT_INPUTS = (
     "message",
     "stop",
     "variables",
+    "reasoning_effort",
     "prompt_draft",
     "model",
     "prompt",
@@ -301,7 +298,18 @@ _TEXT_INPUTS = (
     "deepgram_api_key",
     "access_token",
 )
-_FLAG_INPUTS = ("streaming", "guardrails", "interception", "post_processing", "streaming_guardrail")
+_FEATURE_INPUTS = ("guardrails", "interception", "post_processing", "streaming_guardrail")
+_FLAG_INPUTS = ("streaming", *_FEATURE_INPUTS)
+# In the order ``read_parameters`` takes them.
+_PARAMETER_INPUTS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "stop",
+    "variables",
+    "reasoning_effort",
+)
 
 
 def _is_text(value: object) -> bool:

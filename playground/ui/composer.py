@@ -166,7 +166,9 @@ class Composer:
         except ConfigError:
             prompt = None
         features = request.features.model_dump()
-        values = request.model_dump(include={"temperature", "top_p", "max_tokens", "seed"})
+        values = request.model_dump(
+            include={"temperature", "top_p", "max_tokens", "seed", "reasoning_effort"}
+        )
         values.update(stop=request.stop, variables=request.variables)
         # The editor shows what the run used: its draft, or the saved version's text.
         draft = editor_text(prompt) if prompt is not None else gr.skip()

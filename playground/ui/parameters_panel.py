@@ -1,5 +1,6 @@
-"""The settings panel's "Parameters and variables": temperature, top_p, max tokens, seed and stop
-sequences, prefilled from the prompt version's defaults (blank: the model's own), a reset to
+"""The settings panel's "Parameters and variables": temperature, top_p, max tokens, seed, stop
+sequences and a reasoning model's effort (offered with the values the picked model takes),
+prefilled from the prompt version's defaults (blank: the model's own), a reset to
 those defaults, and the prompt's variables as ``name: value`` lines with the missing ones
 flagged before anything is sent."""
 
@@ -21,6 +22,7 @@ from playground.prompts.workbench import (
     stop_text,
     variables_text,
 )
+from playground.reasoning import EFFORTS, family_of
 from playground.ui.render.markup import code
 
 __all__ = ["ParametersPanel", "TurnParameters"]
@@ -36,6 +38,7 @@ class TurnParameters:
     seed: int | None = None
     stop: tuple[str, ...] | None = None
     variables: dict[str, str] | None = None
+    reasoning_effort: str | None = None
 
     def request_fields(self) -> dict[str, Any]:
         fields = {
@@ -45,6 +48,7 @@ class TurnParameters:
             "seed": self.seed,
             "stop": self.stop,
             "variables": self.variables or {},
+            "reasoning_effort": self.reasoning_effort,
         }
         return {k: v for k, v in fields.items() if v is not None}
 
@@ -73,12 +77,19 @@ def read_parameters(
     seed: object,
     stop: object,
     variables: object,
+    reasoning_effort: object = None,
 ) -> TurnParameters:
     """The panel's raw values (as the page or a script sent them) read into parameters;
-    ``ConfigError`` names the field. Ranges are checked by ``TurnRequest``."""
-    for name, text in (("stop", stop), ("variables", variables)):
+    ``ConfigError`` names the field. Ranges are checked by ``TurnRequest``, whether the model
+    takes the effort by the runner."""
+    for name, text in (("stop", stop), ("variables", variables), ("effort", reasoning_effort)):
         if text is not None and not isinstance(text, str):
             raise ConfigError(f"{name}: expected a text", field=name)
+    effort = reasoning_effort or None
+    if effort is not None and effort not in EFFORTS:
+        raise ConfigError(
+            f"reasoning_effort: expected one of {', '.join(EFFORTS)}", field="reasoning_effort"
+        )
     max_tokens_value = _number("max_tokens", max_tokens, whole=True)
     seed_value = _number("seed", seed, whole=True)
     return TurnParameters(
@@ -88,6 +99,31 @@ def read_parameters(
         seed=int(seed_value) if seed_value is not None else None,
         stop=parse_stop(stop if isinstance(stop, str) else None),
         variables=parse_variables(variables if isinstance(variables, str) else None),
+        reasoning_effort=str(effort) if effort is not None else None,
+    )
+
+
+_MODEL_DEFAULT = ("model default", "")
+
+
+def effort_choice(model_id: object, current: object = "") -> dict[str, Any]:
+    """The effort picker for a model: the values it takes (the current one kept when it still
+    takes it), or switched off with the reason for a model that takes none."""
+    name = str(model_id or "").partition(":")[2]
+    family = family_of(name) if name else None
+    if family is None or not family.efforts:
+        reason = (
+            f"{name} thinks at a fixed effort."
+            if family is not None
+            else "Only reasoning models (o-series, gpt-5, gpt-oss) take an effort."
+        )
+        return gr.update(choices=[_MODEL_DEFAULT], value="", interactive=False, info=reason)
+    keep = current if current in family.efforts else ""
+    return gr.update(
+        choices=[_MODEL_DEFAULT, *((e, e) for e in family.efforts)],
+        value=keep,
+        interactive=True,
+        info=f"How long {name} thinks before it answers: more effort, slower first answer token.",
     )
 
 
@@ -153,6 +189,14 @@ class ParametersPanel:
                     "Max tokens", defaults.max_tokens, "1–32768", "sp-max-tokens"
                 )
                 self.seed = _number_box("Seed", defaults.seed, "random", "sp-seed")
+            self.reasoning_effort = gr.Dropdown(
+                choices=[_MODEL_DEFAULT],
+                value="",
+                label="Reasoning effort",
+                info="Only reasoning models (o-series, gpt-5, gpt-oss) take an effort.",
+                interactive=False,
+                elem_id="sp-reasoning-effort",
+            )
             self.stop = gr.Textbox(
                 stop_text(defaults.stop),
                 label="Stop sequences",
@@ -177,11 +221,31 @@ class ParametersPanel:
     @property
     def inputs(self) -> list[Component]:
         """In the order ``read_parameters`` takes them."""
-        return [self.temperature, self.top_p, self.max_tokens, self.seed, self.stop, self.variables]
+        return [
+            self.temperature,
+            self.top_p,
+            self.max_tokens,
+            self.seed,
+            self.stop,
+            self.variables,
+            self.reasoning_effort,
+        ]
 
     @property
     def prefill_outputs(self) -> list[Block]:
-        return [*self.inputs, self.note]
+        # Not the effort: a prompt version has no effort of its own; the model decides it.
+        return [*self.inputs[:6], self.note]
+
+    def follow(self, model: gr.Dropdown) -> None:
+        """Offer the efforts the picked model takes, whenever the model changes."""
+        model.change(
+            effort_choice,
+            [model, self.reasoning_effort],
+            [self.reasoning_effort],
+            queue=False,
+            api_visibility="private",
+            show_progress="hidden",
+        )
 
     def prefill(self, prompt: PromptFile) -> dict[Block, Any]:
         """The version's defaults and variables (the reset, and a newly picked version)."""
@@ -212,4 +276,5 @@ class ParametersPanel:
             self.seed: _shown(values.get("seed")),
             self.stop: stop_text(values.get("stop")),
             self.variables: text,  # its change event redraws the note
+            self.reasoning_effort: values.get("reasoning_effort") or "",
         }
