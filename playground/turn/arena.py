@@ -249,8 +249,16 @@ def scoreboard(states: Sequence[TurnState]) -> list[ArenaRow]:
     timing = [c.timing if c is not None else None for c in done]
     usage = [c.usage if c is not None else None for c in done]
     cost = [c.cost if c is not None else None for c in done]
+    # Reasoning models: the first answer token comes after the thinking (rows shown only when
+    # a column thought: otherwise the first answer token is the first token).
+    thought = any(t is not None and t.reasoning_ms is not None for t in timing)
+    thinking = [
+        _row("First answer token", [t.ttfat_ms if t else None for t in timing], "low", "ms"),
+        _row("Thinking", [t.reasoning_ms if t else None for t in timing], None, "ms"),
+    ]
     return [
         _row("TTFT", [t.ttft_ms if t else None for t in timing], "low", "ms"),
+        *(thinking if thought else []),
         _row("TTFA", [t.ttfa_ms if t else None for t in timing], "low", "ms"),
         _row("Total", [t.total_ms if t else None for t in timing], "low", "ms"),
         _row("Chunks", [float(t.chunks) if t else None for t in timing], None, ""),
@@ -273,7 +281,7 @@ class SpreadRow:
     best: tuple[int, ...]
 
 
-_SPREAD_MEASURES: Final = ("TTFT", "TTFA", "Total", "Tokens/s", "Cost")
+_SPREAD_MEASURES: Final = ("TTFT", "First answer token", "TTFA", "Total", "Tokens/s", "Cost")
 
 
 def distribution(rounds: Sequence[Sequence[TurnState | None]]) -> list[SpreadRow]:
@@ -282,17 +290,23 @@ def distribution(rounds: Sequence[Sequence[TurnState | None]]) -> list[SpreadRow
     if not rounds:
         return []
     columns = len(rounds[0])
-    boards = [scoreboard([s if s is not None else TurnState() for s in r]) for r in rounds]
+    boards = [
+        {row.name: row for row in scoreboard([s if s is not None else TurnState() for s in r])}
+        for r in rounds
+    ]
+    # By name: a round whose columns did not think has no thinking rows.
+    rows = {name: row for board in reversed(boards) for name, row in board.items()}
     out = []
-    for position, row in enumerate(boards[0]):
-        if row.name not in _SPREAD_MEASURES:
+    for name in _SPREAD_MEASURES:
+        if name not in rows:
             continue
         summaries: list[Summary | None] = []
         for column in range(columns):
-            values = [b[position].values[column] for b in boards]
+            values = [b[name].values[column] for b in boards if name in b]
             known = [v for v in values if v is not None]
             summaries.append(summarise(known) if known else None)
         medians = [s.p50 if s is not None else None for s in summaries]
+        row = rows[name]
         best = _row(row.name, medians, row.better, row.unit).best
         out.append(SpreadRow(row.name, tuple(summaries), row.better, row.unit, best))
     return out

@@ -29,6 +29,7 @@ from playground.turn.runner import TurnRunner
 from playground.turn.state import TurnState
 from playground.ui.composer import Composer
 from playground.ui.notebook_tab import NotebookSession, NotebookTab
+from playground.ui.parameters_panel import effort_choice
 from playground.ui.render import arena_view, notebook_view, panel_view
 from playground.ui.session import request_error_code
 from playground.ui.settings_panel import SettingsPanel
@@ -41,7 +42,7 @@ _PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidde
 # Panes go out at most this often while text streams (the first text of a column at once).
 _FRAME_S: Final = 0.05
 _RESULTS_S: Final = 0.25
-_FIELDS: Final = 6  # model, prompt ref, streaming, temperature, max tokens, seed
+_FIELDS: Final = 7  # model, prompt ref, streaming, temperature, max tokens, seed, effort
 # The prompt choice that runs the Edit prompt tab's text (its draft, else the version it shows).
 DRAFT: Final = "draft"
 # The preset's pair runs at temperature 0 with a fixed seed, so that what differs between the
@@ -91,11 +92,13 @@ class ColumnConfig:
     temperature: str = ""  # as typed; blank: the prompt's default, then the model's
     max_tokens: str = ""
     seed: str = ""
+    reasoning_effort: str = ""  # blank: the model's own
 
     @property
     def label(self) -> str:
         prompt = "the Edit prompt draft" if self.prompt == DRAFT else self.prompt
-        return f"{self.model} · {prompt} · {'streamed' if self.streaming else 'complete'}"
+        effort = f" · {self.reasoning_effort} effort" if self.reasoning_effort else ""
+        return f"{self.model} · {prompt} · {'streamed' if self.streaming else 'complete'}{effort}"
 
     def values(self) -> list[Any]:
         return [
@@ -105,6 +108,7 @@ class ColumnConfig:
             self.temperature,
             self.max_tokens,
             self.seed,
+            self.reasoning_effort,
         ]
 
 
@@ -125,6 +129,7 @@ class _ColumnControls:
     temperature: gr.Textbox
     max_tokens: gr.Textbox
     seed: gr.Textbox
+    reasoning_effort: gr.Dropdown
     pane: gr.HTML
     stop: gr.Button
     duplicate: gr.Button
@@ -139,6 +144,7 @@ class _ColumnControls:
             self.temperature,
             self.max_tokens,
             self.seed,
+            self.reasoning_effort,
         ]
 
 
@@ -247,6 +253,18 @@ class ArenaTab:
                 temperature = _number_box("Temperature", f"sp-arena-temperature-{n}")
                 max_tokens = _number_box("Max tokens", f"sp-arena-max-tokens-{n}")
                 seed = _number_box("Seed", f"sp-arena-seed-{n}")
+            offered = effort_choice(first.model)
+            reasoning_effort = gr.Dropdown(
+                offered["choices"],
+                value="",
+                label="Reasoning effort",
+                info=offered["info"],
+                interactive=offered["interactive"],
+                # A column set from a notebook run may name its effort before its model's
+                # choices catch up; the runner checks the value against the model anyway.
+                allow_custom_value=True,
+                elem_id=f"sp-arena-effort-{n}",
+            )
             pane = gr.HTML(
                 arena_view.pane_html(index, first.label, None), elem_id=f"sp-arena-pane-{n}"
             )
@@ -268,6 +286,7 @@ class ArenaTab:
             temperature,
             max_tokens,
             seed,
+            reasoning_effort,
             pane,
             stop,
             duplicate,
@@ -304,6 +323,13 @@ class ArenaTab:
         for index, column in enumerate(self.columns):
             column.duplicate.click(self._duplicate(index), configs, layout, **_PRIVATE)
             column.remove.click(self._remove(index), configs, layout, **_PRIVATE)
+            column.model.change(
+                effort_choice,
+                [column.model, column.reasoning_effort],
+                [column.reasoning_effort],
+                queue=False,
+                **_PRIVATE,
+            )
             column.stop.click(self._stop(index), [self.session], None, queue=False, **_PRIVATE)
             # The voice stops with the column it speaks (the player is in the page).
             column.stop.click(
@@ -388,6 +414,7 @@ class ArenaTab:
                     text(c.temperature),
                     text(c.max_tokens),
                     text(c.seed),
+                    text(c.reasoning_effort),
                 )
             )
         shown = dict(
@@ -519,7 +546,15 @@ class ArenaTab:
             streaming=bool(config.streaming),
             voice=voice,
             history=session.histories[index],
-            parameters=(config.temperature, None, config.max_tokens, config.seed, "", ""),
+            parameters=(
+                config.temperature,
+                None,
+                config.max_tokens,
+                config.seed,
+                "",
+                "",
+                config.reasoning_effort,
+            ),
             draft_text=draft[0] if uses_draft else None,
             draft_base=draft[1] if uses_draft else None,
         )
