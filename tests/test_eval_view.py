@@ -57,3 +57,23 @@ def test_the_summary_and_the_changes_read_plainly() -> None:
     assert "A 100%, B 0%" in text
     assert "-50 points" in text and "94.1% alike" in text and "lowest 80.0%" in text
     assert "same outcome" in changes_html(CASES, ["A", "B"], [], None)
+
+
+def test_a_configuration_that_thought_shows_its_first_answer_token_percentiles() -> None:
+    from dataclasses import replace
+
+    from playground.turn.events import TimingSummary
+
+    thinking = TimingSummary(40.0, None, 2, 900.0, 9, None, None, ttfat_ms=700.0, reasoning_ms=660)
+    plain = TimingSummary(50.0, None, 2, 300.0, 9, None, None, ttfat_ms=50.0)
+    results = [
+        replace(result(0, 0, True), timing=thinking),
+        replace(result(0, 1, True), timing=plain),
+    ]
+    summary = summarise_results(results, 2)
+    assert summary[0].ttfat_ms is not None and summary[0].ttfat_ms.p50 == 700.0
+    assert summary[0].reasoning_ms is not None and summary[1].reasoning_ms is None
+    table = summary_html(["thinker", "plain"], summary)
+    assert "First answer token" in table and "700" in table
+    no_thinking = summary_html(["plain"], summarise_results(results[1:], 2)[1:])
+    assert "First answer token" not in no_thinking

@@ -54,6 +54,8 @@ class ConfigurationSummary:
     passed: int
     pass_rate: float | None  # None: nothing finished
     ttft_ms: Percentiles | None
+    ttfat_ms: Percentiles | None  # first answer token (after a reasoning model's thinking)
+    reasoning_ms: Percentiles | None  # None: no run thought
     ttfa_ms: Percentiles | None
     total_ms: Percentiles | None
     tokens_per_s: Percentiles | None
@@ -63,7 +65,8 @@ class ConfigurationSummary:
 def summarise_results(
     results: Sequence[CaseResult], configurations: int
 ) -> tuple[ConfigurationSummary, ...]:
-    """Each configuration's pass rate, p50/p95 of TTFT, TTFA, total and tokens/s, and cost."""
+    """Each configuration's pass rate, p50/p95 of TTFT, first answer token, thinking, TTFA,
+    total and tokens/s, and cost."""
     out = []
     for index in range(configurations):
         mine = [r for r in results if r.configuration == index]
@@ -77,6 +80,8 @@ def summarise_results(
                 passed=passed,
                 pass_rate=passed / len(mine) if mine else None,
                 ttft_ms=Percentiles.of([t.ttft_ms for t in timings]),
+                ttfat_ms=Percentiles.of([t.ttfat_ms for t in timings]),
+                reasoning_ms=Percentiles.of([t.reasoning_ms for t in timings]),
                 ttfa_ms=Percentiles.of([t.ttfa_ms for t in timings]),
                 total_ms=Percentiles.of([t.total_ms for t in timings]),
                 tokens_per_s=Percentiles.of([t.tokens_per_s for t in timings]),

@@ -51,9 +51,12 @@ def summary_html(labels: Sequence[str], summary: Sequence[ConfigurationSummary])
     """One row per configuration: pass rate, TTFT / TTFA / total p50 and p95, tokens/s, cost."""
     if not summary:
         return ""
+    # A reasoning model's first answer token comes after its thinking: shown when one thought.
+    thought = any(s.reasoning_ms is not None for s in summary)
     head = (
         "<tr><th>Configuration</th><th>Pass rate</th><th>TTFT p50 / p95</th>"
-        "<th>TTFA p50 / p95</th><th>Total p50 / p95</th><th>Tokens/s p50</th><th>Cost</th></tr>"
+        + ("<th>First answer token p50 / p95</th>" if thought else "")
+        + "<th>TTFA p50 / p95</th><th>Total p50 / p95</th><th>Tokens/s p50</th><th>Cost</th></tr>"
     )
     rows = []
     for s in summary:
@@ -62,7 +65,9 @@ def summary_html(labels: Sequence[str], summary: Sequence[ConfigurationSummary])
         rows.append(
             f"<tr data-configuration='{s.configuration}'><td>{html.escape(label)}</td>"
             f"<td class='sp-eval-rate'>{_pct(s.pass_rate)} ({s.passed}/{s.runs})</td>"
-            f"<td>{_p(s.ttft_ms)}</td><td>{_p(s.ttfa_ms)}</td><td>{_p(s.total_ms)}</td>"
+            f"<td>{_p(s.ttft_ms)}</td>"
+            + (f"<td>{_p(s.ttfat_ms)}</td>" if thought else "")
+            + f"<td>{_p(s.ttfa_ms)}</td><td>{_p(s.total_ms)}</td>"
             f"<td>{tokens}</td><td>{usd_text(s.cost_usd)}</td></tr>"
         )
     return f"<table class='sp-eval-summary'>{head}{''.join(rows)}</table>"
