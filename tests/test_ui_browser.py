@@ -537,3 +537,35 @@ def test_an_agent_turn_shows_its_tool_call_inline_while_the_answer_streams(
     tools = [t["function"]["name"] for t in fake.chat_requests[-1].body["tools"]]
     assert "calculator" in tools
     assert session.console_errors == []
+
+
+def test_thinking_streams_in_its_own_block_then_collapses_when_the_answer_starts(
+    session: Session, fake: FakeOpenAI
+) -> None:
+    gate = threading.Event()  # holds the answer until the test has seen the thinking
+    thinking = ["The user asks ", "about the sky; ", "Rayleigh scattering explains it."]
+    fake.enqueue(Reply(reasoning=thinking, chunks=["Blue light ", "scatters most."], gate=gate))
+    session.voice_off()
+    session.send("Why is the sky blue?")
+    page = session.page
+    try:
+        session.wait_for_text("#sp-chat", "Rayleigh scattering explains it.")
+        chat = session.chat_text()
+        assert "Thinking" in chat and "Blue light" not in chat
+        assert page.get_by_text("Rayleigh scattering explains it.").is_visible()
+        session.wait_for_text("#sp-summary", "thinking…")  # no first answer token yet
+    finally:
+        gate.set()
+    session.wait_for_bot_text("scatters most.")
+    page.wait_for_function(
+        "() => { const el = [...document.querySelectorAll('#sp-chat *')].find("
+        " e => e.children.length === 0 && e.textContent.includes('Rayleigh scattering'));"
+        " return !el || el.offsetParent === null; }",
+        timeout=10_000,
+    )  # collapsed: the thinking is no longer on screen
+    assert "Blue light scatters most." in session.bot_text()
+    assert "Rayleigh" not in session.bot_text(), "the thinking is not part of the answer"
+    session.wait_for_status("done")
+    assert "First answer token" in page.inner_html("#sp-summary")  # labels show in capitals
+    assert page.locator("#sp-plot .sp-thinking").count() == 1  # its band on the chart
+    assert session.console_errors == []
