@@ -19,6 +19,7 @@ from playground.providers.deepgram_tts import DeepgramTTS, FlushBudget
 from playground.providers.local_llm import LocalLlamaModel
 from playground.providers.openai_llm import OpenAIChatModel, OpenAIClientPool
 from playground.providers.openai_moderation import OpenAIModeration
+from playground.providers.openai_responses import OpenAIResponsesModel, uses_responses_api
 from playground.providers.piper_tts import PiperTTS
 from playground.settings import Settings
 
@@ -88,6 +89,8 @@ class Engines:
                 api_key=creds.openai_api_key or "not-needed",
                 base_url=_require(s.openai_base_url, "OPENAI_BASE_URL"),
             )
+        if uses_responses_api(entry.engine, entry.name, s):
+            return OpenAIResponsesModel(client, entry.engine)
         return OpenAIChatModel(client, entry.engine)
 
     def tts_for(self, entry: CatalogEntry, creds: Credentials) -> TTSProvider:

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     playground_openai_models: CommaList = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o")
     playground_azure_deployments: CommaList = ()
     playground_compatible_models: CommaList = ()
+    # Models served over the Responses API rather than Chat Completions (names or fnmatch globs,
+    # optionally "engine:name"), beside the built-in Responses-only ones (o3-pro, gpt-5-pro, ...).
+    playground_responses_models: CommaList = ()
     playground_prompts_dir: str = "prompts"
     # Prices over the shipped table (USD per 1M tokens): "name=input/output[/cached], ...";
     # "compatible:*=0" makes a self-hosted server's models free.
@@ -126,6 +129,7 @@ class Settings(BaseSettings):
         "playground_openai_models",
         "playground_azure_deployments",
         "playground_compatible_models",
+        "playground_responses_models",
         "playground_cors_origins",
         "playground_interception_hooks",
         "playground_widget_prompts",

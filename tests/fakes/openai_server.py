@@ -9,7 +9,9 @@ stall" need direct control of the socket, which an ASGI server deliberately hide
         client = AsyncOpenAI(api_key="k", base_url=fake.base_url)
 
 Every chat request (each SDK *retry* included) consumes one queued ``Reply``; when the queue
-is empty ``fake.default_reply`` is served.
+is empty ``fake.default_reply`` is served. Responses API requests (``POST /v1/responses``, and
+Azure's ``/openai/responses``) consume the same replies, streamed as Responses events: thinking
+as a reasoning summary, text as output text, tool calls as function-call items.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ Fault = Literal["drop", "error_event", "eof_no_done", "stall", "status"]
 
 _AZURE_CHAT = re.compile(r"^/openai/deployments/([^/]+)/chat/completions$")
 _CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+# Azure's Responses route takes no deployment; newer Azure clients use its /openai/v1/ API.
+_RESPONSES_PATHS = ("/v1/responses", "/responses", "/openai/responses", "/openai/v1/responses")
 # (type, code) pairs as the real API uses them, so SDK error objects look familiar.
 _ERROR_KINDS = {
     401: ("invalid_request_error", "invalid_api_key"),
@@ -84,6 +88,11 @@ class Reply:
     fault: Fault | None = None
     fault_after: int = 2  # counts payload chunks (content + tool-call), not the role chunk
     status: int = 500
+    error_param: str | None = None  # the error object's ``param`` for fault="status"
+    # Over the Responses API, how fault="error_event" fails: a ``response.failed`` event (with
+    # ``error_code``), or a bare ``error`` event.
+    error_event: Literal["response.failed", "error"] = "response.failed"
+    error_code: str = "server_error"
     # Synchronisation instead of timing: payload chunks from index ``gate_after`` on wait until
     # the test sets ``gate`` (at most ``GATE_TIMEOUT_S``), so "X happens before the text ends"
     # holds however slow the machine is.
@@ -125,11 +134,11 @@ def _usage(usage: tuple[int, int], cached: int = 0, reasoning: int = 0) -> dict[
     }
 
 
-def _error_body(status: int, message: str) -> dict[str, Any]:
+def _error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
     etype, code = _ERROR_KINDS.get(
         status, ("server_error" if status >= 500 else "invalid_request_error", None)
     )
-    return {"error": {"message": message, "type": etype, "param": None, "code": code}}
+    return {"error": {"message": message, "type": etype, "param": param, "code": code}}
 
 
 class FakeOpenAI:
@@ -179,6 +188,11 @@ class FakeOpenAI:
     def chat_requests(self) -> list[RecordedRequest]:
         with self._cond:
             return [r for r in self.requests if _is_chat(r.path)]
+
+    @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        with self._cond:
+            return [r for r in self.requests if r.path in _RESPONSES_PATHS]
 
     def enqueue(self, *replies: Reply) -> None:
         with self._cond:
@@ -301,6 +315,15 @@ class FakeOpenAI:
                 )
             finally:
                 self._open_chats(-1)
+        if method == "POST" and url.path in _RESPONSES_PATHS:
+            self._open_chats(+1)
+            try:
+                return (
+                    await self._responses(reader, writer, body if isinstance(body, dict) else {})
+                    and keep
+                )
+            finally:
+                self._open_chats(-1)
         if method == "POST" and url.path == "/v1/moderations":
             if self.moderation_status is not None:
                 status = self.moderation_status
@@ -344,12 +367,7 @@ class FakeOpenAI:
         cid = f"chatcmpl-fake{next(self._ids)}"
         await asyncio.sleep(reply.first_delay)
         if reply.fault == "status":
-            # openai only honours a delay > 0 (0 falls back to ~0.5 s backoff) and reads
-            # retry-after-ms first, so the 1 ms header is what actually makes retries quick.
-            extra = {"retry-after": "0", "retry-after-ms": "1"} if reply.status == 429 else {}
-            await _send_json(
-                writer, reply.status, _error_body(reply.status, f"Fake error {reply.status}"), extra
-            )
+            await _send_status_fault(writer, reply)
             return True
         if not body.get("stream"):
             if reply.fault == "drop":
@@ -367,6 +385,12 @@ class FakeOpenAI:
             b"x-request-id: req_" + cid.encode() + b"\r\n\r\n"
         )
         sender = asyncio.create_task(self._stream(writer, reply, cid, model, include_usage))
+        return await self._until_sent_or_hung_up(reader, sender)
+
+    async def _until_sent_or_hung_up(
+        self, reader: asyncio.StreamReader, sender: asyncio.Task[bool]
+    ) -> bool:
+        """Wait for a streaming body to be written, noticing a client that hangs up first."""
         # httpx never pipelines, so any read result during a stream means the peer hung up.
         watcher = asyncio.create_task(reader.read(1))
         try:
@@ -477,10 +501,120 @@ class FakeOpenAI:
         await writer.drain()
         return True
 
+    async def _responses(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: dict[str, Any]
+    ) -> bool:
+        reply = self._next_reply(body)
+        model = str(body.get("model") or "fake-model")
+        rid = f"resp_fake{next(self._ids)}"
+        await asyncio.sleep(reply.first_delay)
+        if reply.fault == "status":
+            await _send_status_fault(writer, reply)
+            return True
+        if not body.get("stream"):
+            if reply.fault == "drop":
+                return False
+            if reply.fault == "stall":
+                await asyncio.Event().wait()  # until the server stops
+            await asyncio.sleep(reply.delay * len(reply.chunks))
+            response = _Response(reply, rid, model, body)
+            await _send_json(writer, 200, response.final())
+            return True
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+            b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
+            b"x-request-id: req_" + rid.encode() + b"\r\n\r\n"
+        )
+        response = _Response(reply, rid, model, body)
+        sender = asyncio.create_task(self._stream_response(writer, response))
+        return await self._until_sent_or_hung_up(reader, sender)
+
+    async def _stream_response(self, writer: asyncio.StreamWriter, response: _Response) -> bool:
+        """Write a Responses SSE body in the real API's order; False means we dropped the
+        connection on purpose. Faults, gates and delays count payload events (text and
+        function-call argument deltas) as chat chunks are counted."""
+        reply = response.reply
+        events = _ResponseEvents()
+        await _send_chunk(writer, events.frame("response.created", response=response.snapshot()))
+        await _send_chunk(
+            writer, events.frame("response.in_progress", response=response.snapshot())
+        )
+        if reply.reasoning:
+            opening, deltas, closing = events.reasoning(response)
+            for data in opening:
+                await _send_chunk(writer, data)
+            pause = reply.thinking_s / len(deltas)
+            for n, data in enumerate(deltas):
+                await _send_chunk(writer, data, pause if n else 0.0)
+            await asyncio.sleep(pause)
+            for data in closing:
+                await _send_chunk(writer, data)
+        frames = events.answer(response)
+        payloads = sum(1 for _, payload in frames if payload)
+        cut = payloads if reply.fault in (None, "eof_no_done") else reply.fault_after
+        n = 0
+        for data, payload in frames:
+            if payload:
+                if n == cut:
+                    break
+                if reply.gate is not None and n == reply.gate_after:
+                    await asyncio.to_thread(reply.gate.wait, GATE_TIMEOUT_S)
+                await _send_chunk(writer, data, reply.delay if n else 0.0)
+                n += 1
+            else:
+                await _send_chunk(writer, data)
+        if reply.fault == "drop":
+            writer.transport.close()  # FIN mid chunked body: the SDK sees an incomplete read
+            return False
+        if reply.fault == "stall":
+            await asyncio.Event().wait()  # until the client leaves or the server stops
+        if reply.fault == "error_event":
+            await asyncio.sleep(reply.delay)
+            if reply.error_event == "error":
+                last = events.frame(
+                    "error",
+                    code=reply.error_code,
+                    message="Fake mid-stream failure",
+                    param=None,
+                )
+            else:
+                error = {"code": reply.error_code, "message": "Fake mid-stream failure"}
+                last = events.frame(
+                    "response.failed", response=response.snapshot("failed", error=error)
+                )
+        elif reply.fault == "eof_no_done":
+            last = b""  # a clean end with no response.completed
+        else:
+            await asyncio.sleep(reply.delay)
+            final = response.final()
+            incomplete = final["status"] == "incomplete"
+            name = "response.incomplete" if incomplete else "response.completed"
+            last = events.frame(name, response=final)
+        # Counted before the last write so the count is already up when the client sees the end.
+        self._count("completed_streams")
+        writer.write((b"%x\r\n%s\r\n" % (len(last), last) if last else b"") + b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
 
 def _last_message(body: dict[str, Any] | None) -> str:
+    if body is not None and "input" in body and "messages" not in body:
+        return _last_input(body["input"])
     messages = (body or {}).get("messages") or [{}]
     content = messages[-1].get("content")
+    return content if isinstance(content, str) else ""
+
+
+def _last_input(items: Any) -> str:
+    """The text of a Responses request's last input item (a tool result's output included)."""
+    if isinstance(items, str):
+        return items
+    last = items[-1] if isinstance(items, list) and items else {}
+    if not isinstance(last, dict):
+        return ""
+    content = last.get("content", last.get("output"))
+    if isinstance(content, list):  # input_text parts
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return content if isinstance(content, str) else ""
 
 
@@ -533,6 +667,268 @@ def _completion(reply: Reply, cid: str, model: str) -> dict[str, Any]:
             else None
         ),
     }
+
+
+async def _send_status_fault(writer: asyncio.StreamWriter, reply: Reply) -> None:
+    # openai only honours a delay > 0 (0 falls back to ~0.5 s backoff) and reads
+    # retry-after-ms first, so the 1 ms header is what actually makes retries quick.
+    extra = {"retry-after": "0", "retry-after-ms": "1"} if reply.status == 429 else {}
+    body = _error_body(reply.status, f"Fake error {reply.status}", reply.error_param)
+    await _send_json(writer, reply.status, body, extra)
+
+
+async def _send_chunk(writer: asyncio.StreamWriter, data: bytes, pause: float = 0.0) -> None:
+    """One HTTP chunk of a streaming body, after ``pause`` seconds."""
+    if pause:
+        await asyncio.sleep(pause)
+    writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+    if writer.transport.is_closing():
+        raise ConnectionResetError
+    await writer.drain()
+
+
+def _call_id(tc: ToolCallSpec, index: int, rid: str) -> str:
+    return tc.call_id or f"call_fake{index}_{rid[-6:]}"
+
+
+def _responses_usage(usage: tuple[int, int], cached: int, reasoning: int) -> dict[str, Any]:
+    prompt, completion = usage
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": prompt + completion,
+    }
+
+
+@dataclass
+class _Response:
+    """One Responses API answer to ``body``: its output items and the response object."""
+
+    reply: Reply
+    rid: str
+    model: str
+    body: dict[str, Any]
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.reply.chunks)
+
+    def reasoning_item(self, summary: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": f"rs_{self.rid}", "type": "reasoning", "summary": summary}
+
+    def message_item(self, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "id": f"msg_{self.rid}",
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
+
+    def call_item(self, index: int, status: str, arguments: str) -> dict[str, Any]:
+        tc = self.reply.tool_calls[index]
+        return {
+            "id": f"fc_{index}_{self.rid}",
+            "type": "function_call",
+            "status": status,
+            "call_id": _call_id(tc, index, self.rid),
+            "name": tc.name,
+            "arguments": arguments,
+        }
+
+    def output(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        if self.reply.reasoning:
+            summary = "".join(self.reply.reasoning)
+            items.append(self.reasoning_item([{"type": "summary_text", "text": summary}]))
+        if self.reply.chunks:
+            text = {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
+            items.append(self.message_item("completed", [text]))
+        items += [
+            self.call_item(i, "completed", tc.arguments)
+            for i, tc in enumerate(self.reply.tool_calls)
+        ]
+        return items
+
+    def snapshot(
+        self, status: str = "in_progress", *, error: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The response object as the stream shows it before the end: no output yet."""
+        body = self.body
+        asked = body.get("reasoning")
+        reasoning: dict[str, Any] = asked if isinstance(asked, dict) else {}
+        return {
+            "id": self.rid,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "background": False,
+            "error": error,
+            "incomplete_details": None,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "model": self.model,
+            "output": [],
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "reasoning": {
+                "effort": reasoning.get("effort"),
+                "summary": reasoning.get("summary"),
+            },
+            "store": body.get("store", True),
+            "temperature": body.get("temperature", 1.0),
+            "text": {"format": {"type": "text"}},
+            "tool_choice": "auto",
+            "tools": body.get("tools") or [],
+            "top_p": body.get("top_p", 1.0),
+            "truncation": "disabled",
+            "usage": None,
+            "user": None,
+            "metadata": {},
+        }
+
+    def final(self) -> dict[str, Any]:
+        """The finished response: ``incomplete`` for finish_reason length/content_filter."""
+        reply = self.reply
+        reason = {"length": "max_output_tokens", "content_filter": "content_filter"}.get(
+            reply.finish_reason or ""
+        )
+        response = self.snapshot("incomplete" if reason else "completed")
+        response["incomplete_details"] = {"reason": reason} if reason else None
+        response["output"] = self.output()
+        if reply.usage is not None:
+            response["usage"] = _responses_usage(
+                reply.usage, reply.cached_tokens, reply.reasoning_tokens
+            )
+        return response
+
+
+class _ResponseEvents:
+    """Builds Responses SSE frames (``event:`` + ``data:``), numbering them in order."""
+
+    def __init__(self) -> None:
+        self._sequence = itertools.count()
+
+    def frame(self, kind: str, /, **fields: Any) -> bytes:
+        data = {"type": kind, "sequence_number": next(self._sequence), **fields}
+        return (
+            b"event: "
+            + kind.encode()
+            + b"\ndata: "
+            + json.dumps(data, separators=(",", ":")).encode()
+            + b"\n\n"
+        )
+
+    def reasoning(self, response: _Response) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        """The reasoning item's frames: opening, one summary delta per thinking piece, closing."""
+        item_id, summary = f"rs_{response.rid}", "".join(response.reply.reasoning)
+        at = {"item_id": item_id, "output_index": 0, "summary_index": 0}
+        opening = [
+            self.frame(
+                "response.output_item.added", output_index=0, item=response.reasoning_item([])
+            ),
+            self.frame(
+                "response.reasoning_summary_part.added",
+                **at,
+                part={"type": "summary_text", "text": ""},
+            ),
+        ]
+        deltas = [
+            self.frame("response.reasoning_summary_text.delta", **at, delta=piece)
+            for piece in response.reply.reasoning
+        ]
+        done = [{"type": "summary_text", "text": summary}]
+        closing = [
+            self.frame("response.reasoning_summary_text.done", **at, text=summary),
+            self.frame("response.reasoning_summary_part.done", **at, part=done[0]),
+            self.frame(
+                "response.output_item.done", output_index=0, item=response.reasoning_item(done)
+            ),
+        ]
+        return opening, deltas, closing
+
+    def answer(self, response: _Response) -> list[tuple[bytes, bool]]:
+        """The message and function-call items' frames, each marked True when it is payload."""
+        reply = response.reply
+        index = 1 if reply.reasoning else 0
+        frames: list[tuple[bytes, bool]] = []
+        if reply.chunks:
+            item_id = f"msg_{response.rid}"
+            at = {"item_id": item_id, "output_index": index, "content_index": 0}
+            empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            whole = {**empty, "text": response.text}
+            frames += [
+                (
+                    self.frame(
+                        "response.output_item.added",
+                        output_index=index,
+                        item=response.message_item("in_progress", []),
+                    ),
+                    False,
+                ),
+                (self.frame("response.content_part.added", **at, part=empty), False),
+            ]
+            frames += [
+                (self.frame("response.output_text.delta", **at, delta=c, logprobs=[]), True)
+                for c in reply.chunks
+            ]
+            frames += [
+                (
+                    self.frame("response.output_text.done", **at, text=response.text, logprobs=[]),
+                    False,
+                ),
+                (self.frame("response.content_part.done", **at, part=whole), False),
+                (
+                    self.frame(
+                        "response.output_item.done",
+                        output_index=index,
+                        item=response.message_item("completed", [whole]),
+                    ),
+                    False,
+                ),
+            ]
+            index += 1
+        for i, tc in enumerate(reply.tool_calls):
+            item_id = f"fc_{i}_{response.rid}"
+            at = {"item_id": item_id, "output_index": index}
+            frames.append(
+                (
+                    self.frame(
+                        "response.output_item.added",
+                        output_index=index,
+                        item=response.call_item(i, "in_progress", ""),
+                    ),
+                    False,
+                )
+            )
+            frames += [
+                (self.frame("response.function_call_arguments.delta", **at, delta=piece), True)
+                for piece in _split(tc.arguments, tc.fragments)
+            ]
+            frames += [
+                (
+                    self.frame(
+                        "response.function_call_arguments.done",
+                        **at,
+                        name=tc.name,
+                        arguments=tc.arguments,
+                    ),
+                    False,
+                ),
+                (
+                    self.frame(
+                        "response.output_item.done",
+                        output_index=index,
+                        item=response.call_item(i, "completed", tc.arguments),
+                    ),
+                    False,
+                ),
+            ]
+            index += 1
+        return frames
 
 
 def _moderation(body: Any) -> dict[str, Any]:
