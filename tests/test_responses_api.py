@@ -563,3 +563,17 @@ def test_a_model_not_named_stays_on_chat_completions(api: str, fake: FakeOpenAI)
     assert events[-2].event == "completion-end"
     assert len(fake.responses_requests) == responses_before
     assert fake.chat_requests[-1].body["model"] == "gpt-4o-mini"
+
+
+def test_a_seed_or_stop_the_responses_api_cannot_take_is_reported_not_sent(
+    api: str, fake: FakeOpenAI
+) -> None:
+    fake.enqueue(Reply(chunks=["Hi."]))
+    _, events = stream_events(
+        api, {"message": "Hi", "model": "openai:gpt-4.1-mini", "seed": 7, "stop": ["END"]}
+    )
+    disabled = {d["name"]: d["reason"] for d in events[0].data["disabled_features"]}
+    assert "Responses API" in disabled["seed_and_stop"]
+    sent = fake.responses_requests[-1].body
+    assert "seed" not in sent and "stop" not in sent
+    assert events[-2].data["text"] == "Hi."

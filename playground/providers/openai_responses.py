@@ -187,6 +187,15 @@ class OpenAIResponsesModel:
         self._client = client
         self._provider = provider
 
+    @staticmethod
+    def unsent(options: GenerationOptions) -> tuple[str, ...]:
+        """The options set that this API has no field for (so they are not sent)."""
+        return tuple(
+            name
+            for name, value in (("seed", options.seed), ("stop", options.stop))
+            if value is not None and value != ()
+        )
+
     def _body(
         self, model: str, messages: list[ChatMessage], options: GenerationOptions
     ) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from playground.providers.base import (
     QueuedProvider,
     SpeechSession,
 )
+from playground.providers.openai_responses import OpenAIResponsesModel
 from playground.reasoning import effort_problem, family_of
 from playground.services import Services
 from playground.turn.capabilities import disabled_for
@@ -128,6 +129,14 @@ def prepare_turn(
     )
     messages = _messages(request, prompt)
     llm = _with_field("model", lambda: services.engines.llm_for(model, creds))
+    if isinstance(llm, OpenAIResponsesModel) and (unsent := llm.unsent(options)):
+        disabled += (
+            DisabledFeature(
+                "_and_".join(unsent),
+                f"{model.name} is served over the Responses API, which takes no "
+                f"{' or '.join(unsent)}; not sent.",
+            ),
+        )
     speech = (
         _with_field(
             "voice",
