@@ -40,6 +40,10 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         max_concurrent=s.playground_max_concurrent_turns,
     )
     router, api_runs = build_api_router(services, runner, limiter)
+    # Before the page is built: its pickers, their defaults and /turn's default model are fixed
+    # then, and should be what the compatible server lists. Bounded by the discovery's short
+    # timeout; a failure is kept as the reason shown, never raised.
+    services.list_models_before_start()
     page_turns = _page_turns(services, runner, TurnGate(limiter))
 
     @contextlib.asynccontextmanager

@@ -3,7 +3,8 @@
 Nothing here is module-level: ``make_services`` builds one ``Services`` and hands it to the API and
 the UI. Per-user data (keys, history) never lives here; it travels with each request. Each part
 has one job: the prompt library, the catalog of models and voices, the ``Engines`` that serve
-them, the ``CheckSuite`` of reply checks, the notebooks, and the shutdown steps.
+them, the compatible server's model list (``ModelDiscovery``), the ``CheckSuite`` of reply checks,
+the notebooks, and the shutdown steps.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from playground.catalog import Catalog, Credentials
 from playground.checks.suite import CheckSuite, load_check_suite
 from playground.engines import Engines, VoiceKeyProblems
+from playground.model_discovery import ModelDiscovery, ModelListing, is_openai
 from playground.notebook.access import Notebooks
 from playground.notebook.store import NotebookStore
 from playground.pricing.table import PriceTable, parse_price_overrides
@@ -32,6 +34,9 @@ __all__ = ["Services", "make_services"]
 
 log = logging.getLogger("playground")
 
+# Long enough for a loaded local server, short enough that start-up and a click wait briefly.
+_DISCOVERY_TIMEOUT_S = 5.0
+
 
 @dataclass
 class Services:
@@ -43,6 +48,8 @@ class Services:
     server_credentials: Credentials
     notebooks: Notebooks | None = None  # None: runs are not recorded (no notebook file)
     prices: PriceTable = field(default_factory=PriceTable.shipped)
+    # What the compatible server lists; None when OPENAI_BASE_URL is unset or OpenAI's own.
+    discovery: ModelDiscovery | None = None
     # Shutdown steps of parts built later (the page's running turns), run before the engines go.
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _export_dir: Path | None = None
@@ -59,6 +66,17 @@ class Services:
             self._export_dir = Path(tempfile.mkdtemp(prefix="sp-exports-"))
         return self._export_dir
 
+    async def refresh_models(self) -> ModelListing | None:
+        """Ask the compatible server for its models again (on a refresh action);
+        never raises: a failure is kept as the listing's reason. None: there is no such server."""
+        return await self.discovery.refresh() if self.discovery is not None else None
+
+    def list_models_before_start(self) -> None:
+        """Ask the compatible server for its models before the page is built (its pickers and
+        their defaults are fixed then); waits at most the discovery's short timeout."""
+        if self.discovery is not None:
+            self.discovery.refresh_blocking()
+
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(closer)
 
@@ -66,6 +84,8 @@ class Services:
         closers, self._closers = self._closers, []
         for closer in closers:
             await closer()
+        if self.discovery is not None:
+            await self.discovery.aclose()  # before the client pool it asks through
         await self.engines.aclose()
         if self._export_dir is not None:
             shutil.rmtree(self._export_dir, ignore_errors=True)
@@ -73,6 +93,9 @@ class Services:
 
 def make_services(settings: Settings) -> Services:
     voice_keys = VoiceKeyProblems()
+    engines = Engines.from_settings(settings, voice_keys)
+    server_credentials = Credentials.from_settings(settings)
+    discovery = _model_discovery(settings, engines, server_credentials)
     return Services(
         settings=settings,
         prompt_store=PromptStore(
@@ -85,12 +108,31 @@ def make_services(settings: Settings) -> Services:
             local_model_reason=_once(local_model_unavailable),
             local_voice_reason=_once(local_voice_unavailable_reason),
             voice_key_problem=voice_keys.problem,
+            discovery=discovery,
         ),
-        engines=Engines.from_settings(settings, voice_keys),
+        engines=engines,
         checks=load_check_suite(settings),
-        server_credentials=Credentials.from_settings(settings),
+        server_credentials=server_credentials,
         notebooks=_notebooks(settings),
         prices=PriceTable.shipped(parse_price_overrides(settings.playground_prices)),
+        discovery=discovery,
+    )
+
+
+def _model_discovery(
+    settings: Settings, engines: Engines, creds: Credentials
+) -> ModelDiscovery | None:
+    base_url = settings.openai_base_url
+    # OpenAI's own list is not asked: it is long, mostly not chat models, and the configured
+    # openai: names are the ones meant to be offered there.
+    if base_url is None or is_openai(base_url):
+        return None
+    return ModelDiscovery(
+        base_url=base_url,
+        # The server's key, never a visitor's: the list is the server's, shared by every page.
+        api_key=creds.openai_api_key,
+        clients=engines.clients,
+        timeout_s=min(_DISCOVERY_TIMEOUT_S, settings.playground_upstream_timeout_s),
     )
 
 

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     # Which names the pickers offer; any OpenAI model id works through the API when listed here.
     playground_openai_models: CommaList = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o")
     playground_azure_deployments: CommaList = ()
+    # Names for the OPENAI_BASE_URL server, added to what it lists at /v1/models; a list
+    # starting with "=" offers only these.
     playground_compatible_models: CommaList = ()
     # Models served over the Responses API rather than Chat Completions (names or fnmatch globs,
     # optionally "engine:name"), beside the built-in Responses-only ones (o3-pro, gpt-5-pro, ...).

@@ -55,7 +55,8 @@ else
       tests/test_local_queue_surfaces.py tests/test_widget_token.py tests/test_api_prompts.py \
       tests/test_page_gate.py tests/test_ui_browser.py tests/test_notebook_browser.py \
       tests/test_widget_browser.py tests/test_workbench_browser.py tests/test_arena.py \
-      tests/test_arena_browser.py tests/test_evals.py
+      tests/test_arena_browser.py tests/test_evals.py tests/test_evals_browser.py \
+      tests/test_reasoning.py tests/test_responses_api.py tests/test_model_discovery.py
 fi
 echo "rounds: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -308,10 +308,13 @@ def test_agent_node_buffers_tool_calls_until_complete_then_streams_the_answer(
 def test_listing_endpoints_show_availability_and_reasons(api: str) -> None:
     models = httpx.get(f"{api}/v1/models").json()
     by_id = {m["id"]: m for m in models["data"]}
-    assert by_id["openai:gpt-4o-mini"]["available"] is True
+    # OPENAI_BASE_URL is the fake, not OpenAI: its models are offered under its host instead.
+    assert by_id["openai:gpt-4o-mini"]["available"] is False
+    assert "127.0.0.1" in by_id["openai:gpt-4o-mini"]["reason"]
+    assert by_id["compatible:fake-model"]["available"] is True
     assert by_id["azure:dep1"]["available"] is True
     assert by_id["local:smollm2-135m"]["engine"] == "local"
-    assert models["default"] == "openai:gpt-4o-mini"
+    assert models["default"] == "compatible:fake-model"
     voices = {v["id"]: v for v in httpx.get(f"{api}/v1/voices").json()["data"]}
     assert voices["deepgram:aura-2-thalia-en"]["available"] is False
     assert "DEEPGRAM_API_KEY" in voices["deepgram:aura-2-thalia-en"]["reason"]

@@ -139,7 +139,8 @@ def test_runs_become_cells_that_rerun_pin_compare_and_delete(
     nb.wait_for_cells(2)
     first = nb.cell_text(0)
     assert "Capital of France?" in first and "Paris is the capital." in first
-    assert "openai:gpt-4o-mini" in first and "default-prompt-node@1" in first
+    # The default model: with OPENAI_BASE_URL on the fake, the first model the fake lists.
+    assert "compatible:fake-model" in first and "default-prompt-node@1" in first
     assert "TTFT" in first and nb.page.locator(f"{CELL} svg").count() == 2
     assert "after 2 earlier messages" in nb.cell_text(1)  # the second turn saw the first
 

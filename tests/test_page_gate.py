@@ -254,7 +254,8 @@ class OutsideCaller:
         raise AssertionError("the event never completed")
 
 
-ARENA_COLUMN = [OPENAI, "default-prompt-node@1", True, "", "", ""]  # streaming, temp, max, seed
+# model, prompt, streaming, temperature, max tokens, seed, reasoning effort
+ARENA_COLUMN = [OPENAI, "default-prompt-node@1", True, "", "", "", ""]
 
 
 def arena_inputs(

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' i
 
 SESSION_KEY = "sk-session-SECRET-0451"
 CHUNKS = ["Streaming ", "answers ", "arrive ", "in ", "small ", "pieces."]
-# Every finished answer ends with the prompt version, model and node that produced it.
-META = "\n\n<sub>default-prompt-node@1 · openai:gpt-4o-mini · prompt node</sub>"
+# Every finished answer ends with the prompt version, model and node that produced it (the
+# default model: with OPENAI_BASE_URL on the fake, the first model the fake lists).
+META = "\n\n<sub>default-prompt-node@1 · compatible:fake-model · prompt node</sub>"
 
 
 @pytest.fixture(scope="module")

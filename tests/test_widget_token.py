@@ -34,7 +34,8 @@ def url(fake: FakeOpenAI) -> Iterator[str]:
         playground_api_token=API_TOKEN,
         playground_widget_token=WIDGET_TOKEN,
         playground_widget_prompts="support-agent",
-        playground_widget_models="openai:gpt-4o-mini",
+        # The default model: with OPENAI_BASE_URL on the fake, the first model the fake lists.
+        playground_widget_models="compatible:fake-model",
         playground_widget_origins="https://shop.example, https://help.example",
         playground_trust_forwarded_for=True,  # lets one test play several visitors
         playground_max_concurrent_turns=1,

@@ -1,5 +1,6 @@
 """What exists and whether it is available: ``/v1/models``, ``/v1/voices``, ``/v1/prompts``, and
-``/healthz``. Read-only views of the services; no request input."""
+``/healthz``. Read-only views of the services; no request input. ``POST /v1/models/refresh`` asks
+the compatible server for its models again, then answers as ``/v1/models``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 from fastapi import FastAPI
 
 from playground.catalog import CatalogEntry
+from playground.model_discovery import ModelListing
 from playground.services import Services
 
-__all__ = ["add_health", "models", "prompts", "voices"]
+__all__ = ["add_health", "models", "prompts", "refresh_models", "voices"]
 
 
 def _entry(entry: CatalogEntry) -> dict[str, Any]:
@@ -25,13 +27,40 @@ def _entry(entry: CatalogEntry) -> dict[str, Any]:
     return item
 
 
+def _model(entry: CatalogEntry) -> dict[str, Any]:
+    item = {**_entry(entry), "source": entry.source}
+    if entry.host is not None:
+        item["host"] = entry.host
+    return item
+
+
+def _discovery(listing: ModelListing | None) -> dict[str, Any] | None:
+    """How the compatible server's list was last asked for (null: there is no such server)."""
+    if listing is None:
+        return None
+    fetched = listing.fetched_at
+    return {
+        "host": listing.host,
+        "models": len(listing.models) if listing.models is not None else None,
+        "fetched_at": fetched.isoformat(timespec="seconds") if fetched is not None else None,
+        "error": listing.error,
+    }
+
+
 def models(services: Services) -> dict[str, Any]:
     creds = services.server_credentials
     catalog = services.catalog
+    discovery = services.discovery
     return {
-        "data": [_entry(e) for e in catalog.models(creds)],
+        "data": [_model(e) for e in catalog.models(creds)],
         "default": catalog.default_model(creds).id,
+        "discovery": _discovery(discovery.listing if discovery is not None else None),
     }
+
+
+async def refresh_models(services: Services) -> dict[str, Any]:
+    await services.refresh_models()
+    return models(services)
 
 
 def voices(services: Services) -> dict[str, Any]:

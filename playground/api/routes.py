@@ -422,6 +422,18 @@ def build_api_router(
         ("/v1/prompts", listings.prompts, "Prompts"),
     ):
         router.add_api_route(path, guarded(handler), methods=["GET"], summary=summary)
+
+    async def refresh_models(request: Request) -> Any:
+        if (denied := api.unauthorized(request)) is not None:
+            return denied
+        return await listings.refresh_models(services)
+
+    router.add_api_route(
+        "/v1/models/refresh",
+        refresh_models,
+        methods=["POST"],
+        summary="Ask the OpenAI-compatible server for its models again; answers as /v1/models",
+    )
     add_prompt_routes(router, services, api.unauthorized)
     evals = add_eval_routes(
         router, services, runner, TurnGate(limiter), api.unauthorized, api.client_id

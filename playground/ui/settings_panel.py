@@ -1,5 +1,6 @@
-"""The settings panel: model, prompt and version, node type, streaming, voice, the options that
-need the complete response, the prompt text and version diff, and the session keys.
+"""The settings panel: model (with a refresh of the compatible server's list), prompt and version,
+node type, streaming, voice, the options that need the complete response, the prompt text and
+version diff, and the session keys.
 
 ``render`` lays it out; ``wire`` keeps it consistent (a prompt's versions, the capability table
 on the toggles, the diff); ``credentials`` gives the keys a turn runs with. Decisions are the
@@ -17,8 +18,9 @@ import gradio as gr
 from gradio.blocks import Block
 from gradio.events import Dependency
 
-from playground.catalog import Credentials
+from playground.catalog import TOKEN_NEEDED, Credentials
 from playground.checks.streaming_guardrail import LIMITS
+from playground.model_discovery import ModelListing
 from playground.prompts.library import PromptFile, PromptLibrary
 from playground.services import Services
 from playground.turn.capabilities import OPTIONS, disabled_for
@@ -122,13 +124,28 @@ class SettingsPanel:
             (e.id for e in self.catalog.voices(creds) if e.engine == "local" and e.available),
             "none",
         )
-        self.model = gr.Dropdown(
-            self.model_choices(creds),
-            value=self.catalog.default_model(creds).id,
-            label="Model",
-            info="Unavailable models say what they need.",
-            elem_id="sp-model",
-        )
+        # The page's config is built once, with the compatible server's list as it was then;
+        # the load event brings in what a later refresh found (see ``current_models``).
+        self.built_model = self.catalog.default_model(creds).id
+        with gr.Row(equal_height=True, elem_id="sp-model-row"):
+            self.model = gr.Dropdown(
+                self.model_choices(creds),
+                value=self.built_model,
+                label="Model",
+                info="Unavailable models say what they need.",
+                scale=1,
+                elem_id="sp-model",
+            )
+            self.models_refresh = gr.Button(
+                "↻",
+                size="sm",
+                scale=0,
+                min_width=40,
+                # Only a compatible server's list can change while the app runs.
+                visible=self.services.discovery is not None,
+                elem_id="sp-models-refresh",
+            )
+        self.models_status = gr.Markdown(visible=False, elem_id="sp-models-status")
         with gr.Row():
             self.prompt_id = gr.Dropdown(
                 sorted(self.prompts.prompts),
@@ -256,6 +273,13 @@ class SettingsPanel:
                     [self.model, self.voice],
                     **_PRIVATE,
                 )
+        self.models_refresh.click(
+            self.refresh_models,
+            [self.model, *self.keys],
+            [self.model, self.models_status],
+            **_PRIVATE,
+        )
+        demo.load(self.current_models, [self.model], [self.model, self.models_status], **_PRIVATE)
         demo.load(self.capabilities, self._cap_inputs, self._cap_outputs, **_PRIVATE)
         # The page's config is built once; versions saved since then join the pickers on load.
         demo.load(
@@ -355,9 +379,37 @@ class SettingsPanel:
     def on_keys(self, model: str, voice: str, *key_values: str) -> dict[Block, Any]:
         creds = self.credentials(*key_values)
         return {
-            self.model: gr.update(choices=self.model_choices(creds), value=model),
+            self.model: self._model_picker(model, creds),
             self.voice: gr.update(choices=self.voice_choices(creds), value=voice),
         }
+
+    def current_models(self, model: str) -> tuple[Any, Any]:
+        """On load: the model picker as the catalog is now (with what the compatible server
+        listed since the page was built), and why its list is missing, if it is."""
+        creds = self.anonymous_creds  # a loading page has no session keys yet
+        # Still the value the page was built with: nobody chose it, so today's default wins.
+        picked = None if model == self.built_model else model
+        listing = self.services.discovery.listing if self.services.discovery else None
+        problem = listing.error if listing is not None else None
+        return self._model_picker(picked, creds), _status(problem)
+
+    async def refresh_models(self, model: str, *key_values: str) -> tuple[Any, Any]:
+        """The refresh button: ask the compatible server again, then show what it lists (the
+        picked model kept while it is still there) or why it could not."""
+        creds = self.credentials(*key_values)
+        if not creds.server_endpoints:
+            # The server's endpoint is not this visitor's to use, even to ask for its list.
+            return self._model_picker(model, creds), _status(TOKEN_NEEDED)
+        listing = await self.services.refresh_models()
+        return self._model_picker(model, creds), _status(_refresh_note(listing))
+
+    def _model_picker(self, model: str | None, creds: Credentials) -> Any:
+        """The picker's choices for ``creds``, keeping ``model`` when it is still one of them
+        (a model the server no longer lists gives way to the default)."""
+        choices = self.model_choices(creds)
+        if model is None or model not in {value for _, value in choices}:
+            model = self.catalog.default_model(creds).id
+        return gr.update(choices=choices, value=model)
 
     def model_choices(self, creds: Credentials) -> list[tuple[str, str]]:
         return [(panel_view.choice_label(e), e.id) for e in self.catalog.models(creds)]
@@ -365,6 +417,22 @@ class SettingsPanel:
     def voice_choices(self, creds: Credentials) -> list[tuple[str, str]]:
         voices = self.catalog.voices(creds)
         return [("Off", "none")] + [(panel_view.choice_label(e), e.id) for e in voices]
+
+
+def _status(text: str | None) -> Any:
+    """The note under the model picker: shown with a text, hidden without."""
+    return gr.update(value=text or "", visible=bool(text))
+
+
+def _refresh_note(listing: ModelListing | None) -> str:
+    if listing is None:
+        return "There is no OpenAI-compatible server to ask (OPENAI_BASE_URL is not set)."
+    if listing.error is not None:
+        if listing.models is None:
+            return listing.error
+        return f"{listing.error}. Its models as listed before are kept."
+    count = len(listing.models or ())
+    return f"{listing.host} lists {count} model{'' if count == 1 else 's'}."
 
 
 def _picker(value: str, choices: list[str] | None) -> dict[str, Any]:
