@@ -7,6 +7,7 @@ It never touches the network, so it is tested with plain lists of events.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,20 +94,27 @@ class TurnState:
     def thinking_spells(self) -> list[list[ReasoningChunk]]:
         """The thinking in spells: a new one starts whenever answer text or a tool call came in
         between (an agent thinks again before each round)."""
+        if not self.reasoning:  # most turns: no sorting on every redraw
+            return []
         others = self._answer_times()
         spells: list[list[ReasoningChunk]] = []
         for piece in self.reasoning:
-            if spells and not any(spells[-1][-1].t_ms < t <= piece.t_ms for t in others):
-                spells[-1].append(piece)
-            else:
-                spells.append([piece])
+            if spells:
+                # The first answer time after the spell's last piece, by bisection: a redraw
+                # of a long answer stays O(pieces · log chunks).
+                after = bisect_right(others, spells[-1][-1].t_ms)
+                if after == len(others) or others[after] > piece.t_ms:
+                    spells[-1].append(piece)
+                    continue
+            spells.append([piece])
         return spells
 
     def thinking_ended_at(self, spell: list[ReasoningChunk]) -> float | None:
         """When the answer text or tool call that ended ``spell`` came (None: not yet). Text
         split from the same chunk as the last thought (``…</think>Answer``) shares its time."""
-        last = spell[-1].t_ms
-        return min((t for t in self._answer_times() if t >= last), default=None)
+        others = self._answer_times()
+        at = bisect_left(others, spell[-1].t_ms)
+        return others[at] if at < len(others) else None
 
     def thinking_bands(self) -> list[tuple[float, float]]:
         """Each spell of thinking as (start, end) in ms since the request: for charts."""
