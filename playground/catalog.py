@@ -308,6 +308,15 @@ class Catalog:
             return self.default_model(creds)
         return self._resolve(model_id, self.models(creds), "model", creds)
 
+    def typed_model(self, text: str) -> str:
+        """The model id meant by ``text`` typed into a picker: an id as it is, a bare name the
+        compatible server's (``llama3:8b`` -> ``compatible:llama3:8b``) when there is one."""
+        text = text.strip()
+        engine = text.partition(":")[0]
+        if engine in _MODEL_ENGINES or not self._settings.openai_base_url:
+            return text
+        return f"compatible:{text}"
+
     def resolve_voice(self, voice_id: str | None, creds: Credentials) -> CatalogEntry | None:
         if voice_id is None or voice_id in ("", "none", "off"):
             return None
@@ -348,6 +357,9 @@ class Catalog:
             if not value
         ]
         return f"set {', '.join(missing)}" if missing else None
+
+
+_MODEL_ENGINES = frozenset({"openai", "azure", "compatible", "local"})
 
 
 def _openai_elsewhere(entry: CatalogEntry, host: str, creds: Credentials) -> CatalogEntry:

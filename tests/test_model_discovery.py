@@ -411,6 +411,59 @@ async def test_a_visitor_without_the_token_does_not_make_the_server_ask(
         await services.aclose()
 
 
+async def test_a_typed_model_the_server_did_not_list_is_sent_as_typed_under_its_host(
+    fake: FakeOpenAI,
+) -> None:
+    services = await discovered(fake)
+    try:
+        panel = panel_of(services)
+        host = host_of(fake)
+        picker, status = panel.on_model_typed("mistral-nemo", "", "", "", "")
+        assert picker["value"] == "compatible:mistral-nemo", "a bare name is the server's"
+        assert (f"{host} · mistral-nemo", "compatible:mistral-nemo") in picker["choices"]
+        assert status["visible"] is True
+        assert status["value"] == (
+            f"mistral-nemo is not in {host}'s list; it is sent as typed and the server decides."
+        )
+        # A listed model chosen from the list changes nothing else.
+        picker, status = panel.on_model_typed("compatible:llama3.2", "", "", "", "")
+        assert picker == gr.update() and status == gr.update()
+        # A tag after a colon is part of a server's name (Ollama's llama3:8b).
+        picker, _ = panel.on_model_typed("llama3:8b", "", "", "", "")
+        assert picker["value"] == "compatible:llama3:8b"
+        # An engine named explicitly is kept: a model OpenAI does not have is refused with the
+        # reason, and the picker goes back to the default.
+        picker, status = panel.on_model_typed("openai:not-a-model", "", "", "", "")
+        assert picker["value"] == "compatible:qwen2.5"
+        assert "unknown model 'openai:not-a-model'" in status["value"]
+    finally:
+        await services.aclose()
+
+
+async def test_a_typed_model_is_refused_without_the_token_when_one_is_set(
+    fake: FakeOpenAI,
+) -> None:
+    services = await discovered(fake, playground_api_token="s3cret")
+    try:
+        panel = panel_of(services)
+        picker, status = panel.on_model_typed("mistral-nemo", "", "", "", "")
+        assert picker["value"] == panel.catalog.default_model(panel.anonymous_creds).id
+        assert TOKEN_NEEDED in status["value"]
+        picker, _ = panel.on_model_typed("mistral-nemo", "", "", "", "s3cret")
+        assert picker["value"] == "compatible:mistral-nemo"
+    finally:
+        await services.aclose()
+
+
+def test_without_a_compatible_server_a_typed_name_is_not_anyones() -> None:
+    services = make_test_services()
+    panel = panel_of(services)
+    assert services.catalog.typed_model(" llama3:8b ") == "llama3:8b"
+    picker, status = panel.on_model_typed("llama3:8b", "", "", "", "")
+    assert picker["value"] == panel.catalog.default_model(panel.anonymous_creds).id
+    assert "unknown model 'llama3:8b'" in status["value"]
+
+
 def test_without_a_compatible_server_there_is_no_refresh_button() -> None:
     services = make_test_services()
     panel = panel_of(services)
@@ -439,6 +492,22 @@ def test_the_refresh_button_beside_the_picker_updates_it_in_the_page(fake: FakeO
             page.click("#sp-model input")
             option = page.locator("ul[role=listbox] li", has_text=f"{host} · gemma3")
             option.first.wait_for(timeout=10_000)
+            # The arena's column pickers follow the refresh.
+            page.keyboard.press("Escape")
+            page.get_by_role("tab", name="Arena").click()
+            page.click("#sp-arena-model-1 input")
+            option.first.wait_for(timeout=10_000)
+            page.keyboard.press("Escape")
+            page.get_by_role("tab", name="Chat").click()
+            # A name the server does not list, typed into the picker, is sent as typed.
+            page.fill("#sp-model input", "mistral-nemo")
+            page.press("#sp-model input", "Enter")
+            page.wait_for_function(
+                "() => (document.querySelector('#sp-models-status') || {}).innerText"
+                "?.includes('not in')",
+                timeout=20_000,
+            )
+            assert page.input_value("#sp-model input") == f"{host} · mistral-nemo"
         finally:
             fake.model_ids = list(FAKE_MODELS)
             page.close()

@@ -235,6 +235,8 @@ class ArenaTab:
                 self.settings.model_choices(self.settings.anonymous_creds),
                 value=first.model,
                 label=f"Column {n}: model",
+                # "From the settings" may bring a model typed there, which no list names.
+                allow_custom_value=True,
                 elem_id=f"sp-arena-model-{n}",
             )
             prompt = gr.Dropdown(
@@ -353,6 +355,8 @@ class ArenaTab:
         for key_box in s.keys:
             for trigger in (key_box.blur, key_box.submit):
                 trigger(self.on_keys, [*pickers, *s.keys], pickers, **_PRIVATE)
+        # What the compatible server lists after the settings' ↻ reaches the columns too.
+        s.follow_models_refresh(self.on_keys, [*pickers, *s.keys], pickers)
         panes = [c.pane for c in self.columns]
         options = [self.repeat, self.voice, self.audible]
         for trigger in (self.send.click, self.message.submit):

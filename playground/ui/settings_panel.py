@@ -10,7 +10,7 @@ core's: ``disabled_for`` (capabilities) and the prompt library's ``resolve_shown
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -20,6 +20,7 @@ from gradio.events import Dependency
 
 from playground.catalog import TOKEN_NEEDED, Credentials
 from playground.checks.streaming_guardrail import LIMITS
+from playground.errors import PlaygroundError
 from playground.model_discovery import ModelListing
 from playground.prompts.library import PromptFile, PromptLibrary
 from playground.services import Services
@@ -53,6 +54,7 @@ class SettingsPanel:
         self.server_settings = services.settings
         self.default_prompt = self.prompts.default_for("prompt")
         self.parameters = ParametersPanel()
+        self._refresh_followers: list[tuple[Callable[..., Any], list[Block], list[Block]]] = []
 
     # -- what other parts ask ----------------------------------------------------------------
 
@@ -132,7 +134,10 @@ class SettingsPanel:
                 self.model_choices(creds),
                 value=self.built_model,
                 label="Model",
-                info="Unavailable models say what they need.",
+                info="Unavailable models say what they need; type a name the server has "
+                "but does not list.",
+                # A gateway accepts more models than it lists (see ``on_model_typed``).
+                allow_custom_value=True,
                 scale=1,
                 elem_id="sp-model",
             )
@@ -273,8 +278,16 @@ class SettingsPanel:
                     [self.model, self.voice],
                     **_PRIVATE,
                 )
-        self.models_refresh.click(
+        refreshed = self.models_refresh.click(
             self.refresh_models,
+            [self.model, *self.keys],
+            [self.model, self.models_status],
+            **_PRIVATE,
+        )
+        for handler, inputs, outputs in self._refresh_followers:
+            refreshed.then(handler, inputs, outputs, **_PRIVATE)
+        self.model.input(
+            self.on_model_typed,
             [self.model, *self.keys],
             [self.model, self.models_status],
             **_PRIVATE,
@@ -288,6 +301,13 @@ class SettingsPanel:
             [self.prompt_id, self.version],
             **_PRIVATE,
         )
+
+    def follow_models_refresh(
+        self, handler: Callable[..., Any], inputs: list[Block], outputs: list[Block]
+    ) -> None:
+        """Run ``handler`` after each ↻ of the model list (other tabs' pickers follow it);
+        called before ``wire``."""
+        self._refresh_followers.append((handler, inputs, outputs))
 
     def refresh_after(self, event: Dependency) -> None:
         """After ``event`` set the controls (the notebook's Edit): the prompt's card and diff,
@@ -402,6 +422,27 @@ class SettingsPanel:
             return self._model_picker(model, creds), _status(TOKEN_NEEDED)
         listing = await self.services.refresh_models()
         return self._model_picker(model, creds), _status(_refresh_note(listing))
+
+    def on_model_typed(self, model: str, *key_values: str) -> tuple[Any, Any]:
+        """A model typed into the picker: a listed one is simply chosen; another name goes to
+        the compatible server as typed (labelled with its host), or is refused with the reason
+        and the picker goes back to the default."""
+        creds = self.credentials(*key_values)
+        choices = self.model_choices(creds)
+        if model in {value for _, value in choices}:
+            return gr.update(), gr.update()
+        try:
+            entry = self.catalog.resolve_model(self.catalog.typed_model(model), creds)
+        except PlaygroundError as exc:
+            return self._model_picker(None, creds), _status(str(exc))
+        note = (
+            f"{entry.name} is not in {entry.host}'s list; it is sent as typed and the server "
+            "decides."
+            if entry.host is not None
+            else None
+        )
+        typed = (panel_view.choice_label(entry), entry.id)
+        return gr.update(choices=[*choices, typed], value=entry.id), _status(note)
 
     def _model_picker(self, model: str | None, creds: Credentials) -> Any:
         """The picker's choices for ``creds``, keeping ``model`` when it is still one of them
