@@ -10,7 +10,7 @@ core's: ``disabled_for`` (capabilities) and the prompt library's ``resolve_shown
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -54,7 +54,9 @@ class SettingsPanel:
         self.server_settings = services.settings
         self.default_prompt = self.prompts.default_for("prompt")
         self.parameters = ParametersPanel()
-        self._refresh_followers: list[tuple[Callable[..., Any], list[Block], list[Block]]] = []
+        self._refresh_followers: list[
+            tuple[Callable[..., Any], Sequence[Block], Sequence[Block]]
+        ] = []
 
     # -- what other parts ask ----------------------------------------------------------------
 
@@ -285,7 +287,7 @@ class SettingsPanel:
             **_PRIVATE,
         )
         for handler, inputs, outputs in self._refresh_followers:
-            refreshed.then(handler, inputs, outputs, **_PRIVATE)
+            refreshed.then(handler, list(inputs), list(outputs), **_PRIVATE)
         self.model.input(
             self.on_model_typed,
             [self.model, *self.keys],
@@ -303,7 +305,7 @@ class SettingsPanel:
         )
 
     def follow_models_refresh(
-        self, handler: Callable[..., Any], inputs: list[Block], outputs: list[Block]
+        self, handler: Callable[..., Any], inputs: Sequence[Block], outputs: Sequence[Block]
     ) -> None:
         """Run ``handler`` after each ↻ of the model list (other tabs' pickers follow it);
         called before ``wire``."""
