@@ -11,16 +11,19 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Literal
 
 from playground.catalog import CatalogEntry, Credentials
 from playground.errors import MissingKeyError
-from playground.providers.base import LLMProvider, ModerationProvider, TTSProvider
+from playground.providers.base import LLMProvider, ModerationProvider, STTProvider, TTSProvider
+from playground.providers.deepgram_stt import DeepgramSTT
 from playground.providers.deepgram_tts import DeepgramTTS, FlushBudget
 from playground.providers.local_llm import LocalLlamaModel
 from playground.providers.openai_llm import OpenAIChatModel, OpenAIClientPool
 from playground.providers.openai_moderation import OpenAIModeration
 from playground.providers.openai_responses import OpenAIResponsesModel, uses_responses_api
 from playground.providers.piper_tts import PiperTTS
+from playground.providers.whisper_stt import LocalSTT
 from playground.settings import Settings
 
 __all__ = ["Engines", "VoiceKeyProblems", "fingerprint"]
@@ -54,7 +57,10 @@ class Engines:
     local_model: LocalLlamaModel
     local_voice: PiperTTS
     voice_keys: VoiceKeyProblems
+    # Whisper, loaded on the first spoken turn (not at start: most visitors type).
+    local_listener: LocalSTT = field(default_factory=LocalSTT)
     _deepgram: OrderedDict[str, DeepgramTTS] = field(default_factory=OrderedDict)
+    _deepgram_listeners: OrderedDict[str, DeepgramSTT] = field(default_factory=OrderedDict)
 
     @classmethod
     def from_settings(cls, settings: Settings, voice_keys: VoiceKeyProblems) -> Engines:
@@ -113,6 +119,22 @@ class Engines:
                 self._deepgram.popitem(last=False)
         return provider
 
+    def stt_for(self, engine: Literal["local", "deepgram"], creds: Credentials) -> STTProvider:
+        """The speech-to-text engine: the in-process Whisper, or Deepgram with the caller's key
+        (one provider per key, like the voices)."""
+        if engine == "local":
+            return self.local_listener
+        key = _require(creds.deepgram_api_key, "DEEPGRAM_API_KEY")
+        cache_key = fingerprint(key)
+        provider = self._deepgram_listeners.get(cache_key)
+        if provider is None:
+            provider = DeepgramSTT(api_key=key, base_url=self.settings.deepgram_base_url)
+            self._deepgram_listeners[cache_key] = provider
+            if len(self._deepgram_listeners) > _MAX_DEEPGRAM_KEYS:
+                # Not closed here: a socket may still be listening through it.
+                self._deepgram_listeners.popitem(last=False)
+        return provider
+
     async def check_voice_key(self, creds: Credentials) -> str | None:
         """Ask Deepgram whether the key works; a rejected key marks its voices unavailable."""
         key = creds.deepgram_api_key
@@ -141,7 +163,12 @@ class Engines:
         self._deepgram.clear()
         for provider in providers:
             await provider.aclose()
+        listeners = list(self._deepgram_listeners.values())
+        self._deepgram_listeners.clear()
+        for listener in listeners:
+            await listener.aclose()
         self.local_voice.close()
+        self.local_listener.close()
 
 
 def _require(value: str | None, name: str) -> str:

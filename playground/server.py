@@ -144,6 +144,8 @@ async def _warm_up(services: Services) -> None:
         ("Deepgram key", lambda: services.engines.check_voice_key(services.server_credentials)),
         ("local model", services.engines.local_model.warm_up),
         ("local voice", services.engines.local_voice.warm_up),
+        # Last: only spoken turns need it, and its first decode is the slow one.
+        ("local speech-to-text", services.engines.local_listener.warm_up),
     )
     for name, warm in warmers:
         try:

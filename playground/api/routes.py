@@ -15,9 +15,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.requests import HTTPConnection
 
 from playground.api import listings
 from playground.api.errors import (
@@ -36,6 +37,7 @@ from playground.api.listings import add_health
 from playground.api.prompt_routes import add_prompt_routes
 from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse
 from playground.api.turn_frames import encode_event, follow_frames, retry_frame
+from playground.api.voice_socket import VoiceConnection
 from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
 from playground.api.widget import presents_widget_token, widget_scope_problem
 from playground.errors import BusyError, ConfigError, UnsupportedValueError
@@ -125,7 +127,9 @@ class _Api:
 
     # -- checks shared by every endpoint --------------------------------------------------------
 
-    def unauthorized(self, request: Request, *, allow_raw: bool = False) -> JSONResponse | None:
+    def unauthorized(
+        self, request: HTTPConnection, *, allow_raw: bool = False
+    ) -> JSONResponse | None:
         token = self.services.settings.playground_api_token
         if token is None:
             return None
@@ -141,7 +145,7 @@ class _Api:
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
-    def client_id(self, request: Request, *, allow_raw: bool = False) -> str:
+    def client_id(self, request: HTTPConnection, *, allow_raw: bool = False) -> str:
         peer = request.client.host if request.client else None
         settings = self.services.settings
         return client_key(request.headers, peer, settings, allow_raw_token=allow_raw)
@@ -434,6 +438,28 @@ def build_api_router(
         methods=["POST"],
         summary="Ask the OpenAI-compatible server for its models again; answers as /v1/models",
     )
+
+    async def voice(websocket: WebSocket) -> None:
+        token = services.settings.playground_api_token
+        # Without the header, the start frame must present the token (a browser cannot send
+        # headers on a WebSocket); until it does, nothing is heard or run.
+        needed = None
+        if token is not None and api.unauthorized(websocket) is not None:
+            needed = token.get_secret_value().strip()
+        await websocket.accept()
+        connection = VoiceConnection(
+            socket=websocket,
+            runner=runner,
+            gate=TurnGate(limiter),
+            creds=services.server_credentials,
+            client=api.client_id(websocket),
+            stt_for=services.engines.stt_for,
+            max_history=services.settings.playground_max_history_messages,
+            token_needed=needed,
+        )
+        await connection.run()
+
+    router.add_api_websocket_route("/v1/voice", voice, name="voice")
     add_prompt_routes(router, services, api.unauthorized)
     evals = add_eval_routes(
         router, services, runner, TurnGate(limiter), api.unauthorized, api.client_id

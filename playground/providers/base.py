@@ -1,8 +1,9 @@
-"""The two small Protocols every provider implements, and the values that cross them.
+"""The small Protocols every provider implements, and the values that cross them.
 
 An LLM provider turns a list of chat messages into an async stream of ``ModelDelta``s; a TTS
-provider opens one ``SpeechSession`` per turn and turns sentences into 16-bit mono PCM. Provider
-modules are the only place a vendor SDK is imported; they raise ``errors.ProviderError``.
+provider opens one ``SpeechSession`` per turn and turns sentences into 16-bit mono PCM; an STT
+provider opens one ``TranscriptionSession`` per conversation and turns PCM into ``Transcript``s.
+Provider modules are the only place a vendor SDK is imported; they raise ``errors.ProviderError``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ __all__ = [
     "SpeechAudio",
     "SpeechSession",
     "StreamEnd",
+    "STTProvider",
     "TTSProvider",
     "ToolCallFragment",
+    "Transcript",
+    "TranscriptionSession",
     "Usage",
 ]
 
@@ -192,6 +196,62 @@ class TTSProvider(Protocol):
 
         Opening may be lazy: connection errors may surface on the first ``synthesize``.
         """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What a speech-to-text engine heard so far in the current utterance.
+
+    ``final`` marks text that will not change (Deepgram ``is_final``; the local engine's decode of
+    a whole utterance); interim transcripts of the same utterance replace each other.
+    ``utterance_end`` marks the last transcript of an utterance (the speaker stopped: Deepgram's
+    endpointing / ``UtteranceEnd``, the local engine's end-of-utterance silence); its ``text`` is
+    the whole utterance. Times are on the audio's clock: ``t_ms`` is how much audio (ms since
+    the session opened) the transcript covers; the caller maps audio time to wall time.
+    """
+
+    text: str
+    final: bool
+    utterance_end: bool
+    t_ms: float
+    # On an ``utterance_end`` transcript: where in the audio the speech itself ended, before the
+    # silence that ended the utterance; None when the engine cannot say.
+    speech_end_ms: float | None = None
+
+
+class TranscriptionSession(Protocol):
+    """One conversation's connection to a speech-to-text engine.
+
+    Audio is 16-bit little-endian mono PCM at 16 kHz, sent in chunks of any size. Transcripts are
+    read from ``transcripts()`` while audio is being sent; the iterator ends after ``aclose`` or
+    when the upstream closes. Failures surface as ``errors.ProviderError`` from ``connect``,
+    ``send_audio`` or the iterator.
+    """
+
+    async def connect(self) -> None:
+        """Open the upstream connection (a no-op for the local engine)."""
+
+    async def send_audio(self, pcm: bytes) -> None: ...
+
+    async def end_of_audio(self) -> None:
+        """The speaker is done (push-to-talk released): finish the current utterance now, so its
+        ``utterance_end`` transcript follows without waiting for silence."""
+
+    def transcripts(self) -> AsyncIterator[Transcript]: ...
+
+    def speech_started(self) -> AsyncIterator[float]:
+        """Where in the audio speech began, once per utterance, yielded as soon as there has been
+        enough speech that a cough does not count: what barge-in listens to."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the upstream connection. Safe to call twice and after a failure."""
+
+
+class STTProvider(Protocol):
+    def open_session(self, *, end_of_utterance_ms: int) -> TranscriptionSession:
+        """Return a session that ends an utterance after ``end_of_utterance_ms`` of silence."""
         ...
 
 

@@ -27,13 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from deepgram import AsyncDeepgramClient, DeepgramClientEnvironment
+from deepgram import AsyncDeepgramClient
 from deepgram.core.api_error import ApiError
 
 from playground.errors import ConfigError, MissingKeyError, ProviderError
+from playground.providers.deepgram_environment import deepgram_environment
 from playground.providers.deepgram_errors import AUTH_MESSAGE, ErrorTranslator
 from playground.providers.deepgram_flush import FlushBudget
 from playground.providers.deepgram_session import DeepgramSession
@@ -50,20 +50,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CHECK_KEY_TIMEOUT: Final = 5.0
-
-
-def _ws_base(base_url: str) -> str:
-    parts = urlsplit(base_url)
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        raise ConfigError(f"DEEPGRAM_BASE_URL must be an http(s) URL, got {base_url!r}")
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _http_base(base_url: str) -> str:
-    parts = urlsplit(base_url)
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
 class DeepgramTTS:
@@ -97,14 +83,7 @@ class DeepgramTTS:
         self.sample_rate = int(sample_rate)
         self.timeout = float(timeout)
         self.flush_budget = flush_budget if flush_budget is not None else FlushBudget()
-        if base_url:
-            http_base = _http_base(base_url)
-            ws_base = _ws_base(base_url)
-            self.environment = DeepgramClientEnvironment(
-                base=http_base, production=ws_base, agent=ws_base, agent_rest=http_base
-            )
-        else:
-            self.environment = DeepgramClientEnvironment.PRODUCTION
+        self.environment = deepgram_environment(base_url)
         self._errors = ErrorTranslator(self._api_key, self.timeout, str(self.environment.base))
         self._http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=True)
         self._client = AsyncDeepgramClient(

@@ -23,6 +23,7 @@ from playground.checks.structured import PartialJSON, PartialJSONState
 from playground.errors import CheckError, ErrorCategory, PlaygroundError
 from playground.providers.base import ContentDelta, ReasoningDelta, StreamEnd
 from playground.services import Services
+from playground.speech.leading_silence import leading_silence_ms
 from playground.speech.pipeline import SpeechFailure, SpeechPiece, SpeechStage
 from playground.speech.wav import pcm_duration_ms, pcm_to_wav
 from playground.turn.events import (
@@ -181,6 +182,16 @@ class Assembler:
             stamp.t_ms,
             stamp.synth_ms,
             stamp.duration_ms,
+            first_byte_ms=(
+                self._timing.ms_since_start(audio.first_byte_at) if audio.first_byte_at else None
+            ),
+            # Measured on the first piece only: it is what the first sound waits for, and
+            # later pieces play after the one before them anyway.
+            leading_silence_ms=(
+                round(leading_silence_ms(audio.pcm, audio.sample_rate), 1)
+                if self._audio_seq == 0
+                else None
+            ),
         )
         self._audio_seq += 1
         return event

@@ -139,6 +139,10 @@ class AudioReady:
     t_ms: float
     synth_ms: float  # from the sentence being ready to its audio being ready
     duration_ms: float
+    first_byte_ms: float | None = None  # the voice's first byte, since the request
+    # Silence before the first audible sample: playing starts, sound comes this much later.
+    # Measured on a turn's first piece (what the first sound waits for); None on the others.
+    leading_silence_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,6 +152,8 @@ def _audio_payload(event: AudioReady) -> dict[str, Any]:
         "t_ms": event.t_ms,
         "synth_ms": event.synth_ms,
         "duration_ms": event.duration_ms,
+        "first_byte_ms": event.first_byte_ms,
+        "leading_silence_ms": event.leading_silence_ms,
     }
 
 
@@ -320,6 +322,8 @@ def _audio(data: Mapping[str, Any]) -> AudioReady:
         t_ms=data["t_ms"],
         synth_ms=data.get("synth_ms", 0.0),
         duration_ms=data.get("duration_ms", 0.0),
+        first_byte_ms=data.get("first_byte_ms"),
+        leading_silence_ms=data.get("leading_silence_ms"),
     )
 
 

@@ -1,4 +1,4 @@
-"""A loopback fake of Deepgram's Aura TTS API, driven by the real ``deepgram-sdk``.
+"""A loopback fake of Deepgram's Aura TTS and streaming STT APIs, driven by the real SDK.
 
 One uvicorn server on ``127.0.0.1`` (port 0) in a background thread serves, on a single port:
 
@@ -6,7 +6,14 @@ One uvicorn server on ``127.0.0.1`` (port 0) in a background thread serves, on a
   ``Speak`` buffers text, ``Flush`` sends binary linear16 frames then ``Flushed``, ``Clear`` drops
   the buffer and any synthesis in progress and answers ``Cleared``, ``Close`` closes with 1000;
 * ``POST /v1/speak`` (REST TTS), answering raw PCM in a few chunks;
-* ``GET /v1/projects`` (the cheap authenticated call used to check a key).
+* ``GET /v1/projects`` (the cheap authenticated call used to check a key);
+* ``GET /v1/listen`` as a WebSocket transcribing from a script (``_FakeListenSession``): the
+  audio itself is only measured, never recognised. The n-th utterance heard is
+  ``listen_script[n]``; one more of its words is "heard" per ``MS_PER_WORD`` ms of non-silent
+  audio (a chunk is silent when all its bytes are zero) and sent as an interim ``Results``.
+  ``SpeechStarted`` marks the first non-silent chunk; ``endpointing`` ms of silent chunks send a
+  final ``Results`` with ``speech_final`` and then ``UtteranceEnd``; ``Finalize`` sends a final
+  ``Results`` with ``from_finalize``; ``CloseStream`` flushes, sends ``Metadata``, closes 1000.
 
 The audio is a deterministic sine tone, ``MS_PER_CHAR`` milliseconds per character of text (at
 most ``MAX_CHARS`` characters), so a test can compute the exact length it should receive with
@@ -39,7 +46,7 @@ from urllib.parse import parse_qs
 
 import uvicorn
 
-__all__ = ["FakeDeepgram", "RecordedRequest"]
+__all__ = ["FakeDeepgram", "ListenRecord", "RecordedRequest"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,6 +57,7 @@ MS_PER_CHAR = 40
 MAX_CHARS = 250  # 10 s of audio at most per flush
 FRAME_MS = 100  # audio is sent in frames of this length
 REST_CHUNKS = 4
+MS_PER_WORD = 100  # the fake STT "hears" one word of the script per 100 ms of non-silent audio
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,23 @@ class _Connection:
     messages: list[dict[str, Any]] = field(default_factory=list)
     flushes_done: int = 0
     closed: bool = False
+
+
+@dataclass
+class ListenRecord:
+    """One accepted ``/v1/listen`` WebSocket: what the client sent and what the fake answered."""
+
+    query: dict[str, str]
+    audio: bytearray = field(default_factory=bytearray)  # every binary frame, concatenated
+    messages: list[dict[str, Any]] = field(default_factory=list)  # inbound JSON (Finalize...)
+    sent: list[dict[str, Any]] = field(default_factory=list)  # outbound JSON, in order
+    close_code: int | None = None  # set once the socket is gone
+
+    def message_types(self) -> list[str]:
+        return [str(m.get("type")) for m in self.messages]
+
+    def sent_types(self) -> list[str]:
+        return [str(m.get("type")) for m in self.sent]
 
 
 def _tone(n_samples: int, sample_rate: int) -> bytes:
@@ -106,6 +131,10 @@ class FakeDeepgram:
         close_1011_after_flushes: int | None = None,
         synthesis_delay: float = 0.0,
         warning_on_connect: bool = False,
+        listen_script: tuple[str, ...] = (),
+        listen_speech_final: bool = True,
+        listen_final_every: int | None = None,
+        listen_close_1011_after_results: int | None = None,
     ) -> None:
         self.api_key = api_key
         self.reject_key = reject_key
@@ -114,6 +143,11 @@ class FakeDeepgram:
         self.close_1011_after_flushes = close_1011_after_flushes
         self.synthesis_delay = synthesis_delay
         self.warning_on_connect = warning_on_connect
+        # /v1/listen: the utterances "heard", in order (each read when its first word is due)
+        self.listen_script = listen_script
+        self.listen_speech_final = listen_speech_final  # False: endpointing sends is_final only
+        self.listen_final_every = listen_final_every  # finalize a segment every N words heard
+        self.listen_close_1011_after_results = listen_close_1011_after_results
 
         self.messages: list[list[dict[str, Any]]] = []  # inbound JSON, one list per connection
         self.connections = 0  # accepted WebSocket connections
@@ -121,6 +155,7 @@ class FakeDeepgram:
         self.close_codes: list[int] = []  # the code each accepted connection ended with
         self.handshakes: list[RecordedRequest] = []  # every WebSocket handshake, refused too
         self.rest_requests: list[RecordedRequest] = []
+        self.listens: list[ListenRecord] = []  # accepted /v1/listen sockets, in order
 
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
@@ -321,7 +356,7 @@ class FakeDeepgram:
             self.handshakes.append(RecordedRequest("GET", scope["path"], query, headers))
 
         refuse: int | None = None
-        if scope["path"] != "/v1/speak":
+        if scope["path"] not in {"/v1/speak", "/v1/listen"}:
             refuse = 404
         elif self.ws_status is not None:
             refuse = self.ws_status
@@ -340,6 +375,9 @@ class FakeDeepgram:
             return
 
         await send({"type": "websocket.accept"})
+        if scope["path"] == "/v1/listen":
+            await self._listen(query, receive, send)
+            return
         conn = _Connection(
             sample_rate=int(query.get("sample_rate", "24000")), model=query.get("model", "")
         )
@@ -372,6 +410,17 @@ class FakeDeepgram:
             with self._lock:
                 self.closed_connections += 1
                 self.close_codes.append(close_code)
+
+    async def _listen(self, query: dict[str, str], receive: Receive, send: Send) -> None:
+        record = ListenRecord(query)
+        with self._lock:
+            self.listens.append(record)
+        session = _FakeListenSession(self, record, send)
+        code = 1006
+        try:
+            code = await session.run(receive)
+        finally:
+            record.close_code = code
 
 
 class _FakeSpeakSession:
@@ -454,3 +503,186 @@ class _FakeSpeakSession:
                 await asyncio.sleep(0)
             self.conn.flushes_done += 1
             await self.send_json({"type": "Flushed", "sequence_id": sequence})
+
+
+class _FakeListenSession:
+    """The server side of one ``/v1/listen`` WebSocket (see the module docstring)."""
+
+    def __init__(self, fake: FakeDeepgram, record: ListenRecord, send: Send) -> None:
+        self.fake = fake
+        self.record = record
+        self._send = send
+        query = record.query
+        self.sample_rate = int(query.get("sample_rate", "16000"))
+        endpointing = query.get("endpointing", "10")
+        self.endpointing_ms = int(endpointing) if endpointing.isdigit() else None
+        self.utterance_end = "utterance_end_ms" in query
+        self.vad_events = query.get("vad_events") == "true"
+        self.model = query.get("model", "")
+        self.request_id = str(uuid.uuid4())
+        self.samples = 0  # the audio clock: samples received so far
+        self.utterance = 0  # index into the script of the utterance being heard
+        self.in_speech = False
+        self.speech_start = 0.0  # seconds, audio clock
+        self.speech_ms = 0.0
+        self.silence_ms = 0.0
+        self.heard = 0  # words of the current utterance heard so far
+        self.finalized = 0  # ... of which sent in a final Results
+        self.results_sent = 0
+        self.close_code: int | None = None
+
+    # ---------------------------------------------------------------- wire
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        if self.close_code is not None:
+            return
+        self.record.sent.append(payload)
+        with contextlib.suppress(Exception):  # the client may already be gone
+            await self._send({"type": "websocket.send", "text": json.dumps(payload)})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self.close_code is None:
+            self.close_code = code
+            with contextlib.suppress(Exception):
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def run(self, receive: Receive) -> int:
+        """Handle client frames until the socket closes; return the close code."""
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return self.close_code or int(message.get("code", 1006))
+            if self.close_code is not None:
+                continue  # closing: wait for the client's disconnect
+            if message.get("bytes") is not None:
+                await self.on_audio(message["bytes"])
+                continue
+            text = message.get("text")
+            if text is None:
+                continue
+            data = json.loads(text)
+            self.record.messages.append(data)
+            kind = data.get("type")
+            if kind == "Finalize":
+                await self.end_utterance(speech_final=False, from_finalize=True)
+            elif kind == "CloseStream":
+                if self.heard > self.finalized:
+                    await self.results(is_final=True)
+                await self.send_json(
+                    {
+                        "type": "Metadata",
+                        "transaction_key": "deprecated",
+                        "request_id": self.request_id,
+                        "sha256": "0" * 64,
+                        "created": "2025-01-01T00:00:00.000Z",
+                        "duration": self.now(),
+                        "channels": 1,
+                    }
+                )
+                await self.close(1000)
+            # KeepAlive (and anything else) is only recorded
+
+    # -------------------------------------------------------------- script
+
+    def now(self) -> float:
+        return self.samples / self.sample_rate
+
+    def words(self) -> list[str]:
+        script = self.fake.listen_script
+        return script[self.utterance].split() if self.utterance < len(script) else []
+
+    async def on_audio(self, chunk: bytes) -> None:
+        self.record.audio.extend(chunk)
+        start = self.now()
+        n_samples = len(chunk) // 2
+        self.samples += n_samples
+        chunk_ms = n_samples * 1000 / self.sample_rate
+        if not any(chunk):  # silence
+            if self.in_speech:
+                self.silence_ms += chunk_ms
+                if self.endpointing_ms is not None and self.silence_ms >= self.endpointing_ms:
+                    await self.end_utterance(speech_final=self.fake.listen_speech_final)
+            return
+        self.silence_ms = 0.0
+        if not self.in_speech:
+            self.in_speech = True
+            self.speech_start = start
+            self.speech_ms = 0.0
+            if self.vad_events:
+                await self.send_json(
+                    {"type": "SpeechStarted", "channel": [0], "timestamp": round(start, 3)}
+                )
+        self.speech_ms += chunk_ms
+        due = min(len(self.words()), int(self.speech_ms // MS_PER_WORD))
+        if due > self.heard:
+            self.heard = due
+            every = self.fake.listen_final_every
+            await self.results(is_final=every is not None and self.heard - self.finalized >= every)
+
+    async def end_utterance(self, *, speech_final: bool, from_finalize: bool = False) -> None:
+        """The utterance is over: a final ``Results`` (empty if nothing is pending), then
+        ``UtteranceEnd`` unless a ``Finalize`` ended it; the next utterance of the script."""
+        heard_any = self.heard > 0
+        await self.results(is_final=True, speech_final=speech_final, from_finalize=from_finalize)
+        if heard_any and self.utterance_end and not from_finalize:
+            last_word_end = self.speech_start + self.heard * MS_PER_WORD / 1000
+            await self.send_json(
+                {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": last_word_end}
+            )
+        if heard_any:
+            self.utterance += 1
+        self.in_speech = False
+        self.heard = self.finalized = 0
+        self.silence_ms = 0.0
+
+    async def results(
+        self, *, is_final: bool, speech_final: bool = False, from_finalize: bool = False
+    ) -> None:
+        first, last = self.finalized, self.heard
+        words = self.words()[first:last]
+        step = MS_PER_WORD / 1000
+        timed = [
+            {
+                "word": word.strip(".,?!").lower(),
+                "punctuated_word": word,
+                "start": round(self.speech_start + (first + i) * step, 3),
+                "end": round(self.speech_start + (first + i + 1) * step, 3),
+                "confidence": 0.99,
+            }
+            for i, word in enumerate(words)
+        ]
+        segment_start = self.speech_start + first * step if words else self.now()
+        await self.send_json(
+            {
+                "type": "Results",
+                "channel_index": [0, 1],
+                "duration": round(max(0.0, self.now() - segment_start), 3),
+                "start": round(segment_start, 3),
+                "is_final": is_final,
+                "speech_final": speech_final,
+                "from_finalize": from_finalize,
+                "channel": {
+                    "alternatives": [
+                        {"transcript": " ".join(words), "confidence": 0.99, "words": timed}
+                    ]
+                },
+                "metadata": {
+                    "request_id": self.request_id,
+                    "model_info": {"name": self.model, "version": "fake", "arch": "fake"},
+                    "model_uuid": "00000000-0000-0000-0000-000000000000",
+                },
+            }
+        )
+        if is_final:
+            self.finalized = last
+        self.results_sent += 1
+        limit = self.fake.listen_close_1011_after_results
+        if limit is not None and self.results_sent >= limit:
+            await self.send_json(
+                {
+                    "type": "Error",
+                    "variant": "InternalError",
+                    "description": f"fake failure after {limit} results",
+                }
+            )
+            await self.close(1011, "Deepgram internal error (fake)")
