@@ -2,7 +2,8 @@
 
 With no name every benchmark runs, each in its own subprocess (so one's threads, models and
 servers cannot skew the next) under a time limit; named ones run in this process. Benchmarks:
-api, concurrency, long, disconnect, local, startup, voice, ui, ui_page, arena_page, player.
+api, concurrency, long, disconnect, local, startup, voice, voice_loop, ui, ui_page, arena_page,
+player.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ BENCHMARKS = (
     "local",
     "startup",
     "voice",
+    "voice_loop",
     "ui",
     "ui_page",
     "arena_page",
