@@ -30,17 +30,37 @@ PAGE_LOAD_MS = 30_000
 _ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY", "DEEPGRAM_API_KEY")
 
 
+# A microphone without a person: Chromium grants the permission and records ``{wav}`` (played
+# once, then silence, with ``%noloop``).
+FAKE_MIC_ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--use-file-for-fake-audio-capture={wav}%noloop",
+]
+
+
+def chromium_args(mic_wav: str | None = None) -> list[str]:
+    """Chromium's flags; with ``mic_wav``, its microphone hears that file once."""
+    if mic_wav is None:
+        return list(CHROMIUM_ARGS)
+    return [*CHROMIUM_ARGS, *(arg.format(wav=mic_wav) for arg in FAKE_MIC_ARGS)]
+
+
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(mic_wav: str | None = None) -> Iterator[Browser]:
+    """Debian's Chromium (see ``chromium_args``)."""
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=chromium_args(mic_wav)
+        )
         yield browser
         browser.close()
 
 
 @contextmanager
-def serve_page(fake: FakeOpenAI) -> Iterator[str]:
-    """The whole app (page and API) with OpenAI pointed at ``fake``; yields its base URL."""
+def serve_page(fake: FakeOpenAI, *, listen: bool = False) -> Iterator[str]:
+    """The whole app (page and API) with OpenAI pointed at ``fake``; yields its base URL.
+    ``listen``: the offline speech-to-text is loaded too (voice input tests)."""
     with pytest.MonkeyPatch.context() as mp:
         for name in _ENV_KEYS:  # module fixtures run before the per-test environment cleanup
             mp.delenv(name, raising=False)
@@ -49,5 +69,7 @@ def serve_page(fake: FakeOpenAI) -> Iterator[str]:
     # of its own: Playwright's sync API keeps an event loop running on this one.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, services.engines.local_voice.warm_up()).result()
+        if listen:
+            pool.submit(asyncio.run, services.engines.local_listener.warm_up()).result()
     with live_server(build_app(services, warm_up=False)) as url:
         yield url

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from playground.server import build_app
+from playground.turn.waterfall import STAGES
 from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.speech_support import silence as speech_silence
@@ -151,14 +152,7 @@ def test_spoken_turns_with_a_voice_time_every_stage_to_the_first_audible_sample(
     assert audio[0]["leading_silence_ms"] is not None
     waterfall = dict(seen)["waterfall"]
     stages = {s["stage"]: s for s in waterfall["stages"]}
-    assert list(stages) == [
-        "transcript",
-        "request",
-        "first_token",
-        "first_sentence",
-        "tts_first_byte",
-        "first_audible",
-    ]
+    assert list(stages) == [name for name, _ in STAGES][:-1], "all but the player's"
     ends = [s["end_ms"] for s in waterfall["stages"]]
     assert ends == sorted(ends), "each stage ends after the one before it"
     assert waterfall["voice_to_voice_ms"] == stages["first_audible"]["end_ms"]

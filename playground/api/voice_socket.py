@@ -230,8 +230,8 @@ class VoiceConnection:
             await session.aclose()
 
     async def _receive(self, session: TranscriptionSession) -> bool:
-        """Client frames into the engine; False when the client closed, True after ``stop``
-        asked for a new ``start``."""
+        """Client frames into the engine until the client closes (False: no new ``start``
+        follows). ``stop`` stops the running turn and the socket keeps listening."""
         while True:
             message = await self.socket.receive()
             if message["type"] == "websocket.disconnect":

@@ -29,7 +29,7 @@ _STATIC = Path(__file__).parent / "static"
 PAGE_CSS = (_STATIC / "style.css").read_text(encoding="utf-8")
 PAGE_HEAD = "".join(
     f"<script>{(_STATIC / name).read_text(encoding='utf-8')}</script>"
-    for name in ("player.js", "timing.js")
+    for name in ("player.js", "timing.js", "voice_input.js")
 )
 NOTEBOOK_OFF = (
     "The notebook is off on this server: `PLAYGROUND_NOTEBOOK_DB` is blank or its folder is not "

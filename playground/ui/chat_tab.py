@@ -8,7 +8,9 @@ The turn itself runs in ``session.drive_turn``; this tab turns its frames into o
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -23,12 +25,13 @@ from playground.ui.render import notebook_view, panel_view, timing_view
 from playground.ui.session import SessionState, drive_turn, refused
 from playground.ui.settings_panel import SettingsPanel
 from playground.ui.turn_outputs import TurnOutputs, chat_value
+from playground.ui.voice_panel import VoicePanel, mark_interrupted, running_mark, timed_audio_feed
 from playground.ui.wire import wire_value
 
 if TYPE_CHECKING:
     from playground.ui.notebook_tab import NotebookSession, NotebookTab
 
-__all__ = ["UI_CONCURRENCY", "ChatTab", "chat_cell_of"]
+__all__ = ["UI_CONCURRENCY", "ChatSession", "ChatTab", "chat_cell_of"]
 
 UI_CONCURRENCY = 64
 LOADING_NOTE = "Loading the offline model (first run only, about a second)…"
@@ -52,6 +55,26 @@ _STOP_AUDIO = "() => { window.spAudio && window.spAudio.stop(); }"
 _UNLOCK_AUDIO = "() => { window.spAudio && window.spAudio.unlock(); }"
 
 
+@dataclass
+class ChatSession(SessionState):
+    """The chat's session: a ``SessionState`` that also remembers which of its turns the user
+    interrupted by speaking over them (their turn ids), so the chat keeps saying so."""
+
+    interrupted: set[str] = field(default_factory=set)
+    # The chat and summary values last marked (see ``ChatTab.voice_marks``): resent as they
+    # are, they cost Gradio nothing; a new object each frame would.
+    marked_chat: Any = field(default=None, repr=False, compare=False)
+    marked_summary: Any = field(default=None, repr=False, compare=False)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ChatSession:
+        return ChatSession(
+            history=list(self.history),
+            shown=list(self.shown),
+            owner=self.owner,
+            interrupted=set(self.interrupted),
+        )
+
+
 def chat_cell_of(stored: Any) -> str | None:
     """The cell the chat continues, from the browser's stored value."""
     chat = stored.get("chat") if isinstance(stored, dict) else None
@@ -63,10 +86,11 @@ class ChatTab:
 
     def __init__(self, services: Services, live_turns: LiveTurns, settings: SettingsPanel) -> None:
         self.services, self.live_turns, self.settings = services, live_turns, settings
+        self.voice_panel = VoicePanel(services)
 
     def render(self) -> None:
         default_prompt = self.settings.default_prompt
-        self.session = gr.State(SessionState())
+        self.session = gr.State(ChatSession())
         self.chatbot = gr.Chatbot(
             label="Conversation",
             height=440,
@@ -89,7 +113,10 @@ class ChatTab:
             )
             self.stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="sp-stop")
             self.clear = gr.Button("Clear", scale=1, min_width=80, elem_id="sp-clear")
+        self.voice_panel.render_bar()
         gr.HTML(AUDIO_BAR)
+        # Clicked by the voice input when the user speaks over the answer: Stop, saying why.
+        self.interrupt = gr.Button(visible="hidden", elem_id="sp-interrupt")
         self.audio_feed = audio_feed = gr.Textbox(visible="hidden", elem_id="sp-audio-feed")
         with gr.Column(
             visible=default_prompt.output_schema is not None, elem_id="sp-structured"
@@ -109,7 +136,7 @@ class ChatTab:
         self.outputs = TurnOutputs(
             TurnSlots(
                 chatbot=self.chatbot,
-                summary=gr.HTML(panel_view.timing_summary(None), elem_id="sp-summary"),
+                summary=self._summary_box(),
                 plot=gr.HTML(timing_view.arrival_html(None), elem_id="sp-plot"),
                 gaps=gr.HTML(timing_view.gap_html(None), elem_id="sp-gaps"),
                 table=gr.HTML(timing_view.table_html(None), elem_id="sp-table"),
@@ -153,6 +180,14 @@ class ChatTab:
                     api_visibility="private",
                 )
         self.stop.click(fn=None, js=_STOP_AUDIO)
+        # The voice input has already silenced the player (it measures how fast).
+        self.interrupt.click(
+            self.on_interrupt,
+            [self.session],
+            [self.chatbot],
+            queue=False,
+            api_visibility="private",
+        )
         self.stop.click(
             self.on_stop, [self.session], [self.chatbot], queue=False, api_visibility="private"
         )
@@ -242,11 +277,15 @@ class ChatTab:
         summary = self.outputs.slots.summary
         # No frame before the turn has started: the upstream request goes out first.
         client = self.settings.client_of(request)
+        started = time.monotonic()  # drive_turn's own start, within microseconds
         async for frame in drive_turn(self.live_turns, state, turn_request, creds, client=client):
+            fed = state.audio_sent
             values = self.outputs.render(state, frame)
+            self.voice_marks(state, values, fed, started)
             # A turn waiting in line says so instead: someone else's turn is using the model.
             if loading and not (state.current and (state.current.chunks or state.current.queued)):
-                note = wire_value(summary, panel_view.loading_summary(LOADING_NOTE))
+                loading_note = panel_view.loading_summary(LOADING_NOTE)
+                note = wire_value(summary, running_mark(loading_note, None, running=True))
                 values = dataclasses.replace(values, summary=note)
             yield values.ordered()
 
@@ -256,8 +295,57 @@ class ChatTab:
         state.stop()
         return chat_value(state)
 
+    async def on_interrupt(self, state: SessionState) -> list[dict[str, Any]]:
+        """Stop, as Stop does, for the voice input: the user spoke over the answer. The turn
+        (running, or finished but still being spoken) is marked interrupted in the chat."""
+        turn = state.current
+        if isinstance(state, ChatSession) and turn is not None and turn.started is not None:
+            state.interrupted.add(turn.started.turn_id)
+        state.stop()
+        chat: list[dict[str, Any]] = self._interrupted_marks(state, chat_value(state))
+        return chat
+
+    def voice_marks(
+        self, state: SessionState, values: TurnSlots[Any], fed: int, started: float
+    ) -> None:
+        """What the voice input needs on a turn's frame (``values``, changed in place): the new
+        audio pieces with their timings (``fed``: pieces sent before this frame; ``started``:
+        the turn's start on the monotonic clock), whether the turn runs, and the interrupted
+        turns' notes."""
+        turn = state.current
+        turn_id = turn.started.turn_id if turn is not None and turn.started is not None else None
+        if turn is not None and turn_id is not None and state.audio_sent > fed:
+            sent_ms = (time.monotonic() - started) * 1000
+            feed = timed_audio_feed(turn_id, turn.audio, fed, sent_ms)
+            values.audio_feed = state.last_feed = feed
+        if not isinstance(state, ChatSession):
+            return
+        if values.summary is not state.marked_summary:
+            summary = running_mark(values.summary, turn_id, running=state.live is not None)
+            if turn_id in state.interrupted:
+                summary = summary.replace(" · stopped</div>", " · interrupted</div>")
+            values.summary = state.marked_summary = summary
+        if state.interrupted and values.chatbot is not state.marked_chat:
+            values.chatbot = state.marked_chat = self._interrupted_marks(state, values.chatbot)
+
+    def _interrupted_marks(self, state: SessionState, chat: Any) -> Any:
+        if not isinstance(state, ChatSession) or not state.interrupted:
+            return chat
+        turns = [turn for _, turn in state.shown]
+        if state.live is not None:
+            turns.append(state.live[1])
+        return mark_interrupted(chat, turns, state.interrupted)
+
+    def _summary_box(self) -> gr.HTML:
+        summary = gr.HTML(panel_view.timing_summary(None), elem_id="sp-summary")
+        # Right under the summary: a spoken turn's stages, drawn by the voice input.
+        self.voice_panel.render_waterfall()
+        return summary
+
     async def on_clear(self, state: SessionState) -> tuple[Any, ...]:
         state.clear()
+        if isinstance(state, ChatSession):
+            state.interrupted.clear()
         self.live_turns.forget_chat(state.owner)
         state.structured_shown = None
         return self.outputs.initial(state).ordered()

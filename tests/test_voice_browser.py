@@ -1,0 +1,446 @@
+"""Talking to the real page: Chromium's fake microphone plays WAV files spoken by the project's
+own Piper voice, the offline Whisper hears them through ``/v1/voice``, and the fake OpenAI server
+answers the turns the page sends.
+
+Each test launches Chromium with its own "microphone" (a WAV played once, then silence), so what
+is said and when is fixed by the file; every wait is on a condition. The app, the fake model and
+the speech engines are shared by the module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import wave
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from playground.providers.piper_tts import PiperTTS
+from playground.turn.events import TurnStarted
+from playground.turn.state import TurnState
+from playground.turn.waterfall import STAGES as WATERFALL_STAGES
+from playground.ui.render.chat_view import STOPPED_NOTE
+from playground.ui.voice_panel import INTERRUPTED_NOTE, mark_interrupted, running_mark
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.page_support import PAGE_LOAD_MS, chromium_args, serve_page
+from tests.support import wait_until
+
+pytestmark = [
+    pytest.mark.browser,
+    # Gradio 6.31's queue computes its analytics with a pandas option that pandas 3 deprecates.
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+]
+
+RATE = 16_000
+WEATHER = "Please check the weather in Paris, France."
+TOKYO = "What time is it in Tokyo right now?"
+# Long enough to still be speaking when the second utterance starts, however fast the voice.
+LONG_ANSWER = [
+    "The weather in Paris is mild today, with a light breeze coming from the west. ",
+    "In the afternoon the clouds will clear and the sun should come out for a while. ",
+    "Tomorrow morning will be cooler, so a light jacket is a good idea for a walk. ",
+    "The rest of the week looks dry and pleasant, which is perfect for the parks. ",
+    "This part ",
+    "never arrives.",
+]
+STAGES = [name for name, _ in WATERFALL_STAGES]
+
+
+# -- the microphone's recordings --------------------------------------------------------------
+
+
+def resample_to_16k(pcm: bytes, rate: int) -> np.ndarray:
+    """Band-limited resampling of a whole clip: keep the spectrum below 8 kHz."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    count = round(len(samples) * RATE / rate)
+    spectrum = np.fft.rfft(samples)[: count // 2 + 1]
+    return np.asarray(np.fft.irfft(spectrum, count) * count / len(samples))
+
+
+def silence(ms: float) -> np.ndarray:
+    # Triangular dither of +-2 LSB: a real microphone is never digitally silent.
+    return np.random.default_rng(7).triangular(-2, 0, 2, int(RATE * ms / 1000))
+
+
+def write_wav(path: Path, parts: list[np.ndarray]) -> str:
+    samples = np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(samples.tobytes())
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What the fake microphone hears: one sentence; two sentences far enough apart for the
+    first one's answer to be playing when the second starts; nothing at all."""
+    tts = PiperTTS()
+
+    async def speak() -> dict[str, np.ndarray]:
+        session = tts.open_session("joe")
+        spoken = {}
+        for text in (WEATHER, TOKYO):
+            audio = await session.synthesize(text)
+            spoken[text] = resample_to_16k(audio.pcm, audio.sample_rate)
+        await session.aclose()
+        return spoken
+
+    # On a thread of its own: Playwright's sync API may keep an event loop running on this one.
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            speech = pool.submit(asyncio.run, speak()).result()
+    finally:
+        tts.close()
+    folder = tmp_path_factory.mktemp("mic")
+    return {
+        "one": write_wav(folder / "one.wav", [silence(500), speech[WEATHER], silence(6000)]),
+        "two": write_wav(
+            folder / "two.wav",
+            [silence(500), speech[WEATHER], silence(8500), speech[TOKYO], silence(6000)],
+        ),
+        "silent": write_wav(folder / "silent.wav", [silence(2000)]),
+    }
+
+
+# -- the app and the page ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def base_url(fake: FakeOpenAI) -> Iterator[str]:
+    with serve_page(fake, listen=True) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    # One for the module: each test launches its own Chromium (its own microphone) from it.
+    with sync_playwright() as p:
+        yield p
+
+
+@contextmanager
+def chromium(p: Playwright, mic_wav: str) -> Iterator[Browser]:
+    """Debian's Chromium whose microphone hears ``mic_wav`` once, then silence."""
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=chromium_args(mic_wav))
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@dataclass
+class VoicePage:
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """The voice socket's events of one kind, as the page received them."""
+        found = self.page.evaluate(
+            "(n) => window.spVoice.events().filter((e) => e.event === n).map((e) => e.data)", name
+        )
+        return list(found)
+
+    def chat_text(self) -> str:
+        return str(self.page.inner_text("#sp-chat"))
+
+    def wait_for(self, condition: str, timeout: float, what: str) -> None:
+        """Wait for a JS condition; on timeout say what the page had heard and shown."""
+        try:
+            self.page.wait_for_function(condition, timeout=timeout)
+        except PlaywrightTimeout:
+            heard = self.page.evaluate(
+                "() => window.spVoice.events().map((e) => e.event + ' ' + JSON.stringify(e.data))"
+            )
+            status = self.page.inner_text("#sp-voice-status")
+            raise AssertionError(
+                f"{what}: not within {timeout} ms; voice status {status!r}; socket events "
+                f"{heard!r}; chat {self.chat_text()[-500:]!r}"
+            ) from None
+
+
+def open_page(browser: Browser, base_url: str) -> VoicePage:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    opened = VoicePage(page)
+    page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: opened.errors.append(str(error)))
+    # Every state the live transcript shows, with whether it was shown as interim.
+    page.add_init_script(
+        """window.__transcripts = [];
+        new MutationObserver(() => {
+          const span = document.querySelector('#sp-transcript span');
+          if (span) window.__transcripts.push([span.className, span.textContent]);
+        }).observe(document, { childList: true, subtree: true, characterData: true });
+        window.__spoken = [];
+        window.addEventListener('sp-audio-started', () => requestAnimationFrame(() =>
+          requestAnimationFrame(() => {
+            const h = CSS.highlights.get('sp-speaking');
+            window.__spoken.push(h ? [...h].map((r) => r.toString()).join(' ') : '');
+          })));"""
+    )
+    page.goto(base_url)
+    page.wait_for_selector("#sp-mic", timeout=PAGE_LOAD_MS)
+    page.wait_for_function(
+        "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')",
+        timeout=PAGE_LOAD_MS,
+    )
+    return opened
+
+
+def asked(fake: FakeOpenAI, *words: str) -> bool:
+    """The fake model has been sent a user message with all of ``words``."""
+    for request in fake.chat_requests:
+        content = str(request.body["messages"][-1]["content"]).lower()
+        if all(word in content for word in words):
+            return True
+    return False
+
+
+# -- hands-free: one sentence, one turn ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spoken(
+    playwright: Playwright, base_url: str, wavs: dict[str, str], fake: FakeOpenAI
+) -> Iterator[VoicePage]:
+    """A page whose microphone was turned on and heard one sentence, answered and spoken."""
+    fake.enqueue(Reply(chunks=["It is sunny ", "in Paris today. ", "Take ", "sunglasses."]))
+    with chromium(playwright, wavs["one"]) as browser:
+        voice = open_page(browser, base_url)
+        voice.page.click("#sp-mic")
+        voice.wait_for(
+            "() => window.spVoice.waterfalls().some((w) =>"
+            " w.stages.some((s) => s.stage === 'playback'))",
+            45_000,
+            "the spoken turn's answer playing",
+        )
+        yield voice
+
+
+def test_speaking_sends_the_transcript_as_the_next_turn(
+    spoken: VoicePage, fake: FakeOpenAI
+) -> None:
+    page = spoken.page
+    assert page.get_attribute("#sp-mic", "aria-pressed") == "true"
+    # The live transcript: interim text greyed while speaking, then the final text.
+    shown = page.evaluate("window.__transcripts")
+    finals = [text for kind, text in shown if kind == "sp-tr-final"]
+    assert finals and "weather" in finals[-1].lower() and "paris" in finals[-1].lower()
+    interims = [e["text"].strip() for e in spoken.events("transcript") if not e["final"]]
+    assert all(["sp-tr-interim", text] in shown for text in interims if text), (interims, shown)
+    # The turn ran like a typed one: the model got the words, the chat shows the answer.
+    assert wait_until(lambda: asked(fake, "weather", "paris"), 5)
+    page.wait_for_function(
+        "() => document.querySelector('#sp-chat').innerText.includes('Take sunglasses.')"
+    )
+    assert "weather in Paris" in spoken.chat_text()
+    assert page.input_value("#sp-message textarea") == ""
+    # Hands-free keeps listening for the next utterance.
+    assert page.evaluate("window.spVoice.state()")["listening"] is True
+    assert spoken.errors == []
+
+
+def test_the_sentence_being_spoken_is_highlighted(spoken: VoicePage) -> None:
+    spoken.wait_for("() => window.__spoken.length > 0", 10_000, "a piece starting to play")
+    assert spoken.page.evaluate("window.__spoken[0]") == "It is sunny in Paris today."
+
+
+def test_the_waterfall_shows_every_stage_and_the_voice_to_voice_time(spoken: VoicePage) -> None:
+    page = spoken.page
+    (waterfall,) = page.evaluate("window.spVoice.waterfalls()")
+    assert [s["stage"] for s in waterfall["stages"]] == STAGES
+    ends = [s["end_ms"] for s in waterfall["stages"]]
+    assert ends == sorted(ends) and ends[0] > 0  # each stage from where the previous ended
+    assert waterfall["voice_to_voice_ms"] == round(ends[-1])
+    # Drawn: a bar per stage, the slowest marked, the voice-to-voice number in bold.
+    rows = page.locator("#sp-waterfall .sp-wf-row[data-stage]")
+    assert rows.count() == len(STAGES)
+    slowest = max(waterfall["stages"], key=lambda s: s["ms"])
+    assert (
+        page.locator("#sp-waterfall .sp-wf-slowest").get_attribute("data-stage")
+        == (slowest["stage"])
+    )
+    shown = page.inner_text("#sp-waterfall .sp-wf-v2v b").replace(",", "")
+    assert shown == f"{waterfall['voice_to_voice_ms']} ms"
+    page.locator("#sp-voice-bar").screenshot(path="/tmp/voice_bar.png")
+    page.locator("#sp-waterfall").screenshot(path="/tmp/voice_waterfall.png")
+
+
+def test_the_microphone_cancels_echo_and_offers_only_usable_engines(spoken: VoicePage) -> None:
+    page = spoken.page
+    settings = page.evaluate("window.spVoice.track().getSettings()")
+    assert settings["echoCancellation"] is True
+    # No Deepgram key on this server: offered, disabled, saying why, like the other pickers.
+    deepgram = page.locator("#sp-stt option[value=deepgram]")
+    assert deepgram.is_disabled()
+    assert "unavailable: set DEEPGRAM_API_KEY" in deepgram.inner_text()
+    assert page.input_value("#sp-stt") == "local"
+
+
+# -- barge-in -----------------------------------------------------------------------------------
+
+
+def test_speaking_over_the_answer_interrupts_it(
+    playwright: Playwright, base_url: str, wavs: dict[str, str], fake: FakeOpenAI
+) -> None:
+    # The first answer speaks four long sentences, then its stream holds until the gate opens:
+    # when the second utterance starts, the answer is both playing and still running.
+    gate = threading.Event()
+    fake.enqueue(
+        Reply(chunks=LONG_ANSWER, delay=0.02, gate=gate, gate_after=4),
+        Reply(chunks=["It is evening ", "in Tokyo."]),
+    )
+    try:
+        with chromium(playwright, wavs["two"]) as browser:
+            voice = open_page(browser, base_url)
+            page = voice.page
+            before = fake.disconnects
+            page.click("#sp-mic")
+            voice.wait_for("() => window.spVoice.bargeIns().length > 0", 45_000, "a barge-in")
+            barge = page.evaluate("window.spVoice.bargeIns()[0]")
+            assert page.evaluate("window.spAudio.playing()") == 0  # silent at once
+            assert barge["playing"] and barge["running"], barge
+            # Speech onset to silence: the speech detector's minimum speech, one hop, a stop.
+            assert 0 <= barge["latency_ms"] < 1500, barge
+            # The turn was stopped upstream and says it was interrupted, keeping its text.
+            assert wait_until(lambda: fake.disconnects > before, 10), "upstream still open"
+            page.wait_for_function(
+                "() => document.querySelector('#sp-chat').innerText.includes('Interrupted \u2014')"
+            )
+            assert "Stopped \u2014" not in voice.chat_text()
+            assert "The weather in Paris is mild today" in voice.chat_text()
+            # What was not yet spoken is dimmed; what was heard is not.
+            dimmed = page.evaluate(
+                "() => [...CSS.highlights.get('sp-unspoken')].map((r) => r.toString()).join('')"
+            )
+            assert "the parks" in dimmed and "The weather in Paris" not in dimmed
+            # The utterance that interrupted is the next turn.
+            assert wait_until(lambda: asked(fake, "tokyo"), 30), "the second utterance not sent"
+            page.wait_for_function(
+                "() => document.querySelector('#sp-chat').innerText.includes('evening in Tokyo')",
+                timeout=15_000,
+            )
+            history = fake.chat_requests[-1].body["messages"]
+            assert any("mild today" in str(m["content"]) for m in history[:-1])
+            first, second = page.evaluate("window.spVoice.waterfalls()")
+            assert first["interrupted"]["latency_ms"] == barge["latency_ms"]
+            assert second["barged_in"]["latency_ms"] == barge["latency_ms"]
+            page.screenshot(path="/tmp/voice_barge_in.png")
+            assert voice.errors == []
+    finally:
+        gate.set()
+
+
+def test_the_pages_own_voice_does_not_interrupt_it(
+    playwright: Playwright, base_url: str, wavs: dict[str, str], fake: FakeOpenAI
+) -> None:
+    fake.enqueue(Reply(chunks=["The first sentence is here. ", "A second one follows it."]))
+    with chromium(playwright, wavs["silent"]) as browser:
+        voice = open_page(browser, base_url)
+        page = voice.page
+        page.click("#sp-mic")
+        voice.wait_for("() => window.spVoice.state().listening", 20_000, "listening")
+        page.fill("#sp-message textarea", "Say two things")
+        page.click("#sp-send")
+        # Both sentences played to their end while the microphone listened.
+        voice.wait_for(
+            "() => window.spAudio.stats().length >= 2 && window.spAudio.playing() === 0"
+            " && document.querySelector('#sp-audio-status').innerText.includes('Finished')",
+            30_000,
+            "the answer spoken to its end",
+        )
+        assert voice.events("speech-started") == []
+        assert page.evaluate("window.spVoice.bargeIns()") == []
+        assert "Interrupted" not in voice.chat_text()
+        assert page.evaluate("window.spVoice.state()")["listening"] is True
+
+
+# -- push to talk ------------------------------------------------------------------------------
+
+
+def test_push_to_talk_sends_what_was_said_while_held(
+    playwright: Playwright, base_url: str, wavs: dict[str, str], fake: FakeOpenAI
+) -> None:
+    fake.enqueue(Reply(chunks=["Held ", "and heard."]))
+    with chromium(playwright, wavs["one"]) as browser:
+        voice = open_page(browser, base_url)
+        page = voice.page
+        box = page.locator("#sp-ptt").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        # Held until the whole sentence (it ends at 2.9 s into the recording) has been sent.
+        voice.wait_for("() => window.spVoice.state().sentMs >= 3200", 20_000, "3.2 s sent")
+        page.mouse.up()
+        sent = page.evaluate("window.spVoice.state().sentMs")
+        assert wait_until(lambda: asked(fake, "weather", "paris"), 20), "nothing was sent"
+        page.wait_for_function(
+            "() => document.querySelector('#sp-chat').innerText.includes('Held and heard.')"
+        )
+        # Released: nothing more was sent, and the button, not a silence, ended the utterance.
+        state = page.evaluate("window.spVoice.state()")
+        assert state["handsFree"] is False and state["holding"] is False
+        assert state["sentMs"] == sent
+        assert len([e for e in voice.events("transcript") if e.get("utterance_end")]) == 1
+
+
+# -- the chat's "interrupted" note (no browser needed) -----------------------------------------
+
+
+def _turn(turn_id: str) -> TurnState:
+    turn = TurnState()
+    turn.handle(TurnStarted(turn_id, "local:x", "p@1", "prompt", True, None))
+    return turn
+
+
+def _said(role: str, text: str, **extra: Any) -> dict[str, Any]:
+    return {"role": role, "content": [{"type": "text", "text": text}], **extra}
+
+
+def test_only_the_interrupted_turns_say_so() -> None:
+    meta = "<sub>p@1 · local:x · prompt node</sub>"
+    chat = [
+        _said("user", "first"),
+        _said("assistant", f"Partial\n\n{STOPPED_NOTE}\n\n{meta}"),
+        _said("user", "second"),
+        _said("assistant", "a tool call", metadata={"title": "tool"}),
+        _said("assistant", f"All of it, still being spoken.\n\n{meta}"),
+        _said("user", "third"),
+        _said("assistant", f"Stopped by the button.\n\n{STOPPED_NOTE}"),
+    ]
+    turns = [_turn("t1"), _turn("t2"), _turn("t3")]
+    marked = mark_interrupted(chat, turns, {"t1", "t2"})
+    texts = [m["content"][0]["text"] for m in marked]
+    # A stopped turn says interrupted instead; a finished one gets it before its meta line.
+    assert texts[1] == f"Partial\n\n{INTERRUPTED_NOTE}\n\n{meta}"
+    assert texts[3] == "a tool call"
+    assert texts[4] == f"All of it, still being spoken.\n\n{INTERRUPTED_NOTE}\n\n{meta}"
+    assert texts[6] == chat[6]["content"][0]["text"]  # the Stop button's turn is left alone
+    assert mark_interrupted(marked, turns, {"t1", "t2"}) == marked  # marking twice changes nothing
+    assert mark_interrupted(chat, turns, set()) is chat
+
+
+def test_the_running_mark_is_hidden_and_names_the_turn() -> None:
+    marked = running_mark("<div class='sp-stats'></div>", "turn_1", running=True)
+    assert marked.startswith(
+        "<span hidden class='sp-turn-mark' data-sp-turn='running' data-sp-turn-id='turn_1'>"
+    )
+    assert "data-sp-turn='idle'" in running_mark("", None, running=False)
