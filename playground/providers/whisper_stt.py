@@ -456,7 +456,9 @@ class LocalTranscription:
             self._since_interim_ms = 0.0
         elif isinstance(event, UtteranceEnded):
             self._end(event)
-        elif self._segmenter.speaking:
+        elif self._segmenter.speaking and not self._segmenter.in_pause:
+            # Only while words are coming: an interim decode started in the silence that may
+            # end the utterance would hold up the final decode behind it.
             self._since_interim_ms += self._segmenter.frame_ms
             if self._since_interim_ms >= self._stt.interim_every_ms and not self._interim_waiting:
                 self._since_interim_ms = 0.0

@@ -96,6 +96,11 @@ class UtteranceSegmenter:
         return self._speaking
 
     @property
+    def in_pause(self) -> bool:
+        """Speaking, but the latest frame was not speech: perhaps the end of the utterance."""
+        return self._speaking and self._silence > 0
+
+    @property
     def speech_ms(self) -> float:
         """Milliseconds from the onset to the end of the latest speech frame (0 when idle)."""
         if not self._speaking or self._onset is None:
