@@ -11,7 +11,7 @@
 (c) Barge-in: the user speaks over a running answer; the time from the first frame of their
     speech leaving the client to the ``barge-in`` event arriving back (the turn already stopped
     upstream). Both engines need some speech before they call it speech (a cough is not a
-    barge-in): Deepgram's first ``SpeechStarted``, the local VAD's 200 ms.
+    barge-in): Deepgram's first ``SpeechStarted``, the local VAD's 96 ms.
 
 The page adds the browser's side (microphone capture, playback start) to these; the page's own
 figures are measured by the voice browser tests.
@@ -185,7 +185,7 @@ def run() -> list[Row]:
         ),
         Row(
             "voice_loop",
-            "(c) … with the local VAD (200 ms of speech to count)",
+            "(c) … with the local VAD (96 ms of speech to count)",
             barge_local,
             "ms",
             target=f"≤ {BARGE_TARGET_MS:.0f} ms",

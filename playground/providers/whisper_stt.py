@@ -120,6 +120,11 @@ def _config_error(message: str) -> ProviderError:
     return ProviderError(message, category=ErrorCategory.CONFIG, provider=_PROVIDER)
 
 
+# Speech before it counts (barge-in fires then): a click or a short cough is shorter, and Silero
+# scores most non-speech sounds low anyway; a longer wait would put barge-in past 150 ms.
+MIN_SPEECH_MS = 96.0  # three 32 ms frames
+
+
 class LocalSTT:
     """An ``STTProvider`` over one Whisper model loaded once per process, shared by sessions.
 
@@ -329,6 +334,7 @@ class LocalTranscription:
         self.end_of_utterance_ms = end_of_utterance_ms
         self._segmenter = UtteranceSegmenter(
             end_of_utterance_ms=end_of_utterance_ms,
+            min_speech_ms=MIN_SPEECH_MS,
             frame_samples=FRAME_SAMPLES,
             sample_rate=SAMPLE_RATE,
         )
