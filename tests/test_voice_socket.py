@@ -94,6 +94,17 @@ def next_event(ws: ClientConnection, timeout: float = 15.0) -> tuple[str, dict[s
     return frame["event"], frame["data"]
 
 
+def wait_for_listening(ws: ClientConnection) -> bool:
+    """The next event is ``listening``; a session just closed may take a moment to let go."""
+    for _ in range(50):
+        name, _data = next_event(ws)
+        if name == "listening":
+            return True
+        time.sleep(0.05)
+        ws.send(start_frame())
+    return False
+
+
 def events_until(
     ws: ClientConnection, name: str, timeout: float = 20.0
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -333,3 +344,24 @@ def test_the_offline_engine_hears_spoken_words_and_answers_them(
     assert dict(seen)["completion-end"]["text"] == "Sunny."
     stages = [s["stage"] for s in dict(seen)["waterfall"]["stages"]]
     assert stages[:3] == ["transcript", "request", "first_token"]
+
+
+def test_listening_sessions_are_capped_per_client_apart_from_turns(
+    fake: FakeOpenAI, deepgram: FakeDeepgram
+) -> None:
+    deepgram.listen_script = ("one more",)
+    fake.enqueue(Reply(chunks=["Done."]))
+    for url in serve(fake, deepgram, playground_max_concurrent_turns=1):
+        with connect(url) as first:
+            first.send(start_frame())
+            assert next_event(first)[0] == "listening"
+            with connect(url) as second:
+                second.send(start_frame())
+                name, data = next_event(second)
+                assert (name, data["code"], data["retryable"]) == ("error", "rate_limited", True)
+            # The socket's own turn still runs: listening does not take a turn's place.
+            send_audio(first, tone(200) + silence(500))
+            assert dict(events_until(first, "end"))["completion-end"]["text"] == "Done."
+        with connect(url) as third:  # the first one closed: its place is free again
+            third.send(start_frame())
+            assert wait_for_listening(third)

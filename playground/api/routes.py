@@ -439,6 +439,15 @@ def build_api_router(
         summary="Ask the OpenAI-compatible server for its models again; answers as /v1/models",
     )
 
+    # Listening sessions are counted apart from turns (a spoken turn is a turn as well, and a
+    # socket holding a turn's slot would leave its own turns none), with the same limits.
+    listening = TurnGate(
+        ClientLimiter(
+            per_minute=services.settings.playground_rate_limit_per_minute,
+            max_concurrent=services.settings.playground_max_concurrent_turns,
+        )
+    )
+
     async def voice(websocket: WebSocket) -> None:
         token = services.settings.playground_api_token
         # Without the header, the start frame must present the token (a browser cannot send
@@ -451,6 +460,7 @@ def build_api_router(
             socket=websocket,
             runner=runner,
             gate=TurnGate(limiter),
+            listening=listening,
             creds=services.server_credentials,
             client=api.client_id(websocket),
             stt_for=services.engines.stt_for,

@@ -109,7 +109,8 @@ class VoiceConnection:
 
     socket: WebSocket
     runner: TurnRunner
-    gate: TurnGate
+    gate: TurnGate  # each spoken turn passes it, as a POSTed one does
+    listening: TurnGate  # each listening session (a start) passes it, under the same limits
     creds: Credentials
     client: str
     stt_for: Callable[[Engine, Credentials], STTProvider]
@@ -203,10 +204,27 @@ class VoiceConnection:
             self.error("invalid_request", problem, stage="request")
             return True
         try:
+            release = self.listening.enter(self.client)
+        except TurnRefused as exc:
+            self.error("rate_limited", exc.message, stage="request", retryable=True)
+            return True
+        try:
+            return await self._listen_until_done(start)
+        finally:
+            release()
+
+    async def _listen_until_done(self, start: VoiceStart) -> bool:
+        """One listening session, from its engine's connection to its close (``_converse``)."""
+        try:
             provider = self.stt_for(start.stt, self.creds)
             session = provider.open_session(end_of_utterance_ms=start.end_of_utterance_ms)
+        except PlaygroundError as exc:
+            self.error(exc.category.value, exc.message, stage="stt", retryable=exc.retryable)
+            return True
+        try:
             await session.connect()
         except PlaygroundError as exc:
+            await session.aclose()
             self.error(exc.category.value, exc.message, stage="stt", retryable=exc.retryable)
             return True
         self.emit("listening", {"stt": start.stt, "sample_rate": SAMPLE_RATE})
