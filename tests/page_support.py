@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -58,13 +59,16 @@ def chromium(mic_wav: str | None = None) -> Iterator[Browser]:
 
 
 @contextmanager
-def serve_page(fake: FakeOpenAI, *, listen: bool = False) -> Iterator[str]:
+def serve_page(fake: FakeOpenAI, *, listen: bool = False, **settings: Any) -> Iterator[str]:
     """The whole app (page and API) with OpenAI pointed at ``fake``; yields its base URL.
-    ``listen``: the offline speech-to-text is loaded too (voice input tests)."""
+    ``listen``: the offline speech-to-text is loaded too (voice input tests); ``settings``:
+    more of them (a Deepgram key and base URL)."""
     with pytest.MonkeyPatch.context() as mp:
         for name in _ENV_KEYS:  # module fixtures run before the per-test environment cleanup
             mp.delenv(name, raising=False)
-        services = make_test_services(openai_api_key="test-key", openai_base_url=fake.base_url)
+        services = make_test_services(
+            openai_api_key="test-key", openai_base_url=fake.base_url, **settings
+        )
     # Load the local voice now, so voice tests measure streaming, not a cold start. On a thread
     # of its own: Playwright's sync API keeps an event loop running on this one.
     with ThreadPoolExecutor(1) as pool:

@@ -1197,6 +1197,20 @@ def test_each_value_goes_to_its_own_component_whatever_the_order() -> None:
     assert by_component[outputs.slots.chatbot] is values.chatbot
 
 
+def test_each_audio_feed_repeats_the_two_pieces_before_its_new_ones() -> None:
+    """A busy page can get two feeds in one tick and see only the last; the overlap keeps the
+    piece the first one carried (the player skips pieces it has)."""
+    outputs, state = _turn_outputs(), SessionState()
+    turn = state.begin("hi")
+    turn.handle(TurnStarted("turn_1", "m", "p@1", "prompt", True, "local:joe"))
+    seqs = []
+    for seq in range(4):
+        turn.handle(audio(seq, f"Piece {seq}.", 300))
+        feed = json.loads(outputs.render(state, AUDIO).audio_feed)
+        seqs.append([piece["seq"] for piece in feed["pieces"]])
+    assert seqs == [[0], [0, 1], [0, 1, 2], [1, 2, 3]]
+
+
 def test_audio_goes_out_once_per_piece_and_retracted_text_stops_the_voice() -> None:
     outputs, state = _turn_outputs(), SessionState()
     turn = state.begin("hi")

@@ -9,11 +9,8 @@ the speech engines are shared by the module.
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import wave
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,14 +21,16 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from playground.providers.piper_tts import PiperTTS
 from playground.turn.events import TurnStarted
 from playground.turn.state import TurnState
 from playground.turn.waterfall import STAGES as WATERFALL_STAGES
 from playground.ui.render.chat_view import STOPPED_NOTE
 from playground.ui.voice_panel import INTERRUPTED_NOTE, mark_interrupted, running_mark
+from tests import speech_support
+from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.page_support import PAGE_LOAD_MS, chromium_args, serve_page
+from tests.speech_support import RATE, silence, write_wav
 from tests.support import wait_until
 
 pytestmark = [
@@ -40,7 +39,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
 ]
 
-RATE = 16_000
 WEATHER = "Please check the weather in Paris, France."
 TOKYO = "What time is it in Tokyo right now?"
 # Long enough to still be speaking when the second utterance starts, however fast the voice.
@@ -58,58 +56,22 @@ STAGES = [name for name, _ in WATERFALL_STAGES]
 # -- the microphone's recordings --------------------------------------------------------------
 
 
-def resample_to_16k(pcm: bytes, rate: int) -> np.ndarray:
-    """Band-limited resampling of a whole clip: keep the spectrum below 8 kHz."""
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    count = round(len(samples) * RATE / rate)
-    spectrum = np.fft.rfft(samples)[: count // 2 + 1]
-    return np.asarray(np.fft.irfft(spectrum, count) * count / len(samples))
-
-
-def silence(ms: float) -> np.ndarray:
-    # Triangular dither of +-2 LSB: a real microphone is never digitally silent.
-    return np.random.default_rng(7).triangular(-2, 0, 2, int(RATE * ms / 1000))
-
-
-def write_wav(path: Path, parts: list[np.ndarray]) -> str:
-    samples = np.clip(np.round(np.concatenate(parts)), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(samples.tobytes())
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """What the fake microphone hears: one sentence; two sentences far enough apart for the
     first one's answer to be playing when the second starts; nothing at all."""
-    tts = PiperTTS()
-
-    async def speak() -> dict[str, np.ndarray]:
-        session = tts.open_session("joe")
-        spoken = {}
-        for text in (WEATHER, TOKYO):
-            audio = await session.synthesize(text)
-            spoken[text] = resample_to_16k(audio.pcm, audio.sample_rate)
-        await session.aclose()
-        return spoken
-
-    # On a thread of its own: Playwright's sync API may keep an event loop running on this one.
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            speech = pool.submit(asyncio.run, speak()).result()
-    finally:
-        tts.close()
+    speech = speech_support.spoken((WEATHER, TOKYO))
     folder = tmp_path_factory.mktemp("mic")
+
+    def wav(name: str, pcm: bytes) -> str:
+        return str(write_wav(folder / f"{name}.wav", pcm))
+
     return {
-        "one": write_wav(folder / "one.wav", [silence(500), speech[WEATHER], silence(6000)]),
-        "two": write_wav(
-            folder / "two.wav",
-            [silence(500), speech[WEATHER], silence(8500), speech[TOKYO], silence(6000)],
+        "one": wav("one", silence(500) + speech[WEATHER] + silence(6000)),
+        "two": wav(
+            "two", silence(500) + speech[WEATHER] + silence(8500) + speech[TOKYO] + silence(6000)
         ),
-        "silent": write_wav(folder / "silent.wav", [silence(2000)]),
+        "silent": wav("silent", silence(2000)),
     }
 
 
@@ -444,3 +406,43 @@ def test_the_running_mark_is_hidden_and_names_the_turn() -> None:
         "<span hidden class='sp-turn-mark' data-sp-turn='running' data-sp-turn-id='turn_1'>"
     )
     assert "data-sp-turn='idle'" in running_mark("", None, running=False)
+
+
+# -- Deepgram from the page ---------------------------------------------------------------------
+
+
+def test_the_page_listens_through_deepgram_when_picked(
+    playwright: Playwright, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    # The fake Deepgram hears a scripted word per 100 ms of sound and ends the utterance after
+    # the endpointing silence; Chromium's microphone plays the tone once, then silence.
+    t = np.arange(int(RATE * 0.6)) / RATE
+    tone = (np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes()
+    wav = str(write_wav(tmp_path / "tone.wav", bytes(RATE // 5 * 2) + tone + bytes(RATE * 2)))
+    fake.enqueue(Reply(chunks=["Soup ", "of the day."]))
+    with (
+        FakeDeepgram() as deepgram,
+        serve_page(
+            fake, deepgram_api_key=deepgram.api_key, deepgram_base_url=deepgram.base_url
+        ) as url,
+        chromium(playwright, wav) as browser,
+    ):
+        deepgram.listen_script = ("what is on the menu",)
+        voice = open_page(browser, url)
+        voice.page.select_option("#sp-stt", "deepgram")
+        voice.page.click("#sp-mic")
+        voice.wait_for(
+            "() => window.spVoice.events().some((e) =>"
+            " e.event === 'transcript' && e.data.utterance_end)",
+            30_000,
+            "Deepgram's final transcript",
+        )
+        assert wait_until(lambda: asked(fake, "what is on the menu"), 20), "sent as the turn"
+        voice.wait_for(
+            "() => document.querySelector('#sp-chat').innerText.includes('Soup of the day.')",
+            20_000,
+            "the answer",
+        )
+        listened = deepgram.listens[-1]
+        assert listened.query["model"] == "nova-3" and listened.query["sample_rate"] == "16000"
+        assert not voice.errors

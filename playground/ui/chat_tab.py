@@ -25,7 +25,7 @@ from playground.ui.render import notebook_view, panel_view, timing_view
 from playground.ui.session import SessionState, drive_turn, refused
 from playground.ui.settings_panel import SettingsPanel
 from playground.ui.turn_outputs import TurnOutputs, chat_value
-from playground.ui.voice_panel import VoicePanel, mark_interrupted, running_mark, timed_audio_feed
+from playground.ui.voice_panel import VoicePanel, mark_interrupted, running_mark
 from playground.ui.wire import wire_value
 
 if TYPE_CHECKING:
@@ -316,7 +316,7 @@ class ChatTab:
         turn_id = turn.started.turn_id if turn is not None and turn.started is not None else None
         if turn is not None and turn_id is not None and state.audio_sent > fed:
             sent_ms = (time.monotonic() - started) * 1000
-            feed = timed_audio_feed(turn_id, turn.audio, fed, sent_ms)
+            feed = panel_view.audio_feed(turn_id, turn.audio, panel_view.feed_start(fed), sent_ms)
             values.audio_feed = state.last_feed = feed
         if not isinstance(state, ChatSession):
             return

@@ -65,7 +65,8 @@ class TurnOutputs:
                 feed = panel_view.audio_stop_feed(started.turn_id, reason)
                 state.audio_stopped = True
             elif frame.new_audio:
-                feed = panel_view.audio_feed(started.turn_id, turn.audio, state.audio_sent)
+                start = panel_view.feed_start(state.audio_sent)
+                feed = panel_view.audio_feed(started.turn_id, turn.audio, start)
                 state.audio_sent = len(turn.audio)
             if feed is not None:
                 values.audio_feed = state.last_feed = feed  # a Textbox's value is its wire value

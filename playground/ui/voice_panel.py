@@ -6,16 +6,14 @@ The audio never goes through Gradio: ``static/voice_input.js`` streams the micro
 ``/v1/voice`` socket in ``transcribe`` mode and, when an utterance ends, puts its text in the
 message box and clicks Send, so a spoken turn is a typed one (same gate, notebook, rendering,
 voice). This module renders the elements the script drives, with the server's choices in data
-attributes, and the few server-side pieces the script needs on the turn's frames: the audio
-pieces' timings (``timed_audio_feed``), whether a turn is running (``running_mark``), and the
-"interrupted" note of a turn the user spoke over (``mark_interrupted``).
+attributes, and the few server-side pieces the script needs on the turn's frames: whether a
+turn is running (``running_mark``) and the "interrupted" note of a turn the user spoke over
+(``mark_interrupted``). The audio pieces' timings ride in ``panel_view.audio_feed``.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +22,6 @@ import gradio as gr
 
 from playground.providers.whisper_stt import local_stt_unavailable_reason
 from playground.services import Services
-from playground.turn.events import AudioReady
 from playground.turn.state import TurnState
 from playground.ui.render.chat_view import STOPPED_NOTE
 
@@ -35,7 +32,6 @@ __all__ = [
     "VoicePanel",
     "mark_interrupted",
     "running_mark",
-    "timed_audio_feed",
 ]
 
 EOU_DEFAULT_MS = 700
@@ -145,31 +141,6 @@ class VoicePanel:
 <span id='sp-voice-status'>Microphone off.</span>
 </div>
 </div>"""
-
-
-def timed_audio_feed(turn_id: str, pieces: Sequence[AudioReady], start: int, sent_ms: float) -> str:
-    """New audio pieces for the page's player (as ``panel_view.audio_feed``), with each piece's
-    timings for the waterfall and ``sent_ms``: when this feed left, in ms since the turn
-    started. The page pins the turn's ``t_ms`` clock to its own with it."""
-    return json.dumps(
-        {
-            "turn": turn_id,
-            "sent_ms": round(sent_ms, 1),
-            "pieces": [
-                {
-                    "seq": p.seq,
-                    "data": base64.b64encode(p.wav).decode("ascii"),
-                    "text": p.text,
-                    "t_ms": p.t_ms,
-                    "synth_ms": p.synth_ms,
-                    "duration_ms": p.duration_ms,
-                    "first_byte_ms": p.first_byte_ms,
-                    "leading_silence_ms": p.leading_silence_ms,
-                }
-                for p in pieces[start:]
-            ],
-        }
-    )
 
 
 def running_mark(summary: str, turn_id: str | None, *, running: bool) -> str:

@@ -136,22 +136,42 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:,.1f}"
 
 
-def audio_feed(turn_id: str, pieces: Sequence[Any], start: int) -> str:
-    """New audio pieces for the page's Web Audio player, as JSON."""
-    return json.dumps(
-        {
-            "turn": turn_id,
-            "pieces": [
-                {
-                    "seq": p.seq,
-                    "data": base64.b64encode(p.wav).decode("ascii"),
-                    "text": p.text,
-                    "t_ms": p.t_ms,
-                }
-                for p in pieces[start:]
-            ],
-        }
-    )
+# Pieces already sent that each feed repeats. Two feeds set in one browser tick (a busy page
+# gets several frames in one read) show only the last, so a feed that carried only its new
+# pieces could lose a sentence; the player skips the pieces it has.
+FEED_OVERLAP = 2
+
+
+def feed_start(sent: int) -> int:
+    """Where a feed starts when ``sent`` pieces have been sent: a little before the new ones."""
+    return max(0, sent - FEED_OVERLAP)
+
+
+def audio_feed(
+    turn_id: str, pieces: Sequence[Any], start: int, sent_ms: float | None = None
+) -> str:
+    """New audio pieces for the page's Web Audio player, as JSON, with each piece's timings
+    (the voice waterfall reads them). ``sent_ms``: when this feed left, in ms since the turn
+    started, so the page can pin the turn's ``t_ms`` clock to its own."""
+    feed: dict[str, Any] = {
+        "turn": turn_id,
+        "pieces": [
+            {
+                "seq": p.seq,
+                "data": base64.b64encode(p.wav).decode("ascii"),
+                "text": p.text,
+                "t_ms": p.t_ms,
+                "synth_ms": p.synth_ms,
+                "duration_ms": p.duration_ms,
+                "first_byte_ms": p.first_byte_ms,
+                "leading_silence_ms": p.leading_silence_ms,
+            }
+            for p in pieces[start:]
+        ],
+    }
+    if sent_ms is not None:
+        feed["sent_ms"] = round(sent_ms, 1)
+    return json.dumps(feed)
 
 
 def audio_stop_feed(turn_id: str, reason: str) -> str:
