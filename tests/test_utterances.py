@@ -62,12 +62,11 @@ def test_speech_starts_after_min_speech_and_is_timed_at_the_onset() -> None:
 
 def test_a_pause_is_told_apart_from_words_while_speaking() -> None:
     seg = segmenter()
-    feed(seg, [0.9] * 8)
-    assert seg.speaking and not seg.in_pause
-    feed(seg, [0.1] * 3)
-    assert seg.speaking and seg.in_pause, "silence that may end the utterance"
-    feed(seg, [0.9])
-    assert not seg.in_pause, "words again"
+    seen = []
+    for probabilities in ([0.9] * 8, [0.1] * 3, [0.9]):  # words, a pause, words again
+        feed(seg, probabilities)
+        seen.append((seg.speaking, seg.in_pause))
+    assert seen == [(True, False), (True, True), (True, False)]
 
 
 def test_a_cough_shorter_than_min_speech_is_not_speech() -> None:
