@@ -56,7 +56,9 @@ else
       tests/test_page_gate.py tests/test_ui_browser.py tests/test_notebook_browser.py \
       tests/test_widget_browser.py tests/test_workbench_browser.py tests/test_arena.py \
       tests/test_arena_browser.py tests/test_evals.py tests/test_evals_browser.py \
-      tests/test_reasoning.py tests/test_responses_api.py tests/test_model_discovery.py
+      tests/test_reasoning.py tests/test_responses_api.py tests/test_model_discovery.py \
+      tests/test_voice_socket.py tests/test_voice_browser.py tests/test_local_stt.py \
+      tests/test_deepgram_stt.py
 fi
 echo "rounds: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
