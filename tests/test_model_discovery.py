@@ -19,6 +19,10 @@ from playground.errors import MissingKeyError
 from playground.model_discovery import is_openai, server_host
 from playground.server import build_app
 from playground.services import Services
+from playground.turn.arena import ArenaSession
+from playground.turn.gate import TurnGate
+from playground.turn.runner import TurnRunner
+from playground.ui.arena_tab import ArenaTab, ColumnConfig
 from playground.ui.settings_panel import SettingsPanel
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.page_support import PAGE_LOAD_MS, chromium, serve_page
@@ -511,3 +515,20 @@ def test_the_refresh_button_beside_the_picker_updates_it_in_the_page(fake: FakeO
         finally:
             fake.model_ids = list(FAKE_MODELS)
             page.close()
+
+
+async def test_a_name_typed_into_an_arena_column_is_the_servers_too(fake: FakeOpenAI) -> None:
+    services = await discovered(fake)
+    try:
+        settings = panel_of(services)
+        arena = ArenaTab(TurnRunner(services), settings, TurnGate(None))
+        prompt = settings.default_prompt
+        ref = f"{prompt.id}@{prompt.version}"
+        typed, listed = arena.requests(
+            "hi",
+            ArenaSession(),
+            [ColumnConfig("llama3:8b", ref), ColumnConfig("compatible:qwen2.5", ref)],
+        )
+        assert (typed.model, listed.model) == ("compatible:llama3:8b", "compatible:qwen2.5")
+    finally:
+        await services.aclose()

@@ -543,7 +543,8 @@ class ArenaTab:
         return Composer.compose(
             self.settings.prompts,
             message,
-            model=config.model,
+            # A name typed into the column's picker is the compatible server's, as in the chat.
+            model=self.settings.catalog.typed_model(config.model),
             prompt=prompt_id,
             version=version,
             node=None,
