@@ -78,16 +78,20 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return JSONResponse({"error": error}, status_code=status)
 
 
-def validation_error(exc: ValidationError) -> JSONResponse:
-    """422 naming the first invalid field, with pydantic's one-line message for it (not the
-    dump, which echoes the input back)."""
+def first_problem(exc: ValidationError, whole: str = "(body)") -> tuple[str, str]:
+    """The first invalid field and pydantic's one-line message for it (not the dump, which
+    echoes the input back); ``whole`` names a problem with no field."""
     first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(body)"
+    field = ".".join(str(part) for part in first["loc"]) or whole
     if first["type"] == "extra_forbidden":
-        message = f"unknown field {field!r}"
-    else:
-        message = f"{field}: {first['msg']}"
-    log.info("invalid request: %d error(s), first at %s (%s)", exc.error_count(), field, first)
+        return field, f"unknown field {field!r}"
+    return field, f"{field}: {first['msg']}"
+
+
+def validation_error(exc: ValidationError) -> JSONResponse:
+    """422 naming the first invalid field, with its one-line message."""
+    field, message = first_problem(exc)
+    log.info("invalid request: %d error(s), first at %s", exc.error_count(), field)
     return error_response(422, "invalid_request", message, field)
 
 

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from fastapi import WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from playground.api.errors import first_problem
 from playground.api.identity import token_matches
 from playground.catalog import Credentials
 from playground.errors import ConfigError, PlaygroundError, UnsupportedValueError
@@ -185,7 +186,7 @@ class VoiceConnection:
             try:
                 start = VoiceStart.model_validate_json(text)
             except ValidationError as exc:
-                self.error("invalid_request", _first_problem(exc), stage="request")
+                self.error("invalid_request", first_problem(exc, "(frame)")[1], stage="request")
                 continue
             if self.token_needed is not None:
                 if not token_matches(start.access_token, self.token_needed):
@@ -316,7 +317,7 @@ class VoiceConnection:
         try:
             TurnRequest.model_validate({**fields, "message": "-"})
         except ValidationError as exc:
-            return f"turn.{_first_problem(exc)}"
+            return f"turn.{first_problem(exc, '(frame)')[1]}"
         return None
 
     async def _answer(self, transcript: Transcript, start: VoiceStart) -> None:
@@ -341,7 +342,9 @@ class VoiceConnection:
             self.error("rate_limited", exc.message, stage="request", retryable=True)
             return
         except (ValidationError, InvalidPromptError, UnsupportedValueError, ConfigError) as exc:
-            message = _first_problem(exc) if isinstance(exc, ValidationError) else str(exc)
+            message = (
+                first_problem(exc, "(frame)")[1] if isinstance(exc, ValidationError) else str(exc)
+            )
             self.error("invalid_request", message, stage="request")
             return
         spoken = _SpokenTurn(turn, waterfall)
@@ -401,11 +404,3 @@ def _command(text: str) -> str | None:
         return None
     kind = value.get("type") if isinstance(value, dict) else None
     return kind if isinstance(kind, str) else None
-
-
-def _first_problem(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(frame)"
-    if first["type"] == "extra_forbidden":
-        return f"unknown field {where!r}"
-    return f"{where}: {first['msg']}"

@@ -29,9 +29,8 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Generic, TypeVar
+from typing import Final
 
 import httpx
 import websockets.exceptions as ws_exceptions
@@ -43,6 +42,7 @@ from playground.errors import ConfigError, ErrorCategory, MissingKeyError, Provi
 from playground.providers.base import Transcript
 from playground.providers.deepgram_environment import deepgram_environment
 from playground.providers.deepgram_errors import AUTH_MESSAGE, ErrorTranslator, error
+from playground.providers.event_stream import EventStream
 
 __all__ = [
     "AUTH_MESSAGE",
@@ -61,7 +61,6 @@ MIN_UTTERANCE_END_MS: Final = 1000  # Deepgram refuses a smaller utterance_end_m
 CLOSE_TIMEOUT: Final = 2.0  # seconds allowed for Deepgram to flush and close after CloseStream
 SPEECH_STARTED_BACKLOG: Final = 32  # unread SpeechStarted times kept (oldest dropped)
 
-T = TypeVar("T")
 _SendAction = Callable[[AsyncV1SocketClient], Awaitable[None]]
 
 
@@ -233,44 +232,6 @@ class UtteranceAssembler:
 # ----------------------------------------------------------------------------- session
 
 
-@dataclass(frozen=True, slots=True)
-class _Done:
-    """The end of a stream; ``error`` if the connection failed."""
-
-    error: ProviderError | None = None
-
-
-class _Stream(Generic[T]):
-    """A queue read by one async iterator; ``finish`` ends it (with an error, if any)."""
-
-    def __init__(self, backlog: int = 0) -> None:
-        self._queue: asyncio.Queue[T | _Done] = asyncio.Queue()
-        self._backlog = backlog
-        self._done: _Done | None = None
-
-    def put(self, item: T) -> None:
-        if self._done is not None:
-            return
-        if self._backlog and self._queue.qsize() >= self._backlog:
-            self._queue.get_nowait()  # nobody reads: keep the newest
-        self._queue.put_nowait(item)
-
-    def finish(self, error: ProviderError | None = None) -> None:
-        if self._done is None:
-            self._done = _Done(error)
-            self._queue.put_nowait(self._done)
-
-    async def __aiter__(self) -> AsyncIterator[T]:
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, _Done):
-                self._queue.put_nowait(item)  # a second reader ends too
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item
-
-
 class DeepgramTranscription:
     """One conversation's ``/v1/listen`` WebSocket (a ``TranscriptionSession``).
 
@@ -293,8 +254,8 @@ class DeepgramTranscription:
         self.end_of_utterance_ms = end_of_utterance_ms
         self.request_id: str | None = None  # from Deepgram's Metadata message
         self._assembler = UtteranceAssembler()
-        self._transcripts: _Stream[Transcript] = _Stream()
-        self._speech: _Stream[float] = _Stream(SPEECH_STARTED_BACKLOG)
+        self._transcripts: EventStream[Transcript] = EventStream()
+        self._speech: EventStream[float] = EventStream(SPEECH_STARTED_BACKLOG)
         self._stack: contextlib.AsyncExitStack | None = None
         self._conn: AsyncV1SocketClient | None = None
         self._reader: asyncio.Task[None] | None = None

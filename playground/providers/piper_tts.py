@@ -15,20 +15,19 @@ options, so onnxruntime keeps its default of one intra-op thread per physical co
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from playground.errors import ConfigError, ErrorCategory, PlaygroundError, ProviderError
 from playground.providers.base import SpeechAudio
+from playground.providers.serial_worker import SerialWorker
 
 __all__ = [
     "LOCAL_VOICES",
@@ -136,8 +135,7 @@ class PiperTTS:
         self._loader: VoiceLoader = loader or _load_piper_voice
         self._voices: dict[str, Any] = {}
         self._load_lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
+        self._worker = SerialWorker("piper-tts")
         self.load_seconds: float | None = None  # how long loading the model took
         self.warm_up_seconds: float | None = None  # load + a first short synthesis
 
@@ -192,21 +190,11 @@ class PiperTTS:
 
     async def run(self, func: Callable[..., _T], *args: Any) -> _T:
         """Run ``func(*args)`` on the voice's worker thread (jobs run one at a time, in order)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._get_executor(), func, *args)
+        return await self._worker.run(func, *args)
 
     def close(self) -> None:
         """Stop the worker thread, dropping queued jobs. Later use starts a new one."""
-        with self._executor_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-
-    def _get_executor(self) -> ThreadPoolExecutor:
-        with self._executor_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper-tts")
-            return self._executor
+        self._worker.close()
 
     def _synthesize_blocking(
         self, voice: str, text: str, wanted: Callable[[], bool]

@@ -27,16 +27,17 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, TypeVar
 
 import numpy as np
 
 from playground.errors import ErrorCategory, PlaygroundError, ProviderError
 from playground.providers.base import Transcript
+from playground.providers.event_stream import EventStream
+from playground.providers.serial_worker import SerialWorker
 from playground.providers.voice_activity import (
     FRAME_BYTES,
     FRAME_SAMPLES,
@@ -144,8 +145,7 @@ class LocalSTT:
         self.beam_size = beam_size
         self._model: Any = None
         self._load_lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
+        self._worker = SerialWorker("whisper")
         self.load_seconds: float | None = None  # hash check + model load
         self.warm_up_seconds: float | None = None  # load + a first decode
 
@@ -221,21 +221,11 @@ class LocalSTT:
 
     async def run(self, func: Callable[..., _T], *args: Any) -> _T:
         """Run ``func(*args)`` on the worker thread (jobs run one at a time, in order)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._get_executor(), func, *args)
+        return await self._worker.run(func, *args)
 
     def close(self) -> None:
         """Stop the worker thread, dropping queued decodes. Later use starts a new one."""
-        with self._executor_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-
-    def _get_executor(self) -> ThreadPoolExecutor:
-        with self._executor_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
-            return self._executor
+        self._worker.close()
 
     def _transcribe_blocking(self, pcm: bytes, final: bool, wanted: Callable[[], bool]) -> str:
         if not wanted():
@@ -268,42 +258,6 @@ class _Decode:
     pcm: bytes
     final: bool
     speech_end_ms: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Done:
-    error: ProviderError | None = None
-
-
-class _Stream(Generic[_T]):
-    """A queue read by one async iterator; ``finish`` ends it (with an error, if any)."""
-
-    def __init__(self, backlog: int = 0) -> None:
-        self._queue: asyncio.Queue[_T | _Done] = asyncio.Queue()
-        self._backlog = backlog
-        self._done = False
-
-    def put(self, item: _T) -> None:
-        if self._done:
-            return
-        if self._backlog and self._queue.qsize() >= self._backlog:
-            self._queue.get_nowait()  # nobody reads: keep the newest
-        self._queue.put_nowait(item)
-
-    def finish(self, error: ProviderError | None = None) -> None:
-        if not self._done:
-            self._done = True
-            self._queue.put_nowait(_Done(error))
-
-    async def __aiter__(self) -> AsyncIterator[_T]:
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, _Done):
-                self._queue.put_nowait(item)  # a second reader ends too
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item
 
 
 class LocalTranscription:
@@ -345,8 +299,8 @@ class LocalTranscription:
         self._since_interim_ms = 0.0
         self._interim_waiting = False  # an interim decode is queued or running
         self._decodes: asyncio.Queue[_Decode] = asyncio.Queue()
-        self._transcripts: _Stream[Transcript] = _Stream()
-        self._speech: _Stream[float] = _Stream(SPEECH_STARTED_BACKLOG)
+        self._transcripts: EventStream[Transcript] = EventStream()
+        self._speech: EventStream[float] = EventStream(SPEECH_STARTED_BACKLOG)
         self._audio_lock = asyncio.Lock()  # frames go through the detector in order
         self._worker: asyncio.Task[None] | None = None
         self._failure: ProviderError | None = None
