@@ -6,7 +6,13 @@ from playground.evals.assertions import AssertionResult
 from playground.evals.compare import ChangedCase, StreamingVariance
 from playground.evals.request import EvalCase
 from playground.evals.results import CaseResult, summarise_results
-from playground.ui.render.eval_view import changes_html, grid_html, progress_html, summary_html
+from playground.ui.render.eval_view import (
+    changes_html,
+    comparison_html,
+    grid_html,
+    progress_html,
+    summary_html,
+)
 
 CASES = [EvalCase(message="What is <b>2+2</b>?"), EvalCase(message="Hi", description="greeting")]
 
@@ -77,3 +83,42 @@ def test_a_configuration_that_thought_shows_its_first_answer_token_percentiles()
     assert "First answer token" in table and "700" in table
     no_thinking = summary_html(["plain"], summarise_results(results[1:], 2)[1:])
     assert "First answer token" not in no_thinking
+
+
+def test_each_cell_says_pass_fail_or_error_in_words_as_well_as_colour() -> None:
+    from dataclasses import replace
+
+    errored = replace(result(1, 1, False), error="upstream said 500")
+    results = [result(0, 0, True), result(0, 1, False), result(1, 0, True), errored]
+    page = grid_html(CASES, ["A", "B"], results, running=False)
+    assert "sp-eval-pass'><details><summary>✓ pass" in page
+    assert "sp-eval-fail'><details><summary>✗ fail" in page
+    assert "sp-eval-error'><details><summary>⚠ error" in page
+    assert "upstream said 500" in page
+    stopped = grid_html(CASES, ["A", "B"], results[:2], running=False)
+    assert stopped.count("– not run") == 2 and "sp-eval-pending" not in stopped
+    assert grid_html(CASES, ["A", "B"], results[:2]).count("… waiting") == 2
+
+
+def test_a_comparison_names_what_changed_and_how_the_percentiles_moved() -> None:
+    from dataclasses import replace
+
+    from playground.evals.compare import compare_evals
+    from playground.turn.events import TimingSummary
+
+    def timed(r: CaseResult, ttft: float, total: float) -> CaseResult:
+        return replace(r, timing=TimingSummary(ttft, None, 2, total, 9, None, None))
+
+    before = [timed(result(0, 0, True), 100, 400), timed(result(1, 0, False), 120, 500)]
+    after = [timed(result(0, 0, False), 200, 800), timed(result(1, 0, True), 220, 900)]
+    page = comparison_html(CASES, ["A <x>"], "yesterday", compare_evals(before, after, 2, 1))
+    assert "Compared with the run of yesterday" in page
+    worse, better = page.split("Failed before, passes now")
+    assert "Passed before, fails now (1)" in worse and "1. What is &lt;b&gt;2+2" in worse
+    assert "A &lt;x&gt;: 100% → 0%" in worse
+    assert "2. Hi · A &lt;x&gt;: 0% → 100%" in better
+    assert "50% → 50%" in better
+    assert "110 / 119 ms → 210 / 219 ms" in better  # TTFT p50 / p95 before → after
+    assert "450 / 495 ms → 850 / 895 ms" in better
+    same = compare_evals(before, before, 2, 1)
+    assert comparison_html(CASES, ["A"], "then", same).count(": none.") == 2

@@ -1,19 +1,22 @@
 """The Evals tab in the real page (headless Chromium): a 3-case test set imported from a CSV
 file runs against the arena's two columns (two models on the fake upstream); the progress bar
 moves while the answers are held, the grid marks each cell, the pass rates show, and the results
-export as CSV."""
+export as CSV. A test set run against the left-hand settings is kept for the browser: after a
+reload the table is back, a second run compares with the first, and the results export as
+JSON."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -121,3 +124,115 @@ def test_a_test_set_runs_against_the_arenas_columns(
     page.screenshot(path=str(tmp_path / "evals.png"), full_page=True)
     if shots := os.environ.get("PLAYGROUND_SCREENSHOTS"):
         page.screenshot(path=f"{shots}/evals.png", full_page=True)
+
+
+def _wait_status(page: Page, text: str) -> None:
+    page.wait_for_function(
+        "t => document.querySelector('#sp-eval-status').innerText.includes(t)", arg=text
+    )
+
+
+def _open_evals_with_gpt_4o_mini(page: Page) -> None:
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.click("#sp-model input")
+    page.locator("ul[role=listbox] li", has_text="gpt-4o-mini").first.click()
+    page.get_by_role("tab", name="Evals").click()
+
+
+def _run_left_hand(page: Page) -> None:
+    page.locator("#sp-eval-target label", has_text="Left-hand settings").click()
+    page.click("#sp-eval-run")
+    _wait_status(page, "Done")
+
+
+def test_the_left_hand_settings_run_kept_for_the_browser_and_compared_after_a_reload(
+    browser: Browser, base_url: str, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1500, "height": 1300})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(base_url)
+    _open_evals_with_gpt_4o_mini(page)
+    test_set = tmp_path / "cases.csv"
+    test_set.write_text(
+        "message,__expected1\nName the capital of France,icontains: paris\n"
+        "Wave goodbye,contains: bye\n",
+        encoding="utf-8",
+    )
+    page.set_input_files("#sp-eval-files input[type=file]", str(test_set))
+    _wait_status(page, "Imported 2 cases")
+
+    # Nothing run yet: the JSON export says why instead of offering an empty file.
+    page.click("#sp-eval-export-json")
+    _wait_status(page, "Nothing to export yet")
+    try:
+        fake.replies_for.update({"France": Reply(chunks=["Paris."]), "goodbye": Reply(["Ciao."])})
+        _run_left_hand(page)
+        summary = page.inner_text("#sp-eval-summary")
+        assert "Left-hand settings: openai:gpt-4o-mini" in summary and "50% (1/2)" in summary
+        grid = page.locator("#sp-eval-grid table")
+        passed, failed = grid.locator(".sp-eval-pass"), grid.locator(".sp-eval-fail")
+        assert (passed.count(), failed.count()) == (1, 1)
+        assert "✓ pass" in passed.inner_text() and "✗ fail" in failed.inner_text()
+        colour = "e => getComputedStyle(e).backgroundColor"
+        assert passed.evaluate(colour) == "rgba(22, 163, 74, 0.16)"
+        assert failed.evaluate(colour) == "rgba(220, 38, 38, 0.14)"
+        assert fake.chat_requests[-1].body["model"] == "gpt-4o-mini"
+
+        # A reload keeps the imported test set; a second run of it compares with the first.
+        page.reload()
+        _open_evals_with_gpt_4o_mini(page)
+        page.wait_for_function(
+            "() => document.querySelector('#sp-eval-cases').innerText.includes('Wave goodbye')"
+        )
+        assert "What is the capital of France?" not in page.inner_text("#sp-eval-cases")
+        fake.replies_for.update({"France": Reply(["Lyon."]), "goodbye": Reply(["Goodbye now."])})
+        _run_left_hand(page)
+    finally:
+        fake.replies_for.clear()
+    assert "1 earlier run(s) of these cases" in page.inner_text("#sp-eval-status")
+    page.click("#sp-eval-compare-with input")
+    [earlier] = page.locator("ul[role=listbox] li").all_inner_texts()
+    assert "Left-hand settings: openai:gpt-4o-mini" in earlier and earlier.endswith(" 50%")
+    page.locator("ul[role=listbox] li").first.click()
+    page.wait_for_selector("#sp-eval-comparison .sp-eval-comparison")
+    comparison = page.inner_text("#sp-eval-comparison")
+    worse, better = comparison.split("Failed before, passes now")
+    assert "Passed before, fails now (1)" in worse and "Name the capital of France" in worse
+    assert "Wave goodbye" in better and "0% → 100%" in better
+    assert "50% → 50%" in comparison and " ms → " in comparison
+
+    page.click("#sp-eval-export-json")
+    link = page.locator("#sp-eval-file a").first
+    link.wait_for()
+    with page.expect_download() as download:
+        link.click()
+    kept = json.loads(Path(download.value.path()).read_text("utf-8"))
+    assert [r["text"] for r in sorted(kept["results"], key=lambda r: r["case"])] == [
+        "Lyon.",
+        "Goodbye now.",
+    ]
+    assert kept["configurations"][0].startswith("1. Left-hand settings")
+    # A refused run says why and leaves the last results where they were.
+    page.fill("#sp-eval-repeat textarea, #sp-eval-repeat input", "0")
+    page.click("#sp-eval-run")
+    _wait_status(page, "Not run: repeat: a whole number from 1 to 10")
+    assert page.locator("#sp-eval-grid .sp-eval-pass").count() == 1
+    assert "Passed before, fails now (1)" in page.inner_text("#sp-eval-comparison")
+    page.fill("#sp-eval-repeat textarea, #sp-eval-repeat input", "1")
+    page.screenshot(path="/tmp/evals.png", full_page=True)
+
+    # An edit of the table is kept too: after a reload the cell says what was typed.
+    page.dblclick("#sp-eval-cases [data-testid=cell-1-3]")
+    page.keyboard.type("Goodbye!")
+    # The edit is kept by an event of its own (not queued: its answer ends it).
+    with page.expect_response(lambda r: "Goodbye!" in (r.request.post_data or "")) as kept:
+        page.keyboard.press("Enter")
+    assert kept.value.ok
+    page.reload()
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Evals").click()
+    page.wait_for_function(
+        "() => document.querySelector('#sp-eval-cases').innerText.includes('Goodbye!')"
+    )
+    context.close()

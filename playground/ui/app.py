@@ -115,7 +115,7 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
             editor.opened,
             notebook,
         )
-        evals.wire(editor.text, editor.opened)
+        evals.wire(demo, composer, browser)
         settings.wire(demo, chat.structured_box)
         settings.parameters.follow(settings.model)
         editor.wire(demo, editor_tab, notebook.state if notebook is not None else None)

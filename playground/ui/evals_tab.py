@@ -1,7 +1,12 @@
 """The Evals tab: a test set edited as a table (or imported from a promptfoo, CSV or JSONL file),
-run against the arena's columns, with a progress bar, Stop, the grid of cases × configurations,
-each configuration's pass rate and latency percentiles, and exports. The runs are
-``evals.run``'s, through the same gate as every other turn of the page."""
+run against the arena's columns or the left-hand settings, with a progress bar, Stop, the grid of
+cases × configurations (pass, fail or error, in colour and in words), each configuration's pass
+rate and latency percentiles, and exports (CSV, JSON). The runs are ``evals.run``'s, through the
+same gate as every other turn of the page.
+
+With the notebook on, each browser's finished runs and its test set are kept beside its notebook
+(``evals.history``): a reload keeps the table, and a run compares with an earlier one of the
+same cases (``evals.compare.compare_evals``)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,6 +22,7 @@ import gradio as gr
 from pydantic import ValidationError
 
 from playground.errors import ConfigError
+from playground.evals.compare import compare_evals
 from playground.evals.files import (
     TestSet,
     parse_expected,
@@ -26,14 +32,18 @@ from playground.evals.files import (
     results_csv,
 )
 from playground.evals.files import write_promptfoo as promptfoo_text
+from playground.evals.history import EvalHistory
+from playground.evals.record import EvalRecord, record_json
 from playground.evals.request import EvalCase, EvalConfiguration, EvalRequest
 from playground.evals.results import CaseResult
 from playground.evals.run import EvalEnded, EvalRun
 from playground.turn.arena import MAX_REPEAT, ArenaSession
 from playground.turn.gate import TurnGate
+from playground.turn.request import TurnRequest
 from playground.turn.runner import TurnRunner
 from playground.ui.arena_tab import ArenaTab, configs_of
-from playground.ui.notebook_files import UPLOAD_REFUSED, read_upload, write_export
+from playground.ui.composer import Composer
+from playground.ui.notebook_files import UPLOAD_REFUSED, owner_of, read_upload, write_export
 from playground.ui.render import eval_view
 from playground.ui.settings_panel import SettingsPanel
 
@@ -47,23 +57,90 @@ EXAMPLE: Final = [
     ["Where is order A1001?", "shop_name=Larkspur", "contains: A1001", ""],
 ]
 INTRO: Final = (
-    "A test set runs against the **arena's columns**: every case with every configuration, "
-    "each answer checked by its assertions and timed. One row per case: the message, variables "
-    "as `name=value; name=value`, assertions as `type: value` separated by `; ` "
-    "(`contains`, `icontains`, `not-contains`, `regex`, `equals`, `similar`, `is-json`, "
-    "`contains-json`, `latency: ms`, `ttft: ms`, `cost: usd`, `tool-called`, `exit-path`). "
-    "Import a promptfoo YAML, CSV or JSONL file; what cannot run here is listed, never dropped."
+    "A test set runs against the **arena's columns** or the **left-hand settings**: every case "
+    "with every configuration, each answer checked by its assertions and timed. One row per "
+    "case: the message, variables as `name=value; name=value`, assertions as `type: value` "
+    "separated by `; ` (`contains`, `icontains`, `not-contains`, `regex`, `equals`, `similar`, "
+    "`is-json`, `contains-json`, `latency: ms`, `ttft: ms`, `cost: usd`, `tool-called`, "
+    "`exit-path`). Import a promptfoo YAML, CSV or JSONL file; what cannot run here is listed, "
+    "never dropped."
 )
+ARENA: Final = "Arena's columns"
+LEFT_HAND: Final = "Left-hand settings"
+NOT_KEPT: Final = "Runs are not kept on this server (the notebook is off), so none to compare."
 
 
 @dataclass
 class EvalSession:
-    """The eval on screen: its run, for Stop and the results export."""
+    """The eval on screen: its run (for Stop and the CSV export) and, once it ended, its record
+    (for the JSON export and comparisons)."""
 
     run: EvalRun | None = None
+    record: EvalRecord | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> EvalSession:
         return EvalSession()  # Gradio copies state per browser: each starts empty
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """How many values each group of the run's inputs has, to split the flat list Gradio
+    hands the handler: the arena's columns, then the left-hand controls, then the keys."""
+
+    arena: int
+    controls: int
+
+
+@dataclass
+class _OnScreen:
+    """A run as the tab shows it: its cases and configurations' labels, and when it started."""
+
+    run: EvalRun
+    cases: tuple[EvalCase, ...]
+    labels: tuple[str, ...]
+    started: float = field(default_factory=time.monotonic)
+
+    def frame(self, running: bool, ended: EvalEnded | None = None) -> list[Any]:
+        """Status, progress, summary, changes and grid."""
+        run, results = self.run, self.run.results
+        changes = (
+            eval_view.changes_html(self.cases, self.labels, ended.changed, ended.streaming_variance)
+            if ended is not None
+            else ""
+        )
+        status = "Running…" if running else ("Stopped." if run.stopped else "Done.")
+        elapsed = time.monotonic() - self.started
+        return [
+            status,
+            eval_view.progress_html(len(results), run.request.runs, elapsed, running=running),
+            eval_view.summary_html(self.labels, ended.summary if ended is not None else ()),
+            changes,
+            eval_view.grid_html(self.cases, self.labels, results, running=running),
+        ]
+
+    def record(self) -> EvalRecord:
+        run = self.run
+        return EvalRecord(
+            eval_id=run.eval_id,
+            cases=self.cases,
+            labels=self.labels,
+            results=tuple(run.results),
+            runs=run.request.runs,
+            stopped=run.stopped,
+        )
+
+
+def configuration_of(request: TurnRequest) -> EvalConfiguration:
+    """A turn request without its message: what each case is run with."""
+    return EvalConfiguration.model_validate(
+        request.model_dump(exclude={"message", "history"}, exclude_defaults=True)
+    )
+
+
+def left_hand_label(request: TurnRequest) -> str:
+    prompt = "the Edit prompt draft" if request.prompt_draft is not None else request.prompt
+    how = "streamed" if request.streaming else "complete"
+    return f"1. Left-hand settings: {request.model} · {prompt} · {request.node} · {how}"
 
 
 def cases_from_rows(rows: Sequence[Sequence[Any]]) -> list[EvalCase]:
@@ -128,8 +205,8 @@ def rows_from_cases(cases: Sequence[EvalCase]) -> list[list[str]]:
 
 
 class EvalsTab:
-    """Render inside a ``gr.Tab``; ``wire`` once the arena exists (its columns are the
-    configurations)."""
+    """Render inside a ``gr.Tab``; ``wire`` once the arena and the composer exist (the
+    configurations are the arena's columns or the composer's settings)."""
 
     def __init__(
         self,
@@ -141,6 +218,13 @@ class EvalsTab:
     ) -> None:
         self.runner, self.settings, self.gate, self.arena = runner, settings, gate, arena
         self.export_dir = export_dir  # made on first use: most pages never export
+        store = arena.notebooks.store if arena.notebooks is not None else None
+        # Beside each browser's notebook (its file, its owner ids, its expiry); none without.
+        self.history = (
+            EvalHistory(store.path, expire_after_s=store.expire_after_s)
+            if store is not None
+            else None
+        )
 
     def render(self) -> None:
         gr.Markdown(INTRO, elem_id="sp-eval-intro")
@@ -169,51 +253,95 @@ class EvalsTab:
             self.export_results = gr.Button(
                 "Export results (CSV)", size="sm", elem_id="sp-eval-export"
             )
-        with gr.Row(equal_height=True):
+            self.export_json = gr.Button(
+                "Export results (JSON)", size="sm", elem_id="sp-eval-export-json"
+            )
+        # Not equal heights: the buttons keep their size beside the taller choice.
+        with gr.Row(equal_height=False, elem_id="sp-eval-run-row"):
             self.repeat = gr.Textbox(
                 "1", label="Repeat each case", max_lines=1, elem_id="sp-eval-repeat"
             )
-            self.run = gr.Button(
-                "Run against the arena's columns", variant="primary", elem_id="sp-eval-run"
+            self.target = gr.Radio(
+                [ARENA, LEFT_HAND], value=ARENA, label="Run against", elem_id="sp-eval-target"
             )
+            self.run = gr.Button("Run", variant="primary", elem_id="sp-eval-run")
             self.stop = gr.Button("Stop", elem_id="sp-eval-stop")
         self.status = gr.Markdown("", elem_id="sp-eval-status")
         self.progress = gr.HTML("", elem_id="sp-eval-progress")
         self.summary = gr.HTML("", elem_id="sp-eval-summary")
         self.changes = gr.HTML("", elem_id="sp-eval-changes")
+        self.compare_with = gr.Dropdown(
+            [],
+            value=None,
+            label="Compare with an earlier run",
+            info="Earlier runs of this browser with the same cases, once this run ends.",
+            interactive=True,
+            visible=self.history is not None,
+            elem_id="sp-eval-compare-with",
+        )
+        self.comparison = gr.HTML("", elem_id="sp-eval-comparison")
         self.grid = gr.HTML("", elem_id="sp-eval-grid")
         self.file = gr.File(
             label="Download", visible=False, interactive=False, elem_id="sp-eval-file"
         )
 
-    def wire(self, draft: gr.Code, draft_base: gr.Textbox) -> None:
-        arena = self.arena
-        configs = [arena.count, *arena.config_inputs]
-        outputs = [self.status, self.progress, self.summary, self.changes, self.grid]
+    def wire(self, demo: gr.Blocks, composer: Composer, browser: gr.BrowserState) -> None:
+        """``browser``: the page's stored value, whose owner id keys this browser's runs."""
+        arena, self.composer = self.arena, composer
+        controls = composer.controls()
+        self.inputs = _Inputs(arena=len(arena.config_inputs), controls=len(controls))
         self.run.click(
             self.on_run,
             [
                 self.cases,
                 self.repeat,
+                self.target,
                 self.session,
-                *configs,
-                draft,
-                draft_base,
+                browser,
+                arena.count,
+                *arena.config_inputs,
+                *controls,
                 *self.settings.keys,
             ],
-            outputs,
+            [*self._frame_outputs, self.compare_with, self.comparison],
             concurrency_limit=4,
             concurrency_id="evals",
             **_PRIVATE,
         )
         self.stop.click(self.on_stop, [self.session], None, queue=False, **_PRIVATE)
-        self.upload.upload(self.on_import, [self.upload], [self.cases, self.status], **_PRIVATE)
+        self.upload.upload(
+            self.on_import, [self.upload, browser], [self.cases, self.status], **_PRIVATE
+        )
         self.export_set.click(
             self.on_export_set, [self.cases], [self.file, self.status], **_PRIVATE
         )
         self.export_results.click(
             self.on_export_results, [self.session], [self.file, self.status], **_PRIVATE
         )
+        self.export_json.click(
+            self.on_export_json, [self.session], [self.file, self.status], **_PRIVATE
+        )
+        self.compare_with.input(
+            self.on_compare,
+            [self.compare_with, self.session, browser],
+            [self.comparison],
+            **_PRIVATE,
+        )
+        if self.history is not None:
+            # Every edit is kept, so a reload brings back the table as it was left.
+            self.cases.input(
+                self.on_edit,
+                [self.cases, browser],
+                None,
+                trigger_mode="always_last",
+                queue=False,  # one small write: not worth a place in the queue
+                **_PRIVATE,
+            )
+            demo.load(self.on_load, [browser], [self.cases], **_PRIVATE)
+
+    @property
+    def _frame_outputs(self) -> list[gr.components.Component]:
+        return [self.status, self.progress, self.summary, self.changes, self.grid]
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -224,81 +352,162 @@ class EvalsTab:
     def configurations(
         self, count: int, values: Sequence[Any], draft: tuple[object, object]
     ) -> tuple[list[EvalConfiguration], list[str]]:
+        """The arena's columns as configurations, and their labels."""
         columns = configs_of(count if isinstance(count, int) else 2, values)
         requests = self.arena.requests("(case)", ArenaSession(), columns, draft)
-        out = [
-            EvalConfiguration.model_validate(
-                r.model_dump(exclude={"message", "history"}, exclude_defaults=True)
+        labels = [f"{i + 1}. {c.label}" for i, c in enumerate(columns)]
+        return [configuration_of(r) for r in requests], labels
+
+    def left_hand(self, controls: Sequence[Any]) -> tuple[list[EvalConfiguration], list[str]]:
+        """The left-hand settings (the composer's controls, in ``Composer.controls`` order) as
+        the one configuration. No voice: an eval times the text, as the arena's columns do."""
+        model, prompt, version, node, streaming, _voice = controls[:6]
+        toggles = self.composer.toggles
+        flags, parameters = controls[6 : 6 + len(toggles)], controls[6 + len(toggles) : -2]
+        request = Composer.compose(
+            self.settings.prompts,
+            "(case)",
+            model=self.settings.catalog.typed_model(str(model or "")),
+            prompt=str(prompt or ""),
+            version=str(version or ""),
+            node=node,
+            streaming=bool(streaming),
+            features=dict(zip(toggles, flags, strict=True)),
+            parameters=tuple(parameters),
+            draft_text=controls[-2],
+            draft_base=controls[-1],
+        )
+        return [configuration_of(request)], [left_hand_label(request)]
+
+    def _split(self, rest: Sequence[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+        """The arena's column values, the left-hand controls and the keys."""
+        arena, controls = self.inputs.arena, self.inputs.controls
+        return (
+            list(rest[:arena]),
+            list(rest[arena : arena + controls]),
+            list(rest[arena + controls :]),
+        )
+
+    def _prepare(
+        self,
+        rows: Any,
+        repeat: Any,
+        target: Any,
+        count: int,
+        rest: Sequence[Any],
+        request: gr.Request,
+    ) -> _OnScreen:
+        """The eval the inputs ask for, checked before anything runs: ``ConfigError`` (or
+        ``ValueError`` for a repeat that is not a number) says what is wrong."""
+        columns, controls, keys = self._split(rest)
+        cases = cases_from_rows(rows if isinstance(rows, list) else [])
+        times = int(str(repeat).strip() or "1")
+        if not 1 <= times <= MAX_REPEAT:
+            raise ConfigError(f"repeat: a whole number from 1 to {MAX_REPEAT}")
+        if target == LEFT_HAND:
+            configurations, labels = self.left_hand(controls)
+        else:  # the composer's last two: the editor's draft, for a column set to it
+            configurations, labels = self.configurations(
+                count, columns, (controls[-2], controls[-1])
             )
-            for r in requests
-        ]
-        return out, [f"{i + 1}. {c.label}" for i, c in enumerate(columns)]
+        body = EvalRequest(cases=tuple(cases), configurations=tuple(configurations), repeat=times)
+        creds = self.settings.credentials(*keys)
+        run = EvalRun(body, self.runner, creds, self.settings.client_of(request), gate=self.gate)
+        run.check()
+        return _OnScreen(run, tuple(cases), tuple(labels))
 
     async def on_run(
         self,
         rows: Any,
         repeat: Any,
+        target: Any,
         session: EvalSession,
+        stored: Any,
         count: int,
         request: gr.Request,
         *rest: Any,
     ) -> AsyncIterator[list[Any]]:
-        values, rest = rest[:-6], rest[-6:]
-        draft, keys = (rest[0], rest[1]), rest[2:]
         try:
-            cases = cases_from_rows(rows if isinstance(rows, list) else [])
-            times = int(str(repeat).strip() or "1")
-            if not 1 <= times <= MAX_REPEAT:
-                raise ConfigError(f"repeat: a whole number from 1 to {MAX_REPEAT}")
-            configurations, labels = self.configurations(count, values, draft)
-            body = EvalRequest(
-                cases=tuple(cases), configurations=tuple(configurations), repeat=times
-            )
-            creds = self.settings.credentials(*keys)
-            client = self.settings.client_of(request)
-            run = EvalRun(body, self.runner, creds, client, gate=self.gate)
-            run.check()
+            shown = self._prepare(rows, repeat, target, count, rest, request)
         except ValueError as exc:  # a repeat that is not a number
-            yield [f"Not run: repeat: {exc}", "", "", "", ""]
+            yield _refused(f"repeat: {exc}")
             return
         except ConfigError as exc:
-            yield [f"Not run: {exc.message}", "", "", "", ""]
+            yield _refused(exc.message)
             return
-        session.run = run
-        started = time.monotonic()
-        results: list[CaseResult] = []
-
-        def frame(running: bool, ended: EvalEnded | None = None) -> list[Any]:
-            elapsed = time.monotonic() - started
-            summary = ended.summary if ended is not None else ()
-            changes = (
-                eval_view.changes_html(cases, labels, ended.changed, ended.streaming_variance)
-                if ended is not None
-                else ""
-            )
-            status = "Running…" if running else ("Stopped." if run.stopped else "Done.")
-            return [
-                status,
-                eval_view.progress_html(len(results), body.runs, elapsed, running=running),
-                eval_view.summary_html(labels, summary),
-                changes,
-                eval_view.grid_html(cases, labels, results),
-            ]
-
-        yield frame(True)
+        owner = owner_of(stored)
+        await self._keep_set(owner, rows)
+        session.run, session.record = shown.run, None
+        # A new run: the earlier comparison was of the last one.
+        yield [*shown.frame(True), gr.update(choices=[], value=None), ""]
         # Closed with this handler (page closed, event cancelled): the eval's own cleanup stops
         # the runs in flight at once, instead of whenever the generator is collected.
-        async with contextlib.aclosing(run.events()) as events:
+        async with contextlib.aclosing(shown.run.events()) as events:
             async for event in events:
                 if isinstance(event, CaseResult):
                     # A frame per finished run (not per chunk): a skipped one could be the
                     # last for a while, with the next runs held upstream.
-                    results.append(event)
-                    yield frame(True)
+                    yield [*shown.frame(True), gr.skip(), gr.skip()]
                 elif isinstance(event, EvalEnded):
-                    yield frame(False, event)
+                    session.record = record = shown.record()
+                    values = shown.frame(False, event)
+                    note, picker = await self._keep_run(owner, record)
+                    values[0] = f"{values[0]} {note}".strip()
+                    yield [*values, picker, ""]
 
-    async def on_import(self, path: Any) -> tuple[Any, str]:
+    async def _keep_set(self, owner: str | None, rows: Any) -> None:
+        """The table as run, for a reload; not keeping it never stops the run."""
+        if self.history is None or owner is None or not isinstance(rows, list):
+            return
+        with contextlib.suppress(ConfigError):  # too big to keep: it still runs
+            await self.history.asave_set(owner, _text_rows(rows))
+
+    async def _keep_run(self, owner: str | None, record: EvalRecord) -> tuple[str, Any]:
+        """Keep the run for this browser; the status note and the "compare with" choices (the
+        earlier runs of the same cases)."""
+        if self.history is None:
+            return "", gr.skip()
+        if owner is None:
+            return "This run is not kept: the page has no browser id yet.", gr.skip()
+        note = ""
+        if record.results:
+            try:
+                await self.history.aadd(owner, record)
+            except ConfigError as exc:
+                note = f"Not kept: {exc.message}."
+        earlier = [
+            (r.label, r.eval_id)
+            for r in await self.history.aruns(owner)
+            if r.eval_id != record.eval_id and r.same_test_set(record)
+        ]
+        if earlier:
+            note += f" {len(earlier)} earlier run(s) of these cases to compare with."
+        return note.strip(), gr.update(choices=earlier, value=None)
+
+    async def on_compare(self, picked: Any, session: EvalSession, stored: Any) -> str:
+        after, owner = session.record, owner_of(stored)
+        if not picked or after is None or self.history is None or owner is None:
+            return ""
+        before = next((r for r in await self.history.aruns(owner) if r.eval_id == picked), None)
+        if before is None or not before.same_test_set(after):
+            return "<p class='sp-eval-worse'>That run is no longer kept in this browser.</p>"
+        comparison = compare_evals(
+            before.results, after.results, len(after.cases), len(after.labels)
+        )
+        return eval_view.comparison_html(after.cases, after.labels, before.label, comparison)
+
+    async def on_load(self, stored: Any) -> Any:
+        """The test set this browser last ran, imported or edited; the example otherwise."""
+        owner = owner_of(stored)
+        if self.history is None or owner is None:
+            return gr.skip()
+        rows = await self.history.aload_set(owner)
+        return rows if rows else gr.skip()
+
+    async def on_edit(self, rows: Any, stored: Any) -> None:
+        await self._keep_set(owner_of(stored), rows)
+
+    async def on_import(self, path: Any, stored: Any) -> tuple[Any, str]:
         try:
             if not isinstance(path, str):
                 raise ConfigError(UPLOAD_REFUSED, field="file")
@@ -314,7 +523,9 @@ class EvalsTab:
         note = f"Imported {len(found.cases)} cases."
         if found.unsupported:
             note += " Not supported here:\n" + "\n".join(f"- {u}" for u in found.unsupported)
-        return rows_from_cases(found.cases), note
+        rows = rows_from_cases(found.cases)
+        await self._keep_set(owner_of(stored), rows)
+        return rows, note
 
     async def on_export_set(self, rows: Any) -> tuple[Any, str]:
         try:
@@ -330,6 +541,29 @@ class EvalsTab:
         text = results_csv(session.run.results)
         path = await write_export(self.export_dir(), f"{session.run.eval_id}.csv", text)
         return gr.update(value=str(path), visible=True), "Exported the results."
+
+    async def on_export_json(self, session: EvalSession) -> tuple[Any, str]:
+        record = session.record
+        if record is None:
+            running = session.run is not None
+            why = "wait for the run to end (or stop it)" if running else "run the test set first"
+            return gr.skip(), f"Nothing to export yet: {why}."
+        path = await write_export(self.export_dir(), f"{record.eval_id}.json", record_json(record))
+        return gr.update(value=str(path), visible=True), "Exported the results."
+
+
+def _refused(why: str) -> list[Any]:
+    """A run refused before it started: the reason in the status, and the other six outputs
+    (progress, summary, changes, grid, the comparison's picker and view) left as they were,
+    so the last run's results stay on screen."""
+    return [f"Not run: {why}", *(gr.skip() for _ in range(6))]
+
+
+def _text_rows(rows: Sequence[Any]) -> list[list[str]]:
+    return [
+        [str(c) if c is not None else "" for c in row] if isinstance(row, list) else []
+        for row in rows
+    ]
 
 
 def _read_set(path: str, text: str) -> TestSet:

@@ -8,12 +8,18 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from playground.evals.compare import ChangedCase, StreamingVariance
+from playground.evals.compare import CaseChange, ChangedCase, EvalComparison, StreamingVariance
 from playground.evals.request import EvalCase
 from playground.evals.results import CaseResult, ConfigurationSummary, Percentiles
 from playground.pricing.table import usd_text
 
-__all__ = ["changes_html", "grid_html", "progress_html", "summary_html"]
+__all__ = [
+    "changes_html",
+    "comparison_html",
+    "grid_html",
+    "progress_html",
+    "summary_html",
+]
 
 _CASE_CHARS = 80  # of a case's message, in the grid's first column
 
@@ -73,13 +79,24 @@ def summary_html(labels: Sequence[str], summary: Sequence[ConfigurationSummary])
     return f"<table class='sp-eval-summary'>{head}{''.join(rows)}</table>"
 
 
-def _cell(results: Sequence[CaseResult]) -> str:
-    if not results:
-        return "<td class='sp-eval-cell sp-eval-pending'>…</td>"
+def _verdict(results: Sequence[CaseResult]) -> tuple[str, str]:
+    """A cell's class and its words: the colour is never the only sign."""
     passed = sum(r.passed for r in results)
-    mark = "✓" if passed == len(results) else ("✗" if passed == 0 else "◐")
-    verdict = "pass" if passed == len(results) else "fail"
-    count = f" {passed}/{len(results)}" if len(results) > 1 else ""
+    if all(r.error is not None for r in results):
+        return "error", "⚠ error"  # neither pass nor fail: the answer never came
+    if passed == len(results):
+        return "pass", "✓ pass"
+    if passed == 0:
+        return "fail", "✗ fail"
+    return "fail", f"◐ {passed}/{len(results)} pass"
+
+
+def _cell(results: Sequence[CaseResult], *, running: bool) -> str:
+    if not results:
+        if running:
+            return "<td class='sp-eval-cell sp-eval-pending'>… waiting</td>"
+        return "<td class='sp-eval-cell sp-eval-notrun'>– not run</td>"
+    verdict, words = _verdict(results)
     details = []
     for r in sorted(results, key=lambda r: r.repeat):
         reasons = "".join(
@@ -94,15 +111,20 @@ def _cell(results: Sequence[CaseResult]) -> str:
             f"<ul>{reasons}</ul></div>"
         )
     return (
-        f"<td class='sp-eval-cell sp-eval-{verdict}'><details><summary>{mark}{count}</summary>"
+        f"<td class='sp-eval-cell sp-eval-{verdict}'><details><summary>{words}</summary>"
         f"{''.join(details)}</details></td>"
     )
 
 
 def grid_html(
-    cases: Sequence[EvalCase], labels: Sequence[str], results: Sequence[CaseResult]
+    cases: Sequence[EvalCase],
+    labels: Sequence[str],
+    results: Sequence[CaseResult],
+    *,
+    running: bool = True,
 ) -> str:
-    """Cases down, configurations across; a cell opens to its answer(s) and reasons."""
+    """Cases down, configurations across; a cell opens to its answer(s) and reasons. A cell
+    with no result is waiting while the eval runs, and "not run" once it ended (stopped)."""
     if not cases:
         return ""
     head = "<tr><th>Case</th>" + "".join(f"<th>{html.escape(x)}</th>" for x in labels) + "</tr>"
@@ -111,7 +133,10 @@ def grid_html(
         text = case.description or case.message
         shown = text if len(text) <= _CASE_CHARS else text[: _CASE_CHARS - 1] + "…"
         cells = "".join(
-            _cell([r for r in results if r.case == index and r.configuration == c])
+            _cell(
+                [r for r in results if r.case == index and r.configuration == c],
+                running=running,
+            )
             for c in range(len(labels))
         )
         rows.append(
@@ -150,3 +175,54 @@ def changes_html(
             f"(median, lowest {variance.similarity_min * 100:.1f}%, {variance.pairs} pairs).</p>"
         )
     return f"<div class='sp-eval-changes'>{''.join(parts)}</div>" if parts else ""
+
+
+def _moved(before: Percentiles | None, after: Percentiles | None) -> str:
+    return f"{_p(before)} → {_p(after)}"
+
+
+def _change_items(
+    cases: Sequence[EvalCase], labels: Sequence[str], changes: Sequence[CaseChange]
+) -> str:
+    return "".join(
+        f"<li>{c.case + 1}. {html.escape(cases[c.case].message[:_CASE_CHARS])} · "
+        f"{html.escape(labels[c.configuration] if c.configuration < len(labels) else '?')}: "
+        f"{_pct(c.before)} → {_pct(c.after)}</li>"
+        for c in changes
+    )
+
+
+def comparison_html(
+    cases: Sequence[EvalCase],
+    labels: Sequence[str],
+    before_label: str,
+    comparison: EvalComparison,
+) -> str:
+    """This run against an earlier one of the same cases: what passed before and fails now,
+    the reverse, and each configuration's pass rate and TTFT / total percentiles before → after.
+    ``labels``: this run's configurations (the earlier run's may have been other models)."""
+    parts = [f"<p>Compared with the run of {html.escape(before_label)}.</p>"]
+    for title, changes, kind in (
+        ("Passed before, fails now", comparison.now_failing, "worse"),
+        ("Failed before, passes now", comparison.now_passing, "better"),
+    ):
+        if changes:
+            parts.append(
+                f"<p class='sp-eval-{kind}'>{title} ({len(changes)}):</p>"
+                f"<ul class='sp-eval-{kind}'>{_change_items(cases, labels, changes)}</ul>"
+            )
+        else:
+            parts.append(f"<p>{title}: none.</p>")
+    head = (
+        "<tr><th>Configuration</th><th>Pass rate before → after</th>"
+        "<th>TTFT p50 / p95 before → after</th><th>Total p50 / p95 before → after</th></tr>"
+    )
+    rows = "".join(
+        f"<tr data-configuration='{a.configuration}'>"
+        f"<td>{html.escape(labels[a.configuration] if a.configuration < len(labels) else '?')}"
+        f"</td><td>{_pct(b.pass_rate)} → {_pct(a.pass_rate)}</td>"
+        f"<td>{_moved(b.ttft_ms, a.ttft_ms)}</td><td>{_moved(b.total_ms, a.total_ms)}</td></tr>"
+        for b, a in zip(comparison.before, comparison.after, strict=True)
+    )
+    parts.append(f"<table class='sp-eval-summary'>{head}{rows}</table>")
+    return f"<div class='sp-eval-comparison'>{''.join(parts)}</div>"

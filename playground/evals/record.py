@@ -1,0 +1,113 @@
+"""One finished (or stopped) eval of the page, as kept for its browser and exported as JSON: the
+cases it ran, its configurations' labels, when it ran, and every run's result.
+
+``record_json`` and ``record_from_json`` are exact inverses, so an earlier run read back from the
+store compares like the one on screen. A record that does not read (another version wrote it)
+raises ``ValueError``; its reader decides what to do (the history skips it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from playground.evals.assertions import AssertionResult
+from playground.evals.request import EvalCase
+from playground.evals.results import CaseResult, summarise_results
+from playground.pricing.table import Cost
+from playground.providers.base import Usage
+from playground.turn.events import TimingSummary
+
+__all__ = ["EvalRecord", "record_from_json", "record_json"]
+
+_FORMAT = "streaming-playground.eval/1"
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRecord:
+    eval_id: str
+    cases: tuple[EvalCase, ...]
+    labels: tuple[str, ...]  # one per configuration, as the page showed them
+    results: tuple[CaseResult, ...]
+    runs: int  # planned: cases × configurations × repeat
+    stopped: bool
+    created: float = field(default_factory=time.time)  # epoch seconds
+
+    def same_test_set(self, other: EvalRecord) -> bool:
+        """Whether ``compare_evals`` can put the two side by side: the same cases, the same
+        number of configurations."""
+        return self.cases == other.cases and len(self.labels) == len(other.labels)
+
+    @property
+    def label(self) -> str:
+        """How a picker names it: when, against what, and how it went."""
+        when = datetime.fromtimestamp(self.created, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        summary = summarise_results(self.results, len(self.labels))
+        rates = ", ".join(
+            f"{label} {'—' if s.pass_rate is None else f'{s.pass_rate * 100:.0f}%'}"
+            for label, s in zip(self.labels, summary, strict=True)
+        )
+        return f"{when} · {rates}" + (" · stopped" if self.stopped else "")
+
+
+def record_json(record: EvalRecord) -> str:
+    """The record as JSON: the cases in the API's shape, each result in full."""
+    return json.dumps(
+        {
+            "format": _FORMAT,
+            "eval_id": record.eval_id,
+            "created": record.created,
+            "runs": record.runs,
+            "stopped": record.stopped,
+            "configurations": list(record.labels),
+            "cases": [c.model_dump(mode="json", by_alias=True) for c in record.cases],
+            "results": [asdict(r) for r in record.results],
+            "summary": [asdict(s) for s in summarise_results(record.results, len(record.labels))],
+        },
+        ensure_ascii=False,
+    )
+
+
+def record_from_json(text: str) -> EvalRecord:
+    """The record ``record_json`` wrote; ``ValueError`` for anything else."""
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+            raise ValueError("not an eval record")
+        return EvalRecord(
+            eval_id=str(doc["eval_id"]),
+            cases=tuple(EvalCase.model_validate(c) for c in doc["cases"]),
+            labels=tuple(str(label) for label in doc["configurations"]),
+            results=tuple(_result(r) for r in doc["results"]),
+            runs=int(doc["runs"]),
+            stopped=bool(doc["stopped"]),
+            created=float(doc["created"]),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:  # pydantic's errors are ValueErrors
+        raise ValueError(f"not an eval record: {exc}") from None
+
+
+def _result(data: Mapping[str, Any]) -> CaseResult:
+    return CaseResult(
+        case=int(data["case"]),
+        configuration=int(data["configuration"]),
+        repeat=int(data["repeat"]),
+        text=str(data["text"]),
+        passed=bool(data["passed"]),
+        assertions=tuple(AssertionResult(**a) for a in _list(data["assertions"])),
+        finish_reason=str(data["finish_reason"]),
+        timing=TimingSummary(**data["timing"]) if data["timing"] is not None else None,
+        usage=Usage(**data["usage"]) if data["usage"] is not None else None,
+        cost=Cost(**data["cost"]) if data["cost"] is not None else None,
+        error=data["error"],
+    )
+
+
+def _list(value: object) -> Sequence[Any]:
+    if not isinstance(value, list):
+        raise TypeError("expected a list")
+    return value
