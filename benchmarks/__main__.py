@@ -3,7 +3,7 @@
 With no name every benchmark runs, each in its own subprocess (so one's threads, models and
 servers cannot skew the next) under a time limit; named ones run in this process. Benchmarks:
 api, concurrency, long, disconnect, local, startup, voice, voice_loop, ui, ui_page, arena_page,
-player.
+player, voice_page, mic_transport.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ BENCHMARKS = (
     "ui_page",
     "arena_page",
     "player",
+    "voice_page",
+    "mic_transport",
 )
 TIME_LIMIT_S = 170.0
 
