@@ -23,7 +23,7 @@ class _Turn:
         self.turn_id = turn_id
         self.stop_signal = asyncio.Event()
 
-    def request_stop(self) -> None:
+    def request_stop(self, *, interrupted: bool = False) -> None:
         self.stop_signal.set()
 
 

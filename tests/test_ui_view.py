@@ -871,7 +871,8 @@ class ScriptedTurn:
     def __init__(self) -> None:
         self.stopping = asyncio.Event()
 
-    def request_stop(self) -> None:
+    def request_stop(self, *, interrupted: bool = False) -> None:
+        self.interrupted = interrupted
         self.stopping.set()
 
     def busy(self) -> None:

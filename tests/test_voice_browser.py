@@ -21,11 +21,12 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from playground.turn.events import TurnStarted
-from playground.turn.state import TurnState
+from playground.turn.events import TimingSummary, TurnCompleted, TurnStarted
 from playground.turn.waterfall import STAGES as WATERFALL_STAGES
-from playground.ui.render.chat_view import STOPPED_NOTE
-from playground.ui.voice_panel import INTERRUPTED_NOTE, mark_interrupted, running_mark
+from playground.ui.render.chat_view import INTERRUPTED_NOTE, STOPPED_NOTE
+from playground.ui.session import SessionState
+from playground.ui.turn_outputs import chat_value
+from playground.ui.voice_panel import running_mark
 from tests import speech_support
 from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -69,7 +70,11 @@ def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {
         "one": wav("one", silence(500) + speech[WEATHER] + silence(6000)),
         "two": wav(
-            "two", silence(500) + speech[WEATHER] + silence(8500) + speech[TOKYO] + silence(6000)
+            # The gap holds the first transcript, the first sentence's synthesis and the start
+            # of its playback, with room for a loaded 2-core machine (the whole suite running
+            # beside a CPU burner took up to ~8 s for them; 8.5 s was once not enough).
+            "two",
+            silence(500) + speech[WEATHER] + silence(12500) + speech[TOKYO] + silence(6000),
         ),
         "silent": wav("silent", silence(2000)),
     }
@@ -246,6 +251,27 @@ def test_the_waterfall_shows_every_stage_and_the_voice_to_voice_time(spoken: Voi
     page.locator("#sp-waterfall").screenshot(path="/tmp/voice_waterfall.png")
 
 
+def test_the_spoken_turns_waterfall_is_kept_in_its_notebook_cell(spoken: VoicePage) -> None:
+    page = spoken.page
+    # The page reports what only it measured (playback started); the turn's cell keeps it.
+    page.get_by_role("tab", name="Notebook").click()
+    spoken.wait_for(
+        "() => document.querySelectorAll('#sp-nb-cells .sp-nb-wf [data-stage]').length === "
+        f"{len(STAGES)}",
+        15_000,
+        "the waterfall in the notebook cell",
+    )
+    (waterfall,) = page.evaluate("window.spVoice.waterfalls()")
+    kept = page.inner_text("#sp-nb-cells .sp-nb-wf .sp-wf-v2v b").replace(",", "")
+    assert kept == f"{waterfall['voice_to_voice_ms']} ms"
+    stages = page.eval_on_selector_all(
+        "#sp-nb-cells .sp-nb-wf [data-stage]", "(rows) => rows.map((r) => r.dataset.stage)"
+    )
+    assert stages == STAGES
+    page.locator("#sp-nb-cells .sp-nb-cell").first.screenshot(path="/tmp/voice_nb_cell.png")
+    page.get_by_role("tab", name="Chat").click()
+
+
 def test_the_microphone_cancels_echo_and_offers_only_usable_engines(spoken: VoicePage) -> None:
     page = spoken.page
     settings = page.evaluate("window.spVoice.track().getSettings()")
@@ -288,6 +314,7 @@ def test_speaking_over_the_answer_interrupts_it(
                 "() => document.querySelector('#sp-chat').innerText.includes('Interrupted \u2014')"
             )
             assert "Stopped \u2014" not in voice.chat_text()
+
             assert "The weather in Paris is mild today" in voice.chat_text()
             # What was not yet spoken is dimmed; what was heard is not.
             dimmed = page.evaluate(
@@ -306,6 +333,14 @@ def test_speaking_over_the_answer_interrupts_it(
             assert first["interrupted"]["latency_ms"] == barge["latency_ms"]
             assert second["barged_in"]["latency_ms"] == barge["latency_ms"]
             page.screenshot(path="/tmp/voice_barge_in.png")
+            # The notebook keeps it so: the run's cell says it was spoken over.
+            page.get_by_role("tab", name="Notebook").click()
+            voice.wait_for(
+                "() => [...document.querySelectorAll('#sp-nb-cells .sp-nb-badge')]"
+                ".some((b) => b.textContent.startsWith('interrupted'))",
+                15_000,
+                "the interrupted run's notebook cell",
+            )
             assert voice.errors == []
     finally:
         gate.set()
@@ -367,37 +402,35 @@ def test_push_to_talk_sends_what_was_said_while_held(
 # -- the chat's "interrupted" note (no browser needed) -----------------------------------------
 
 
-def _turn(turn_id: str) -> TurnState:
-    turn = TurnState()
-    turn.handle(TurnStarted(turn_id, "local:x", "p@1", "prompt", True, None))
-    return turn
+def _timing() -> TimingSummary:
+    return TimingSummary(120.0, None, 1, 150.0, 30, 10.0, 5.0)
 
 
-def _said(role: str, text: str, **extra: Any) -> dict[str, Any]:
-    return {"role": role, "content": [{"type": "text", "text": text}], **extra}
+def _answer(session: SessionState) -> list[str]:
+    return [str(m["content"][0]["text"]) for m in chat_value(session) if m["role"] == "assistant"]
 
 
-def test_only_the_interrupted_turns_say_so() -> None:
-    meta = "<sub>p@1 · local:x · prompt node</sub>"
-    chat = [
-        _said("user", "first"),
-        _said("assistant", f"Partial\n\n{STOPPED_NOTE}\n\n{meta}"),
-        _said("user", "second"),
-        _said("assistant", "a tool call", metadata={"title": "tool"}),
-        _said("assistant", f"All of it, still being spoken.\n\n{meta}"),
-        _said("user", "third"),
-        _said("assistant", f"Stopped by the button.\n\n{STOPPED_NOTE}"),
-    ]
-    turns = [_turn("t1"), _turn("t2"), _turn("t3")]
-    marked = mark_interrupted(chat, turns, {"t1", "t2"})
-    texts = [m["content"][0]["text"] for m in marked]
-    # A stopped turn says interrupted instead; a finished one gets it before its meta line.
-    assert texts[1] == f"Partial\n\n{INTERRUPTED_NOTE}\n\n{meta}"
-    assert texts[3] == "a tool call"
-    assert texts[4] == f"All of it, still being spoken.\n\n{INTERRUPTED_NOTE}\n\n{meta}"
-    assert texts[6] == chat[6]["content"][0]["text"]  # the Stop button's turn is left alone
-    assert mark_interrupted(marked, turns, {"t1", "t2"}) == marked  # marking twice changes nothing
-    assert mark_interrupted(chat, turns, set()) is chat
+def test_a_turn_spoken_over_says_interrupted_and_the_stop_button_s_says_stopped() -> None:
+    session = SessionState()
+    first = session.begin("first")
+    first.handle(TurnStarted("t1", "local:x", "p@1", "prompt", True, None))
+    first.text = "Partial"
+    session.interrupt()  # still running: stopped, and why
+    assert first.stopped and first.interrupted
+    second = session.begin("second")
+    second.handle(TurnStarted("t2", "local:x", "p@1", "prompt", True, None))
+    second.text = "All of it, still being spoken."
+    second.handle(TurnCompleted(second.text, "stop", None, _timing()))
+    session.commit()
+    session.interrupt()  # finished, still being spoken: the chat's copy says so too
+    third = session.begin("third")
+    third.handle(TurnStarted("t3", "local:x", "p@1", "prompt", True, None))
+    session.stop()
+    answers = _answer(session)
+    assert INTERRUPTED_NOTE in answers[0] and STOPPED_NOTE not in answers[0]
+    assert INTERRUPTED_NOTE in answers[1]
+    assert answers[1].index(INTERRUPTED_NOTE) < answers[1].index("<sub>")  # before the meta line
+    assert STOPPED_NOTE in answers[2] and INTERRUPTED_NOTE not in answers[2]
 
 
 def test_the_running_mark_is_hidden_and_names_the_turn() -> None:

@@ -33,7 +33,7 @@ from playground.catalog import Credentials
 from playground.errors import ConfigError, PlaygroundError, UnsupportedValueError
 from playground.prompts.store import InvalidPromptError
 from playground.providers.base import STTProvider, Transcript, TranscriptionSession
-from playground.turn.events import Event, TurnCompleted
+from playground.turn.events import TurnCompleted
 from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.request import HistoryMessage, TurnRequest
 from playground.turn.runner import PreparedTurn, TurnRunner
@@ -101,7 +101,6 @@ class _SpokenTurn:
     turn: PreparedTurn
     waterfall: VoiceWaterfall
     task: asyncio.Task[None] | None = None
-    interrupted: bool = False
 
 
 @dataclass
@@ -305,8 +304,7 @@ class VoiceConnection:
             current = self._current
             if current is None or current.task is None or current.task.done():
                 continue
-            current.interrupted = True
-            current.turn.request_stop()
+            current.turn.request_stop(interrupted=True)
             self.emit("barge-in", {"turn_id": current.turn.turn_id, "t_ms": t_ms})
 
     # -- turns --------------------------------------------------------------------------------
@@ -360,7 +358,7 @@ class VoiceConnection:
                 waterfall.observe(event)
                 if isinstance(event, TurnCompleted):
                     answer = event.text
-                self._send_event(event, spoken)
+                self.emit(*event_payload(event))
             self.emit("waterfall", {"turn_id": spoken.turn.turn_id, **waterfall.payload()})
         except Exception:
             # The runner ends its own failures with error + completion-end; this is a bug here.
@@ -372,12 +370,6 @@ class VoiceConnection:
             self.emit("end", {})
             release()
             self._remember(text, answer)
-
-    def _send_event(self, event: Event, spoken: _SpokenTurn) -> None:
-        name, data = event_payload(event)
-        if isinstance(event, TurnCompleted) and spoken.interrupted:
-            data = {**data, "interrupted": True}
-        self.emit(name, data)
 
     def _remember(self, text: str, answer: str) -> None:
         """Hands-free turns are one conversation: what was said and answered (the part heard

@@ -87,5 +87,15 @@ class Notebook(BaseModel):
         pinned = self.pinned if self.pinned and all(p in ids for p in self.pinned) else None
         return Notebook(cells=kept, pinned=pinned)
 
+    def cell_of_turn(self, turn_id: str) -> RunCell | None:
+        """The cell that recorded the turn ``turn_id`` (the newest, should a rerun share it)."""
+        return next((c for c in reversed(self.cells) if c.turn_id == turn_id), None)
+
+    def with_cell(self, cell: RunCell) -> Notebook:
+        """This notebook with the cell of the same id replaced by ``cell`` (in its place)."""
+        self.cell(cell.id)
+        cells = tuple(cell if c.id == cell.id else c for c in self.cells)
+        return Notebook(cells=cells, pinned=self.pinned)
+
     def without_audio_data(self) -> Notebook:
         return Notebook(cells=tuple(c.without_audio_data() for c in self.cells), pinned=self.pinned)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,9 +23,41 @@ from playground.turn.request import Features, HistoryMessage
 from playground.turn.state import TurnState
 from playground.turn.wire import event_payload
 
-__all__ = ["RunCell", "RunConfig"]
+__all__ = ["RunCell", "RunConfig", "VoiceStage", "VoiceTiming"]
 
 _CELL_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+_MAX_VOICE_MS: Final = 3_600_000.0  # an hour: anything longer is not a measurement
+VoiceStageName = Literal[
+    "transcript",
+    "request",
+    "first_token",
+    "first_sentence",
+    "tts_first_byte",
+    "first_audible",
+    "playback",
+]
+
+
+class VoiceStage(BaseModel):
+    """One bar of a spoken turn's waterfall: ms since the end of the user's speech."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    stage: VoiceStageName
+    start_ms: float = Field(ge=0, le=_MAX_VOICE_MS)
+    end_ms: float = Field(ge=0, le=_MAX_VOICE_MS)
+
+
+class VoiceTiming(BaseModel):
+    """A spoken turn's waterfall as the page measured it (playback starts in the browser, so
+    only the page knows the whole of it): the stages in order, end of speech -> first audible
+    sample playing, and how fast the voice went silent if the user spoke over it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    stages: tuple[VoiceStage, ...] = Field(default=(), max_length=len(get_args(VoiceStageName)))
+    voice_to_voice_ms: float | None = Field(default=None, ge=0, le=_MAX_VOICE_MS)
+    barge_in_ms: float | None = Field(default=None, ge=0, le=_MAX_VOICE_MS)
 
 
 class RunConfig(BaseModel):
@@ -97,6 +129,10 @@ class RunCell(BaseModel):
     message: str = Field(min_length=1)
     history: tuple[HistoryMessage, ...] = ()
     events: tuple[WireEvent, ...] = ()
+    # The user spoke over the answer: set by the turn's own completion when it was still
+    # running, or here when it had finished but was still being spoken.
+    interrupted: bool = False
+    voice: VoiceTiming | None = None  # a spoken turn's waterfall, reported by the page
 
     # -- derived from the log, through the same fold as the live view ---------------------
     @cached_property
@@ -104,10 +140,12 @@ class RunCell(BaseModel):
         """The run folded into a ``TurnState`` exactly as the page folds a live turn (computed
         once per cell; treat it as read-only). The audio bytes stay out of it: the cell's
         ``audio`` serves them from the log."""
-        return TurnState.from_wire(
+        state = TurnState.from_wire(
             (e.event, _without_audio_bytes(e.data) if e.event == "audio" else e.data)
             for e in self.events
         )
+        state.interrupted = state.interrupted or self.interrupted
+        return state
 
     def _of(self, name: str) -> list[dict[str, Any]]:
         return [e.data for e in self.events if e.event == name]
@@ -206,6 +244,11 @@ class RunCell(BaseModel):
         return self.finish_reason == "stopped"
 
     @property
+    def was_interrupted(self) -> bool:
+        """The user spoke over the answer (while it ran, or while it was being spoken)."""
+        return self.turn_state.interrupted
+
+    @property
     def failed(self) -> bool:
         """The answer itself failed (an error outside speech); a voice error alone is not this."""
         return self.turn_state.llm_error is not None or self.finish_reason == "error"
@@ -221,15 +264,19 @@ class RunCell(BaseModel):
             WireEvent(event="audio", data=_without_audio_bytes(e.data)) if e.event == "audio" else e
             for e in self.events
         )
+        return self._rebuilt(events=events)
+
+    def spoken_over(self) -> RunCell:
+        """This cell marked interrupted: its answer had finished, but not being spoken."""
+        return self if self.interrupted else self._rebuilt(interrupted=True)
+
+    def with_voice(self, voice: VoiceTiming) -> RunCell:
+        return self._rebuilt(voice=voice)
+
+    def _rebuilt(self, **changes: Any) -> RunCell:
         # Built anew rather than model_copy'd, which would carry the cached fold along.
-        return RunCell(
-            id=self.id,
-            created_at=self.created_at,
-            config=self.config,
-            message=self.message,
-            history=self.history,
-            events=events,
-        )
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return RunCell(**(fields | changes))
 
 
 def _without_audio_bytes(data: dict[str, Any]) -> dict[str, Any]:

@@ -62,9 +62,20 @@ def summary(index: int, cell: RunCell, effective: Effective) -> Markdown:
     out += ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
     out += ["**Message**", "", fence(cell.message), ""]
     status = cell.finish_reason or "unfinished"
-    if cell.stopped:
+    if cell.was_interrupted:
+        status += " (interrupted: the user spoke over the answer)"
+    elif cell.stopped:
         status += " (stopped by the user)"
     out += [f"**Recorded answer** (finish: {md_code(status)})", "", fence(cell.text or ""), ""]
+    if cell.voice is not None:
+        out += ["**Voice waterfall** (ms after the end of the user's speech)", ""]
+        out += [
+            f"- {stage.stage}: +{stage.end_ms - stage.start_ms:,.0f} ms"
+            for stage in cell.voice.stages
+        ]
+        if cell.voice.voice_to_voice_ms is not None:
+            out.append(f"- voice to voice: {cell.voice.voice_to_voice_ms:,.0f} ms")
+        out.append("")
     if cell.tool_calls:
         out += ["**Tool calls**", ""]
         for call in cell.tool_calls:

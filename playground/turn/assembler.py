@@ -210,7 +210,7 @@ class Assembler:
         )
         return _failure(internal, stage="internal")
 
-    def completed(self, *, stopped: bool) -> TurnCompleted:
+    def completed(self, *, stopped: bool, interrupted: bool = False) -> TurnCompleted:
         end = self._end
         if stopped:
             reason = "stopped"
@@ -236,6 +236,7 @@ class Assembler:
             exit_path=self._exit.path if self._exit else None,
             details=details,
             cost=self._turn.price.cost(usage) if self._turn.price and usage else None,
+            interrupted=stopped and interrupted,
         )
 
 

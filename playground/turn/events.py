@@ -221,6 +221,7 @@ class TurnCompleted:
     exit_path: str | None = None
     details: TurnDetails = field(default_factory=TurnDetails)
     cost: Cost | None = None  # None: the model's price is unknown
+    interrupted: bool = False  # stopped because the user spoke over the answer (a barge-in)
 
 
 Event = (

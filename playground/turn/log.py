@@ -50,12 +50,13 @@ class TurnLog:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _grace: asyncio.TimerHandle | None = None
 
-    def stop(self) -> bool:
+    def stop(self, *, interrupted: bool = False) -> bool:
         """End the turn now, keeping what arrived (the upstreams close; the log still ends with a
-        stopped completion). False when it had already ended; safe to call more than once."""
+        stopped completion, ``interrupted`` when the user spoke over it). False when it had
+        already ended; safe to call more than once."""
         if self.done or self.turn is None:
             return False
-        self.turn.request_stop()
+        self.turn.request_stop(interrupted=interrupted)
         return True
 
     def append(self, event: Event, encoded: bytes | None = None) -> None:

@@ -61,9 +61,15 @@ class PreparedTurn:
     # The model's price (None: unknown, so the run's cost is unknown, never 0).
     price: Price | None = None
     stop_signal: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
+    # Set with the stop when the user spoke over the answer (a barge-in): the completion says
+    # "interrupted", so every surface and the notebook tell it from a Stop.
+    spoken_over: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
 
-    def request_stop(self) -> None:
-        """End the turn early, keeping what was produced (safe from any task on the loop)."""
+    def request_stop(self, *, interrupted: bool = False) -> None:
+        """End the turn early, keeping what was produced (safe from any task on the loop);
+        ``interrupted``: because the user spoke over it."""
+        if interrupted:
+            self.spoken_over.set()
         self.stop_signal.set()
 
     def busy(self) -> BusyError | None:

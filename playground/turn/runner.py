@@ -107,7 +107,7 @@ class TurnRunner:
                 # upstreams close) and the turn ends with the error, then completion-end.
                 await _halt(speech, tasks)
                 yield _logged(turn, assembler.failed(exc), exc)
-            yield assembler.completed(stopped=stopped)
+            yield assembler.completed(stopped=stopped, interrupted=turn.spoken_over.is_set())
             completed = True
         finally:
             watcher.cancel()

@@ -48,6 +48,9 @@ class TurnState:
     replaced: list[TextReplaced] = field(default_factory=list)
     completed: TurnCompleted | None = None
     stopped: bool = False
+    # The user spoke over the answer (a barge-in): while it ran (the completion says so) or
+    # while it was still being spoken (the page marks it).
+    interrupted: bool = False
     # Not an event: the live view's place in line for a model that serves one turn at a time
     # (1 = next), set by whoever follows the turn; 0 when not waiting.
     queued: int = 0
@@ -85,6 +88,7 @@ class TurnState:
                 self.errors.append(event)
             case TurnCompleted():
                 self.completed = event
+                self.interrupted = self.interrupted or event.interrupted
                 self.text = event.text if not self.replaced else self.text
 
     @property

@@ -105,6 +105,8 @@ def event_payload(event: Event) -> tuple[str, dict[str, Any]]:
                 "cost": asdict(event.cost) if event.cost is not None else None,
                 "exit_path": event.exit_path,
                 **details_payload(event.details),
+                # Only when true: the field is an addition clients may not know.
+                **({"interrupted": True} if event.interrupted else {}),
             }
         case StructuredOutput():
             return "structured-output", {
@@ -336,6 +338,7 @@ def _completed(data: Mapping[str, Any]) -> TurnCompleted:
         cost=_cost(data.get("cost")),
         exit_path=data.get("exit_path"),
         details=details_from_payload(data),
+        interrupted=data.get("interrupted") is True,
     )
 
 

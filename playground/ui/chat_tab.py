@@ -25,7 +25,8 @@ from playground.ui.render import notebook_view, panel_view, timing_view
 from playground.ui.session import SessionState, drive_turn, refused
 from playground.ui.settings_panel import SettingsPanel
 from playground.ui.turn_outputs import TurnOutputs, chat_value
-from playground.ui.voice_panel import VoicePanel, mark_interrupted, running_mark
+from playground.ui.voice_panel import VoicePanel, running_mark
+from playground.ui.voice_record import VoiceRecord
 from playground.ui.wire import wire_value
 
 if TYPE_CHECKING:
@@ -57,22 +58,14 @@ _UNLOCK_AUDIO = "() => { window.spAudio && window.spAudio.unlock(); }"
 
 @dataclass
 class ChatSession(SessionState):
-    """The chat's session: a ``SessionState`` that also remembers which of its turns the user
-    interrupted by speaking over them (their turn ids), so the chat keeps saying so."""
+    """The chat's session: a ``SessionState`` that also remembers the timing summary it last
+    marked for the voice input (see ``ChatTab.voice_marks``): resent as it is, it costs Gradio
+    nothing; a new object each frame would."""
 
-    interrupted: set[str] = field(default_factory=set)
-    # The chat and summary values last marked (see ``ChatTab.voice_marks``): resent as they
-    # are, they cost Gradio nothing; a new object each frame would.
-    marked_chat: Any = field(default=None, repr=False, compare=False)
     marked_summary: Any = field(default=None, repr=False, compare=False)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ChatSession:
-        return ChatSession(
-            history=list(self.history),
-            shown=list(self.shown),
-            owner=self.owner,
-            interrupted=set(self.interrupted),
-        )
+        return ChatSession(history=list(self.history), shown=list(self.shown), owner=self.owner)
 
 
 def chat_cell_of(stored: Any) -> str | None:
@@ -87,6 +80,8 @@ class ChatTab:
     def __init__(self, services: Services, live_turns: LiveTurns, settings: SettingsPanel) -> None:
         self.services, self.live_turns, self.settings = services, live_turns, settings
         self.voice_panel = VoicePanel(services)
+        notebooks = services.notebooks
+        self.voice_record = VoiceRecord(notebooks) if notebooks is not None else None
 
     def render(self) -> None:
         default_prompt = self.settings.default_prompt
@@ -117,6 +112,9 @@ class ChatTab:
         gr.HTML(AUDIO_BAR)
         # Clicked by the voice input when the user speaks over the answer: Stop, saying why.
         self.interrupt = gr.Button(visible="hidden", elem_id="sp-interrupt")
+        # Filled and clicked by the voice input with a spoken turn's waterfall, for its cell.
+        self.voice_report = gr.Textbox(visible="hidden", elem_id="sp-voice-report")
+        self.voice_report_send = gr.Button(visible="hidden", elem_id="sp-voice-report-send")
         self.audio_feed = audio_feed = gr.Textbox(visible="hidden", elem_id="sp-audio-feed")
         with gr.Column(
             visible=default_prompt.output_schema is not None, elem_id="sp-structured"
@@ -181,13 +179,28 @@ class ChatTab:
                 )
         self.stop.click(fn=None, js=_STOP_AUDIO)
         # The voice input has already silenced the player (it measures how fast).
-        self.interrupt.click(
+        interrupted = self.interrupt.click(
             self.on_interrupt,
             [self.session],
             [self.chatbot],
             queue=False,
             api_visibility="private",
         )
+        if notebook is not None and (record := self.voice_record) is not None:
+            interrupted.then(
+                record.on_interrupted,
+                [self.session, notebook.state],
+                [notebook.cells],
+                api_visibility="private",
+                show_progress="hidden",
+            )
+            self.voice_report_send.click(
+                record.on_report,
+                [self.session, notebook.state, self.voice_report],
+                [notebook.cells],
+                api_visibility="private",
+                show_progress="hidden",
+            )
         self.stop.click(
             self.on_stop, [self.session], [self.chatbot], queue=False, api_visibility="private"
         )
@@ -297,13 +310,9 @@ class ChatTab:
 
     async def on_interrupt(self, state: SessionState) -> list[dict[str, Any]]:
         """Stop, as Stop does, for the voice input: the user spoke over the answer. The turn
-        (running, or finished but still being spoken) is marked interrupted in the chat."""
-        turn = state.current
-        if isinstance(state, ChatSession) and turn is not None and turn.started is not None:
-            state.interrupted.add(turn.started.turn_id)
-        state.stop()
-        chat: list[dict[str, Any]] = self._interrupted_marks(state, chat_value(state))
-        return chat
+        (running, or finished but still being spoken) says "interrupted" in the chat."""
+        state.interrupt()
+        return chat_value(state)
 
     def voice_marks(
         self, state: SessionState, values: TurnSlots[Any], fed: int, started: float
@@ -318,23 +327,9 @@ class ChatTab:
             sent_ms = (time.monotonic() - started) * 1000
             feed = panel_view.audio_feed(turn_id, turn.audio, panel_view.feed_start(fed), sent_ms)
             values.audio_feed = state.last_feed = feed
-        if not isinstance(state, ChatSession):
-            return
-        if values.summary is not state.marked_summary:
+        if isinstance(state, ChatSession) and values.summary is not state.marked_summary:
             summary = running_mark(values.summary, turn_id, running=state.live is not None)
-            if turn_id in state.interrupted:
-                summary = summary.replace(" · stopped</div>", " · interrupted</div>")
             values.summary = state.marked_summary = summary
-        if state.interrupted and values.chatbot is not state.marked_chat:
-            values.chatbot = state.marked_chat = self._interrupted_marks(state, values.chatbot)
-
-    def _interrupted_marks(self, state: SessionState, chat: Any) -> Any:
-        if not isinstance(state, ChatSession) or not state.interrupted:
-            return chat
-        turns = [turn for _, turn in state.shown]
-        if state.live is not None:
-            turns.append(state.live[1])
-        return mark_interrupted(chat, turns, state.interrupted)
 
     def _summary_box(self) -> gr.HTML:
         summary = gr.HTML(panel_view.timing_summary(None), elem_id="sp-summary")
@@ -344,8 +339,6 @@ class ChatTab:
 
     async def on_clear(self, state: SessionState) -> tuple[Any, ...]:
         state.clear()
-        if isinstance(state, ChatSession):
-            state.interrupted.clear()
         self.live_turns.forget_chat(state.owner)
         state.structured_shown = None
         return self.outputs.initial(state).ordered()
@@ -359,6 +352,10 @@ class ChatTab:
             return gr.skip(), gr.skip()
         cell = await live.recorded()
         nb = live.notebook or await notebooks.load(nbs.owner)
+        if state.cell_changes and live.is_recorded and self.voice_record is not None:
+            # What the voice input reported before the cell existed (see ``voice_record``).
+            changes, state.cell_changes = state.cell_changes, []
+            nb = await self.voice_record.apply(nbs.owner, changes)
         chat = cell.id if cell is not None else chat_cell_of(stored)
         return (
             {"owner": nbs.owner, "chat": chat},

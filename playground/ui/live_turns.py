@@ -54,6 +54,11 @@ class LiveTurn(TurnLog):
     notebook: Notebook | None = None  # the owner's notebook as stored with that cell
     _recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def is_recorded(self) -> bool:
+        """Its recording is over: the cell stored, or known never to be."""
+        return self._recorded.is_set()
+
     async def recorded(self, wait_s: float = RECORD_WAIT_S) -> RunCell | None:
         """The turn's notebook cell once it is stored (None if it was not, or not in ``wait_s``)."""
         with contextlib.suppress(TimeoutError):

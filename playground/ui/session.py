@@ -27,6 +27,7 @@ from typing import Any
 
 from playground.catalog import Credentials
 from playground.errors import BusyError, ConfigError, MissingKeyError
+from playground.notebook.cells import RunCell
 from playground.turn.events import Event, StructuredOutput, TurnFailed, TurnStarted
 from playground.turn.gate import TurnRefused
 from playground.turn.request import HistoryMessage, TurnRequest
@@ -34,6 +35,9 @@ from playground.turn.state import TurnState
 from playground.ui.live_turns import LiveTurn, LiveTurns, TurnKind
 from playground.ui.outputs import TurnSlots
 from playground.ui.throttle import END, WAKE, Throttle, halt, next_item
+
+# A change to the notebook cell of one turn: (turn id, the change).
+CellChange = tuple[str, Callable[[RunCell], RunCell]]
 
 __all__ = [
     "Frame",
@@ -76,6 +80,9 @@ class SessionState:
     owner: str | None = None  # the browser's notebook id, once the page has loaded
     live_turn: LiveTurn | None = None  # the run behind ``current``
     last_run: LiveTurn | None = None  # the latest run, to find its notebook cell
+    # Changes to ``last_run``'s cell asked for before it was recorded (``voice_record``):
+    # applied once it is, by the chat's after-turn step.
+    cell_changes: list[CellChange] = field(default_factory=list)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SessionState:
         return SessionState(history=list(self.history), shown=list(self.shown), owner=self.owner)
@@ -128,10 +135,24 @@ class SessionState:
 
     def stop(self) -> None:
         """Stop the running turn, keeping what arrived. Safe to call when nothing runs."""
+        self._end(interrupted=False)
+
+    def interrupt(self) -> None:
+        """The user spoke over the answer: stop the turn if it still runs, as Stop does, and
+        mark it interrupted, also when it had finished but was still being spoken."""
+        turn = self.current
+        if turn is not None and turn.started is not None:
+            turn.interrupted = True
+            for _, shown in self.shown:  # the chat's copy, once committed
+                if shown.started is not None and shown.started.turn_id == turn.started.turn_id:
+                    shown.interrupted = True
+        self._end(interrupted=True)
+
+    def _end(self, *, interrupted: bool) -> None:
         if self.current is not None and not self.current.finished:
             self.current.stopped = True
             if self.live_turn is not None:
-                self.live_turn.stop()
+                self.live_turn.stop(interrupted=interrupted)
         self.commit()
         if self.wake is not None:
             self.wake()

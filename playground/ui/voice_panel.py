@@ -7,38 +7,30 @@ The audio never goes through Gradio: ``static/voice_input.js`` streams the micro
 message box and clicks Send, so a spoken turn is a typed one (same gate, notebook, rendering,
 voice). This module renders the elements the script drives, with the server's choices in data
 attributes, and the few server-side pieces the script needs on the turn's frames: whether a
-turn is running (``running_mark``) and the "interrupted" note of a turn the user spoke over
-(``mark_interrupted``). The audio pieces' timings ride in ``panel_view.audio_feed``.
+turn is running (``running_mark``). The audio pieces' timings ride in ``panel_view.audio_feed``;
+a turn the user spoke over says so itself (``TurnState.interrupted``), and what only the page
+measures goes to the notebook through ``voice_record``.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import gradio as gr
 
 from playground.providers.whisper_stt import local_stt_unavailable_reason
 from playground.services import Services
-from playground.turn.state import TurnState
-from playground.ui.render.chat_view import STOPPED_NOTE
 
 __all__ = [
     "EOU_DEFAULT_MS",
-    "INTERRUPTED_NOTE",
     "SpeechEngine",
     "VoicePanel",
-    "mark_interrupted",
     "running_mark",
 ]
 
 EOU_DEFAULT_MS = 700
 EOU_RANGE_MS = (300, 2000)
-INTERRUPTED_NOTE = "*Interrupted — you spoke over the answer; the partial answer is kept.*"
-# The same place in an answer as the stop note: before the prompt-version line.
-_META_START = "\n\n<sub>"
 
 MIC_ICON = (
     "<svg width='16' height='16' viewBox='0 0 24 24' aria-hidden='true'><path fill='currentColor' "
@@ -152,63 +144,3 @@ def running_mark(summary: str, turn_id: str | None, *, running: bool) -> str:
         f" data-sp-turn-id='{html.escape(turn_id or '')}'></span>"
     )
     return mark + summary
-
-
-def mark_interrupted(
-    messages: list[dict[str, Any]], turns: Sequence[TurnState], interrupted: Collection[str]
-) -> list[dict[str, Any]]:
-    """The Chatbot's value (as sent) with the turns the user spoke over saying "interrupted"
-    instead of "stopped" (or, for an answer that had finished but was still being spoken,
-    saying it at all). ``turns`` are the conversation's turns in order, one per user message."""
-    if not interrupted:
-        return messages
-    marked = [i for i, turn in enumerate(turns) if _turn_id(turn) in interrupted]
-    if not marked:
-        return messages
-    # The messages of turn k run from its user message to the next one.
-    starts = [i for i, message in enumerate(messages) if message.get("role") == "user"]
-    out = list(messages)
-    for k in marked:
-        if k >= len(starts):
-            continue
-        end = starts[k + 1] if k + 1 < len(starts) else len(out)
-        last = next(
-            (i for i in range(end - 1, starts[k], -1) if _text_of(out[i]) is not None), None
-        )
-        if last is None:
-            continue
-        out[last] = _with_note(out[last])
-    return out
-
-
-def _turn_id(turn: TurnState) -> str | None:
-    return turn.started.turn_id if turn.started is not None else None
-
-
-def _text_of(message: dict[str, Any]) -> str | None:
-    if message.get("role") != "assistant" or message.get("metadata"):
-        return None  # a tool call or a thinking block, not the answer's text
-    content = message.get("content")
-    if isinstance(content, list) and content and isinstance(content[-1], dict):
-        text = content[-1].get("text")
-        return text if isinstance(text, str) else None
-    return content if isinstance(content, str) else None
-
-
-def _with_note(message: dict[str, Any]) -> dict[str, Any]:
-    text = _text_of(message) or ""
-    if INTERRUPTED_NOTE in text:
-        return message
-    if STOPPED_NOTE in text:
-        text = text.replace(STOPPED_NOTE, INTERRUPTED_NOTE)
-    elif _META_START in text:
-        at = text.rindex(_META_START)
-        text = f"{text[:at]}\n\n{INTERRUPTED_NOTE}{text[at:]}"
-    else:
-        text = f"{text}\n\n{INTERRUPTED_NOTE}"
-    content = message.get("content")
-    if isinstance(content, list):
-        new_content: Any = [*content[:-1], {**content[-1], "text": text}]
-    else:
-        new_content = text
-    return {**message, "content": new_content}

@@ -38,6 +38,7 @@ __all__ = [
 
 
 STOPPED_NOTE = "*Stopped — the partial answer is kept.*"
+INTERRUPTED_NOTE = "*Interrupted — you spoke over the answer; the partial answer is kept.*"
 _FIX_HINTS: Mapping[str, str] = MappingProxyType(
     {
         # Codes from the runner (the API's error codes) ...
@@ -141,7 +142,9 @@ def turn_notes(turn: TurnState) -> list[str]:
     completed = turn.completed
     details = completed.details if completed is not None else TurnDetails()
     notes = []
-    if turn.stopped:
+    if turn.interrupted:
+        notes.append(INTERRUPTED_NOTE)
+    elif turn.stopped:
         notes.append(STOPPED_NOTE)
     if turn.replaced:
         notes.append(retraction_note(turn.replaced[-1], details.streaming_guardrail))

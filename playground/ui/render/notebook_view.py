@@ -17,6 +17,7 @@ from playground.notebook.model import Notebook, RunCell, compare_cells
 from playground.pricing.table import usd_text
 from playground.turn.state import TurnState
 from playground.ui.render import timing_view
+from playground.ui.render.waterfall_view import waterfall_html
 
 __all__ = [
     "ACTIONS_JS",
@@ -108,6 +109,8 @@ def _chips(cell: RunCell) -> str:
 def _status(cell: RunCell) -> str:
     if cell.failed:
         return "<span class='sp-nb-badge sp-nb-failed'>failed</span>"
+    if cell.was_interrupted:
+        return "<span class='sp-nb-badge sp-nb-stopped'>interrupted — you spoke over it</span>"
     if cell.stopped:
         return "<span class='sp-nb-badge sp-nb-stopped'>stopped — partial answer kept</span>"
     if cell.ended is None:
@@ -261,6 +264,7 @@ def cell_html(
         f"<div class='sp-nb-body'><div class='sp-nb-transcript'>{_transcript(cell)}"
         f"{_audio(cell, embed=embed_audio)}</div><div class='sp-nb-timing'>{_summary(cell)}"
         f"{timing_chart(cell.chunks, cell.audio, cell.turn_state.thinking_bands())}"
+        f"{waterfall_html(cell.voice) if cell.voice is not None else ''}"
         "</div></div></article>"
     )
 

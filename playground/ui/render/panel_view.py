@@ -59,7 +59,9 @@ def timing_summary(turn: TurnState | None) -> str:
             ("TTFA", _ms(t.ttfa_ms)),
             ("Cost", usd_text(turn.completed.cost.usd if turn.completed.cost else None)),
         ]
-        if turn.replaced:
+        if turn.interrupted:
+            status = "interrupted"
+        elif turn.replaced:
             status = "retracted by the streaming guardrail"
         else:
             status = "done" if not turn.errors else "finished with errors"
@@ -79,7 +81,7 @@ def timing_summary(turn: TurnState | None) -> str:
             ("TTFA", _ms(turn.audio[0].t_ms) if turn.audio else "—"),
         ]
         if turn.stopped:
-            status = "stopped"
+            status = "interrupted" if turn.interrupted else "stopped"
         elif queued:
             status = f"waiting for the local model, {place_in_line(turn.queued)}"
         else:

@@ -396,6 +396,7 @@ registerProcessor("sp-mic-frames", SpMicFrames);`;
     if (wf && !wf.interrupted && (!stopped || !wf.turn || stopped.turn === wf.turn)) {
       wf.interrupted = record;
       wf.render();
+      wf.report();
     }
     setStatus(playing
       ? "Interrupted: silent " + record.latency_ms + " ms after you started speaking."
@@ -474,6 +475,22 @@ registerProcessor("sp-mic-frames", SpMicFrames);`;
       if (detail.turn !== this.turn || this.at.playback || !detail.first) return;
       this.at.playback = detail.at + (detail.leading_silence_ms || this.leading || 0);
       this.render();
+      this.report();
+    }
+    // The waterfall goes into the turn's notebook cell: only the page knows its last stage.
+    report() {
+      const box = $("#sp-voice-report textarea");
+      const send = $("#sp-voice-report-send");
+      if (!this.turn || !box || !send) return;
+      const cut = this.interrupted && this.interrupted.latency_ms != null;
+      const timing = {
+        stages: this.stages().map((s) => ({ stage: s.stage, start_ms: s.start_ms, end_ms: s.end_ms })),
+        voice_to_voice_ms: this.voiceToVoice(),
+        barge_in_ms: cut ? this.interrupted.latency_ms : null,
+      };
+      box.value = JSON.stringify({ turn: this.turn, timing });
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+      send.click();
     }
     stages() {
       const out = [];
