@@ -14,11 +14,18 @@ import pytest
 from playground.errors import ConfigError
 from playground.evals.assertions import AssertionResult
 from playground.evals.history import EvalHistory
-from playground.evals.record import EvalRecord, record_from_json, record_json
-from playground.evals.request import EvalCase
+from playground.evals.record import (
+    EvalRecord,
+    prompt_sha256,
+    record_from_json,
+    record_json,
+    settings_of,
+)
+from playground.evals.request import EvalCase, EvalConfiguration
 from playground.evals.results import CaseResult
 from playground.notebook.store import new_owner_id
 from playground.pricing.table import Cost
+from playground.prompts.library import load_prompt_library
 from playground.providers.base import Usage
 from playground.turn.events import TimingSummary
 
@@ -68,6 +75,46 @@ def test_a_record_reads_back_exactly_as_it_was_written() -> None:
         record_from_json('{"format": "something else"}')
     with pytest.raises(ValueError, match="not an eval record"):
         record_from_json(json.dumps({**doc, "results": [{"case": 0}]}))
+
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+
+
+def test_a_record_keeps_each_configurations_settings_and_the_hash_of_its_prompt() -> None:
+    library = load_prompt_library(PROMPTS)
+    saved = EvalConfiguration(model="openai:gpt-4o-mini", prompt="support-agent@2", seed=7)
+    latest = EvalConfiguration(prompt="support-agent")
+    brief = {"id": "mine", "title": "Mine", "node": "prompt", "format": "v1", "system": "Brief."}
+    draft = EvalConfiguration(prompt_draft=brief)
+    other_draft = EvalConfiguration(prompt_draft={**brief, "system": "Long."})
+    not_a_prompt = EvalConfiguration(prompt_draft={"id": "mine", "system": "Brief."})
+    unknown = EvalConfiguration(prompt="support-agent@99")
+    listed = (PROMPTS / "VERSIONS.sha256").read_text()
+    saved_hash = prompt_sha256(library, saved)
+    assert saved_hash is not None and f"{saved_hash}  support-agent/v2.yaml" in listed
+    assert prompt_sha256(library, latest) == saved_hash  # v2 is the newest
+    draft_hash = prompt_sha256(library, draft)
+    assert draft_hash is not None and len(draft_hash) == 64 and draft_hash not in listed
+    assert draft_hash != prompt_sha256(library, other_draft)
+    assert prompt_sha256(library, unknown) is None  # the run itself says what is wrong
+    assert prompt_sha256(library, not_a_prompt) is None
+    assert settings_of(saved) == {
+        "model": "openai:gpt-4o-mini",
+        "prompt": "support-agent@2",
+        "seed": 7,
+    }
+
+    kept = replace(
+        record("eval_a", 1.0, result(0, True)),
+        settings=(settings_of(saved),),
+        prompt_hashes=(saved_hash,),
+    )
+    doc = json.loads(record_json(kept))
+    assert doc["settings"] == [settings_of(saved)] and doc["prompt_sha256"] == [saved_hash]
+    assert record_from_json(record_json(kept)) == kept
+    # A record kept before settings and hashes were stored still reads.
+    del doc["settings"], doc["prompt_sha256"]
+    assert record_from_json(json.dumps(doc)).prompt_hashes == ()
 
 
 def test_only_runs_of_the_same_cases_and_configurations_compare() -> None:

@@ -213,6 +213,11 @@ def test_the_left_hand_settings_run_kept_for_the_browser_and_compared_after_a_re
         "Goodbye now.",
     ]
     assert kept["configurations"][0].startswith("1. Left-hand settings")
+    # What ran is kept in full: the settings, and the hash of the prompt (64 hex digits).
+    [settings] = kept["settings"]
+    assert settings["model"] == "openai:gpt-4o-mini" and "api_key" not in json.dumps(settings)
+    [prompt_hash] = kept["prompt_sha256"]
+    assert isinstance(prompt_hash, str) and len(prompt_hash) == 64
     # A refused run says why and leaves the last results where they were.
     page.fill("#sp-eval-repeat textarea, #sp-eval-repeat input", "0")
     page.click("#sp-eval-run")

@@ -1,5 +1,6 @@
 """One finished (or stopped) eval of the page, as kept for its browser and exported as JSON: the
-cases it ran, its configurations' labels, when it ran, and every run's result.
+cases it ran, its configurations (their labels, their settings and the hash of each one's
+prompt, so a later reader knows exactly what ran), when it ran, and every run's result.
 
 ``record_json`` and ``record_from_json`` are exact inverses, so an earlier run read back from the
 store compares like the one on screen. A record that does not read (another version wrote it)
@@ -15,14 +16,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from playground.errors import ConfigError
 from playground.evals.assertions import AssertionResult
-from playground.evals.request import EvalCase
+from playground.evals.request import EvalCase, EvalConfiguration
 from playground.evals.results import CaseResult, summarise_results
 from playground.pricing.table import Cost
+from playground.prompts.library import PromptLibrary
+from playground.prompts.store import parse_document
 from playground.providers.base import Usage
 from playground.turn.events import TimingSummary
 
-__all__ = ["EvalRecord", "record_from_json", "record_json"]
+__all__ = ["EvalRecord", "prompt_sha256", "record_from_json", "record_json", "settings_of"]
 
 _FORMAT = "streaming-playground.eval/1"
 
@@ -36,6 +40,10 @@ class EvalRecord:
     runs: int  # planned: cases × configurations × repeat
     stopped: bool
     created: float = field(default_factory=time.time)  # epoch seconds
+    # One per configuration (empty in records kept before they were stored): the settings as
+    # ``settings_of`` gives them, and the sha256 of the prompt each ran (None: not resolvable).
+    settings: tuple[dict[str, Any], ...] = ()
+    prompt_hashes: tuple[str | None, ...] = ()
 
     def same_test_set(self, other: EvalRecord) -> bool:
         """Whether ``compare_evals`` can put the two side by side: the same cases, the same
@@ -54,6 +62,28 @@ class EvalRecord:
         return f"{when} · {rates}" + (" · stopped" if self.stopped else "")
 
 
+def settings_of(configuration: EvalConfiguration) -> dict[str, Any]:
+    """A configuration's settings as JSON, without what it left at its default (no secrets: a
+    configuration carries none)."""
+    return configuration.model_dump(mode="json", exclude_defaults=True)
+
+
+def prompt_sha256(library: PromptLibrary, configuration: EvalConfiguration) -> str | None:
+    """The sha256 of the prompt the configuration runs: its saved file's, as ``VERSIONS.sha256``
+    lists it, or its draft's content hash. None when it does not resolve (the run says why)."""
+    try:
+        if configuration.prompt_draft is not None:
+            return (
+                parse_document(configuration.prompt_draft, field="prompt_draft")
+                .as_draft()
+                .draft_sha256
+            )
+        prompt = library.resolve(configuration.prompt, configuration.node)
+    except ConfigError:  # an unknown prompt or version, a draft that is not a prompt file
+        return None
+    return library.sha256.get(prompt.ref)
+
+
 def record_json(record: EvalRecord) -> str:
     """The record as JSON: the cases in the API's shape, each result in full."""
     return json.dumps(
@@ -64,6 +94,8 @@ def record_json(record: EvalRecord) -> str:
             "runs": record.runs,
             "stopped": record.stopped,
             "configurations": list(record.labels),
+            "settings": list(record.settings),
+            "prompt_sha256": list(record.prompt_hashes),
             "cases": [c.model_dump(mode="json", by_alias=True) for c in record.cases],
             "results": [asdict(r) for r in record.results],
             "summary": [asdict(s) for s in summarise_results(record.results, len(record.labels))],
@@ -86,6 +118,10 @@ def record_from_json(text: str) -> EvalRecord:
             runs=int(doc["runs"]),
             stopped=bool(doc["stopped"]),
             created=float(doc["created"]),
+            settings=tuple(dict(_mapping(s)) for s in _list(doc.get("settings", []))),
+            prompt_hashes=tuple(
+                None if h is None else str(h) for h in _list(doc.get("prompt_sha256", []))
+            ),
         )
     except (KeyError, TypeError, AttributeError) as exc:  # pydantic's errors are ValueErrors
         raise ValueError(f"not an eval record: {exc}") from None
@@ -105,6 +141,12 @@ def _result(data: Mapping[str, Any]) -> CaseResult:
         cost=Cost(**data["cost"]) if data["cost"] is not None else None,
         error=data["error"],
     )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError("expected an object")
+    return value
 
 
 def _list(value: object) -> Sequence[Any]:

@@ -33,7 +33,7 @@ from playground.evals.files import (
 )
 from playground.evals.files import write_promptfoo as promptfoo_text
 from playground.evals.history import EvalHistory
-from playground.evals.record import EvalRecord, record_json
+from playground.evals.record import EvalRecord, prompt_sha256, record_json, settings_of
 from playground.evals.request import EvalCase, EvalConfiguration, EvalRequest
 from playground.evals.results import CaseResult
 from playground.evals.run import EvalEnded, EvalRun
@@ -93,11 +93,13 @@ class _Inputs:
 
 @dataclass
 class _OnScreen:
-    """A run as the tab shows it: its cases and configurations' labels, and when it started."""
+    """A run as the tab shows it: its cases and configurations' labels, and when it started;
+    each configuration's prompt hash for its record."""
 
     run: EvalRun
     cases: tuple[EvalCase, ...]
     labels: tuple[str, ...]
+    prompt_hashes: tuple[str | None, ...] = ()
     started: float = field(default_factory=time.monotonic)
 
     def frame(self, running: bool, ended: EvalEnded | None = None) -> list[Any]:
@@ -127,6 +129,8 @@ class _OnScreen:
             results=tuple(run.results),
             runs=run.request.runs,
             stopped=run.stopped,
+            settings=tuple(settings_of(c) for c in run.request.configurations),
+            prompt_hashes=self.prompt_hashes,
         )
 
 
@@ -414,7 +418,8 @@ class EvalsTab:
         creds = self.settings.credentials(*keys)
         run = EvalRun(body, self.runner, creds, self.settings.client_of(request), gate=self.gate)
         run.check()
-        return _OnScreen(run, tuple(cases), tuple(labels))
+        hashes = tuple(prompt_sha256(self.settings.prompts, c) for c in configurations)
+        return _OnScreen(run, tuple(cases), tuple(labels), hashes)
 
     async def on_run(
         self,
