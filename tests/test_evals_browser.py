@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -139,6 +139,23 @@ def _open_evals_with_gpt_4o_mini(page: Page) -> None:
     page.get_by_role("tab", name="Evals").click()
 
 
+def _open_cell_editor(page: Page, cell: str) -> None:
+    """Double-clicks a table cell until its editor has the focus.
+
+    Under load a double click can land while the table is still being drawn, and keys typed
+    before the editor opens are lost; the editor being focused is the event to wait for.
+    """
+    editor = page.locator(f"{cell} textarea")
+    for _ in range(5):
+        page.dblclick(cell)
+        try:
+            expect(editor).to_be_focused(timeout=4_000)
+            return
+        except AssertionError:
+            continue
+    expect(editor).to_be_focused()
+
+
 def _run_left_hand(page: Page) -> None:
     page.locator("#sp-eval-target label", has_text="Left-hand settings").click()
     page.click("#sp-eval-run")
@@ -228,7 +245,7 @@ def test_the_left_hand_settings_run_kept_for_the_browser_and_compared_after_a_re
     page.screenshot(path="/tmp/evals.png", full_page=True)
 
     # An edit of the table is kept too: after a reload the cell says what was typed.
-    page.dblclick("#sp-eval-cases [data-testid=cell-1-3]")
+    _open_cell_editor(page, "#sp-eval-cases [data-testid=cell-1-3]")
     page.keyboard.type("Goodbye!")
     # The edit is kept by an event of its own (not queued: its answer ends it).
     with page.expect_response(lambda r: "Goodbye!" in (r.request.post_data or "")) as kept:
