@@ -160,6 +160,7 @@ def run_eval(api: str, body: dict[str, Any]) -> tuple[httpx.Response, list[SSEEv
 
 
 MINI = {"model": "openai:gpt-4o-mini"}
+GREETER = {"title": "Greeter", "node": "prompt", "format": "v2"}  # a draft, with its system
 
 
 def test_an_eval_streams_a_result_per_case_and_configuration_then_a_summary(
@@ -333,6 +334,22 @@ def test_a_case_continues_the_configurations_history_then_its_own(
     assert [m["content"] for m in sent[1:]] == ["first", "One.", "second", "Two.", "and the third"]
 
 
+def test_each_case_brings_the_values_of_the_prompts_variables(api: str, fake: FakeOpenAI) -> None:
+    # No value in the configuration: each case gives its own, and each is sent with its own.
+    draft = {**GREETER, "system": "Greet {{customer}} of {{shop}}."}
+    body = {
+        "cases": [
+            {"message": "hello there", "variables": {"customer": "Ann"}},
+            {"message": "hello again", "variables": {"customer": "Bo", "shop": "Elm"}},
+        ],
+        "configurations": [{**MINI, "prompt_draft": draft, "variables": {"shop": "Oak"}}],
+    }
+    _, events = run_eval(api, body)
+    assert [e.event for e in events].count("case-result") == 2
+    systems = sorted(r.body["messages"][0]["content"] for r in fake.chat_requests[-2:])
+    assert systems == ["Greet Ann of Oak.", "Greet Bo of Elm."]
+
+
 def test_a_failing_turn_fails_its_case_and_the_eval_goes_on(api: str, fake: FakeOpenAI) -> None:
     fake.replies_for.update(
         {
@@ -501,6 +518,16 @@ def _wait_for_status(api: str, eval_id: str, status: str) -> dict[str, Any]:
             {"cases": [{"message": "x"}], "configurations": [{**MINI, "temperature": 3}]},
             "configurations.0.temperature",
             "less than or equal to 2",
+        ),
+        (
+            {
+                "cases": [{"message": "x", "variables": {"customer": "Ann"}}, {"message": "y"}],
+                "configurations": [
+                    {**MINI, "prompt_draft": {**GREETER, "system": "Greet {{customer}}."}}
+                ],
+            },
+            "cases.1.variables.customer",
+            "variables: customer has no value",
         ),
         (
             {"cases": [{"message": "x"}], "configurations": [MINI], "repeat": 11},

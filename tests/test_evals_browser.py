@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.page_support import PAGE_LOAD_MS, chromium
 from tests.support import live_server, make_test_services, wait_until
+
+PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
 pytestmark = [
     pytest.mark.browser,
@@ -203,6 +206,10 @@ def test_the_left_hand_settings_run_kept_for_the_browser_and_compared_after_a_re
             "() => document.querySelector('#sp-eval-cases').innerText.includes('Wave goodbye')"
         )
         assert "What is the capital of France?" not in page.inner_text("#sp-eval-cases")
+        # ... and the last run's results, as they were when it ended.
+        _wait_status(page, "The last run, of ")
+        assert page.locator("#sp-eval-grid .sp-eval-pass").count() == 1
+        assert "50% (1/2)" in page.inner_text("#sp-eval-summary")
         fake.replies_for.update({"France": Reply(["Lyon."]), "goodbye": Reply(["Goodbye now."])})
         _run_left_hand(page)
     finally:
@@ -218,6 +225,7 @@ def test_the_left_hand_settings_run_kept_for_the_browser_and_compared_after_a_re
     assert "Passed before, fails now (1)" in worse and "Name the capital of France" in worse
     assert "Wave goodbye" in better and "0% → 100%" in better
     assert "50% → 50%" in comparison and " ms → " in comparison
+    assert "The same settings and prompts ran." in comparison
 
     page.click("#sp-eval-export-json")
     link = page.locator("#sp-eval-file a").first
@@ -257,4 +265,72 @@ def test_the_left_hand_settings_run_kept_for_the_browser_and_compared_after_a_re
     page.wait_for_function(
         "() => document.querySelector('#sp-eval-cases').innerText.includes('Goodbye!')"
     )
+    # The run shown after a reload exports as the one on screen did.
+    _wait_status(page, "1 earlier run(s) of these cases")
+    page.click("#sp-eval-export")
+    _wait_status(page, "Exported the results")
     context.close()
+
+
+@pytest.fixture(scope="module")
+def writable_url(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose prompt folder (a copy of the shipped one) takes saved test sets."""
+    folder = tmp_path_factory.mktemp("prompts") / "prompts"
+    shutil.copytree(PROMPTS, folder)
+    services = make_test_services(
+        openai_api_key="test-key",
+        openai_base_url=fake.base_url,
+        playground_prompts_dir=str(folder),
+        playground_prompts_writable=True,
+    )
+    with live_server(build_app(services, warm_up=False)) as url:
+        yield url
+
+
+def _open_saved(page: Page, ref: str) -> None:
+    page.click("#sp-eval-saved input")
+    page.locator("ul[role=listbox] li", has_text=ref).first.click()
+    _wait_status(page, f"Opened {ref}")
+
+
+def test_a_set_beside_a_prompt_opens_into_the_table_and_saving_needs_a_writable_folder(
+    browser: Browser, base_url: str, writable_url: str
+) -> None:
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    page.set_default_timeout(20_000)
+    page.goto(base_url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Evals").click()
+    # This server's prompt folder is read-only: saving is shown off, with the reason.
+    expect(page.locator("#sp-eval-save")).to_be_disabled()
+    assert "Saving is off: this server's prompts are read-only" in page.inner_text(
+        "#sp-eval-saved-row"
+    )
+    _open_saved(page, "support-agent/regressions")
+    assert "where is my order A1001" in page.inner_text("#sp-eval-cases")
+    assert "tool-called: order_status" in page.inner_text("#sp-eval-cases")
+    page.close()
+
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    page.set_default_timeout(20_000)
+    page.goto(writable_url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Evals").click()
+    _open_saved(page, "summariser/shapes")
+    name = page.locator("#sp-eval-save-name input, #sp-eval-save-name textarea").first
+    expect(name).to_have_value("summariser/shapes")  # saving goes back to the file it came from
+    name.fill("summariser/Smoke test")
+    page.click("#sp-eval-save")
+    _wait_status(page, "Not saved: name: 'Smoke test': lower-case letters")
+    name.fill("summariser/smoke")
+    page.click("#sp-eval-save")
+    _wait_status(page, "cases as summariser/smoke (prompts/summariser/tests/smoke.yaml)")
+    # A page opened later lists it, and it opens with the same cases.
+    page.reload()
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Evals").click()
+    _open_saved(page, "summariser/shapes")
+    shapes = page.inner_text("#sp-eval-cases table")
+    _open_saved(page, "summariser/smoke")
+    assert page.inner_text("#sp-eval-cases table") == shapes
+    page.close()

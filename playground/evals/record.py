@@ -26,7 +26,14 @@ from playground.prompts.store import parse_document
 from playground.providers.base import Usage
 from playground.turn.events import TimingSummary
 
-__all__ = ["EvalRecord", "prompt_sha256", "record_from_json", "record_json", "settings_of"]
+__all__ = [
+    "EvalRecord",
+    "prompt_sha256",
+    "record_from_json",
+    "record_json",
+    "settings_of",
+    "what_changed",
+]
 
 _FORMAT = "streaming-playground.eval/1"
 
@@ -49,6 +56,16 @@ class EvalRecord:
         """Whether ``compare_evals`` can put the two side by side: the same cases, the same
         number of configurations."""
         return self.cases == other.cases and len(self.labels) == len(other.labels)
+
+    def configurations(self) -> tuple[EvalConfiguration, ...]:
+        """The configurations as their recorded settings give them back; empty when a record
+        kept before settings were stored (or by another version) does not give them all."""
+        if len(self.settings) != len(self.labels):
+            return ()
+        try:
+            return tuple(EvalConfiguration.model_validate(s) for s in self.settings)
+        except ValueError:  # pydantic's ValidationError: settings another version wrote
+            return ()
 
     @property
     def label(self) -> str:
@@ -82,6 +99,43 @@ def prompt_sha256(library: PromptLibrary, configuration: EvalConfiguration) -> s
     except ConfigError:  # an unknown prompt or version, a draft that is not a prompt file
         return None
     return library.sha256.get(prompt.ref)
+
+
+def what_changed(before: EvalRecord, after: EvalRecord) -> tuple[str, ...]:
+    """How what ran differs between two runs of the same cases, one line per difference and
+    configuration: a setting's old and new value, a prompt whose text changed (its hash), or
+    that the earlier run did not record it. Empty when everything recorded is the same."""
+    lines: list[str] = []
+    for index in range(len(after.labels)):
+        name = f"configuration {index + 1}"
+        old_settings = before.settings[index] if index < len(before.settings) else None
+        new_settings = after.settings[index] if index < len(after.settings) else None
+        if old_settings is None or new_settings is None:
+            lines.append(f"{name}: the earlier run did not record its settings")
+        else:
+            for key in sorted(set(old_settings) | set(new_settings)):
+                if key == "prompt_draft":
+                    continue  # a draft is compared by its hash below, not dumped here
+                old, new = old_settings.get(key), new_settings.get(key)
+                if old != new:
+                    lines.append(f"{name}: {key} {_shown(old)} → {_shown(new)}")
+        old_hash = before.prompt_hashes[index] if index < len(before.prompt_hashes) else None
+        new_hash = after.prompt_hashes[index] if index < len(after.prompt_hashes) else None
+        if old_hash is None or new_hash is None:
+            if old_hash != new_hash:
+                lines.append(f"{name}: the prompt's hash is known for only one of the two runs")
+        elif old_hash != new_hash:
+            lines.append(
+                f"{name}: the prompt's text changed (sha256 {old_hash[:8]} → {new_hash[:8]})"
+            )
+    return tuple(lines)
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "(default)"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def record_json(record: EvalRecord) -> str:

@@ -31,6 +31,7 @@ from playground.evals.compare import (
 )
 from playground.evals.request import EvalRequest
 from playground.evals.results import CaseResult, ConfigurationSummary, summarise_results
+from playground.prompts.workbench import missing_variables
 from playground.turn.events import TurnCompleted
 from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.prepare import PreparedTurn
@@ -89,12 +90,22 @@ class EvalRun:
         variable or an unknown model is refused (``ConfigError`` naming the field) before
         anything runs."""
         for case, configuration in self._pairs():
+            request = self.request.turn_request(case, configuration)
             try:
-                self.runner.prepare(self.request.turn_request(case, configuration), self.creds)
+                turn = self.runner.prepare(request, self.creds)
+                # A ``{{name}}`` left unfilled would test a prompt nobody will ever send.
+                missing = missing_variables(turn.prompt, request.variables)
+                if missing:
+                    verb = "has" if len(missing) == 1 else "have"
+                    raise ConfigError(
+                        f"variables: {', '.join(missing)} {verb} no value (give it in the "
+                        "case's variables or the configuration's)",
+                        field=f"variables.{missing[0]}",
+                    )
             except ConfigError as exc:
                 where = (
                     f"cases.{case}"
-                    if exc.field in _CASE_FIELDS
+                    if exc.field and exc.field.partition(".")[0] in _CASE_FIELDS
                     else f"configurations.{configuration}"
                 )
                 field = f"{where}.{exc.field}" if exc.field else where

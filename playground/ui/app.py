@@ -59,7 +59,9 @@ def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> g
     chat = ChatTab(services, live_turns, settings)
     arena = ArenaTab(runner, settings, live_turns.gate, notebooks)
     editor = EditorTab(services.prompt_store, settings, notebooks, services.export_dir)
-    evals = EvalsTab(runner, settings, live_turns.gate, arena, services.export_dir)
+    evals = EvalsTab(
+        runner, settings, live_turns.gate, arena, services.export_dir, services.prompt_store
+    )
     notebook = (
         NotebookTab(services, notebooks, live_turns, settings) if notebooks is not None else None
     )

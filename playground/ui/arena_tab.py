@@ -514,16 +514,23 @@ class ArenaTab:
         configs: Sequence[ColumnConfig],
         draft: tuple[object, object] = (None, None),
         voice: tuple[str | None, int] = (None, 0),
+        *,
+        require_variables: bool = True,
     ) -> list[TurnRequest]:
         """Each column's request; a column set to the editor's draft runs it over the version
         it was opened from (``draft``: the editor's text and that ``id@version``); ``voice``:
-        the arena's voice and the index of the column it speaks."""
+        the arena's voice and the index of the column it speaks; ``require_variables``: as
+        ``Composer.compose`` takes it."""
         requests = []
         for index, config in enumerate(configs):
             ref = str(draft[1] or "") if config.prompt == DRAFT else str(config.prompt or "")
             spoken = voice[0] if index == voice[1] else None
             try:
-                requests.append(self._compose(message, session, index, config, ref, draft, spoken))
+                requests.append(
+                    self._compose(
+                        message, session, index, config, ref, draft, spoken, require_variables
+                    )
+                )
             except ConfigError as exc:
                 raise ConfigError(f"column {index + 1}: {exc.message}", field=exc.field) from exc
         return requests
@@ -537,6 +544,7 @@ class ArenaTab:
         ref: str,
         draft: tuple[object, object],
         voice: str | None,
+        require_variables: bool,
     ) -> TurnRequest:
         uses_draft = config.prompt == DRAFT
         prompt_id, _, version = ref.partition("@")
@@ -562,6 +570,7 @@ class ArenaTab:
             ),
             draft_text=draft[0] if uses_draft else None,
             draft_base=draft[1] if uses_draft else None,
+            require_variables=require_variables,
         )
 
     @staticmethod

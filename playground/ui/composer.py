@@ -79,12 +79,15 @@ class Composer:
         parameters: Sequence[object] = (),
         draft_text: object = None,
         draft_base: object = None,
+        require_variables: bool = True,
     ) -> TurnRequest:
         """The request for the page's values: the picked version, or the editor's draft when
         its text differs from that version and was opened from it (``draft_base``; a text not
         yet caught up with a newly picked version is never run in its place); the parameters
         read (``parameters`` in the order of ``ParametersPanel.inputs``) and every variable the
-        prompt uses given a value. ``ConfigError`` names what is wrong."""
+        prompt uses given a value — unless ``require_variables`` is False (an eval, whose cases
+        bring their own values and are checked case by case). ``ConfigError`` names what is
+        wrong."""
         if draft_base != f"{prompt}@{version}":
             draft_text = None
         read = read_parameters(*parameters) if parameters else TurnParameters()
@@ -97,7 +100,7 @@ class Composer:
         draft = parse_editor(draft_text, base) if draft_text and draft_text.strip() else None
         running = draft if draft is not None and draft.changed else None
         used = running.prompt if running is not None else base
-        if used is not None:
+        if used is not None and require_variables:
             check_variables(used, read)
         return Composer.request(
             message,

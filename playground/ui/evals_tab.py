@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import gradio as gr
-from pydantic import ValidationError
 
 from playground.errors import ConfigError
 from playground.evals.compare import compare_evals
 from playground.evals.files import (
     TestSet,
-    parse_expected,
     read_cases_csv,
     read_jsonl,
     read_promptfoo,
@@ -33,37 +31,46 @@ from playground.evals.files import (
 )
 from playground.evals.files import write_promptfoo as promptfoo_text
 from playground.evals.history import EvalHistory
-from playground.evals.record import EvalRecord, prompt_sha256, record_json, settings_of
+from playground.evals.record import (
+    EvalRecord,
+    prompt_sha256,
+    record_json,
+    settings_of,
+    what_changed,
+)
 from playground.evals.request import EvalCase, EvalConfiguration, EvalRequest
 from playground.evals.results import CaseResult
 from playground.evals.run import EvalEnded, EvalRun
+from playground.prompts.store import PromptStore
 from playground.turn.arena import MAX_REPEAT, ArenaSession
 from playground.turn.gate import TurnGate
 from playground.turn.request import TurnRequest
 from playground.turn.runner import TurnRunner
 from playground.ui.arena_tab import ArenaTab, configs_of
 from playground.ui.composer import Composer
+from playground.ui.eval_rows import HEADERS, cases_from_rows, rows_from_cases, text_rows
+from playground.ui.eval_sets_row import SavedSetsRow
 from playground.ui.notebook_files import UPLOAD_REFUSED, owner_of, read_upload, write_export
 from playground.ui.render import eval_view
 from playground.ui.settings_panel import SettingsPanel
 
-__all__ = ["EvalsTab", "cases_from_rows", "rows_from_cases"]
+__all__ = ["EvalsTab"]
 
 _PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-HEADERS: Final = ["message", "variables", "assert", "reference"]
 EXAMPLE: Final = [
-    ["What is the capital of France?", "", "icontains: paris", ""],
-    ["Say hello in one word", "", "regex: ^\\W*\\w+\\W*$; latency: 10000", ""],
-    ["Where is order A1001?", "shop_name=Larkspur", "contains: A1001", ""],
+    ["What is the capital of France?", "", "icontains: paris", "", "a fact"],
+    ["Say hello in one word", "", "regex: ^\\W*\\w+\\W*$; latency: 10000", "", "brevity"],
+    ["Where is order A1001?", "shop_name=Larkspur", "contains: A1001", "", "a variable"],
 ]
 INTRO: Final = (
     "A test set runs against the **arena's columns** or the **left-hand settings**: every case "
     "with every configuration, each answer checked by its assertions and timed. One row per "
     "case: the message, variables as `name=value; name=value`, assertions as `type: value` "
     "separated by `; ` (`contains`, `icontains`, `not-contains`, `regex`, `equals`, `similar`, "
-    "`is-json`, `contains-json`, `latency: ms`, `ttft: ms`, `cost: usd`, `tool-called`, "
-    "`exit-path`). Import a promptfoo YAML, CSV or JSONL file; what cannot run here is listed, "
-    "never dropped."
+    "`is-json`, `contains-json`, `json-schema`, `latency: ms`, `ttft: ms`, `cost: usd`, "
+    "`tool-called`, `exit-path`; a value holding `; ` or spaces at its ends is written as a "
+    'JSON string: `regex: "TL;DR: "`), an optional reference answer and a description. '
+    "Import a promptfoo YAML, CSV or JSONL file; what cannot run here is listed, never dropped."
 )
 ARENA: Final = "Arena's columns"
 LEFT_HAND: Final = "Left-hand settings"
@@ -147,67 +154,6 @@ def left_hand_label(request: TurnRequest) -> str:
     return f"1. Left-hand settings: {request.model} · {prompt} · {request.node} · {how}"
 
 
-def cases_from_rows(rows: Sequence[Sequence[Any]]) -> list[EvalCase]:
-    """The table's rows as cases; blank rows are skipped, a bad cell names its row and column."""
-    cases = []
-    for number, row in enumerate(rows, start=1):
-        cells = [str(c if c is not None else "").strip() for c in [*row, "", "", "", ""][:4]]
-        message, variables, asserts, reference = cells
-        if not any(cells):
-            continue
-        pairs = {}
-        for item in filter(None, (p.strip() for p in variables.split(";"))):
-            name, sep, value = item.partition("=")
-            if not sep or not name.strip():
-                raise ConfigError(f"row {number}: variables: {item!r} is not name=value")
-            pairs[name.strip()] = value.strip()
-        specs = [parse_expected(a.strip()) for a in asserts.split("; ") if a.strip()]
-        try:
-            cases.append(
-                EvalCase.model_validate(
-                    {
-                        "message": message,
-                        "variables": pairs,
-                        "assert": specs,
-                        "reference": reference or None,
-                    }
-                )
-            )
-        except ValidationError as exc:
-            first = exc.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"row {number}: {where}: {first['msg']}") from None
-    if not cases:
-        raise ConfigError("the test set is empty: write a message in the first column")
-    return cases
-
-
-def _assert_cell(case: EvalCase) -> str:
-    out = []
-    for a in case.assertions:
-        if a.type in {"latency", "ttft", "cost"}:
-            out.append(f"{a.type}: {a.threshold:g}")
-        elif a.type in {"is-json", "contains-json"}:
-            out.append(f"{a.type}:")
-        elif a.type == "similar" and a.threshold is not None:
-            out.append(f"similar: {a.value}|{a.threshold:g}")
-        else:
-            out.append(f"{a.type}: {a.value}")
-    return "; ".join(out)
-
-
-def rows_from_cases(cases: Sequence[EvalCase]) -> list[list[str]]:
-    return [
-        [
-            c.message,
-            "; ".join(f"{k}={v}" for k, v in c.variables.items()),
-            _assert_cell(c),
-            c.reference or "",
-        ]
-        for c in cases
-    ]
-
-
 class EvalsTab:
     """Render inside a ``gr.Tab``; ``wire`` once the arena and the composer exist (the
     configurations are the arena's columns or the composer's settings)."""
@@ -219,8 +165,10 @@ class EvalsTab:
         gate: TurnGate,
         arena: ArenaTab,
         export_dir: Callable[[], Path],
+        prompt_store: PromptStore,
     ) -> None:
         self.runner, self.settings, self.gate, self.arena = runner, settings, gate, arena
+        self.saved_sets = SavedSetsRow(prompt_store)
         self.export_dir = export_dir  # made on first use: most pages never export
         store = arena.notebooks.store if arena.notebooks is not None else None
         # Beside each browser's notebook (its file, its owner ids, its expiry); none without.
@@ -240,7 +188,7 @@ class EvalsTab:
             type="array",
             interactive=True,
             wrap=True,
-            column_count=4,
+            column_count=len(HEADERS),
             label="Test set",
             elem_id="sp-eval-cases",
         )
@@ -260,6 +208,7 @@ class EvalsTab:
             self.export_json = gr.Button(
                 "Export results (JSON)", size="sm", elem_id="sp-eval-export-json"
             )
+        self.saved_sets.render()
         # Not equal heights: the buttons keep their size beside the taller choice.
         with gr.Row(equal_height=False, elem_id="sp-eval-run-row"):
             self.repeat = gr.Textbox(
@@ -325,6 +274,7 @@ class EvalsTab:
         self.export_json.click(
             self.on_export_json, [self.session], [self.file, self.status], **_PRIVATE
         )
+        self.saved_sets.wire(demo, self.cases, self.status, browser, self._keep_opened)
         self.compare_with.input(
             self.on_compare,
             [self.compare_with, self.session, browser],
@@ -341,7 +291,20 @@ class EvalsTab:
                 queue=False,  # one small write: not worth a place in the queue
                 **_PRIVATE,
             )
-            demo.load(self.on_load, [browser], [self.cases], **_PRIVATE)
+            demo.load(
+                self.on_load,
+                [browser],
+                [
+                    self.cases,
+                    self.session,
+                    self.status,
+                    self.summary,
+                    self.changes,
+                    self.grid,
+                    self.compare_with,
+                ],
+                **_PRIVATE,
+            )
 
     @property
     def _frame_outputs(self) -> list[gr.components.Component]:
@@ -358,7 +321,10 @@ class EvalsTab:
     ) -> tuple[list[EvalConfiguration], list[str]]:
         """The arena's columns as configurations, and their labels."""
         columns = configs_of(count if isinstance(count, int) else 2, values)
-        requests = self.arena.requests("(case)", ArenaSession(), columns, draft)
+        # Variables are checked case by case (``EvalRun.check``): the cases bring values.
+        requests = self.arena.requests(
+            "(case)", ArenaSession(), columns, draft, require_variables=False
+        )
         labels = [f"{i + 1}. {c.label}" for i, c in enumerate(columns)]
         return [configuration_of(r) for r in requests], labels
 
@@ -380,6 +346,7 @@ class EvalsTab:
             parameters=tuple(parameters),
             draft_text=controls[-2],
             draft_base=controls[-1],
+            require_variables=False,  # each case is checked with its own values
         )
         return [configuration_of(request)], [left_hand_label(request)]
 
@@ -438,7 +405,7 @@ class EvalsTab:
             yield _refused(f"repeat: {exc}")
             return
         except ConfigError as exc:
-            yield _refused(exc.message)
+            yield _refused(_in_table_terms(exc.message))
             return
         owner = owner_of(stored)
         await self._keep_set(owner, rows)
@@ -465,7 +432,10 @@ class EvalsTab:
         if self.history is None or owner is None or not isinstance(rows, list):
             return
         with contextlib.suppress(ConfigError):  # too big to keep: it still runs
-            await self.history.asave_set(owner, _text_rows(rows))
+            await self.history.asave_set(owner, text_rows(rows))
+
+    async def _keep_opened(self, stored: Any, rows: list[list[str]]) -> None:
+        await self._keep_set(owner_of(stored), rows)
 
     async def _keep_run(self, owner: str | None, record: EvalRecord) -> tuple[str, Any]:
         """Keep the run for this browser; the status note and the "compare with" choices (the
@@ -499,15 +469,33 @@ class EvalsTab:
         comparison = compare_evals(
             before.results, after.results, len(after.cases), len(after.labels)
         )
-        return eval_view.comparison_html(after.cases, after.labels, before.label, comparison)
+        return eval_view.comparison_html(
+            after.cases, after.labels, before.label, comparison, what_changed(before, after)
+        )
 
-    async def on_load(self, stored: Any) -> Any:
-        """The test set this browser last ran, imported or edited; the example otherwise."""
+    async def on_load(self, stored: Any) -> list[Any]:
+        """The test set this browser last ran, imported or edited (the example otherwise), and
+        its last run's results as they were shown when it ended: its summary, changes and grid,
+        ready to export or to compare with the runs before it."""
         owner = owner_of(stored)
         if self.history is None or owner is None:
-            return gr.skip()
+            return [gr.skip() for _ in range(7)]
         rows = await self.history.aload_set(owner)
-        return rows if rows else gr.skip()
+        kept = await self.history.aruns(owner)
+        if not kept:
+            return [rows if rows else gr.skip(), *(gr.skip() for _ in range(6))]
+        last, earlier = kept[0], kept[1:]
+        choices = [(r.label, r.eval_id) for r in earlier if r.same_test_set(last)]
+        status = f"The last run, of {last.label}." + (
+            f" {len(choices)} earlier run(s) of these cases to compare with." if choices else ""
+        )
+        return [
+            rows if rows else gr.skip(),
+            EvalSession(record=last),
+            status,
+            *eval_view.record_html(last),
+            gr.update(choices=choices, value=None),
+        ]
 
     async def on_edit(self, rows: Any, stored: Any) -> None:
         await self._keep_set(owner_of(stored), rows)
@@ -541,10 +529,18 @@ class EvalsTab:
         return gr.update(value=str(path), visible=True), f"Exported {len(cases)} cases."
 
     async def on_export_results(self, session: EvalSession) -> tuple[Any, str]:
-        if session.run is None or not session.run.results:
+        # The run on screen; after a reload, the kept run shown in its place.
+        results, eval_id = (
+            (session.run.results, session.run.eval_id)
+            if session.run is not None
+            else (list(session.record.results), session.record.eval_id)
+            if session.record is not None
+            else ([], "")
+        )
+        if not results:
             return gr.skip(), "Nothing to export yet: run the test set first."
-        text = results_csv(session.run.results)
-        path = await write_export(self.export_dir(), f"{session.run.eval_id}.csv", text)
+        text = results_csv(results)
+        path = await write_export(self.export_dir(), f"{eval_id}.csv", text)
         return gr.update(value=str(path), visible=True), "Exported the results."
 
     async def on_export_json(self, session: EvalSession) -> tuple[Any, str]:
@@ -564,11 +560,13 @@ def _refused(why: str) -> list[Any]:
     return [f"Not run: {why}", *(gr.skip() for _ in range(6))]
 
 
-def _text_rows(rows: Sequence[Any]) -> list[list[str]]:
-    return [
-        [str(c) if c is not None else "" for c in row] if isinstance(row, list) else []
-        for row in rows
-    ]
+def _in_table_terms(message: str) -> str:
+    """``cases.2: …`` (the API's index, from 0) as the table numbers it: ``row 3: …``."""
+    head, sep, rest = message.partition(": ")
+    kind, _, index = head.partition(".")
+    if sep and kind == "cases" and index.isdigit():
+        return f"row {int(index) + 1}: {rest}"
+    return message
 
 
 def _read_set(path: str, text: str) -> TestSet:

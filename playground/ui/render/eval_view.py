@@ -8,9 +8,22 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from playground.evals.compare import CaseChange, ChangedCase, EvalComparison, StreamingVariance
+from playground.evals.compare import (
+    CaseChange,
+    ChangedCase,
+    EvalComparison,
+    StreamingVariance,
+    changed_cases,
+    streaming_variance,
+)
+from playground.evals.record import EvalRecord
 from playground.evals.request import EvalCase
-from playground.evals.results import CaseResult, ConfigurationSummary, Percentiles
+from playground.evals.results import (
+    CaseResult,
+    ConfigurationSummary,
+    Percentiles,
+    summarise_results,
+)
 from playground.pricing.table import usd_text
 
 __all__ = [
@@ -18,6 +31,7 @@ __all__ = [
     "comparison_html",
     "grid_html",
     "progress_html",
+    "record_html",
     "summary_html",
 ]
 
@@ -197,11 +211,18 @@ def comparison_html(
     labels: Sequence[str],
     before_label: str,
     comparison: EvalComparison,
+    differences: Sequence[str] = (),
 ) -> str:
-    """This run against an earlier one of the same cases: what passed before and fails now,
-    the reverse, and each configuration's pass rate and TTFT / total percentiles before → after.
-    ``labels``: this run's configurations (the earlier run's may have been other models)."""
+    """This run against an earlier one of the same cases: what ran differently (``differences``,
+    from ``what_changed``), what passed before and fails now, the reverse, and each
+    configuration's pass rate and TTFT / total percentiles before → after. ``labels``: this
+    run's configurations (the earlier run's may have been other models)."""
     parts = [f"<p>Compared with the run of {html.escape(before_label)}.</p>"]
+    if differences:
+        items = "".join(f"<li>{html.escape(d)}</li>" for d in differences)
+        parts.append(f"<p>What ran differently:</p><ul class='sp-eval-what-changed'>{items}</ul>")
+    else:
+        parts.append("<p class='sp-eval-what-changed'>The same settings and prompts ran.</p>")
     for title, changes, kind in (
         ("Passed before, fails now", comparison.now_failing, "worse"),
         ("Failed before, passes now", comparison.now_passing, "better"),
@@ -226,3 +247,18 @@ def comparison_html(
     )
     parts.append(f"<table class='sp-eval-summary'>{head}{rows}</table>")
     return f"<div class='sp-eval-comparison'>{''.join(parts)}</div>"
+
+
+def record_html(record: EvalRecord) -> tuple[str, str, str]:
+    """A kept run as it was shown when it ended: its summary, its changes and its grid."""
+    count = len(record.labels)
+    return (
+        summary_html(record.labels, summarise_results(record.results, count)),
+        changes_html(
+            record.cases,
+            record.labels,
+            changed_cases(record.results, len(record.cases), count),
+            streaming_variance(record.configurations(), record.results),
+        ),
+        grid_html(record.cases, record.labels, record.results, running=False),
+    )
