@@ -50,3 +50,19 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def fake_openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
         yield fake
+
+
+@pytest.fixture(autouse=True)
+def fresh_fake_replies(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module shares one fake upstream; a test that fails before its queued replies are used
+    would leave them for the next test, whose answers would then be wrong. Forget them after
+    every test, so one failure stays one failure."""
+    fakes = [
+        value
+        for name in ("fake", "fake_openai")
+        if name in request.fixturenames
+        and isinstance(value := request.getfixturevalue(name), FakeOpenAI)
+    ]
+    yield
+    for fake in fakes:
+        fake.forget_replies()

@@ -69,6 +69,40 @@ async def test_a_stopped_column_closes_its_upstream_and_the_others_finish(
     assert columns[0].started_at == columns[1].started_at
 
 
+async def test_an_arena_left_mid_run_ends_each_column_as_a_stop_does(fake: FakeOpenAI) -> None:
+    # The page closed mid-run: the consumer's task is cancelled while the columns stream.
+    runner, creds = runner_for(fake)
+    gate = threading.Event()
+    for _ in range(2):
+        fake.enqueue(Reply(chunks=["one ", "two ", "three."], gate=gate, gate_after=1))
+    columns = [ArenaColumn("a"), ArenaColumn("b")]
+    disconnects = fake.disconnects
+    both_started = asyncio.Event()
+
+    async def page() -> None:
+        async for _ in run_arena(runner, columns, [request(), request()], creds):
+            if all(c.state.chunks for c in columns):
+                both_started.set()
+
+    task = asyncio.create_task(page())
+    await asyncio.wait_for(both_started.wait(), timeout=20)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    try:
+        # Each ended cleanly, with what it had: a stopped end, then the end of the stream.
+        for column in columns:
+            completed = column.state.completed
+            assert completed is not None and completed.finish_reason == "stopped"
+            assert column.state.text == "one "
+            assert isinstance(column.events[-1], TurnCompleted)
+        for _ in columns:  # both upstreams closed
+            assert await fake.wait_for_disconnect_async(timeout=10)
+        assert fake.disconnects == disconnects + 2
+    finally:
+        gate.set()
+
+
 class OneTurnAtATime:
     def __init__(self) -> None:
         self.running = 0

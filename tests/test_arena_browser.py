@@ -151,6 +151,56 @@ def test_three_columns_stream_at_once_and_stop_alone(
     page.close()
 
 
+def test_an_arena_run_is_kept_when_its_page_closes_mid_run(
+    browser: Browser, base_url: str, fake: FakeOpenAI
+) -> None:
+    context = browser.new_context(viewport={"width": 1500, "height": 1300})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(base_url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Arena").click()
+    pick(page, "sp-arena-model-1", "gpt-4o-mini")
+    pick(page, "sp-arena-model-2", "fake-model")
+    # Each column holds after its first chunk until the page has closed, then streams on for
+    # half a minute: Gradio closes the handler of a page that has gone at its next frame.
+    gate = threading.Event()
+    long = ["Alpha ", *(["more "] * 300), "end."]
+    for _ in range(2):
+        fake.enqueue(Reply(chunks=long, gate=gate, gate_after=1, delay=0.1))
+    disconnects = fake.disconnects
+    page.fill("#sp-arena-message textarea", "Two words, then the page closes")
+    page.click("#sp-arena-send")
+    wait_for_text(page, "#sp-arena-pane-1", "Alpha")
+    wait_for_text(page, "#sp-arena-pane-2", "Alpha")
+    page.close()
+    gate.set()
+    for _ in range(2):  # both upstreams closed mid-answer, as Stop closes them
+        assert fake.wait_for_disconnect(timeout=25)
+    assert fake.disconnects == disconnects + 2
+
+    # The same browser comes back: both columns are in its notebook, stopped, partial text kept.
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(base_url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Notebook").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#sp-nb-cells .sp-nb-cell')].filter(c =>"
+        " c.innerText.includes('Two words, then the page closes')).length === 2"
+    )
+    kept = [
+        c
+        for c in page.locator("#sp-nb-cells .sp-nb-cell").all_inner_texts()
+        if "Two words, then the page closes" in c
+    ]
+    assert all("stopped — partial answer kept" in c and "Alpha more" in c for c in kept), kept
+    assert not any("end." in c for c in kept)
+    chips = page.locator("#sp-nb-cells .sp-chip-arena").all_inner_texts()
+    assert {c.split(" · ")[1] for c in chips[:2]} == {"column 1/2", "column 2/2"}
+    context.close()
+
+
 def test_the_streaming_vs_complete_preset_repeats_and_speaks_one_column(
     browser: Browser, base_url: str, fake: FakeOpenAI
 ) -> None:

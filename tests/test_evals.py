@@ -142,12 +142,6 @@ def api(fake: FakeOpenAI) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(autouse=True)
-def fresh_replies(fake: FakeOpenAI) -> Iterator[None]:
-    yield
-    fake.replies_for.clear()
-
-
 def run_eval(api: str, body: dict[str, Any]) -> tuple[httpx.Response, list[SSEEvent]]:
     with (
         httpx.Client(timeout=60) as client,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -46,6 +46,9 @@ __all__ = [
 ]
 
 MAX_COLUMNS = 4
+# How long a column left mid-run may take to end as its Stop ends it (that takes well under
+# 100 ms: the runner closes the upstream at once) before it is cancelled.
+STOP_GRACE_S: Final = 2.0
 MAX_REPEAT = 10
 
 
@@ -165,7 +168,7 @@ async def run_arena(
     *,
     gate: TurnGate | None = None,
     client: str = "",
-) -> AsyncIterator[ArenaColumn]:
+) -> AsyncGenerator[ArenaColumn, None]:
     """Run every column's request at once; yield the column an event just changed.
 
     Every column is prepared (``ConfigError`` naming the field, before anything starts) and
@@ -211,11 +214,32 @@ async def run_arena(
             column.state.handle(event)
             yield column
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if any(not task.done() for task in tasks):
+            await _end_as_stopped(turns, tasks, queue)
         for release in releases:
             release()
+
+
+async def _end_as_stopped(
+    turns: Sequence[PreparedTurn],
+    tasks: Sequence[asyncio.Task[None]],
+    queue: asyncio.Queue[tuple[ArenaColumn, Event] | None],
+) -> None:
+    """Left before every column ended (the page closed, the event was cancelled): each turn
+    ends as its Stop ends it — upstream closed, its last events kept in its column, so the run
+    can still be recorded — and whatever does not end within ``STOP_GRACE_S`` is cancelled."""
+    for turn in turns:
+        turn.request_stop()
+    await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    while not queue.empty():
+        item = queue.get_nowait()
+        if item is not None:
+            column, event = item
+            column.events.append(event)
+            column.state.handle(event)
 
 
 Better = Literal["low", "high"] | None  # None: a fact, not a race

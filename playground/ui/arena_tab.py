@@ -7,10 +7,12 @@ the spread of every measure. Each column keeps its own conversation. The runs ar
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -160,6 +162,9 @@ class ArenaTab:
     ) -> None:
         self.runner, self.settings, self.gate = runner, settings, gate
         self.notebooks = notebooks  # each column's run becomes a cell there (None: not kept)
+        self.takes_owner = False  # ``on_send`` is given the notebook's session (``wire``)
+        # Recordings of runs whose page closed mid-run: held until done, so none is collected.
+        self._recording: set[asyncio.Task[None]] = set()
 
     def prompt_choices(self) -> list[tuple[str, str]]:
         library = self.settings.prompts
@@ -359,10 +364,23 @@ class ArenaTab:
         s.follow_models_refresh(self.on_keys, [*pickers, *s.keys], pickers)
         panes = [c.pane for c in self.columns]
         options = [self.repeat, self.voice, self.audible]
+        # Whose notebook keeps the run: known when it starts, so a page closed mid-run loses
+        # nothing (``on_send`` records it then).
+        owner = [notebook.state] if notebook is not None and self.notebooks is not None else []
+        self.takes_owner = bool(owner)
         for trigger in (self.send.click, self.message.submit):
             sent = trigger(
                 self.on_send,
-                [self.message, self.session, *options, *configs, draft, draft_base, *s.keys],
+                [
+                    self.message,
+                    self.session,
+                    *options,
+                    *configs,
+                    draft,
+                    draft_base,
+                    *owner,
+                    *s.keys,
+                ],
                 [*panes, self.results, self.audio_feed],
                 # As ``/turn``: inputs taken as sent, HTML outputs sent as they are, with no
                 # worker-thread hop per input and output on every frame.
@@ -607,7 +625,9 @@ class ArenaTab:
         if isinstance(message, str) and not message.strip():
             return
         values, rest = rest[: MAX_COLUMNS * _FIELDS], rest[MAX_COLUMNS * _FIELDS :]
-        draft, keys = (rest[0], rest[1]), rest[2:]
+        draft, rest = (rest[0], rest[1]), rest[2:]
+        nbs, keys = (rest[0], rest[1:]) if self.takes_owner else (None, rest)
+        owner = nbs.owner if isinstance(nbs, NotebookSession) else None
         configs = configs_of(count if isinstance(count, int) else 2, values)
         text = message if isinstance(message, str) else ""
         run = session.begin(text, [c.label for c in configs])
@@ -628,17 +648,32 @@ class ArenaTab:
             self._refuse(run, exc)
             yield self.frame(run, session, shown, results=True, audible=spoken)
             return
-        while active := run.next_round():
-            try:
-                async for frame in self._round(run, session, shown, active, creds, client, spoken):
-                    yield frame
-            except (ConfigError, TurnRefused) as exc:
-                if not self._refuse_round(run, exc):
-                    yield self.frame(run, session, shown, results=True, audible=spoken)
-                    return
-                break
-        session.commit(run)
-        yield self.frame(run, session, shown, results=True, audible=spoken)
+        try:
+            while active := run.next_round():
+                try:
+                    # Closed with this handler (Gradio closes it when the page has gone): the
+                    # round's columns then end as a Stop ends them, before the finally below.
+                    async with contextlib.aclosing(
+                        self._round(run, session, shown, active, creds, client, spoken)
+                    ) as frames:
+                        async for frame in frames:
+                            yield frame
+                except (ConfigError, TurnRefused) as exc:
+                    if not self._refuse_round(run, exc):
+                        yield self.frame(run, session, shown, results=True, audible=spoken)
+                        return
+                    break
+            session.commit(run)
+            if owner:
+                await self.record(run, owner)
+            yield self.frame(run, session, shown, results=True, audible=spoken)
+        finally:
+            if owner and not run.recorded and run.rounds:
+                # The page closed mid-run (or the event was cancelled): each column ended as
+                # its Stop ends it (``run_arena``); what ran is kept, on a task of its own.
+                task = asyncio.get_running_loop().create_task(self.record(run, owner))
+                self._recording.add(task)
+                task.add_done_callback(self._recording.discard)
 
     async def _round(
         self,
@@ -649,18 +684,32 @@ class ArenaTab:
         creds: Any,
         client: str,
         spoken: int,
-    ) -> AsyncIterator[list[Any]]:
+    ) -> AsyncGenerator[list[Any], None]:
         """One round: the active columns at once; a frame when a column starts or ends, and
         every ``_FRAME_S`` between (the chart and tables every ``_RESULTS_S``)."""
         columns = [run.columns[i] for i in active]
-        events = run_arena(
-            self.runner,
-            columns,
-            [run.requests[i] for i in active],
-            creds,
-            gate=self.gate,
-            client=client,
-        )
+        async with contextlib.aclosing(
+            run_arena(
+                self.runner,
+                columns,
+                [run.requests[i] for i in active],
+                creds,
+                gate=self.gate,
+                client=client,
+            )
+        ) as events:
+            async for frame in self._frames(run, session, shown, columns, events, spoken):
+                yield frame
+
+    async def _frames(
+        self,
+        run: ArenaRun,
+        session: ArenaSession,
+        shown: list[Any],
+        columns: Sequence[Any],
+        events: AsyncIterator[Any],
+        spoken: int,
+    ) -> AsyncIterator[list[Any]]:
         last = last_results = 0.0
         firsts: set[int] = set()
         done = 0
@@ -680,20 +729,19 @@ class ArenaTab:
                 yield self.frame(run, session, shown, results=results, audible=spoken)
 
     async def after_run(self, session: ArenaSession, nbs: NotebookSession) -> Any:
-        """The run's columns recorded in the notebook, and the notebook shown with them."""
+        """The notebook shown with the run's columns, which ``on_send`` recorded."""
         run, notebooks = session.run, self.notebooks
         owner = nbs.owner if isinstance(nbs, NotebookSession) else None
-        if run is None or run.recorded or notebooks is None or not owner:
+        if run is None or not run.recorded or notebooks is None or not owner:
             return gr.skip()
-        run.recorded = True
-        await self.record(run, owner)
         return notebook_view.notebook_html(await notebooks.load(owner), pending_pin=nbs.pending_pin)
 
     async def record(self, run: ArenaRun, owner: str) -> None:
         """Each column's run as a cell of the browser's notebook, the cells of one arena run
-        sharing its id (so it can be exported, reopened and rerun column by column)."""
-        if self.notebooks is None:
+        sharing its id (so it can be exported, reopened and rerun column by column); once."""
+        if self.notebooks is None or run.recorded:
             return
+        run.recorded = True
         for round_ in run.rounds or [list(run.columns)]:
             await self._record_round(round_, run.requests, owner)
 

@@ -198,6 +198,12 @@ class FakeOpenAI:
         with self._cond:
             self._queue.extend(replies)
 
+    def forget_replies(self) -> None:
+        """Drop the replies queued or keyed by a test, so none is left for the next one."""
+        with self._cond:
+            self._queue.clear()
+            self.replies_for.clear()
+
     def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
         """Block until one more client disconnect than already waited for has been seen.
 
