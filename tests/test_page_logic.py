@@ -13,8 +13,9 @@ import gradio as gr
 import pytest
 
 from playground.errors import ConfigError
-from playground.notebook.continuation import conversation_of
+from playground.notebook.continuation import conversation_of, turns_of
 from playground.notebook.merge import merge_imported
+from playground.notebook.model import Notebook
 from playground.prompts.library import PromptFile, PromptLibrary
 from playground.prompts.workbench import editor_text
 from playground.turn.capabilities import Conditions, disabled_features, disabled_for
@@ -108,6 +109,24 @@ def test_a_reload_continues_the_conversation_of_the_cell() -> None:
     assert conversation_of(nb, "missing") is None and conversation_of(nb, None) is None
     failed = make_cell(run_events(finish="error"))
     assert conversation_of(nb.appended(failed), failed.id) is None
+
+
+def test_a_reload_shows_how_each_turn_of_the_conversation_ran() -> None:
+    first = make_cell(run_events(finish="stopped"), message="First?", history=())
+    first = first.model_copy(update={"interrupted": True})
+    then = conversation_of(Notebook().appended(first), first.id)
+    assert then is not None
+    second = make_cell(message="Second?", history=then)
+    nb = make_notebook(1).appended(first).appended(second)
+    history = conversation_of(nb, second.id)
+    assert history is not None
+    ran = turns_of(nb, history)
+    assert [s.text if s is not None else None for s in ran] == [first.text, second.text]
+    assert ran[0] is not None and ran[0].interrupted and ran[0].stopped
+    assert ran[1] is not None and not ran[1].interrupted
+    assert ran[0] is not first.turn_state  # a copy: the cell's own state stays as it was
+    # A turn no cell holds (its cell deleted) is left to its text.
+    assert turns_of(Notebook().appended(second), history)[0] is None
 
 
 def test_an_import_adds_new_runs_and_skips_known_ones() -> None:

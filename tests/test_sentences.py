@@ -504,3 +504,15 @@ def test_the_first_piece_limit_does_not_depend_on_how_the_text_was_chunked(seed:
         got += agg.push(FIRST_PIECE_TEXT[i : i + step])
         i += step
     assert got + agg.flush() == expected
+
+
+def test_a_short_opener_goes_alone_when_the_first_minimum_allows_it() -> None:
+    text = "Sure. Here is what the weather looks like in Paris today. Ok. Then rain."
+    # The default: "Sure." is merged with the next sentence; so is a short one later on.
+    merged = SentenceAggregator(first_max_chars=60)
+    assert (merged.push(text) + merged.flush())[0].startswith("Sure. Here is")
+    opener = SentenceAggregator(first_max_chars=60, first_min_chars=2)
+    # Released as soon as the next sentence's first letter confirms its end.
+    assert opener.push("Sure. ") == [] and opener.push("H") == ["Sure."]
+    rest = opener.push(text[7:]) + opener.flush()
+    assert rest[0].startswith("Here is") and "Ok. Then rain." in rest  # later: merged as ever

@@ -341,6 +341,14 @@ def test_speaking_over_the_answer_interrupts_it(
                 15_000,
                 "the interrupted run's notebook cell",
             )
+            # ... and so does the chat after a reload, which rebuilds it from those cells.
+            page.reload()
+            voice.wait_for(
+                "() => document.querySelector('#sp-chat').innerText.includes('evening in Tokyo')"
+                " && document.querySelector('#sp-chat').innerText.includes('Interrupted \u2014')",
+                30_000,
+                "the reloaded chat's interrupted note",
+            )
             assert voice.errors == []
     finally:
         gate.set()

@@ -51,8 +51,9 @@ class SpeechStage:
         self._session = session
         self._emit = emit
         # A short first piece: time to first audio waits for it (a clause of ~60 characters
-        # is about a second of speech, enough to start while the rest is synthesised).
-        self._aggregator = aggregator or SentenceAggregator(first_max_chars=60)
+        # is about a second of speech, enough to start while the rest is synthesised), and an
+        # opener as short as "Sure." goes alone rather than waiting for the next sentence.
+        self._aggregator = aggregator or SentenceAggregator(first_max_chars=60, first_min_chars=2)
         self._max_pending = max_pending
         self._pending: deque[tuple[str, float]] = deque()
         self._wakeup = asyncio.Event()

@@ -54,7 +54,8 @@ class SentenceAggregator:
     keep their inner text verbatim (newlines, markdown), so pass each through ``speakable``
     before synthesis. A sentence shorter than ``min_chars`` is merged with the next one; a run-on
     sentence is split early (at a clause mark, else whitespace) so no piece split that way is
-    longer than ``max_chars``.
+    longer than ``max_chars``. The first piece of an answer has its own bounds
+    (``first_min_chars``, ``first_max_chars``): the time to first audio waits for it alone.
     """
 
     # Per-answer state, (re)initialised by reset().
@@ -72,7 +73,12 @@ class SentenceAggregator:
     _ahead_newlines: int
 
     def __init__(
-        self, *, min_chars: int = 24, max_chars: int = 220, first_max_chars: int | None = None
+        self,
+        *,
+        min_chars: int = 24,
+        max_chars: int = 220,
+        first_max_chars: int | None = None,
+        first_min_chars: int | None = None,
     ) -> None:
         if min_chars < 0:
             raise ValueError(f"min_chars must not be negative, got {min_chars}")
@@ -84,6 +90,9 @@ class SentenceAggregator:
         self._max = max_chars
         # The first piece may be cut shorter than the rest: time to first audio waits for it.
         self._first_max = max(min_chars, min(first_max_chars or max_chars, max_chars))
+        # ... and released shorter too: a short opener ("Sure.") is spoken while the next
+        # sentence streams, instead of waiting to be merged with it.
+        self._first_min = min_chars if first_min_chars is None else max(0, first_min_chars)
         self.reset()
 
     @property
@@ -243,7 +252,7 @@ class SentenceAggregator:
         piece = self._buf[self._seg : p].strip()
         if not piece:
             self._seg = p
-        elif len(piece) >= self._min:
+        elif len(piece) >= (self._first_min if self._released == 0 else self._min):
             out.append(piece)
             self._released += 1
             self._seg = p

@@ -15,7 +15,7 @@ import gradio as gr
 from gradio.components import Component
 
 from playground.notebook.access import Notebooks
-from playground.notebook.continuation import conversation_of
+from playground.notebook.continuation import conversation_of, turns_of
 from playground.notebook.model import Notebook
 from playground.notebook.store import new_owner_id
 from playground.ui.chat_tab import UI_CONCURRENCY, ChatTab, chat_cell_of
@@ -84,7 +84,7 @@ class PageLoad:
         plan = self.live_turns.recover(owner, chat_cell_of(stored))
         nb = await notebooks.load(owner) if notebooks is not None else Notebook()
         if plan.restore_chat and (history := conversation_of(nb, plan.chat_cell)) is not None:
-            state.restore(history)
+            state.restore(history, turns_of(nb, history))
         shown = _Shown(
             browser={"owner": owner, "chat": plan.chat_cell},
             turn=self.chat.outputs.initial(state),

@@ -116,8 +116,12 @@ class SessionState:
         # The chat keeps the whole turn (tool calls, notes) but not its audio.
         self.shown.append((self.user_message, dataclasses.replace(self.current, audio=[])))
 
-    def restore(self, history: Sequence[HistoryMessage]) -> None:
-        """Show ``history`` as the conversation so far (a reloaded page continuing a run)."""
+    def restore(
+        self, history: Sequence[HistoryMessage], ran: Sequence[TurnState | None] = ()
+    ) -> None:
+        """Show ``history`` as the conversation so far (a reloaded page continuing a run);
+        ``ran``: each turn as it ran, where known (its notes — stopped, interrupted, errors —
+        and its footer), where the history alone has only its text."""
         self.stop()
         self.history = list(history)
         self.shown = []
@@ -132,6 +136,9 @@ class SessionState:
                 pending = None
         if pending is not None:
             self.shown.append((pending, TurnState()))
+        for index, state in enumerate(ran[: len(self.shown)]):
+            if state is not None:
+                self.shown[index] = (self.shown[index][0], state)
 
     def stop(self) -> None:
         """Stop the running turn, keeping what arrived. Safe to call when nothing runs."""
