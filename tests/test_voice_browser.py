@@ -344,8 +344,8 @@ def test_speaking_over_the_answer_interrupts_it(
             # ... and so does the chat after a reload, which rebuilds it from those cells.
             page.reload()
             voice.wait_for(
-                "() => document.querySelector('#sp-chat').innerText.includes('evening in Tokyo')"
-                " && document.querySelector('#sp-chat').innerText.includes('Interrupted \u2014')",
+                "() => { const chat = document.querySelector('#sp-chat')?.innerText ?? '';"
+                " return chat.includes('evening in Tokyo') && chat.includes('Interrupted \u2014'); }",
                 30_000,
                 "the reloaded chat's interrupted note",
             )

@@ -20,7 +20,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from playground.server import build_app
-from playground.turn.waterfall import STAGES
+from playground.turn.events import TextChunk
+from playground.turn.waterfall import STAGES, VoiceWaterfall
 from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.speech_support import silence as speech_silence
@@ -145,6 +146,43 @@ def test_an_utterance_becomes_a_turn_whose_events_follow_its_transcript(
     assert stages == ["transcript", "request", "first_token"], "no voice: no audio stages"
     assert all(s["end_ms"] >= s["start_ms"] >= 0 for s in waterfall["stages"])
     assert waterfall["voice_to_voice_ms"] is None
+
+
+def test_a_bug_mid_turn_still_ends_it_and_closes_its_upstream(
+    voice_url: str, fake: FakeOpenAI, deepgram: FakeDeepgram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fault injected into the socket's own loop (not the runner, which ends its own failures):
+    # the waterfall breaks at the second chunk while the upstream still streams.
+    seen_chunks: list[TextChunk] = []
+    observe = VoiceWaterfall.observe
+
+    def breaks_at_the_second_chunk(self: VoiceWaterfall, event: object) -> None:
+        if isinstance(event, TextChunk):
+            seen_chunks.append(event)
+            if len(seen_chunks) == 2:
+                raise RuntimeError("injected")
+        observe(self, event)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(VoiceWaterfall, "observe", breaks_at_the_second_chunk)
+    deepgram.listen_script = ("tell me a long story",)
+    gate = threading.Event()
+    fake.enqueue(Reply(chunks=["Once ", "upon ", "a time."], gate=gate, gate_after=2))
+    before = fake.disconnects
+    try:
+        with connect(voice_url) as ws:
+            ws.send(start_frame())
+            assert wait_for_listening(ws)
+            send_audio(ws, silence(200) + tone(700) + silence(600))
+            seen = events_until(ws, "end")
+            names = [name for name, _ in seen]
+            assert names[-3:] == ["error", "completion-end", "end"], names
+            error, end = dict(seen)["error"], dict(seen)["completion-end"]
+            assert error["stage"] == "internal" and "injected" not in error["message"]
+            assert end["finish_reason"] == "error" and end["text"] == "Once "
+            assert fake.wait_for_disconnect(timeout=10), "the upstream outlived the turn"
+            assert fake.disconnects == before + 1
+    finally:
+        gate.set()
 
 
 def test_spoken_turns_with_a_voice_time_every_stage_to_the_first_audible_sample(

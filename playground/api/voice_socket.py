@@ -33,10 +33,11 @@ from playground.catalog import Credentials
 from playground.errors import ConfigError, PlaygroundError, UnsupportedValueError
 from playground.prompts.store import InvalidPromptError
 from playground.providers.base import STTProvider, Transcript, TranscriptionSession
-from playground.turn.events import TurnCompleted
+from playground.turn.events import TimingSummary, TurnCompleted
 from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.request import HistoryMessage, TurnRequest
 from playground.turn.runner import PreparedTurn, TurnRunner
+from playground.turn.state import TurnState
 from playground.turn.waterfall import VoiceWaterfall
 from playground.turn.wire import event_payload
 
@@ -353,19 +354,28 @@ class VoiceConnection:
         waterfall = spoken.waterfall
         started_at = waterfall.request_at = time.monotonic()
         answer = ""
+        shown = TurnState()  # what the client has been sent: a bug's ending keeps its text
         try:
-            async for event in self.runner.stream(spoken.turn, started_at=started_at):
-                waterfall.observe(event)
-                if isinstance(event, TurnCompleted):
-                    answer = event.text
-                self.emit(*event_payload(event))
+            # Closed however this loop is left: the upstream never outlives the turn.
+            async with contextlib.aclosing(
+                self.runner.stream(spoken.turn, started_at=started_at)
+            ) as events:
+                async for event in events:
+                    waterfall.observe(event)
+                    if isinstance(event, TurnCompleted):
+                        answer = event.text
+                    self.emit(*event_payload(event))
+                    shown.handle(event)
             self.emit("waterfall", {"turn_id": spoken.turn.turn_id, **waterfall.payload()})
         except Exception:
-            # The runner ends its own failures with error + completion-end; this is a bug here.
+            # The runner ends its own failures with error + completion-end; this is a bug here,
+            # and the turn still ends as every failed turn does: error, completion-end, end.
             log.exception("spoken turn %s failed", spoken.turn.turn_id)
             self.error(
                 "internal", "internal error (details are in the server log)", stage="internal"
             )
+            if shown.completed is None:
+                self.emit(*event_payload(_broken_end(shown.text, started_at)))
         finally:
             self.emit("end", {})
             release()
@@ -396,3 +406,18 @@ def _command(text: str) -> str | None:
         return None
     kind = value.get("type") if isinstance(value, dict) else None
     return kind if isinstance(kind, str) else None
+
+
+def _broken_end(text: str, started_at: float) -> TurnCompleted:
+    """The ``completion-end`` of a spoken turn a bug cut short: what was sent, no usage."""
+    total_ms = (time.monotonic() - started_at) * 1000
+    timing = TimingSummary(
+        ttft_ms=None,
+        ttfa_ms=None,
+        chunks=0,
+        total_ms=round(total_ms, 1),
+        characters=len(text),
+        chars_per_s=None,
+        tokens_per_s=None,
+    )
+    return TurnCompleted(text=text, finish_reason="error", usage=None, timing=timing)

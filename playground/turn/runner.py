@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 from playground.agent.nodes import NodeOutput, run_agent_node, run_prompt_node
@@ -63,7 +63,7 @@ class TurnRunner:
         ``client`` is who asks, for the engines that share themselves between clients."""
         return prepare_turn(self._services, request, creds, client)
 
-    async def stream(self, turn: PreparedTurn, *, started_at: float) -> AsyncIterator[Event]:
+    async def stream(self, turn: PreparedTurn, *, started_at: float) -> AsyncGenerator[Event, None]:
         """Run a prepared turn. ``started_at`` is ``time.monotonic()`` when the request arrived.
 
         ``turn.request_stop()`` ends it early but cleanly: the upstreams are closed and a

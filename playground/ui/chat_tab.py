@@ -351,11 +351,13 @@ class ChatTab:
         if live is None or notebooks is None or nbs.owner is None:
             return gr.skip(), gr.skip()
         cell = await live.recorded()
-        nb = live.notebook or await notebooks.load(nbs.owner)
-        if state.cell_changes and live.is_recorded and self.voice_record is not None:
-            # What the voice input reported before the cell existed (see ``voice_record``).
-            changes, state.cell_changes = state.cell_changes, []
-            nb = await self.voice_record.apply(nbs.owner, changes)
+        async with state.notebook_lock:
+            if state.cell_changes and live.is_recorded and self.voice_record is not None:
+                # What the voice input reported before the cell existed (``voice_record``).
+                changes, state.cell_changes = state.cell_changes, []
+                nb = await self.voice_record.apply(nbs.owner, changes)
+            else:  # as stored now: a report since the cell was recorded is in it
+                nb = await notebooks.load(nbs.owner)
         chat = cell.id if cell is not None else chat_cell_of(stored)
         return (
             {"owner": nbs.owner, "chat": chat},

@@ -83,6 +83,9 @@ class SessionState:
     # Changes to ``last_run``'s cell asked for before it was recorded (``voice_record``):
     # applied once it is, by the chat's after-turn step.
     cell_changes: list[CellChange] = field(default_factory=list)
+    # Held while the notebook is changed and drawn for this session (the after-turn step, a
+    # voice report): the one drawn last is then the freshest, whichever event came first.
+    notebook_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SessionState:
         return SessionState(history=list(self.history), shown=list(self.shown), owner=self.owner)

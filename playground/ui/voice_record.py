@@ -87,14 +87,15 @@ class VoiceRecord:
     ) -> Any:
         if nbs.owner is None:
             return gr.skip()
-        last = state.last_run
-        if last is not None and last.turn_id == turn_id and not last.is_recorded:
-            state.cell_changes.append((turn_id, change))  # the after-turn step applies it
-            return gr.skip()
-        nb = await self.apply(nbs.owner, [(turn_id, change)])
-        if nb.cell_of_turn(turn_id) is None:
-            return gr.skip()
-        return notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin)
+        async with state.notebook_lock:  # see ``SessionState.notebook_lock``
+            last = state.last_run
+            if last is not None and last.turn_id == turn_id and not last.is_recorded:
+                state.cell_changes.append((turn_id, change))  # the after-turn step applies it
+                return gr.skip()
+            nb = await self.apply(nbs.owner, [(turn_id, change)])
+            if nb.cell_of_turn(turn_id) is None:
+                return gr.skip()
+            return notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin)
 
 
 def _parse(report: str) -> VoiceReport | None:
