@@ -345,7 +345,8 @@ def test_speaking_over_the_answer_interrupts_it(
             page.reload()
             voice.wait_for(
                 "() => { const chat = document.querySelector('#sp-chat')?.innerText ?? '';"
-                " return chat.includes('evening in Tokyo') && chat.includes('Interrupted \u2014'); }",
+                " return chat.includes('evening in Tokyo')"
+                " && chat.includes('Interrupted \u2014'); }",
                 30_000,
                 "the reloaded chat's interrupted note",
             )
