@@ -219,11 +219,18 @@ def test_the_composer_refuses_a_variable_without_value_unless_the_cases_bring_th
         id="p", version=1, title="P", node="prompt", format="v2", system="Hi {{who}}."
     )
     library = PromptLibrary(prompts={"p": {1: prompt}})
-    settings = {"model": "openai:m", "prompt": "p", "version": "1", "node": None}
     with pytest.raises(ConfigError, match="who has no value"):
-        Composer.compose(library, "Hi", **settings)
+        Composer.compose(library, "Hi", model="openai:m", prompt="p", version="1", node=None)
     # An eval's configuration: each case gives the value, and is checked with it.
-    made = Composer.compose(library, "(case)", **settings, require_variables=False)
+    made = Composer.compose(
+        library,
+        "(case)",
+        model="openai:m",
+        prompt="p",
+        version="1",
+        node=None,
+        require_variables=False,
+    )
     assert made.prompt == "p@1" and made.variables == {}
 
 
