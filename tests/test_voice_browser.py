@@ -389,6 +389,9 @@ def test_push_to_talk_sends_what_was_said_while_held(
     with chromium(playwright, wavs["one"]) as browser:
         voice = open_page(browser, base_url)
         page = voice.page
+        # Spoken to, answered in text only: no voice speaks the answer.
+        page.click("#sp-voice input")
+        page.locator("ul[role=listbox] li", has_text="Off").first.click()
         box = page.locator("#sp-ptt").bounding_box()
         assert box is not None
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -406,6 +409,14 @@ def test_push_to_talk_sends_what_was_said_while_held(
         assert state["handsFree"] is False and state["holding"] is False
         assert state["sentMs"] == sent
         assert len([e for e in voice.events("transcript") if e.get("utterance_end")]) == 1
+        # With no voice, the turn's waterfall ends at its first token, and its cell keeps that.
+        page.get_by_role("tab", name="Notebook").click()
+        voice.wait_for(
+            "() => [...document.querySelectorAll('#sp-nb-cells .sp-nb-wf [data-stage]')]"
+            ".map((e) => e.dataset.stage).join() === 'transcript,request,first_token'",
+            15_000,
+            "the unspoken turn's waterfall in its notebook cell",
+        )
 
 
 # -- the chat's "interrupted" note (no browser needed) -----------------------------------------

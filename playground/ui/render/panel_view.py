@@ -88,7 +88,10 @@ def timing_summary(turn: TurnState | None) -> str:
             status = "streaming…"
     started = turn.started
     caption = f"{started.model} · {started.prompt} · {started.node} node · {status}"
-    return _stats(rows, caption) + voice_pieces(turn)
+    # Which turn, and whether it ended: the voice input reads them to file a spoken turn's
+    # waterfall when no voice answers it (it otherwise learns the turn from the audio).
+    ended = turn.completed is not None
+    return _stats(rows, caption, turn=started.turn_id, ended=ended) + voice_pieces(turn)
 
 
 def loading_summary(what: str) -> str:
@@ -120,13 +123,18 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _stats(rows: Sequence[tuple[str, str]], caption: str) -> str:
+def _stats(
+    rows: Sequence[tuple[str, str]], caption: str, *, turn: str = "", ended: bool = False
+) -> str:
     cells = "".join(
         f"<div class='sp-stat'><span>{html.escape(k)}</span><b>{html.escape(v)}</b></div>"
         for k, v in rows
     )
+    marks = f" data-turn='{html.escape(turn)}'" if turn else ""
+    marks += " data-ended='1'" if ended else ""
     return (
-        f"<div class='sp-stats'>{cells}</div><div class='sp-caption'>{html.escape(caption)}</div>"
+        f"<div class='sp-stats'{marks}>{cells}</div>"
+        f"<div class='sp-caption'>{html.escape(caption)}</div>"
     )
 
 

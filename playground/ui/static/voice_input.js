@@ -431,19 +431,31 @@ registerProcessor("sp-mic-frames", SpMicFrames);`;
       this.leading = 0;
     }
     watch() {
-      // The first words in the chat pane, checked every frame the browser draws.
+      // The first words in the chat pane, checked every frame the browser draws; then the
+      // turn's end, for a turn no voice answers (one that is spoken reports at playback).
       const check = () => {
-        if (this.at.first_token) return;
-        if (this.firstText()) {
+        if (!this.at.first_token && this.firstText()) {
           this.at.first_token = performance.now();
           this.render();
-          return;
         }
-        if (performance.now() - this.sentAt < 60000) requestAnimationFrame(check);
+        if (this.at.first_token && this.endedSilent()) return;
+        if (performance.now() - this.sentAt < 120000) requestAnimationFrame(check);
       };
       requestAnimationFrame(check);
       this.at.request = this.sentAt;
       this.render();
+    }
+    // The turn ended with no audio for it: its waterfall stops at the first token, and goes
+    // into its notebook cell now. True once that is done (or once audio has come).
+    endedSilent() {
+      if (this.at.first_sentence != null) return true; // spoken: reported at playback
+      const stats = document.querySelector("#sp-summary .sp-stats[data-ended]");
+      if (!stats || !stats.dataset.turn) return false;
+      const id = stats.dataset.turn;
+      if (waterfalls.some((w) => w !== this && w.turn === id)) return false; // still the last turn's
+      this.turn = this.turn || id;
+      this.report();
+      return true;
     }
     firstText() {
       const users = document.querySelectorAll("#sp-chat [data-testid=user]");
