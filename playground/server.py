@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from playground.api.cors import ApiCORSMiddleware
-from playground.api.limits import ClientLimiter
+from playground.api.limits import make_limiter
 from playground.api.routes import add_health, build_api_router, hoist_schema_defs
 from playground.api.widget import add_widget
 from playground.http_guards import BodyLimit, ContentSecurity
@@ -35,10 +35,7 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     runner = TurnRunner(services)
     s = services.settings
     # One limiter for every surface: a client's turns count once, from the API or the page.
-    limiter = ClientLimiter(
-        per_minute=s.playground_rate_limit_per_minute,
-        max_concurrent=s.playground_max_concurrent_turns,
-    )
+    limiter = make_limiter(s)
     router, api_runs = build_api_router(services, runner, limiter)
     # Before the page is built: its pickers, their defaults and /turn's default model are fixed
     # then, and should be what the compatible server lists. Bounded by the discovery's short

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # Abuse limits per client (bearer token, else address).
     playground_rate_limit_per_minute: int = Field(default=60, gt=0)
     playground_max_concurrent_turns: int = Field(default=4, gt=0)
+    # Count those limits in Redis (redis://host:6379/0), shared by every replica and worker
+    # using it; unset: in this process.
+    playground_redis_url: str | None = None
     playground_trust_forwarded_for: bool = False
     playground_cors_origins: CommaList = ("*",)
     # The embeddable widget when PLAYGROUND_API_TOKEN is set: a publishable key (the host page

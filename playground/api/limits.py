@@ -1,7 +1,8 @@
 """Per-client abuse limits: a sliding-window request rate and a cap on concurrent turns.
 
 ``admit`` answers None (go ahead) or the seconds to wait, which becomes ``Retry-After``.
-The clock is injectable so tests need not sleep.
+The clock is injectable so tests need not sleep. ``make_limiter`` picks this in-process
+limiter, or the one counted in Redis when ``PLAYGROUND_REDIS_URL`` is set.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["ClientLimiter"]
+from playground.settings import Settings
+from playground.turn.gate import Limiter
+
+__all__ = ["ClientLimiter", "make_limiter"]
 
 _WINDOW_S = 60.0
 
@@ -61,3 +65,22 @@ class ClientLimiter:
         for client in [c for c, w in self._requests.items() if not w or now - w[-1] >= _WINDOW_S]:
             if client not in self._running:
                 del self._requests[client]
+
+
+def make_limiter(settings: Settings, namespace: str = "turns") -> Limiter:
+    """The limits ``settings`` ask for: in Redis when ``playground_redis_url`` is set (shared by
+    every process using it; ``namespace`` keeps apart what is counted), else in this process."""
+    per_minute = settings.playground_rate_limit_per_minute
+    max_concurrent = settings.playground_max_concurrent_turns
+    url = settings.playground_redis_url
+    if not url:
+        return ClientLimiter(per_minute=per_minute, max_concurrent=max_concurrent)
+    from redis import Redis  # only a deployment that shares its limits needs it
+
+    from playground.state.redis_limits import RedisClientLimiter
+
+    # Short timeouts: a turn waits for its admission, and an unreachable store refuses it.
+    client = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    return RedisClientLimiter(
+        client, per_minute=per_minute, max_concurrent=max_concurrent, namespace=namespace
+    )

@@ -32,7 +32,7 @@ from playground.api.errors import (
 from playground.api.eval_routes import EvalStore, add_eval_routes
 from playground.api.idempotency import HEADER, IdempotencyKeys, valid_key
 from playground.api.identity import client_key, presented_token, token_matches
-from playground.api.limits import ClientLimiter
+from playground.api.limits import make_limiter
 from playground.api.listings import add_health
 from playground.api.prompt_routes import add_prompt_routes
 from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse
@@ -43,7 +43,7 @@ from playground.api.widget import presents_widget_token, widget_scope_problem
 from playground.errors import BusyError, ConfigError, UnsupportedValueError
 from playground.prompts.store import InvalidPromptError
 from playground.services import Services
-from playground.turn.gate import TurnGate
+from playground.turn.gate import Limiter, TurnGate
 from playground.turn.log import TurnLog, TurnLogs
 from playground.turn.request import TurnRequest
 from playground.turn.runner import PreparedTurn, TurnRunner
@@ -102,7 +102,7 @@ def _read_to_the_end(log: TurnLog, after: int) -> bool:
 
 
 class _Api:
-    def __init__(self, services: Services, runner: TurnRunner, limiter: ClientLimiter) -> None:
+    def __init__(self, services: Services, runner: TurnRunner, limiter: Limiter) -> None:
         s = services.settings
         self.services = services
         self.runner = runner
@@ -355,7 +355,7 @@ class ApiRuns:
 
 
 def build_api_router(
-    services: Services, runner: TurnRunner, limiter: ClientLimiter
+    services: Services, runner: TurnRunner, limiter: Limiter
 ) -> tuple[APIRouter, ApiRuns]:
     """The API routes, and what they run (the server stops what is still running).
     ``limiter`` holds the per-client limits, shared with the page."""
@@ -441,12 +441,7 @@ def build_api_router(
 
     # Listening sessions are counted apart from turns (a spoken turn is a turn as well, and a
     # socket holding a turn's slot would leave its own turns none), with the same limits.
-    listening = TurnGate(
-        ClientLimiter(
-            per_minute=services.settings.playground_rate_limit_per_minute,
-            max_concurrent=services.settings.playground_max_concurrent_turns,
-        )
-    )
+    listening = TurnGate(make_limiter(services.settings, "listening"))
 
     async def voice(websocket: WebSocket) -> None:
         token = services.settings.playground_api_token

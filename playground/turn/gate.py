@@ -32,10 +32,11 @@ class TurnRefused(PlaygroundError):
 
     category = ErrorCategory.RATE_LIMIT
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
         seconds = max(1, math.ceil(retry_after))
         super().__init__(
-            f"Too many turns from your address right now: try again in {seconds} s "
+            message
+            or f"Too many turns from your address right now: try again in {seconds} s "
             "(the same limits apply to the page and the HTTP API)."
         )
         self.retry_after = seconds
