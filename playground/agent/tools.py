@@ -11,6 +11,8 @@ from here are re-exported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from playground.agent.calculator import CALCULATOR, calculate
@@ -45,7 +47,8 @@ def _builtin_tools(shop: ShopAssets) -> dict[str, Tool]:
     return {tool.name: tool for tool in tools}
 
 
-TOOLS: dict[str, Tool] = _builtin_tools(ShopAssets(ASSETS_DIR))
+# Read-only: the registry is built once; nothing may add or swap a tool at run time.
+TOOLS: Mapping[str, Tool] = MappingProxyType(_builtin_tools(ShopAssets(ASSETS_DIR)))
 # The worker processes CPU-bound tools run in: one set for the server, like the registry itself.
 TOOL_PROCESSES = ToolProcesses()
 
