@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from playground.api.cors import ApiCORSMiddleware
-from playground.api.limits import make_limiter
+from playground.api.limits import make_limiter, make_shared_turns
 from playground.api.routes import add_health, build_api_router, hoist_schema_defs
 from playground.api.widget import add_widget
 from playground.http_guards import BodyLimit, ContentSecurity
@@ -36,7 +36,8 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     s = services.settings
     # One limiter for every surface: a client's turns count once, from the API or the page.
     limiter = make_limiter(s)
-    router, api_runs = build_api_router(services, runner, limiter)
+    shared = make_shared_turns(s)
+    router, api_runs = build_api_router(services, runner, limiter, shared)
     # Before the page is built: its pickers, their defaults and /turn's default model are fixed
     # then, and should be what the compatible server lists. Bounded by the discovery's short
     # timeout; a failure is kept as the reason shown, never raised.
@@ -52,6 +53,8 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
         # collection first: it would cost start-up time to save a little memory.)
         gc.freeze()
         warm = asyncio.create_task(_warm_up(services)) if warm_up else None
+        if shared is not None:
+            await shared.start()
         try:
             yield
         finally:
@@ -61,6 +64,8 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
             # upstreams close, their logs end with a stopped completion) and awaited before the
             # provider clients they use are closed.
             await asyncio.gather(api_runs.aclose(), page_turns.aclose())
+            if shared is not None:
+                await shared.aclose()
             await services.aclose()
 
     app = FastAPI(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
+from tests.redis_support import redis_server  # noqa: F401 - the Redis tests' fixture
 
 _CONTRACT_VARS = (
     "OPENAI_API_KEY",

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 
 from playground.settings import Settings
+from playground.state.redis_turns import SharedTurns
 from playground.turn.gate import Limiter
 
-__all__ = ["ClientLimiter", "make_limiter"]
+__all__ = ["ClientLimiter", "make_limiter", "make_shared_turns"]
 
 _WINDOW_S = 60.0
 
@@ -84,3 +86,15 @@ def make_limiter(settings: Settings, namespace: str = "turns") -> Limiter:
     return RedisClientLimiter(
         client, per_minute=per_minute, max_concurrent=max_concurrent, namespace=namespace
     )
+
+
+def make_shared_turns(settings: Settings) -> SharedTurns | None:
+    """With Redis, the API's running turns known to every replica (a cancel through any of them
+    stops the turn); None in one process."""
+    url = settings.playground_redis_url
+    if not url:
+        return None
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
+    return SharedTurns(client, replica=uuid.uuid4().hex[:12])

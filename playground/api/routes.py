@@ -43,6 +43,7 @@ from playground.api.widget import presents_widget_token, widget_scope_problem
 from playground.errors import BusyError, ConfigError, UnsupportedValueError
 from playground.prompts.store import InvalidPromptError
 from playground.services import Services
+from playground.state.redis_turns import SharedTurns
 from playground.turn.gate import Limiter, TurnGate
 from playground.turn.log import TurnLog, TurnLogs
 from playground.turn.request import TurnRequest
@@ -102,10 +103,17 @@ def _read_to_the_end(log: TurnLog, after: int) -> bool:
 
 
 class _Api:
-    def __init__(self, services: Services, runner: TurnRunner, limiter: Limiter) -> None:
+    def __init__(
+        self,
+        services: Services,
+        runner: TurnRunner,
+        limiter: Limiter,
+        shared: SharedTurns | None = None,
+    ) -> None:
         s = services.settings
         self.services = services
         self.runner = runner
+        self.shared = shared  # other replicas' turns, for a cancel sent through this one
         # Shared with the page: one client's turns count once, whichever surface starts them.
         self.limiter = limiter
         self.keepalive_s = s.playground_keepalive_s
@@ -206,6 +214,8 @@ class _Api:
             return limited
         log = TurnLog(turn_id=turn.turn_id, owner=client, turn=turn)
         self.turns.start(log, self.runner.stream(turn, started_at=started_at))
+        if self.shared is not None:
+            await self.shared.add(log.turn_id, log.stop)
         if key is not None:
             self.idempotent.remember(client, key, log.turn_id)
         return _sse(self.follow(log))
@@ -230,6 +240,8 @@ class _Api:
     async def _released(self, log: TurnLog) -> None:
         if log.owner is not None:
             self.limiter.release(log.owner)
+        if self.shared is not None:
+            await self.shared.remove(log.turn_id)
 
     def find_turn(self, request: Request, turn_id: str) -> TurnLog | JSONResponse:
         if (denied := self.unauthorized(request)) is not None:
@@ -250,6 +262,10 @@ class _Api:
     async def cancel(self, request: Request, turn_id: str) -> Any:
         log = self.find_turn(request, turn_id)
         if isinstance(log, JSONResponse):
+            # Not run here: the replica that runs it stops it, as it would its own cancel.
+            shared = self.shared
+            if log.status_code == 404 and shared is not None and await shared.cancel(turn_id):
+                return {"turn_id": turn_id, "status": "stopping"}
             return log
         stopping = log.stop()
         return {"turn_id": turn_id, "status": "stopping" if stopping else "finished"}
@@ -355,11 +371,12 @@ class ApiRuns:
 
 
 def build_api_router(
-    services: Services, runner: TurnRunner, limiter: Limiter
+    services: Services, runner: TurnRunner, limiter: Limiter, shared: SharedTurns | None = None
 ) -> tuple[APIRouter, ApiRuns]:
     """The API routes, and what they run (the server stops what is still running).
-    ``limiter`` holds the per-client limits, shared with the page."""
-    api = _Api(services, runner, limiter)
+    ``limiter`` holds the per-client limits, shared with the page; ``shared``, the turns other
+    replicas run (with Redis)."""
+    api = _Api(services, runner, limiter, shared)
     router = APIRouter()
 
     def guarded(handler: Any) -> Any:
