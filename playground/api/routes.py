@@ -13,6 +13,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
@@ -35,7 +36,7 @@ from playground.api.identity import client_key, presented_token, token_matches
 from playground.api.limits import make_limiter
 from playground.api.listings import add_health
 from playground.api.prompt_routes import add_prompt_routes
-from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse
+from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse, sse_frame
 from playground.api.turn_frames import encode_event, follow_frames, retry_frame
 from playground.api.voice_socket import VoiceConnection
 from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
@@ -44,6 +45,7 @@ from playground.errors import BusyError, ConfigError, UnsupportedValueError
 from playground.prompts.store import InvalidPromptError
 from playground.services import Services
 from playground.state.redis_turns import SharedTurns
+from playground.turn.events import Event
 from playground.turn.gate import Limiter, TurnGate
 from playground.turn.log import TurnLog, TurnLogs
 from playground.turn.request import TurnRequest
@@ -213,9 +215,11 @@ class _Api:
         if (limited := self.admit(client)) is not None:
             return limited
         log = TurnLog(turn_id=turn.turn_id, owner=client, turn=turn)
-        self.turns.start(log, self.runner.stream(turn, started_at=started_at))
+        events: AsyncIterator[Event] = self.runner.stream(turn, started_at=started_at)
         if self.shared is not None:
-            await self.shared.add(log.turn_id, log.stop)
+            await self.shared.add(log.turn_id, log.stop, partial(self._followed_elsewhere, log))
+            events = self._mirrored(self.shared, log, events)
+        self.turns.start(log, events)
         if key is not None:
             self.idempotent.remember(client, key, log.turn_id)
         return _sse(self.follow(log))
@@ -237,6 +241,36 @@ class _Api:
             async for frames in follow_frames(log, after, self.keepalive_s):
                 yield frames
 
+    @staticmethod
+    async def _mirrored(
+        shared: SharedTurns, log: TurnLog, events: AsyncIterator[Event]
+    ) -> AsyncIterator[Event]:
+        """``events`` as the log records them, each one's frame mirrored once it is encoded (the
+        log asks for the next event right after it appended this one)."""
+        complete = False
+        try:
+            async for event in events:
+                yield event
+                shared.mirror(log.turn_id, len(log.encoded) - 1, log.encoded[-1])
+            complete = True
+        finally:
+            if complete:  # as ``follow_frames`` closes a stream that ran to its end
+                end = len(log.encoded)
+                shared.mirror(log.turn_id, end, sse_frame("end", {}, end))
+            shared.mirror(log.turn_id, -1, None)
+
+    def _followed_elsewhere(self, log: TurnLog) -> None:
+        """A client follows this turn through another replica: its grace starts again."""
+        if log.followers == 0 and not log.done:
+            log.schedule_stop(self.turns.grace_s)
+
+    async def follow_shared(self, turn_id: str, after: int) -> AsyncIterator[bytes]:
+        """Follow a turn another replica runs (or ran), from its mirrored frames."""
+        assert self.shared is not None
+        yield self.retry
+        async for frame in self.shared.frames_after(turn_id, after, self.keepalive_s):
+            yield frame
+
     async def _released(self, log: TurnLog) -> None:
         if log.owner is not None:
             self.limiter.release(log.owner)
@@ -256,6 +290,13 @@ class _Api:
     async def resume(self, request: Request, turn_id: str) -> Any:
         log = self.find_turn(request, turn_id)
         if isinstance(log, JSONResponse):
+            shared = self.shared
+            if log.status_code == 404 and shared is not None and await shared.known(turn_id):
+                # Run by another replica: its frames, mirrored in Redis, from Last-Event-ID.
+                after = last_event_id(request)
+                if isinstance(after, JSONResponse):
+                    return after
+                return _sse(self.follow_shared(turn_id, after))
             return log
         return self.stream_from(request, log)
 

@@ -1,37 +1,73 @@
 """Running API turns known to every replica sharing one Redis (``PLAYGROUND_REDIS_URL``): a cancel
-sent through any replica reaches the one that runs the turn.
+sent through any replica reaches the one that runs the turn, and a client resumes a turn through
+any replica.
 
 Each replica keeps a key per turn it runs, renewed by its heartbeat (``heartbeat_s``) with a
-short expiry (``ttl_s``), so a replica that dies stops claiming its turns within seconds; a
-cancel for a turn this replica does not run is published on one channel, and the replica that
-runs it — subscribed to that channel — stops it (its upstream closes at once, its stream ends
-with the stopped completion as a local cancel's does).
+short expiry (``ttl_s``), so a replica that dies stops claiming its turns within seconds. Each
+turn's SSE frames are mirrored, in order, into a Redis Stream (its entries carry the frame and
+its SSE id), kept ``retention_s`` after the turn ends. Another replica resumes a client from its
+``Last-Event-ID`` by reading that stream and then waiting on it; while it does, it tells the
+running replica that the turn is still followed (so its grace does not stop it). When the
+running replica's key expires before the turn's end, the client gets ``error`` (stage
+``replica``, retryable) + ``completion-end`` (the text so far) + ``end``, never a hang.
 
-Redis being unreachable never breaks a turn: the turn runs on, only a cancel through another
-replica cannot reach it until Redis is back (the subscription reconnects by itself).
+Cancels and keep-alives travel on one channel, to the replica that runs the turn.
+
+Redis being unreachable never breaks a turn where it runs: only what crosses replicas waits
+until Redis is back (the subscription reconnects by itself).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Callable
-from typing import Final
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Final, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from playground.api.sse import sse_frame
+from playground.turn.events import TimingSummary, TurnCompleted, TurnFailed
+from playground.turn.wire import event_payload
 
 __all__ = ["SharedTurns"]
 
 log = logging.getLogger(__name__)
 
-_CHANNEL: Final = "sp:turns:cancel"
+_CHANNEL: Final = "sp:turns:messages"  # "cancel <turn id>" / "keep <turn id>"
 _RETRY_S: Final = 1.0  # between attempts to subscribe again after Redis went away
+_WAIT_MS: Final = 250  # how long a follower waits on the stream before looking around
+# How often a follower says it follows: well inside any resume grace (5 s by default).
+_KEEP_EVERY_S: Final = 0.25
+_MAX_FRAMES: Final = 20_000  # per mirrored turn (a turn's own log is bounded alike)
+_KEEPALIVE: Final = b": keep-alive\n\n"
 
 
 def _key(turn_id: str) -> str:
     return f"sp:turns:running:{turn_id}"
+
+
+def _log_key(turn_id: str) -> str:
+    return f"sp:turns:log:{turn_id}"
+
+
+def _done_key(turn_id: str) -> str:
+    return f"sp:turns:done:{turn_id}"
+
+
+# XREAD's answer: per stream, its entries (an id, and the fields).
+_Entries = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Mine:
+    stop: Callable[[], object]
+    keep: Callable[[], object]  # another replica follows it: restart its grace
 
 
 class SharedTurns:
@@ -39,17 +75,27 @@ class SharedTurns:
     replica starts (with how to stop it), ``remove`` it when it ends."""
 
     def __init__(
-        self, client: Redis, *, replica: str, heartbeat_s: float = 1.0, ttl_s: float = 5.0
+        self,
+        client: Redis,
+        *,
+        replica: str,
+        heartbeat_s: float = 1.0,
+        ttl_s: float = 5.0,
+        retention_s: float = 300.0,
     ) -> None:
         self._redis, self.replica = client, replica
-        self._heartbeat_s, self._ttl_s = heartbeat_s, ttl_s
-        self._mine: dict[str, Callable[[], object]] = {}
+        self._heartbeat_s, self._ttl_s, self._retention_s = heartbeat_s, ttl_s, retention_s
+        self._mine: dict[str, _Mine] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Frames to mirror, in order, written by one task: (turn id, SSE id, frame or None for
+        # "the turn ended").
+        self._outbox: asyncio.Queue[tuple[str, int, bytes | None]] = asyncio.Queue()
 
     async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="shared-turns-heartbeat"),
-            asyncio.create_task(self._listen(), name="shared-turns-cancels"),
+            asyncio.create_task(self._listen(), name="shared-turns-messages"),
+            asyncio.create_task(self._mirror(), name="shared-turns-mirror"),
         ]
 
     async def aclose(self) -> None:
@@ -61,8 +107,10 @@ class SharedTurns:
         with contextlib.suppress(RedisError):
             await self._redis.aclose()
 
-    async def add(self, turn_id: str, stop: Callable[[], object]) -> None:
-        self._mine[turn_id] = stop
+    async def add(
+        self, turn_id: str, stop: Callable[[], object], keep: Callable[[], object]
+    ) -> None:
+        self._mine[turn_id] = _Mine(stop, keep)
         try:
             await self._redis.set(_key(turn_id), self.replica, ex=max(1, round(self._ttl_s)))
         except RedisError as exc:
@@ -79,10 +127,98 @@ class SharedTurns:
         try:
             if not await self._redis.exists(_key(turn_id)):
                 return False
-            await self._redis.publish(_CHANNEL, turn_id)
+            await self._redis.publish(_CHANNEL, f"cancel {turn_id}")
         except RedisError:
             return False
         return True
+
+    # -- the mirrored log -------------------------------------------------------------------
+
+    def mirror(self, turn_id: str, frame_id: int, frame: bytes | None) -> None:
+        """Queue a frame of a turn this replica runs (``None``: the turn ended)."""
+        self._outbox.put_nowait((turn_id, frame_id, frame))
+
+    async def known(self, turn_id: str) -> bool:
+        """Whether some replica ran (or runs) ``turn_id`` and its frames are still kept."""
+        try:
+            return bool(await self._redis.exists(_log_key(turn_id)))
+        except RedisError:
+            return False
+
+    async def frames_after(
+        self, turn_id: str, after: int, keepalive_s: float
+    ) -> AsyncIterator[bytes]:
+        """The turn's frames with SSE ids above ``after``, then live ones until its ``end``;
+        keep-alive comments while it is silent; the ending of a turn whose replica died."""
+        position: bytes | str = "0-0"
+        last_id, text, ended = after, "", False
+        quiet_since = kept_at = 0.0
+        while True:
+            if time.monotonic() - kept_at >= _KEEP_EVERY_S:  # followed: not to be stopped
+                kept_at = time.monotonic()
+                with contextlib.suppress(RedisError):
+                    await self._redis.publish(_CHANNEL, f"keep {turn_id}")
+            found: _Entries
+            try:
+                found = cast(
+                    _Entries,
+                    await self._redis.xread(
+                        {_log_key(turn_id): position}, count=200, block=_WAIT_MS
+                    ),
+                )
+            except RedisError as exc:
+                log.warning("turn %s: its frames cannot be read from Redis: %s", turn_id, exc)
+                found = []
+            for _stream, entries in found:
+                for entry_id, fields in entries:
+                    position = entry_id
+                    frame_id, frame = int(fields[b"i"]), bytes(fields[b"f"])
+                    text, ended = _read(frame, text, ended)
+                    if frame_id > last_id:
+                        last_id = frame_id
+                        yield frame
+                    if frame.startswith(b"id: ") and b"\nevent: end\n" in frame:
+                        return
+            if found:
+                quiet_since = time.monotonic()
+                continue
+            if await self._abandoned(turn_id):
+                for frame in _dead_ending(text, ended, last_id):
+                    yield frame
+                return
+            if time.monotonic() - quiet_since >= keepalive_s:
+                quiet_since = time.monotonic()
+                yield _KEEPALIVE
+
+    async def _abandoned(self, turn_id: str) -> bool:
+        """No replica runs the turn any more, and it never ended."""
+        try:
+            running, done = (
+                await self._redis.exists(_key(turn_id)),
+                await self._redis.exists(_done_key(turn_id)),
+            )
+        except RedisError:
+            return False  # cannot tell: keep waiting
+        return not running and not done
+
+    async def _mirror(self) -> None:
+        while True:
+            turn_id, frame_id, frame = await self._outbox.get()
+            try:
+                if frame is None:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        pipe.set(_done_key(turn_id), 1, ex=round(self._retention_s))
+                        pipe.expire(_log_key(turn_id), round(self._retention_s))
+                        await pipe.execute()
+                    continue
+                await self._redis.xadd(
+                    _log_key(turn_id),
+                    {"i": frame_id, "f": frame},
+                    maxlen=_MAX_FRAMES,
+                    approximate=True,
+                )
+            except RedisError as exc:
+                log.warning("turn %s: a frame was not mirrored to Redis: %s", turn_id, exc)
 
     async def _heartbeat(self) -> None:
         ttl = max(1, round(self._ttl_s))
@@ -107,9 +243,46 @@ class SharedTurns:
                         if message.get("type") != "message":
                             continue
                         data = message.get("data")
-                        turn_id = data.decode() if isinstance(data, bytes) else str(data)
-                        if (stop := self._mine.get(turn_id)) is not None:
-                            stop()
+                        text = data.decode() if isinstance(data, bytes) else str(data)
+                        kind, _, turn_id = text.partition(" ")
+                        if (mine := self._mine.get(turn_id)) is not None:
+                            (mine.stop if kind == "cancel" else mine.keep)()
             except RedisError as exc:
                 log.warning("cancels from other replicas wait for Redis: %s", exc)
                 await asyncio.sleep(_RETRY_S)
+
+
+def _read(frame: bytes, text: str, ended: bool) -> tuple[str, bool]:
+    """Follow the answer's text through its frames (for a dead replica's ending)."""
+    if b"\nevent: completion-continue\n" in frame:
+        with contextlib.suppress(ValueError, KeyError, IndexError):
+            text += json.loads(frame.split(b"\ndata: ", 1)[1])["text"]
+    elif b"\nevent: completion-end\n" in frame:
+        ended = True
+    return text, ended
+
+
+def _dead_ending(text: str, ended: bool, last_id: int) -> list[bytes]:
+    """What a client following a turn whose replica died gets: the error, the completion (the
+    text that had arrived) unless it came already, and the end."""
+    failed = TurnFailed(
+        code="replica_lost",
+        message="the server running this turn went away; the text so far is kept",
+        retryable=True,
+        stage="replica",
+    )
+    frames = [sse_frame(*event_payload(failed), last_id + 1)]
+    if not ended:
+        timing = TimingSummary(
+            ttft_ms=None,
+            ttfa_ms=None,
+            chunks=0,
+            total_ms=0.0,
+            characters=len(text),
+            chars_per_s=None,
+            tokens_per_s=None,
+        )
+        completed = TurnCompleted(text=text, finish_reason="error", usage=None, timing=timing)
+        frames.append(sse_frame(*event_payload(completed), last_id + 2))
+    frames.append(sse_frame("end", {}, last_id + len(frames) + 1))
+    return frames

@@ -51,7 +51,7 @@ NodeKind = Literal["prompt", "agent"]
 """The node that ran the turn: one model call, or the tool-calling agent loop."""
 
 FailureStage = Literal[
-    "llm", "tts", "tool", "request", "post", "moderation", "interception", "internal"
+    "llm", "tts", "tool", "request", "post", "moderation", "interception", "internal", "replica"
 ]
 """Where a turn failed, as ``TurnFailed.stage`` and the ``error`` event's ``stage`` carry it:
 
