@@ -190,3 +190,39 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_redis_restarted_mid_turn_leaves_the_turn_whole_and_the_app_serving(
+    redis_server: RedisServer,
+) -> None:
+    with FakeOpenAI() as fake:
+        gate = threading.Event()
+        fake.enqueue(Reply(chunks=["One ", "two ", "three."], gate=gate, gate_after=1))
+        settings = {
+            "openai_api_key": "test-key",
+            "openai_base_url": fake.base_url,
+            "playground_redis_url": redis_server.url,
+        }
+        with (
+            live_server(build_app(make_test_services(**settings), warm_up=False)) as url,
+            httpx.Client(timeout=30) as client,
+        ):
+            body = {"message": "count", "model": "openai:gpt-4o-mini", "voice": None}
+            try:
+                with client.stream("POST", f"{url}/v1/interact/stream", json=body) as response:
+                    events = parse_sse_lines(response.iter_lines())
+                    next(e for e in events if e.event == "completion-continue")
+                    redis_server.stop()  # gone mid-turn...
+                    redis_server.start()  # ...and back, empty
+                    gate.set()
+                    rest = list(events)
+            finally:
+                gate.set()
+            # The turn ran where it ran: its client got the whole answer and a clean end.
+            end = next(e for e in rest if e.event == "completion-end")
+            assert end.data["finish_reason"] == "stop" and end.data["text"] == "One two three."
+            assert rest[-1].event == "end" and not any(e.event == "error" for e in rest)
+            # The app keeps serving: the next turn is admitted and answered.
+            fake.enqueue(Reply(chunks=["Again."]))
+            again = client.post(f"{url}/v1/interact/stream", json=body)
+            assert again.status_code == 200 and "Again." in again.text
