@@ -3,7 +3,7 @@
 With no name every benchmark runs, each in its own subprocess (so one's threads, models and
 servers cannot skew the next) under a time limit; named ones run in this process. Benchmarks:
 api, concurrency, long, disconnect, local, startup, voice, voice_loop, ui, ui_page, arena_page,
-player, voice_page, mic_transport.
+player, voice_page, mic_transport, scale.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ BENCHMARKS = (
     "player",
     "voice_page",
     "mic_transport",
+    "scale",
 )
 TIME_LIMIT_S = 170.0
 

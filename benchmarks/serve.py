@@ -5,6 +5,7 @@ process they would share a GIL, and the clients' own work (50 connection pools, 
 would be billed to the app. Settings come from the environment only, never a ``.env``.
 
 * ``playground``: the real app, ``build_app(services, warm_up=False)``;
+* ``relay``: the ``scale`` baseline, a minimal FastAPI relay over one shared SDK client;
 * ``minimal-chat``: the ``ui`` baseline, a bare ``gr.ChatInterface`` whose async generator
   streams from ``OPENAI_BASE_URL`` through the openai SDK, yielding the cumulative text.
 """
@@ -54,6 +55,42 @@ def minimal_chat_app() -> Any:
     return gr.mount_gradio_app(app, gr.ChatInterface(chat, api_name="chat"), path="")
 
 
+def relay_app() -> Any:
+    """The ``scale`` baseline: a minimal FastAPI relay, one shared ``AsyncOpenAI`` client, each
+    text delta passed on as an SSE frame in the API's shape."""
+    import json
+
+    from fastapi import Request
+    from fastapi.responses import StreamingResponse
+
+    client = AsyncOpenAI(
+        api_key=os.environ["OPENAI_API_KEY"], base_url=os.environ["OPENAI_BASE_URL"]
+    )
+    app = FastAPI()
+    app.get("/healthz")(lambda: {"status": "ok"})
+
+    @app.post("/v1/interact/stream")
+    async def interact(request: Request) -> StreamingResponse:
+        body = await request.json()
+
+        async def frames() -> AsyncIterator[str]:
+            stream = await client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": body["message"]}],
+                stream=True,
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        data = {"text": chunk.choices[0].delta.content, "t_ms": 0}
+                        yield f"event: completion-continue\ndata: {json.dumps(data)}\n\n"
+            yield "event: completion-end\ndata: {}\n\nevent: end\ndata: {}\n\n"
+
+        return StreamingResponse(frames(), media_type="text/event-stream")
+
+    return app
+
+
 def gradio_audio_app() -> Any:
     """The ``player`` baseline: Gradio's own streaming player fed WAV pieces on a schedule."""
     import asyncio
@@ -78,13 +115,14 @@ def gradio_audio_app() -> Any:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["playground", "minimal-chat", "gradio-audio"])
+    parser.add_argument("kind", choices=["playground", "minimal-chat", "gradio-audio", "relay"])
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     builders = {
         "playground": playground_app,
         "minimal-chat": minimal_chat_app,
         "gradio-audio": gradio_audio_app,
+        "relay": relay_app,
     }
     app = builders[args.kind]()
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
