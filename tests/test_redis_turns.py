@@ -226,3 +226,30 @@ def test_redis_restarted_mid_turn_leaves_the_turn_whole_and_the_app_serving(
             fake.enqueue(Reply(chunks=["Again."]))
             again = client.post(f"{url}/v1/interact/stream", json=body)
             assert again.status_code == 200 and "Again." in again.text
+
+
+def test_a_voiceflow_conversation_goes_on_through_another_replica(
+    redis_server: RedisServer,
+) -> None:
+    with FakeOpenAI() as fake:
+        fake.enqueue(Reply(chunks=["What is your order number?"]), Reply(chunks=["It ships."]))
+        settings = {
+            "openai_api_key": "test-key",
+            "openai_base_url": fake.base_url,
+            "playground_redis_url": redis_server.url,
+        }
+        with (
+            live_server(build_app(make_test_services(**settings), warm_up=False)) as one,
+            live_server(build_app(make_test_services(**settings), warm_up=False)) as two,
+            httpx.Client(timeout=30) as client,
+        ):
+            path = "/v2/project/default-prompt-node/user/ann/interact/stream"
+            for url, said in ((one, "Where is my order?"), (two, "A1001")):
+                answer = client.post(
+                    f"{url}{path}",
+                    params={"completion_events": "false"},
+                    json={"action": {"type": "text", "payload": said}},
+                )
+                assert answer.status_code == 200, answer.text
+        sent = [m["content"] for m in fake.chat_requests[-1].body["messages"][1:]]
+        assert sent == ["Where is my order?", "What is your order number?", "A1001"]

@@ -13,11 +13,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 
+from playground.api.voiceflow import ConversationStore
 from playground.settings import Settings
+from playground.state.redis_conversations import RedisConversationStore
 from playground.state.redis_turns import SharedTurns
 from playground.turn.gate import Limiter
 
-__all__ = ["ClientLimiter", "make_limiter", "make_shared_turns"]
+__all__ = ["ClientLimiter", "make_conversations", "make_limiter", "make_shared_turns"]
 
 _WINDOW_S = 60.0
 
@@ -98,3 +100,16 @@ def make_shared_turns(settings: Settings) -> SharedTurns | None:
 
     client = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
     return SharedTurns(client, replica=uuid.uuid4().hex[:12])
+
+
+def make_conversations(settings: Settings) -> ConversationStore | RedisConversationStore:
+    """Where Voiceflow conversations are kept: in Redis when set (any replica goes on with
+    them), else in this process."""
+    max_messages = settings.playground_max_history_messages
+    url = settings.playground_redis_url
+    if not url:
+        return ConversationStore(max_messages=max_messages)
+    from redis import Redis
+
+    client = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    return RedisConversationStore(client, max_messages=max_messages)

@@ -33,13 +33,13 @@ from playground.api.errors import (
 from playground.api.eval_routes import EvalStore, add_eval_routes
 from playground.api.idempotency import HEADER, IdempotencyKeys, valid_key
 from playground.api.identity import client_key, presented_token, token_matches
-from playground.api.limits import make_limiter
+from playground.api.limits import make_conversations, make_limiter
 from playground.api.listings import add_health
 from playground.api.prompt_routes import add_prompt_routes
 from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse, sse_frame
 from playground.api.turn_frames import encode_event, follow_frames, retry_frame
 from playground.api.voice_socket import VoiceConnection
-from playground.api.voiceflow import ConversationStore, VoiceflowRequest, voiceflow_frames
+from playground.api.voiceflow import VoiceflowRequest, voiceflow_frames
 from playground.api.widget import presents_widget_token, widget_scope_problem
 from playground.errors import BusyError, ConfigError, UnsupportedValueError
 from playground.prompts.store import InvalidPromptError
@@ -133,7 +133,7 @@ class _Api:
         self.idempotent: IdempotencyKeys[TurnLog] = IdempotencyKeys(
             max_keys=s.playground_max_kept_turns, lookup=self.turns.get
         )
-        self.conversations = ConversationStore(max_messages=s.playground_max_history_messages)
+        self.conversations = make_conversations(s)
 
     # -- checks shared by every endpoint --------------------------------------------------------
 
