@@ -13,6 +13,7 @@ would be billed to the app. Settings come from the environment only, never a ``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +23,8 @@ import playground  # noqa: F401  (first: importing it keeps gradio and the hub o
 # isort: split
 import gradio as gr
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 from openai import AsyncOpenAI
 
 
@@ -58,17 +60,14 @@ def minimal_chat_app() -> Any:
 def relay_app() -> Any:
     """The ``scale`` baseline: a minimal FastAPI relay, one shared ``AsyncOpenAI`` client, each
     text delta passed on as an SSE frame in the API's shape."""
-    import json
-
-    from fastapi import Request
-    from fastapi.responses import StreamingResponse
-
     client = AsyncOpenAI(
         api_key=os.environ["OPENAI_API_KEY"], base_url=os.environ["OPENAI_BASE_URL"]
     )
     app = FastAPI()
     app.get("/healthz")(lambda: {"status": "ok"})
 
+    # Request and StreamingResponse are imported at module level: FastAPI resolves these
+    # annotations (strings here) in the module's namespace.
     @app.post("/v1/interact/stream")
     async def interact(request: Request) -> StreamingResponse:
         body = await request.json()

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
+from redis import Redis
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -158,6 +159,10 @@ def test_a_client_of_a_replica_that_died_mid_turn_gets_an_ending_through_another
             ):
                 body = {"message": "count", "model": "openai:gpt-4o-mini", "voice": None}
                 turn_id, seen = _events_after_cut(client, runs_it, body)
+                # Frames reach Redis just after the client (never delaying it): the text the
+                # ending keeps is what was mirrored, so let the first piece get there first.
+                mirror = Redis.from_url(redis_server.url)
+                assert wait_until(lambda: mirror.xlen(f"sp:turns:log:{turn_id}") > seen, 10)
                 dying.kill()  # mid-turn: no stop, no goodbye
                 dying.wait(timeout=10)
                 started = time.monotonic()

@@ -45,6 +45,7 @@ _WAIT_MS: Final = 250  # how long a follower waits on the stream before looking 
 # How often a follower says it follows: well inside any resume grace (5 s by default).
 _KEEP_EVERY_S: Final = 0.25
 _MAX_FRAMES: Final = 20_000  # per mirrored turn (a turn's own log is bounded alike)
+_MIRROR_BATCH: Final = 256  # frames written to Redis in one round trip, at most
 _KEEPALIVE: Final = b": keep-alive\n\n"
 
 
@@ -203,22 +204,26 @@ class SharedTurns:
 
     async def _mirror(self) -> None:
         while True:
-            turn_id, frame_id, frame = await self._outbox.get()
+            batch = [await self._outbox.get()]
+            # What queued meanwhile goes in the same round trip, in order.
+            while not self._outbox.empty() and len(batch) < _MIRROR_BATCH:
+                batch.append(self._outbox.get_nowait())
             try:
-                if frame is None:
-                    async with self._redis.pipeline(transaction=False) as pipe:
-                        pipe.set(_done_key(turn_id), 1, ex=round(self._retention_s))
-                        pipe.expire(_log_key(turn_id), round(self._retention_s))
-                        await pipe.execute()
-                    continue
-                await self._redis.xadd(
-                    _log_key(turn_id),
-                    {"i": frame_id, "f": frame},
-                    maxlen=_MAX_FRAMES,
-                    approximate=True,
-                )
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for turn_id, frame_id, frame in batch:
+                        if frame is None:
+                            pipe.set(_done_key(turn_id), 1, ex=round(self._retention_s))
+                            pipe.expire(_log_key(turn_id), round(self._retention_s))
+                        else:
+                            pipe.xadd(
+                                _log_key(turn_id),
+                                {"i": frame_id, "f": frame},
+                                maxlen=_MAX_FRAMES,
+                                approximate=True,
+                            )
+                    await pipe.execute()
             except RedisError as exc:
-                log.warning("turn %s: a frame was not mirrored to Redis: %s", turn_id, exc)
+                log.warning("%d frames were not mirrored to Redis: %s", len(batch), exc)
 
     async def _heartbeat(self) -> None:
         ttl = max(1, round(self._ttl_s))
