@@ -118,9 +118,10 @@ class SharedTurns:
             log.warning("turn %s is not shared (Redis unreachable): %s", turn_id, exc)
 
     async def remove(self, turn_id: str) -> None:
+        """The turn ended here: no more heartbeats for it. Its key goes with its mirrored end
+        (``mirror(..., None)``), after its frames: a follower never finds it neither running
+        nor done while its last frames are still on their way."""
         self._mine.pop(turn_id, None)
-        with contextlib.suppress(RedisError):
-            await self._redis.delete(_key(turn_id))
 
     async def cancel(self, turn_id: str) -> bool:
         """Ask whichever replica runs ``turn_id`` to stop it; False when none does (or Redis
@@ -194,10 +195,10 @@ class SharedTurns:
     async def _abandoned(self, turn_id: str) -> bool:
         """No replica runs the turn any more, and it never ended."""
         try:
-            running, done = (
-                await self._redis.exists(_key(turn_id)),
-                await self._redis.exists(_done_key(turn_id)),
-            )
+            # Running first: a turn is marked done before its key goes, so a turn that ended
+            # is never found neither.
+            running = await self._redis.exists(_key(turn_id))
+            done = await self._redis.exists(_done_key(turn_id))
         except RedisError:
             return False  # cannot tell: keep waiting
         return not running and not done
@@ -211,9 +212,10 @@ class SharedTurns:
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for turn_id, frame_id, frame in batch:
-                        if frame is None:
+                        if frame is None:  # in this order: done, then no longer running
                             pipe.set(_done_key(turn_id), 1, ex=round(self._retention_s))
                             pipe.expire(_log_key(turn_id), round(self._retention_s))
+                            pipe.delete(_key(turn_id))
                         else:
                             pipe.xadd(
                                 _log_key(turn_id),
