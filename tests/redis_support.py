@@ -13,10 +13,10 @@ from redis import Redis
 
 from tests.support import wait_until
 
-__all__ = ["RedisServer", "redis_server"]
+__all__ = ["RedisServer", "free_port", "redis_server"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -27,7 +27,7 @@ class RedisServer:
     on the same port (a restart)."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, _free_port()
+        self.folder, self.port = folder, free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 

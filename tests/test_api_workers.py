@@ -6,7 +6,6 @@ worker takes it) with nothing lost, and more than one worker without Redis is re
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,17 +16,11 @@ import httpx
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.redis_support import RedisServer
+from tests.redis_support import RedisServer, free_port
 from tests.support import parse_sse_lines, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = {"message": "count", "model": "openai:gpt-4o-mini", "voice": None}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _healthy(url: str) -> bool:
@@ -63,7 +56,7 @@ def test_more_than_one_worker_without_redis_is_refused(tmp_path: Path) -> None:
 @pytest.fixture
 def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[str, FakeOpenAI]]:
     with FakeOpenAI() as fake:
-        port = _free_port()
+        port = free_port()
         env = _env(
             tmp_path,
             OPENAI_API_KEY="test-key",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from redis import Redis
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.redis_support import RedisServer
+from tests.redis_support import RedisServer, free_port
 from tests.support import live_server, make_test_services, parse_sse_lines, wait_until
 
 
@@ -129,7 +128,7 @@ def test_a_client_of_a_replica_that_died_mid_turn_gets_an_ending_through_another
     with FakeOpenAI() as fake:
         gate = threading.Event()
         fake.enqueue(Reply(chunks=["One ", "two ", "three."], gate=gate, gate_after=1))
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "OPENAI_API_KEY": "test-key",
@@ -189,12 +188,6 @@ def _healthy(url: str) -> bool:
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_redis_restarted_mid_turn_leaves_the_turn_whole_and_the_app_serving(

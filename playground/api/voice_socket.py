@@ -33,7 +33,7 @@ from playground.catalog import Credentials
 from playground.errors import ConfigError, PlaygroundError, UnsupportedValueError
 from playground.prompts.store import InvalidPromptError
 from playground.providers.base import STTProvider, Transcript, TranscriptionSession
-from playground.turn.events import TimingSummary, TurnCompleted
+from playground.turn.events import TurnCompleted
 from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.request import HistoryMessage, TurnRequest
 from playground.turn.runner import PreparedTurn, TurnRunner
@@ -375,7 +375,11 @@ class VoiceConnection:
                 "internal", "internal error (details are in the server log)", stage="internal"
             )
             if shown.completed is None:
-                self.emit(*event_payload(_broken_end(shown.text, started_at)))
+                self.emit(
+                    *event_payload(
+                        TurnCompleted.cut_short(shown.text, (time.monotonic() - started_at) * 1000)
+                    )
+                )
         finally:
             self.emit("end", {})
             release()
@@ -406,18 +410,3 @@ def _command(text: str) -> str | None:
         return None
     kind = value.get("type") if isinstance(value, dict) else None
     return kind if isinstance(kind, str) else None
-
-
-def _broken_end(text: str, started_at: float) -> TurnCompleted:
-    """The ``completion-end`` of a spoken turn a bug cut short: what was sent, no usage."""
-    total_ms = (time.monotonic() - started_at) * 1000
-    timing = TimingSummary(
-        ttft_ms=None,
-        ttfa_ms=None,
-        chunks=0,
-        total_ms=round(total_ms, 1),
-        characters=len(text),
-        chars_per_s=None,
-        tokens_per_s=None,
-    )
-    return TurnCompleted(text=text, finish_reason="error", usage=None, timing=timing)

@@ -10,9 +10,7 @@ the description and providers the file had.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ import yaml
 from playground.errors import ConfigError
 from playground.evals.files import TestSet, read_promptfoo, write_promptfoo
 from playground.evals.request import EvalCase
-from playground.prompts.store import PromptStore, ReadOnlyPromptsError
+from playground.prompts.store import PromptStore, ReadOnlyPromptsError, replace_atomically
 
 __all__ = ["SavedSet", "read_saved_set", "save_set", "saved_sets"]
 
@@ -108,17 +106,7 @@ def save_set(store: PromptStore, ref: str, cases: Sequence[EvalCase]) -> SavedSe
         doc.update(providers=kept["providers"], tests=tests)
         text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
     folder.mkdir(exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".saving-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    replace_atomically(path, text)
     return SavedSet(prompt_id, name, path)
 
 

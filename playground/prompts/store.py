@@ -35,7 +35,14 @@ from playground.prompts.library import (
     prompt_yaml,
 )
 
-__all__ = ["INDEX", "InvalidPromptError", "PromptStore", "ReadOnlyPromptsError", "parse_document"]
+__all__ = [
+    "INDEX",
+    "InvalidPromptError",
+    "PromptStore",
+    "ReadOnlyPromptsError",
+    "parse_document",
+    "replace_atomically",
+]
 
 INDEX = "VERSIONS.sha256"
 _INDEX_HEADER = (
@@ -188,10 +195,20 @@ def _add_to_index(index: Path, name: str, digest: str) -> None:
     entries.sort(key=lambda line: line.split(maxsplit=1)[-1])
     text = "\n".join(header) + "\n" if header else _INDEX_HEADER
     text += "".join(f"{line}\n" for line in entries)
-    fd, temporary = tempfile.mkstemp(dir=index.parent, prefix=".index-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, index)
+    replace_atomically(index, text)
+
+
+def replace_atomically(path: Path, text: str) -> None:
+    """Write ``path`` whole (a fully written temporary file renamed over it): a reader sees the
+    old text or the new, never half of it."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".saving-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise

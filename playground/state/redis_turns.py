@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from playground.api.sse import sse_frame
-from playground.turn.events import TimingSummary, TurnCompleted, TurnFailed
+from playground.turn.events import TurnCompleted, TurnFailed
 from playground.turn.wire import event_payload
 
 __all__ = ["SharedTurns"]
@@ -280,16 +280,7 @@ def _dead_ending(text: str, ended: bool, last_id: int) -> list[bytes]:
     )
     frames = [sse_frame(*event_payload(failed), last_id + 1)]
     if not ended:
-        timing = TimingSummary(
-            ttft_ms=None,
-            ttfa_ms=None,
-            chunks=0,
-            total_ms=0.0,
-            characters=len(text),
-            chars_per_s=None,
-            tokens_per_s=None,
-        )
-        completed = TurnCompleted(text=text, finish_reason="error", usage=None, timing=timing)
+        completed = TurnCompleted.cut_short(text)
         frames.append(sse_frame(*event_payload(completed), last_id + 2))
     frames.append(sse_frame("end", {}, last_id + len(frames) + 1))
     return frames

@@ -223,6 +223,21 @@ class TurnCompleted:
     cost: Cost | None = None  # None: the model's price is unknown
     interrupted: bool = False  # stopped because the user spoke over the answer (a barge-in)
 
+    @classmethod
+    def cut_short(cls, text: str, total_ms: float = 0.0) -> TurnCompleted:
+        """The end of a turn that broke outside the runner (a bug in a surface, a replica that
+        died): the text the client had, no usage, no timing beyond its length."""
+        timing = TimingSummary(
+            ttft_ms=None,
+            ttfa_ms=None,
+            chunks=0,
+            total_ms=round(total_ms, 1),
+            characters=len(text),
+            chars_per_s=None,
+            tokens_per_s=None,
+        )
+        return cls(text=text, finish_reason="error", usage=None, timing=timing)
+
 
 Event = (
     TurnStarted
