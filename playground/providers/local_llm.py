@@ -12,11 +12,12 @@ observable (``queue_positions(turn_id)``). A stopped turn releases the model at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from playground.providers.fair_queue import FairQueue, LocalModelBusy
 from playground.providers.thinking import split_thinking
 
 __all__ = [
+    "DECODE_AHEAD",
     "LOCAL_MODEL_NAME",
     "LocalLlamaModel",
     "LocalModelBusy",
@@ -43,6 +45,8 @@ __all__ = [
 LOCAL_MODEL_NAME = "smollm2-135m"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DONE = object()
+DECODE_AHEAD = 4  # tokens the worker may decode before the turn takes them
+_STOP_POLL_S = 0.05  # how often a worker waiting for room looks whether the turn has stopped
 
 
 def find_local_model() -> Path | None:
@@ -143,14 +147,23 @@ class LocalLlamaModel:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
+        # Tokens decoded that the turn has not taken yet. The worker waits for room, so a turn
+        # whose consumer is slow (a busy event loop, a slow client) or has stopped holds the
+        # model back instead of decoding ahead of it: Stop leaves at most this many (plus the
+        # one in hand) decoded for nothing, however loaded the machine.
+        room = threading.Semaphore(DECODE_AHEAD)
 
         def emit(item: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def work() -> None:
             try:
-                for item in self._generate(messages, options, stop):
-                    emit(item)
+                with contextlib.closing(self._generate(messages, options, stop)) as items:
+                    for item in items:
+                        while not room.acquire(timeout=_STOP_POLL_S):
+                            if stop.is_set():
+                                return
+                        emit(item)
             except BaseException as exc:  # noqa: BLE001 - every failure must reach the consumer
                 emit(exc)
             finally:
@@ -174,6 +187,7 @@ class LocalLlamaModel:
                         category=ErrorCategory.INTERNAL,
                         provider="local",
                     ) from item
+                room.release()  # the worker may decode the next one
                 if options.stream or not isinstance(item, ContentDelta):
                     if pending_text and isinstance(item, StreamEnd):
                         yield ContentDelta(text="".join(pending_text), at=item.at)
@@ -188,7 +202,7 @@ class LocalLlamaModel:
 
     def _generate(
         self, messages: list[ChatMessage], options: GenerationOptions, stop: threading.Event
-    ) -> Iterator[ModelDelta]:
+    ) -> Generator[ModelDelta, None, None]:
         with self._generate_lock:
             if stop.is_set():
                 return
