@@ -18,6 +18,7 @@ from playground.settings import Settings
 from playground.turn.gate import TurnGate
 from playground.turn.runner import TurnRunner
 from playground.ui.app import PAGE_CSS, PAGE_HEAD, build_ui
+from playground.ui.live_feed import LiveFeeds, live_router
 from playground.ui.live_turns import LiveTurns
 
 __all__ = ["build_app", "main"]
@@ -39,7 +40,10 @@ def build_app(services: Services, *, warm_up: bool = True) -> FastAPI:
     page_turns = _page_turns(services, runner, TurnGate(limiter))
 
     app = api_app(services, router, [api_runs, page_turns], shared, warm_up=warm_up)
-    blocks = build_ui(services, runner, page_turns)
+    # Before the page is mounted at the root, which would otherwise take the path.
+    live_feeds = LiveFeeds()
+    app.include_router(live_router(live_feeds))
+    blocks = build_ui(services, runner, page_turns, live_feeds)
     mounted: FastAPI = gr.mount_gradio_app(
         app,
         blocks,

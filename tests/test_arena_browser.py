@@ -111,6 +111,8 @@ def test_three_columns_stream_at_once_and_stop_alone(
     wait_for_text(page, "#sp-arena-pane-2", "stopped")
     gate.set()
     wait_for_text(page, "#sp-arena-pane-1", "delta.")
+    # The answers grew through the run's socket, not through Gradio's frames.
+    assert page.evaluate("window.spArena.received()") > 0
     wait_for_text(page, "#sp-arena-pane-1", "done")
     wait_for_text(page, "#sp-arena-pane-3", "done", timeout=60_000)
     assert fake.disconnects == disconnects + 1

@@ -264,9 +264,10 @@ def arena_inputs(
     """The arena's Send as the page sends it: message, state (the server's own), repeat, voice,
     spoken column, column count, four columns' configurations, the editor's text and the
     version it was opened from, the notebook's state (the server's own: a caller cannot name
-    whose notebook keeps the run), the four keys."""
+    whose notebook keeps the run), the key the page made for the run's live feed, the four
+    keys."""
     columns = [model, *ARENA_COLUMN[1:]] + ARENA_COLUMN * 3
-    return [message, None, repeat, "none", audible, 2, *columns, "", "", None, "", "", "", ""]
+    return [message, None, repeat, "none", audible, 2, *columns, "", "", None, "", "", "", "", ""]
 
 
 def test_the_private_arena_event_called_from_outside_passes_the_same_token_rule(

@@ -168,8 +168,11 @@ async def run_arena(
     *,
     gate: TurnGate | None = None,
     client: str = "",
-) -> AsyncGenerator[ArenaColumn, None]:
-    """Run every column's request at once; yield the column an event just changed.
+    quiet_s: float | None = None,
+) -> AsyncGenerator[ArenaColumn | None, None]:
+    """Run every column's request at once; yield the column an event just changed, and — with
+    ``quiet_s`` — None once whenever no event came for that long after one (a page that batches
+    its frames then sends what it held back).
 
     Every column is prepared (``ConfigError`` naming the field, before anything starts) and
     admitted (``TurnRefused`` for the whole arena when one would pass the limits) first."""
@@ -203,12 +206,21 @@ async def run_arena(
         asyncio.create_task(run(c, t, r)) for c, t, r in zip(columns, turns, releases, strict=True)
     ]
     try:
-        running = len(tasks)
+        running, quiet = len(tasks), True
         while running:
-            item = await queue.get()
+            if quiet or quiet_s is None:
+                item = await queue.get()
+            else:
+                try:
+                    item = await asyncio.wait_for(queue.get(), quiet_s)
+                except TimeoutError:
+                    quiet = True
+                    yield None
+                    continue
             if item is None:
                 running -= 1
                 continue
+            quiet = False
             column, event = item
             column.events.append(event)
             column.state.handle(event)

@@ -18,6 +18,7 @@ from playground.ui.chat_tab import UI_CONCURRENCY, ChatTab
 from playground.ui.composer import Composer
 from playground.ui.editor_tab import EditorTab
 from playground.ui.evals_tab import EvalsTab
+from playground.ui.live_feed import LiveFeeds
 from playground.ui.live_turns import LiveTurns
 from playground.ui.notebook_tab import NotebookTab
 from playground.ui.page_load import PageLoad
@@ -29,7 +30,7 @@ _STATIC = Path(__file__).parent / "static"
 PAGE_CSS = (_STATIC / "style.css").read_text(encoding="utf-8")
 PAGE_HEAD = "".join(
     f"<script>{(_STATIC / name).read_text(encoding='utf-8')}</script>"
-    for name in ("player.js", "timing.js", "voice_input.js")
+    for name in ("player.js", "timing.js", "voice_input.js", "arena.js")
 )
 NOTEBOOK_OFF = (
     "The notebook is off on this server: `PLAYGROUND_NOTEBOOK_DB` is blank or its folder is not "
@@ -51,13 +52,19 @@ def _browser_secret(services: Services) -> str | None:
     )
 
 
-def build_ui(services: Services, runner: TurnRunner, live_turns: LiveTurns) -> gr.Blocks:
+def build_ui(
+    services: Services,
+    runner: TurnRunner,
+    live_turns: LiveTurns,
+    live_feeds: LiveFeeds | None = None,
+) -> gr.Blocks:
     """The page. ``live_turns`` holds its running turns; whoever builds it (the server) stops
-    them at shutdown."""
+    them at shutdown. ``live_feeds``: where the arena's answers stream to the browser as they
+    grow (served by ``live_feed.live_router``; None: in Gradio's frames)."""
     notebooks = services.notebooks
     settings = SettingsPanel(services)
     chat = ChatTab(services, live_turns, settings)
-    arena = ArenaTab(runner, settings, live_turns.gate, notebooks)
+    arena = ArenaTab(runner, settings, live_turns.gate, notebooks, live_feeds)
     editor = EditorTab(services.prompt_store, settings, notebooks, services.export_dir)
     evals = EvalsTab(
         runner, settings, live_turns.gate, arena, services.export_dir, services.prompt_store

@@ -29,10 +29,12 @@ from playground.turn.gate import TurnGate, TurnRefused
 from playground.turn.request import TurnRequest
 from playground.turn.runner import TurnRunner
 from playground.turn.state import TurnState
+from playground.ui.arena_frames import ArenaFrames
 from playground.ui.composer import Composer
+from playground.ui.live_feed import LiveFeeds
 from playground.ui.notebook_tab import NotebookSession, NotebookTab
 from playground.ui.parameters_panel import effort_choice
-from playground.ui.render import arena_view, notebook_view, panel_view
+from playground.ui.render import arena_view, notebook_view
 from playground.ui.session import request_error_code
 from playground.ui.settings_panel import SettingsPanel
 
@@ -41,8 +43,10 @@ __all__ = ["ArenaTab", "ColumnConfig"]
 log = logging.getLogger(__name__)
 
 _PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-# Panes go out at most this often while text streams (the first text of a column at once).
-_FRAME_S: Final = 0.05
+# Frames go out at most this often while text streams (as the chat's), the first text of a
+# column and a column's end at once; what a quiet stream held back goes out this long after it.
+# Cheap since a growing answer goes out as its new piece (``arena_frames``).
+_FRAME_S: Final = 1 / 60
 # The chart and tables at most once a second while text streams (and when a column ends):
 # measured in the page (benchmarks/arena_page), each redraw of them holds every pane back.
 _RESULTS_S: Final = 1.0
@@ -54,6 +58,13 @@ DRAFT: Final = "draft"
 PRESET_TEMPERATURE: Final = "0"
 PRESET_SEED: Final = "7"
 _FEED_JS: Final = "(v) => { window.spAudio && window.spAudio.feed(v); }"
+_TEXT_FEED_JS: Final = "(v) => { window.spArena && window.spArena.listen(v); }"
+# Send makes the run's feed key and opens its socket at once, so the socket is open by the time
+# the first pieces come: the key is the input before the session's {keys} key boxes (``wire``).
+_SEND_JS: Final = (
+    "(...args) => {{ const at = args.length - {keys} - 1;"
+    " args[at] = window.spArena ? window.spArena.prepare() : ''; return args; }}"
+)
 _STOP_AUDIO_JS: Final = "() => { window.spAudio && window.spAudio.stop(); }"
 
 
@@ -161,9 +172,12 @@ class ArenaTab:
         settings: SettingsPanel,
         gate: TurnGate,
         notebooks: Notebooks | None = None,
+        live_feeds: LiveFeeds | None = None,
     ) -> None:
         self.runner, self.settings, self.gate = runner, settings, gate
         self.notebooks = notebooks  # each column's run becomes a cell there (None: not kept)
+        # Where the answers go as they grow (None: in Gradio's frames, each pane whole).
+        self.live_feeds = live_feeds
         self.takes_owner = False  # ``on_send`` is given the notebook's session (``wire``)
         # Recordings of runs whose page closed mid-run: held until done, so none is collected.
         self._recording: set[asyncio.Task[None]] = set()
@@ -221,6 +235,7 @@ class ArenaTab:
             "<div id='sp-arena-audio-status' class='sp-caption'></div>", padding=False
         )
         self.audio_feed = gr.Textbox(visible="hidden", elem_id="sp-arena-audio-feed")
+        self.text_feed = gr.Textbox(visible="hidden", elem_id="sp-arena-text-feed")
         with gr.Row(elem_id="sp-arena-actions"):
             self.add = gr.Button("Add a column", size="sm", elem_id="sp-arena-add")
             self.from_settings = gr.Button(
@@ -357,6 +372,10 @@ class ArenaTab:
         self.stop_all.click(self.on_stop_all, [self.session], None, queue=False, **_PRIVATE)
         self.stop_all.click(None, None, None, js=_STOP_AUDIO_JS)
         self.audio_feed.change(fn=None, inputs=[self.audio_feed], js=_FEED_JS)
+        import os
+
+        if os.environ.get("SP_DIAG") != "nochange":
+            self.text_feed.change(fn=None, inputs=[self.text_feed], js=_TEXT_FEED_JS)
         # Session keys bring their models and voices to the arena's pickers too.
         pickers = [self.voice, *(c.model for c in self.columns)]
         for key_box in s.keys:
@@ -381,9 +400,11 @@ class ArenaTab:
                     draft,
                     draft_base,
                     *owner,
+                    self.text_feed,  # the key the page made for the run's feed (_SEND_JS)
                     *s.keys,
                 ],
-                [*panes, self.results, self.audio_feed],
+                [*panes, self.results, self.audio_feed, self.text_feed],
+                js=_SEND_JS.format(keys=len(s.keys)),
                 # As ``/turn``: inputs taken as sent, HTML outputs sent as they are, with no
                 # worker-thread hop per input and output on every frame.
                 preprocess=False,
@@ -593,26 +614,6 @@ class ArenaTab:
             require_variables=require_variables,
         )
 
-    @staticmethod
-    def frame(
-        run: ArenaRun, session: ArenaSession, shown: list[Any], *, results: bool, audible: int
-    ) -> list[Any]:
-        """The panes, the audio feed and, when ``results``, the chart and tables; what did not
-        change is sent as it was last time (``shown``), which the page leaves alone — a skip
-        would make Gradio rebuild the component."""
-        states = run.states
-        for i in range(MAX_COLUMNS):
-            if i < len(states):
-                shown[i] = arena_view.pane_html(i, run.labels[i], states[i], run)
-        if results:
-            shown[MAX_COLUMNS] = arena_view.results_html(run.labels, states, run)
-        spoken = states[audible] if audible < len(states) else None
-        if spoken is not None and spoken.started is not None and spoken.audio:
-            # Every piece of the spoken turn so far: the player skips the ones it has.
-            session.last_feed = panel_view.audio_feed(spoken.started.turn_id, spoken.audio, 0)
-        shown[MAX_COLUMNS + 1] = session.last_feed
-        return list(shown)
-
     async def on_send(
         self,
         message: object,
@@ -628,14 +629,12 @@ class ArenaTab:
             return
         values, rest = rest[: MAX_COLUMNS * _FIELDS], rest[MAX_COLUMNS * _FIELDS :]
         draft, rest = (rest[0], rest[1]), rest[2:]
-        nbs, keys = (rest[0], rest[1:]) if self.takes_owner else (None, rest)
+        nbs, rest = (rest[0], rest[1:]) if self.takes_owner else (None, rest)
+        feed_key, keys = rest[0], rest[1:]
         owner = nbs.owner if isinstance(nbs, NotebookSession) else None
         configs = configs_of(count if isinstance(count, int) else 2, values)
         text = message if isinstance(message, str) else ""
         run = session.begin(text, [c.label for c in configs])
-        # Columns beyond this run are hidden: an empty pane there is never seen (adding a
-        # column draws its pane afresh).
-        shown: list[Any] = [""] * (MAX_COLUMNS + 2)
         spoken = 0
         try:
             if not isinstance(message, str):
@@ -648,28 +647,37 @@ class ArenaTab:
             client = self.settings.client_of(request)
         except ConfigError as exc:
             self._refuse(run, exc)
-            yield self.frame(run, session, shown, results=True, audible=spoken)
+            yield ArenaFrames().frame(run, session, results=True, audible=spoken)
             return
+        feed = self.live_feeds.open(feed_key) if self.live_feeds is not None else None
+        frames = ArenaFrames(feed)
         try:
+            # The feed's key goes out before the turns start, so the page's socket opens while
+            # they do (their first pieces would otherwise wait for it).
+            first = frames.frame(run, session, results=False, audible=spoken)
+            frames.changed(first)
+            yield first
             while active := run.next_round():
                 try:
                     # Closed with this handler (Gradio closes it when the page has gone): the
                     # round's columns then end as a Stop ends them, before the finally below.
                     async with contextlib.aclosing(
-                        self._round(run, session, shown, active, creds, client, spoken)
-                    ) as frames:
-                        async for frame in frames:
+                        self._round(run, session, frames, active, creds, client, spoken)
+                    ) as shown:
+                        async for frame in shown:
                             yield frame
                 except (ConfigError, TurnRefused) as exc:
                     if not self._refuse_round(run, exc):
-                        yield self.frame(run, session, shown, results=True, audible=spoken)
+                        yield frames.frame(run, session, results=True, audible=spoken)
                         return
                     break
             session.commit(run)
             if owner:
                 await self.record(run, owner)
-            yield self.frame(run, session, shown, results=True, audible=spoken)
+            yield frames.frame(run, session, results=True, audible=spoken)
         finally:
+            if feed is not None:
+                feed.end()
             if owner and not run.recorded and run.rounds:
                 # The page closed mid-run (or the event was cancelled): each column ended as
                 # its Stop ends it (``run_arena``); what ran is kept, on a task of its own.
@@ -681,14 +689,14 @@ class ArenaTab:
         self,
         run: ArenaRun,
         session: ArenaSession,
-        shown: list[Any],
+        frames: ArenaFrames,
         active: list[int],
         creds: Any,
         client: str,
         spoken: int,
     ) -> AsyncGenerator[list[Any], None]:
         """One round: the active columns at once; a frame when a column starts or ends, and
-        every ``_FRAME_S`` between (the chart and tables every ``_RESULTS_S``)."""
+        at most every ``_FRAME_S`` between (the chart and tables every ``_RESULTS_S``)."""
         columns = [run.columns[i] for i in active]
         async with contextlib.aclosing(
             run_arena(
@@ -698,37 +706,44 @@ class ArenaTab:
                 creds,
                 gate=self.gate,
                 client=client,
+                quiet_s=_FRAME_S,
             )
         ) as events:
-            async for frame in self._frames(run, session, shown, columns, events, spoken):
+            async for frame in self._frames(run, session, frames, columns, events, spoken):
                 yield frame
 
     async def _frames(
         self,
         run: ArenaRun,
         session: ArenaSession,
-        shown: list[Any],
+        frames: ArenaFrames,
         columns: Sequence[Any],
         events: AsyncIterator[Any],
         spoken: int,
     ) -> AsyncIterator[list[Any]]:
         last = last_results = 0.0
-        firsts: set[int] = set()
+        started: set[int] = set()
         done = 0
+        held = False  # an event came that no frame has shown yet
         async for column in events:
-            first = bool(column.state.chunks) and id(column) not in firsts
+            # None: the stream went quiet (``quiet_s``), so what was held back goes now.
+            first = column is not None and bool(column.state.chunks) and id(column) not in started
             if first:
-                firsts.add(id(column))
+                started.add(id(column))
             finished = sum(c.state.completed is not None for c in columns)
             now = time.monotonic()
-            if first or finished != done or now - last >= _FRAME_S or column.state.audio:
-                # The chart and tables are heavier than the text: redrawn when a column starts
-                # or ends, and a few times a second between.
+            held = held or column is not None
+            due = now - last >= _FRAME_S or column is None or bool(column.state.audio)
+            if held and (first or finished != done or due):
+                # The chart and tables are heavier than the text: redrawn when a column ends,
+                # and once a ``_RESULTS_S`` between.
                 results = finished != done or now - last_results >= _RESULTS_S
-                last, done = now, finished
+                last, done, held = now, finished, False
                 if results:
                     last_results = now
-                yield self.frame(run, session, shown, results=results, audible=spoken)
+                frame = frames.frame(run, session, results=results, audible=spoken)
+                if frames.changed(frame):
+                    yield frame
 
     async def after_run(self, session: ArenaSession, nbs: NotebookSession) -> Any:
         """The notebook shown with the run's columns, which ``on_send`` recorded."""

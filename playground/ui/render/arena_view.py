@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from playground.pricing.table import usd_text
@@ -20,7 +21,9 @@ from playground.ui.render.chat_view import error_html
 __all__ = [
     "COLORS",
     "INTRO",
+    "Pane",
     "chart_svg",
+    "pane",
     "pane_html",
     "percent",
     "results_html",
@@ -67,7 +70,24 @@ def _status(state: TurnState | None) -> str:
     return "finished with errors" if state.errors else "done"
 
 
-def pane_html(index: int, label: str, state: TurnState | None, run: ArenaRun | None = None) -> str:
+@dataclass(frozen=True, slots=True)
+class Pane:
+    """A column's pane in three parts, so that a frame can tell whether only its answer grew
+    (``text``, raw: sent as an appended piece) or the rest changed too (sent whole)."""
+
+    head: str  # the configuration, status and round
+    text: str | None  # the answer so far; None: nothing has run in this column yet
+    tail: str  # errors and headline numbers
+
+    def html(self) -> str:
+        if self.text is None:
+            body = "<div class='sp-arena-text sp-arena-empty'>The answer streams here.</div>"
+        else:
+            body = f"<div class='sp-arena-text'>{html.escape(self.text)}</div>"
+        return f"<div class='sp-arena-pane'>{self.head}{body}{self.tail}</div>"
+
+
+def pane(index: int, label: str, state: TurnState | None, run: ArenaRun | None = None) -> Pane:
     """Column ``index`` (0-based): its configuration, status (and round, when repeated),
     answer and headline numbers."""
     color = COLORS[index % len(COLORS)]
@@ -80,12 +100,8 @@ def pane_html(index: int, label: str, state: TurnState | None, run: ArenaRun | N
         f"{_round_text(run)}</div>"
     )
     if state is None:
-        return (
-            f"<div class='sp-arena-pane'>{head}<div class='sp-arena-text sp-arena-empty'>"
-            "The answer streams here.</div></div>"
-        )
+        return Pane(head, None, "")
     errors = "".join(f"<div class='sp-arena-error'>{error_html(e)}</div>" for e in state.errors)
-    text = html.escape(state.text) if state.text else ""
     facts = []
     if state.chunks:
         facts.append(f"TTFT {_ms(state.chunks[0].t_ms)}")
@@ -96,10 +112,12 @@ def pane_html(index: int, label: str, state: TurnState | None, run: ArenaRun | N
         cost = state.completed.cost
         facts.append(f"cost {usd_text(cost.usd if cost else None)}")
     numbers = f"<div class='sp-arena-facts'>{' · '.join(facts)}</div>" if facts else ""
-    return (
-        f"<div class='sp-arena-pane'>{head}<div class='sp-arena-text'>{text}</div>"
-        f"{errors}{numbers}</div>"
-    )
+    return Pane(head, state.text, f"{errors}{numbers}")
+
+
+def pane_html(index: int, label: str, state: TurnState | None, run: ArenaRun | None = None) -> str:
+    """``pane`` as HTML."""
+    return pane(index, label, state, run).html()
 
 
 def chart_svg(labels: Sequence[str], states: Sequence[TurnState | None]) -> str:

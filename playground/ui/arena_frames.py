@@ -1,0 +1,92 @@
+"""What each frame of an arena run sends the page.
+
+Gradio's page does work for every frame that grows with the page (see ``live_feed``), so a
+column's answer does not ride on Gradio's frames while it grows: each new piece goes to the
+run's ``LiveFeed`` (server-sent events, appended to the pane by ``static/arena.js``), and a pane
+is sent whole through Gradio only when something besides its answer changed (status, round,
+errors, numbers) — and, while no socket reads the feed, with the chart and tables once a
+``_RESULTS_S``, so a page whose socket cannot connect still shows the answers, a second late.
+The feed's key goes to the page on the hidden ``sp-arena-text-feed`` box, in the run's first
+frame (sent before its turns start, so the socket opens while they do).
+
+A piece is ``[column, offset, text]``: that column's answer is its first ``offset``
+characters followed by ``text`` (offset 0 with the whole answer when it was replaced).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from playground.turn.arena import MAX_COLUMNS, ArenaRun, ArenaSession
+from playground.ui.live_feed import LiveFeed
+from playground.ui.render import arena_view, panel_view
+
+__all__ = ["OUTPUTS", "ArenaFrames"]
+
+# The outputs a frame fills, in order: the panes, the chart and tables, the audio feed, the
+# text feed.
+RESULTS: Final = MAX_COLUMNS
+AUDIO_FEED: Final = MAX_COLUMNS + 1
+TEXT_FEED: Final = MAX_COLUMNS + 2
+OUTPUTS: Final = MAX_COLUMNS + 3
+
+
+class ArenaFrames:
+    """One run's frames; what did not change is sent as it was last time (``shown``), which
+    the page leaves alone — a skip would make Gradio rebuild the component. With no ``feed``
+    (a page built without one), a pane is sent whole whenever it changed."""
+
+    def __init__(self, feed: LiveFeed | None = None) -> None:
+        self.feed = feed
+        # Columns beyond this run are hidden: an empty pane there is never seen (adding a
+        # column draws its pane afresh).
+        self.shown: list[Any] = [""] * OUTPUTS
+        self.shown[TEXT_FEED] = feed.key if feed is not None else ""
+        self._panes: list[arena_view.Pane | None] = [None] * MAX_COLUMNS
+        self._fed: list[str] = [""] * MAX_COLUMNS
+        self._sent: list[Any] | None = None
+
+    def changed(self, frame: list[Any]) -> bool:
+        """Whether ``frame`` has anything for Gradio, which the page pays for per frame however
+        little it holds (the pieces that went to the feed meanwhile need no frame); when it
+        has, it is taken as sent."""
+        if self._sent is not None and all(a is b for a, b in zip(frame, self._sent, strict=True)):
+            return False
+        self._sent = frame
+        return True
+
+    def frame(
+        self, run: ArenaRun, session: ArenaSession, *, results: bool, audible: int
+    ) -> list[Any]:
+        """The panes (their new text on the feed, whole when more changed), the audio feed
+        and, when ``results``, the chart and tables (and every pane whole)."""
+        states = run.states
+        for i, state in enumerate(states[:MAX_COLUMNS]):
+            self._column(i, arena_view.pane(i, run.labels[i], state, run), whole=results)
+        if results:
+            self.shown[RESULTS] = arena_view.results_html(run.labels, states, run)
+        spoken = states[audible] if audible < len(states) else None
+        if spoken is not None and spoken.started is not None and spoken.audio:
+            # Every piece of the spoken turn so far: the player skips the ones it has.
+            session.last_feed = panel_view.audio_feed(spoken.started.turn_id, spoken.audio, 0)
+        self.shown[AUDIO_FEED] = session.last_feed
+        return list(self.shown)
+
+    def _column(self, index: int, pane: arena_view.Pane, *, whole: bool) -> None:
+        last, fed, text = self._panes[index], self._fed[index], pane.text or ""
+        self._panes[index] = pane
+        changed = (
+            last is None
+            or (pane.head, pane.tail) != (last.head, last.tail)
+            or (last.text is None) != (pane.text is None)
+            or not text.startswith(fed)  # replaced (a guardrail retracted it)
+        )
+        # Whole with the results too while no socket reads the feed (yet, or at all).
+        if self.feed is None or changed or (whole and not self.feed.followers):
+            drawn = pane.html()
+            if drawn != self.shown[index]:
+                self.shown[index] = drawn
+        if self.feed is not None and text != fed:
+            grown = text.startswith(fed)
+            self.feed.push([index, len(fed), text[len(fed) :]] if grown else [index, 0, text])
+        self._fed[index] = text

@@ -1,0 +1,84 @@
+// The arena's answers as they grow (see playground/ui/live_feed.py and arena_frames.py): each
+// run's pieces come on a WebSocket, ui/live/<key>, the key on the hidden
+// #sp-arena-text-feed box; each piece [column, offset, text] says that column's answer is its
+// first `offset` characters followed by `text`, and is appended to the column's pane. Gradio
+// still sends a pane whole when its status or numbers change (and once a second): a pane it
+// redraws from a value older than what came here gets the rest back at once.
+window.spArena = (() => {
+  let source = null;
+  let answers = [];
+  let watching = false;
+  let received = 0; // pieces that came on the socket (for automation)
+  let listening = null;
+
+  function textBox(index) {
+    return document.querySelector(`#sp-arena-pane-${index + 1} .sp-arena-text`);
+  }
+
+  function show(index) {
+    const box = textBox(index);
+    const want = answers[index];
+    if (!box || want === undefined) return;
+    if (box.classList.contains("sp-arena-empty")) {
+      // Before Gradio has drawn the run's panes: the placeholder makes way.
+      box.classList.remove("sp-arena-empty");
+      box.textContent = "";
+    }
+    const have = box.textContent;
+    if (have.startsWith(want)) return; // as here, or a newer whole pane got there first
+    if (want.startsWith(have)) {
+      box.appendChild(document.createTextNode(want.slice(have.length)));
+    } else {
+      box.textContent = want;
+    }
+  }
+
+  // A pane Gradio redraws is topped up before it is painted (observers run before paint).
+  function watch() {
+    if (watching) return;
+    watching = true;
+    for (let index = 0; index < 4; index++) {
+      const pane = document.getElementById(`sp-arena-pane-${index + 1}`);
+      if (!pane) continue;
+      new MutationObserver(() => show(index)).observe(pane, { childList: true, subtree: true });
+    }
+  }
+
+  function listen(key) {
+    if (key === listening && source) return; // the socket Send opened for this run
+    listening = key;
+    if (source) source.close();
+    source = null;
+    answers = [];
+    if (typeof key !== "string" || !key) return;
+    watch();
+    // Beside the page's own path (ui/live/… from "/" or from a prefix a proxy serves it under).
+    const url = new URL(`ui/live/${encodeURIComponent(key)}`, document.baseURI);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const opened = new WebSocket(url);
+    opened.onmessage = (event) => {
+      if (source !== opened) return;
+      const [index, offset, text] = JSON.parse(event.data);
+      received += 1;
+      answers[index] = (answers[index] ?? "").slice(0, offset) + text;
+      show(index);
+    };
+    // The server closes it when the run ends. A key it does not know (4404) or a dropped
+    // connection ends it too: Gradio's whole panes, once a second, carry the answers then.
+    source = opened;
+  }
+
+  // Send: a new run's key (128 random bits), its socket opened at once; the server waits for
+  // the run to start under it.
+  function prepare() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    const key = btoa(String.fromCharCode(...bytes))
+      .replaceAll("+", "-")
+      .replaceAll("/", "_")
+      .replaceAll("=", "");
+    listen(key);
+    return key;
+  }
+
+  return { listen, prepare, received: () => received };
+})();
