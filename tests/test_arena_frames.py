@@ -92,6 +92,22 @@ def test_with_no_socket_reading_the_panes_go_whole_with_the_results() -> None:
     assert "three" not in frames.frame(run, session, results=True, audible=0)[0]
 
 
+def test_while_a_socket_reads_a_new_status_goes_there_and_gradio_gets_the_end() -> None:
+    feed = LiveFeeds().open()
+    run, session, frames = _run(1), ArenaSession(), ArenaFrames(feed)
+    first = frames.frame(run, session, results=False, audible=0)
+    assert frames.changed(first)
+    feed.followers = 1
+    _start(run.columns[0])
+    _chunk(run.columns[0], "one")
+    second = frames.frame(run, session, results=False, audible=0)
+    assert second[0] is first[0] and not frames.changed(second)  # nothing for Gradio
+    index, kind, html = _pieces(feed)[-1]
+    assert (index, kind) == (0, "pane") and "streaming" in str(html) and "one" in str(html)
+    last = frames.frame(run, session, results=True, audible=0, final=True)
+    assert "streaming" in last[0] and "one" in last[0]  # the run's last frame: Gradio has all
+
+
 def test_a_page_without_a_feed_gets_every_pane_whole() -> None:
     run, session, frames = _run(1), ArenaSession(), ArenaFrames()
     _start(run.columns[0])

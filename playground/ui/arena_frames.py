@@ -4,13 +4,16 @@ Gradio's page does work for every frame that grows with the page (see ``live_fee
 column's answer does not ride on Gradio's frames while it grows: each new piece goes to the
 run's ``LiveFeed`` (server-sent events, appended to the pane by ``static/arena.js``), and a pane
 is sent whole through Gradio only when something besides its answer changed (status, round,
-errors, numbers) — and, while no socket reads the feed, with the chart and tables once a
+errors, numbers) and no socket reads the feed (one that does gets it whole), in the run's last
+frame — and, while no socket reads the feed, with the chart and tables once a
 ``_RESULTS_S``, so a page whose socket cannot connect still shows the answers, a second late.
 The feed's key goes to the page on the hidden ``sp-arena-text-feed`` box, in the run's first
 frame (sent before its turns start, so the socket opens while they do).
 
 A piece is ``[column, offset, text]``: that column's answer is its first ``offset``
-characters followed by ``text`` (offset 0 with the whole answer when it was replaced).
+characters followed by ``text`` (offset 0 with the whole answer when it was replaced); or
+``[column, "pane", html]``: the pane whole (its status or numbers changed while a socket reads
+the feed — a frame of Gradio's costs the page more than that).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class ArenaFrames:
         # Columns beyond this run are hidden: an empty pane there is never seen (adding a
         # column draws its pane afresh).
         self.shown: list[Any] = [""] * OUTPUTS
+        # A new run's first frame clears the last run's chart and tables to this (not to
+        # nothing, which would fold the page's layout up and out again).
+        self.shown[RESULTS] = arena_view.results_html([], [])
         self.shown[TEXT_FEED] = feed.key if feed is not None else ""
         self._panes: list[arena_view.Pane | None] = [None] * MAX_COLUMNS
         self._fed: list[str] = [""] * MAX_COLUMNS
@@ -56,13 +62,21 @@ class ArenaFrames:
         return True
 
     def frame(
-        self, run: ArenaRun, session: ArenaSession, *, results: bool, audible: int
+        self,
+        run: ArenaRun,
+        session: ArenaSession,
+        *,
+        results: bool,
+        audible: int,
+        final: bool = False,
     ) -> list[Any]:
-        """The panes (their new text on the feed, whole when more changed), the audio feed
-        and, when ``results``, the chart and tables (and every pane whole)."""
+        """The panes (their new text on the feed; whole when more changed: on the feed too
+        while a socket reads it), the audio feed and, when ``results``, the chart and tables.
+        ``final``: the run's last frame, which leaves Gradio every pane as it ended."""
         states = run.states
         for i, state in enumerate(states[:MAX_COLUMNS]):
-            self._column(i, arena_view.pane(i, run.labels[i], state, run), whole=results)
+            pane = arena_view.pane(i, run.labels[i], state, run)
+            self._column(i, pane, whole=results, final=final)
         if results:
             self.shown[RESULTS] = arena_view.results_html(run.labels, states, run)
         spoken = states[audible] if audible < len(states) else None
@@ -72,7 +86,7 @@ class ArenaFrames:
         self.shown[AUDIO_FEED] = session.last_feed
         return list(self.shown)
 
-    def _column(self, index: int, pane: arena_view.Pane, *, whole: bool) -> None:
+    def _column(self, index: int, pane: arena_view.Pane, *, whole: bool, final: bool) -> None:
         last, fed, text = self._panes[index], self._fed[index], pane.text or ""
         self._panes[index] = pane
         changed = (
@@ -81,8 +95,15 @@ class ArenaFrames:
             or (last.text is None) != (pane.text is None)
             or not text.startswith(fed)  # replaced (a guardrail retracted it)
         )
+        reading = self.feed is not None and self.feed.followers > 0
+        if self.feed is not None and reading and changed and not final:
+            # A frame of Gradio's costs the page more than the pane it carries: the socket
+            # takes it (and Gradio has every pane again in the run's last frame).
+            self.feed.push([index, "pane", pane.html()])
+            self._fed[index] = text
+            return
         # Whole with the results too while no socket reads the feed (yet, or at all).
-        if self.feed is None or changed or (whole and not self.feed.followers):
+        if self.feed is None or changed or final or (whole and not reading):
             drawn = pane.html()
             if drawn != self.shown[index]:
                 self.shown[index] = drawn

@@ -652,11 +652,12 @@ class ArenaTab:
         feed = self.live_feeds.open(feed_key) if self.live_feeds is not None else None
         frames = ArenaFrames(feed)
         try:
-            # The feed's key goes out before the turns start, so the page's socket opens while
-            # they do (their first pieces would otherwise wait for it).
-            first = frames.frame(run, session, results=False, audible=spoken)
-            frames.changed(first)
-            yield first
+            if feed is not None and feed.key != feed_key:
+                # Not the key the page made (a caller other than the page, or one in use): it
+                # goes out before the turns start, so a socket can open while they do.
+                first = frames.frame(run, session, results=False, audible=spoken)
+                frames.changed(first)
+                yield first
             while active := run.next_round():
                 try:
                     # Closed with this handler (Gradio closes it when the page has gone): the
@@ -668,13 +669,13 @@ class ArenaTab:
                             yield frame
                 except (ConfigError, TurnRefused) as exc:
                     if not self._refuse_round(run, exc):
-                        yield frames.frame(run, session, results=True, audible=spoken)
+                        yield frames.frame(run, session, results=True, audible=spoken, final=True)
                         return
                     break
             session.commit(run)
             if owner:
                 await self.record(run, owner)
-            yield frames.frame(run, session, results=True, audible=spoken)
+            yield frames.frame(run, session, results=True, audible=spoken, final=True)
         finally:
             if feed is not None:
                 feed.end()
@@ -721,7 +722,9 @@ class ArenaTab:
         events: AsyncIterator[Any],
         spoken: int,
     ) -> AsyncIterator[list[Any]]:
-        last = last_results = 0.0
+        # The chart and tables are first drawn a ``_RESULTS_S`` in (they start empty): at the
+        # start, the page has the most to do.
+        last, last_results = 0.0, time.monotonic()
         started: set[int] = set()
         done = 0
         held = False  # an event came that no frame has shown yet

@@ -1,9 +1,10 @@
 // The arena's answers as they grow (see playground/ui/live_feed.py and arena_frames.py): each
 // run's pieces come on a WebSocket, ui/live/<key>, the key on the hidden
 // #sp-arena-text-feed box; each piece [column, offset, text] says that column's answer is its
-// first `offset` characters followed by `text`, and is appended to the column's pane. Gradio
-// still sends a pane whole when its status or numbers change (and once a second): a pane it
-// redraws from a value older than what came here gets the rest back at once.
+// first `offset` characters followed by `text`, and is appended to the column's pane; a piece
+// [column, "pane", html] is the pane whole (its status or numbers changed). Gradio sends the
+// panes whole at the run's end (and once a second while no socket reads): a pane it redraws
+// from a value older than what came here gets the rest back at once.
 window.spArena = (() => {
   let source = null;
   let answers = [];
@@ -60,7 +61,14 @@ window.spArena = (() => {
       if (source !== opened) return;
       const [index, offset, text] = JSON.parse(event.data);
       received += 1;
-      answers[index] = (answers[index] ?? "").slice(0, offset) + text;
+      if (offset === "pane") {
+        // The pane whole (its status or numbers changed), from the server's own renderer.
+        const pane = document.querySelector(`#sp-arena-pane-${index + 1} .sp-arena-pane`);
+        if (pane) pane.outerHTML = text;
+        answers[index] = textBox(index)?.textContent ?? answers[index];
+      } else {
+        answers[index] = (answers[index] ?? "").slice(0, offset) + text;
+      }
       show(index);
     };
     // The server closes it when the run ends. A key it does not know (4404) or a dropped
