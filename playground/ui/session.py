@@ -48,9 +48,12 @@ __all__ = [
 ]
 
 _STOP_WAIT_S = 2.0
-# At most one chat update per display frame (60 Hz): a page cannot show more, and a slower
-# cap holds back chunks that arrive just inside it.
-CHAT_INTERVAL_S = 1 / 60
+# At most one chat update every 50 ms. Gradio's page does work for every frame it receives that
+# grows with the page (the loading status of every component any event updated: see
+# ui/live_feed.py), more than the chat text costs: at 60 a second (one per display frame) the
+# page fell behind and showed each chunk 1.3–1.6× later than a minimal ChatInterface; at 20 it
+# is level with it (benchmarks/ui_page, measured 30, 20 and 15 a second).
+CHAT_INTERVAL_S = 1 / 20
 # Gradio only notices a closed page when its handler next yields: while the run is silent (a
 # slow model, a long tool) an unchanged frame goes out this often, so a refreshed page's old
 # follower leaves and the reloaded page can resume the run.
