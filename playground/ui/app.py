@@ -58,9 +58,8 @@ def build_ui(
     live_turns: LiveTurns,
     live_feeds: LiveFeeds | None = None,
 ) -> gr.Blocks:
-    """The page. ``live_turns`` holds its running turns; whoever builds it (the server) stops
-    them at shutdown. ``live_feeds``: where the arena's answers stream to the browser as they
-    grow (served by ``live_feed.live_router``; None: in Gradio's frames)."""
+    """The page. ``live_turns``: its running turns (the server stops them at shutdown);
+    ``live_feeds``: the arena's sockets (``live_feed.live_router``; None: in Gradio's frames)."""
     notebooks = services.notebooks
     settings = SettingsPanel(services)
     chat = ChatTab(services, live_turns, settings)
