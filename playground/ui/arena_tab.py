@@ -372,10 +372,7 @@ class ArenaTab:
         self.stop_all.click(self.on_stop_all, [self.session], None, queue=False, **_PRIVATE)
         self.stop_all.click(None, None, None, js=_STOP_AUDIO_JS)
         self.audio_feed.change(fn=None, inputs=[self.audio_feed], js=_FEED_JS)
-        import os
-
-        if os.environ.get("SP_DIAG") != "nochange":
-            self.text_feed.change(fn=None, inputs=[self.text_feed], js=_TEXT_FEED_JS)
+        self.text_feed.change(fn=None, inputs=[self.text_feed], js=_TEXT_FEED_JS)
         # Session keys bring their models and voices to the arena's pickers too.
         pickers = [self.voice, *(c.model for c in self.columns)]
         for key_box in s.keys:
@@ -383,6 +380,14 @@ class ArenaTab:
                 trigger(self.on_keys, [*pickers, *s.keys], pickers, **_PRIVATE)
         # What the compatible server lists after the settings' ↻ reaches the columns too.
         s.follow_models_refresh(self.on_keys, [*pickers, *s.keys], pickers)
+        self._wire_send(concurrency, [*configs, draft, draft_base], notebook)
+
+    def _wire_send(
+        self, concurrency: int, configs: list[Block], notebook: NotebookTab | None
+    ) -> None:
+        """Send and Enter; ``configs``: the columns' controls, then the editor's draft and the
+        version it was opened from."""
+        s = self.settings
         panes = [c.pane for c in self.columns]
         options = [self.repeat, self.voice, self.audible]
         # Whose notebook keeps the run: known when it starts, so a page closed mid-run loses
@@ -397,8 +402,6 @@ class ArenaTab:
                     self.session,
                     *options,
                     *configs,
-                    draft,
-                    draft_base,
                     *owner,
                     self.text_feed,  # the key the page made for the run's feed (_SEND_JS)
                     *s.keys,
