@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from playground.providers.base import (
     ChatMessage,
@@ -38,7 +38,7 @@ class GatedModel(LocalLlamaModel):
 
     def _generate(
         self, messages: list[ChatMessage], options: GenerationOptions, stop: threading.Event
-    ) -> Iterator[ModelDelta]:
+    ) -> Generator[ModelDelta, None, None]:
         self.served.append(options.turn_id)
         yield ContentDelta(text=f"{options.turn_id} started", at=time.monotonic())
         gate = self.gate(options.turn_id)
