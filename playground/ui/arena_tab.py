@@ -43,9 +43,9 @@ __all__ = ["ArenaTab", "ColumnConfig"]
 log = logging.getLogger(__name__)
 
 _PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-# Frames go out at most this often while text streams (as the chat's), the first text of a
-# column and a column's end at once; what a quiet stream held back goes out this long after it.
-# Cheap since a growing answer goes out as its new piece (``arena_frames``).
+# New text goes to the run's socket at most this often (once per display frame), the first
+# text of a column and a column's end at once; what a quiet stream held back goes this long
+# after it. Gradio is sent a frame only when what it shows changed (``arena_frames``).
 _FRAME_S: Final = 1 / 60
 # The chart and tables at most once a second while text streams (and when a column ends):
 # measured in the page (benchmarks/arena_page), each redraw of them holds every pane back.
