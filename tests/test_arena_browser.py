@@ -99,58 +99,62 @@ def test_three_columns_stream_at_once_and_stop_alone(
     for _ in range(2):
         fake.enqueue(Reply(chunks=words, gate=gate, gate_after=1, delay=0.05))
     disconnects = fake.disconnects
-    page.fill("#sp-arena-message textarea", "Name four letters")
-    page.click("#sp-arena-send")
-    wait_for_text(page, "#sp-arena-pane-1", "Alpha")
-    wait_for_text(page, "#sp-arena-pane-2", "Alpha")
-    assert "streaming…" in pane(page, 1) and "streaming…" in pane(page, 2)
+    try:
+        page.fill("#sp-arena-message textarea", "Name four letters")
+        page.click("#sp-arena-send")
+        wait_for_text(page, "#sp-arena-pane-1", "Alpha")
+        wait_for_text(page, "#sp-arena-pane-2", "Alpha")
+        assert "streaming…" in pane(page, 1) and "streaming…" in pane(page, 2)
 
-    # Stop column 2: its upstream closes, and only its.
-    page.click("#sp-arena-stop-2")
-    assert fake.wait_for_disconnect(timeout=10)
-    wait_for_text(page, "#sp-arena-pane-2", "stopped")
-    gate.set()
-    wait_for_text(page, "#sp-arena-pane-1", "delta.")
-    # The answers grew through the run's socket, not through Gradio's frames.
-    assert page.evaluate("window.spArena.received()") > 0
-    wait_for_text(page, "#sp-arena-pane-1", "done")
-    wait_for_text(page, "#sp-arena-pane-3", "done", timeout=60_000)
-    assert fake.disconnects == disconnects + 1
-    first_run = {r.body["model"]: r.body for r in fake.chat_requests[-2:]}
-    assert (first_run["gpt-4o-mini"]["seed"], first_run["gpt-4o-mini"]["temperature"]) == (7, 0.3)
-    assert "seed" not in first_run["fake-model"]
-    assert "delta." not in pane(page, 2)
+        # Stop column 2: its upstream closes, and only its.
+        page.click("#sp-arena-stop-2")
+        assert fake.wait_for_disconnect(timeout=10)
+        wait_for_text(page, "#sp-arena-pane-2", "stopped")
+        gate.set()
+        wait_for_text(page, "#sp-arena-pane-1", "delta.")
+        # The answers grew through the run's socket, not through Gradio's frames.
+        assert page.evaluate("window.spArena.received()") > 0
+        wait_for_text(page, "#sp-arena-pane-1", "done")
+        wait_for_text(page, "#sp-arena-pane-3", "done", timeout=60_000)
+        assert fake.disconnects == disconnects + 1
+        first_run = {r.body["model"]: r.body for r in fake.chat_requests[-2:]}
+        asked = first_run["gpt-4o-mini"]
+        assert (asked["seed"], asked["temperature"]) == (7, 0.3)
+        assert "seed" not in first_run["fake-model"]
+        assert "delta." not in pane(page, 2)
 
-    # One line per column on one chart, and the table with its costs.
-    wait_for_text(page, "#sp-arena-results", "Cost")
-    assert page.locator("#sp-arena-results polyline.sp-arena-line").count() == 3
-    cost = page.locator("#sp-arena-results tr", has_text="Cost").inner_text().split("\t")
-    assert cost[1].lstrip("★ ").startswith("$0.0000")  # gpt-4o-mini's price
-    assert cost[2].strip() == "—"  # no price for the compatible server's model
-    assert cost[3].lstrip("★ ").strip() == "$0"  # the local model runs here for free
-    ttft = page.locator("#sp-arena-results tr", has_text="TTFT").inner_text()
-    assert "★" in ttft
+        # One line per column on one chart, and the table with its costs.
+        wait_for_text(page, "#sp-arena-results", "Cost")
+        assert page.locator("#sp-arena-results polyline.sp-arena-line").count() == 3
+        cost = page.locator("#sp-arena-results tr", has_text="Cost").inner_text().split("\t")
+        assert cost[1].lstrip("★ ").startswith("$0.0000")  # gpt-4o-mini's price
+        assert cost[2].strip() == "—"  # no price for the compatible server's model
+        assert cost[3].lstrip("★ ").strip() == "$0"  # the local model runs here for free
+        ttft = page.locator("#sp-arena-results tr", has_text="TTFT").inner_text()
+        assert "★" in ttft
 
-    # A follow-up goes to each column with that column's own history.
-    fake.enqueue(Reply(chunks=["Epsilon."]))
-    fake.enqueue(Reply(chunks=["Zeta."]))
-    before = len(fake.chat_requests)
-    page.fill("#sp-arena-message textarea", "And the next one?")
-    page.click("#sp-arena-send")
-    for n in (1, 2):  # which column gets which reply is the order the requests arrived in
-        page.wait_for_function(
-            "(sel) => /Epsilon|Zeta/.test(document.querySelector(sel).innerText)",
-            arg=f"#sp-arena-pane-{n}",
-        )
-    sent = [r.body for r in fake.chat_requests[before:]]
-    assert len(sent) == 2
-    by_model = {b["model"]: b["messages"] for b in sent}
-    mini = [m["content"] for m in by_model["gpt-4o-mini"]]
-    assert mini[-3:] == ["Name four letters", "Alpha beta gamma delta.", "And the next one?"]
-    fake_history = [m["content"] for m in by_model["fake-model"]]
-    assert fake_history[-3] == "Name four letters"
-    assert fake_history[-2] == "Alpha "  # what column 2 had when it was stopped
-    page.close()
+        # A follow-up goes to each column with that column's own history.
+        fake.enqueue(Reply(chunks=["Epsilon."]))
+        fake.enqueue(Reply(chunks=["Zeta."]))
+        before = len(fake.chat_requests)
+        page.fill("#sp-arena-message textarea", "And the next one?")
+        page.click("#sp-arena-send")
+        for n in (1, 2):  # which column gets which reply is the order the requests arrived in
+            page.wait_for_function(
+                "(sel) => /Epsilon|Zeta/.test(document.querySelector(sel).innerText)",
+                arg=f"#sp-arena-pane-{n}",
+            )
+        sent = [r.body for r in fake.chat_requests[before:]]
+        assert len(sent) == 2
+        by_model = {b["model"]: b["messages"] for b in sent}
+        mini = [m["content"] for m in by_model["gpt-4o-mini"]]
+        assert mini[-3:] == ["Name four letters", "Alpha beta gamma delta.", "And the next one?"]
+        fake_history = [m["content"] for m in by_model["fake-model"]]
+        assert fake_history[-3] == "Name four letters"
+        assert fake_history[-2] == "Alpha "  # what column 2 had when it was stopped
+        page.close()
+    finally:
+        gate.set()  # a failure above must not leave the fake's streams held for the next tests
 
 
 def test_an_arena_run_is_kept_when_its_page_closes_mid_run(

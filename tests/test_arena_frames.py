@@ -65,18 +65,21 @@ def test_a_growing_answer_goes_to_the_feed_and_the_pane_stays_as_it_was() -> Non
     _start(run.columns[0])
     _chunk(run.columns[0], "Hello")
     second = frames.frame(run, session, results=False, audible=0)
-    # Its status changed (streaming…): the pane whole, and its answer on the feed.
-    assert "streaming" in second[0] and "Hello" in second[0]
+    # Its status changed (streaming…): the pane whole, to Gradio (no socket reads yet) and on
+    # the feed, numbered (the page keeps the newest rendering, whichever way it came).
+    assert "streaming" in second[0] and "Hello" in second[0] and "data-seq='2'" in second[0]
     assert second[1] is first[1]  # column 2 did not change: the same value, nothing sent
-    assert _pieces(feed) == [[0, 0, "Hello"]]
+    index, kind, html, seq = _pieces(feed)[-1]
+    assert (index, kind, seq) == (0, "pane", 2) and "Hello" in str(html)
     assert frames.changed(second)
     _chunk(run.columns[0], ", <world>")
     third = frames.frame(run, session, results=False, audible=0)
     assert third[0] is second[0]  # only its answer grew: the pane is not redrawn…
     assert _pieces(feed)[-1] == [0, 5, ", <world>"]  # …the new piece goes to the feed
     assert not frames.changed(third)  # and Gradio is sent nothing
+    count = len(feed.pieces)
     frames.frame(run, session, results=False, audible=0)
-    assert len(feed.pieces) == 2  # nothing new, nothing added
+    assert len(feed.pieces) == count  # nothing new, nothing added
 
 
 def test_with_no_socket_reading_the_panes_go_whole_with_the_results() -> None:
@@ -102,10 +105,13 @@ def test_while_a_socket_reads_a_new_status_goes_there_and_gradio_gets_the_end() 
     _chunk(run.columns[0], "one")
     second = frames.frame(run, session, results=False, audible=0)
     assert second[0] is first[0] and not frames.changed(second)  # nothing for Gradio
-    index, kind, html = _pieces(feed)[-1]
+    index, kind, html, seq = _pieces(feed)[-1]
     assert (index, kind) == (0, "pane") and "streaming" in str(html) and "one" in str(html)
+    _chunk(run.columns[0], " two")
     last = frames.frame(run, session, results=True, audible=0, final=True)
-    assert "streaming" in last[0] and "one" in last[0]  # the run's last frame: Gradio has all
+    # The run's last frame: Gradio has all, numbered past what the socket brought.
+    assert "streaming" in last[0] and "one two" in last[0]
+    assert f"data-seq='{int(str(seq)) + 1}'" in last[0]
 
 
 def test_a_page_without_a_feed_gets_every_pane_whole() -> None:
@@ -128,7 +134,8 @@ def test_a_replaced_answer_redraws_its_pane_and_starts_over_on_the_feed() -> Non
     column.state.handle(TextReplaced("[withheld]", "guardrail"))
     shown = frames.frame(run, session, results=False, audible=0)
     assert "[withheld]" in shown[0] and "secret" not in shown[0]
-    assert _pieces(feed)[-1] == [0, 0, "[withheld]"]
+    index, kind, html, _ = _pieces(feed)[-1]
+    assert (index, kind) == (0, "pane") and "[withheld]" in str(html) and "secret" not in str(html)
 
 
 async def test_a_feed_is_read_from_its_first_piece_until_its_run_ends() -> None:

@@ -12,8 +12,8 @@ frame (sent before its turns start, so the socket opens while they do).
 
 A piece is ``[column, offset, text]``: that column's answer is its first ``offset``
 characters followed by ``text`` (offset 0 with the whole answer when it was replaced); or
-``[column, "pane", html]``: the pane whole (its status or numbers changed while a socket reads
-the feed — a frame of Gradio's costs the page more than that).
+``[column, "pane", html, seq]``: the pane whole, its status or numbers changed (the ``seq``-th
+rendering of that pane in the run: the page keeps the newest, whichever way it came).
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class ArenaFrames:
         self.shown[TEXT_FEED] = feed.key if feed is not None else ""
         self._panes: list[arena_view.Pane | None] = [None] * MAX_COLUMNS
         self._fed: list[str] = [""] * MAX_COLUMNS
+        self._seq: list[int] = [0] * MAX_COLUMNS  # each pane's renderings so far
+        self._drawn: list[str] = [""] * MAX_COLUMNS  # each pane as Gradio last got it
         self._sent: list[Any] | None = None
 
     def changed(self, frame: list[Any]) -> bool:
@@ -95,19 +97,29 @@ class ArenaFrames:
             or (last.text is None) != (pane.text is None)
             or not text.startswith(fed)  # replaced (a guardrail retracted it)
         )
-        reading = self.feed is not None and self.feed.followers > 0
-        if self.feed is not None and reading and changed and not final:
-            # A frame of Gradio's costs the page more than the pane it carries: the socket
-            # takes it (and Gradio has every pane again in the run's last frame).
-            self.feed.push([index, "pane", pane.html()])
-            self._fed[index] = text
-            return
-        # Whole with the results too while no socket reads the feed (yet, or at all).
-        if self.feed is None or changed or final or (whole and not reading):
+        feed = self.feed
+        if feed is None:
             drawn = pane.html()
             if drawn != self.shown[index]:
                 self.shown[index] = drawn
-        if self.feed is not None and text != fed:
+            return
+        reading = feed.followers > 0
+        if changed:
+            # On the socket always, so a socket that connects late replays the panes and the
+            # text in the order they came; numbered, so the page keeps the newest of what
+            # Gradio and the socket bring.
+            self._seq[index] += 1
+            feed.push([index, "pane", pane.html(feed.key, self._seq[index]), self._seq[index]])
+        elif text != fed:
             grown = text.startswith(fed)
-            self.feed.push([index, len(fed), text[len(fed) :]] if grown else [index, 0, text])
+            feed.push([index, len(fed), text[len(fed) :]] if grown else [index, 0, text])
         self._fed[index] = text
+        # Gradio: the run's last frame; while no socket reads, each change and, with the
+        # results, the grown text (a frame of Gradio's costs the page more than a pane).
+        if final or (not reading and (changed or whole)):
+            body = pane.html()
+            if body != self._drawn[index]:
+                if not changed:
+                    self._seq[index] += 1  # newer than any pane the socket has
+                self._drawn[index] = body
+                self.shown[index] = pane.html(feed.key, self._seq[index])

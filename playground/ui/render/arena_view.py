@@ -79,12 +79,15 @@ class Pane:
     text: str | None  # the answer so far; None: nothing has run in this column yet
     tail: str  # errors and headline numbers
 
-    def html(self) -> str:
+    def html(self, run: str = "", seq: int = 0) -> str:
+        """``run`` and ``seq``: which run's pane this is and its place among that run's
+        renderings of it (the page keeps the newest of those arriving by two ways)."""
         if self.text is None:
             body = "<div class='sp-arena-text sp-arena-empty'>The answer streams here.</div>"
         else:
             body = f"<div class='sp-arena-text'>{html.escape(self.text)}</div>"
-        return f"<div class='sp-arena-pane'>{self.head}{body}{self.tail}</div>"
+        version = f" data-run='{html.escape(run)}' data-seq='{seq}'" if run else ""
+        return f"<div class='sp-arena-pane'{version}>{self.head}{body}{self.tail}</div>"
 
 
 def pane(index: int, label: str, state: TurnState | None, run: ArenaRun | None = None) -> Pane:

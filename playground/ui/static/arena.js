@@ -2,12 +2,13 @@
 // run's pieces come on a WebSocket, ui/live/<key>, the key on the hidden
 // #sp-arena-text-feed box; each piece [column, offset, text] says that column's answer is its
 // first `offset` characters followed by `text`, and is appended to the column's pane; a piece
-// [column, "pane", html] is the pane whole (its status or numbers changed). Gradio sends the
-// panes whole at the run's end (and once a second while no socket reads): a pane it redraws
-// from a value older than what came here gets the rest back at once.
+// [column, "pane", html, seq] is the pane whole (its status or numbers changed). Gradio sends
+// the panes whole at the run's end (and while no socket reads): the newest pane stays, and a
+// pane redrawn from a value older than what came here gets the rest of the text back at once.
 window.spArena = (() => {
   let source = null;
   let answers = [];
+  let panes = []; // per column, the newest pane the socket brought: {seq, html}
   let watching = false;
   let received = 0; // pieces that came on the socket (for automation)
   let listening = null;
@@ -16,7 +17,18 @@ window.spArena = (() => {
     return document.querySelector(`#sp-arena-pane-${index + 1} .sp-arena-text`);
   }
 
+  // Gradio and the socket both bring panes; each carries its run and its place in that run's
+  // renderings (data-run, data-seq), and the newest stays.
+  function newestPane(index) {
+    const latest = panes[index];
+    const pane = document.querySelector(`#sp-arena-pane-${index + 1} .sp-arena-pane`);
+    if (!latest || !pane) return;
+    const shown = pane.dataset.run === listening ? Number(pane.dataset.seq || 0) : -1;
+    if (shown < latest.seq) pane.outerHTML = latest.html;
+  }
+
   function show(index) {
+    newestPane(index);
     const box = textBox(index);
     const want = answers[index];
     if (!box || want === undefined) return;
@@ -51,6 +63,7 @@ window.spArena = (() => {
     if (source) source.close();
     source = null;
     answers = [];
+    panes = [];
     if (typeof key !== "string" || !key) return;
     watch();
     // Beside the page's own path (ui/live/… from "/" or from a prefix a proxy serves it under).
@@ -59,12 +72,12 @@ window.spArena = (() => {
     const opened = new WebSocket(url);
     opened.onmessage = (event) => {
       if (source !== opened) return;
-      const [index, offset, text] = JSON.parse(event.data);
+      const [index, offset, text, seq] = JSON.parse(event.data);
       received += 1;
       if (offset === "pane") {
         // The pane whole (its status or numbers changed), from the server's own renderer.
-        const pane = document.querySelector(`#sp-arena-pane-${index + 1} .sp-arena-pane`);
-        if (pane) pane.outerHTML = text;
+        panes[index] = { seq, html: text };
+        newestPane(index);
         answers[index] = textBox(index)?.textContent ?? answers[index];
       } else {
         answers[index] = (answers[index] ?? "").slice(0, offset) + text;
