@@ -12,6 +12,7 @@ window.spArena = (() => {
   let watching = false;
   let received = 0; // pieces that came on the socket (for automation)
   let listening = null;
+  const prepared = new Set(); // keys this page made: one arriving late from Gradio is stale
 
   function textBox(index) {
     return document.querySelector(`#sp-arena-pane-${index + 1} .sp-arena-text`);
@@ -32,6 +33,8 @@ window.spArena = (() => {
     const box = textBox(index);
     const want = answers[index];
     if (!box || want === undefined) return;
+    const owner = box.closest(".sp-arena-pane")?.dataset.run;
+    if (owner && owner !== listening) return; // another run's pane: not this run's text
     if (box.classList.contains("sp-arena-empty")) {
       // Before Gradio has drawn the run's panes: the placeholder makes way.
       box.classList.remove("sp-arena-empty");
@@ -59,6 +62,8 @@ window.spArena = (() => {
 
   function listen(key) {
     if (key === listening && source) return; // the socket Send opened for this run
+    // An earlier run's key, from a Gradio frame that landed after Send made a new one.
+    if (prepared.has(key) && key !== listening) return;
     listening = key;
     if (source) source.close();
     source = null;
@@ -98,6 +103,7 @@ window.spArena = (() => {
       .replaceAll("/", "_")
       .replaceAll("=", "");
     listen(key);
+    prepared.add(key);
     return key;
   }
 
