@@ -67,9 +67,7 @@ async def test_stopping_a_turn_stops_decoding_and_frees_the_model(
     model: LocalLlamaModel,
 ) -> None:
     before = model.tokens_generated
-    long = GenerationOptions(max_tokens=48, temperature=0.0)
-    story = [ChatMessage(role="user", content="Write a long story about a lighthouse.")]
-    stream = model.stream("smollm2-135m", story, long)
+    stream = _long_story(model)
     async for _ in stream:
         break  # the user pressed Stop after the first token
     await cast(AsyncGenerator[ModelDelta, None], stream).aclose()
@@ -88,9 +86,7 @@ async def test_a_turn_that_does_not_take_its_tokens_holds_the_model_back(
     model: LocalLlamaModel,
 ) -> None:
     before = model.tokens_generated
-    long = GenerationOptions(max_tokens=48, temperature=0.0)
-    story = [ChatMessage(role="user", content="Write a long story about a lighthouse.")]
-    stream = model.stream("smollm2-135m", story, long)
+    stream = _long_story(model)
     async for _ in stream:
         break
     # A slow consumer (a busy loop, a slow client): long enough to decode all 48 tokens.
@@ -115,6 +111,12 @@ async def test_the_real_model_serves_one_turn_at_a_time_and_refuses_beyond_its_q
     first, second = await asyncio.wait_for(asyncio.gather(alice, bob), 120)
     assert isinstance(first[-1], StreamEnd) and isinstance(second[-1], StreamEnd)
     assert second[0].at >= first[-1].at, "bob's turn began after alice's ended"
+
+
+def _long_story(model: LocalLlamaModel) -> AsyncIterator[ModelDelta]:
+    long = GenerationOptions(max_tokens=48, temperature=0.0)
+    story = [ChatMessage(role="user", content="Write a long story about a lighthouse.")]
+    return model.stream("smollm2-135m", story, long)
 
 
 async def _collect(stream: AsyncIterator[ModelDelta]) -> list[ModelDelta]:

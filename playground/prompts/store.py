@@ -171,13 +171,8 @@ def _folder_lock(directory: Path) -> Iterator[None]:
 
 def _create_exclusively(path: Path, text: str) -> bool:
     """Write ``path`` whole or not at all; False when it already exists (never overwritten)."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".saving-", suffix=".yaml")
+    temporary = _written_beside(path, text)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
         try:
             os.link(temporary, path)  # fails if the name exists: the atomic "create new"
         except FileExistsError:
@@ -201,6 +196,16 @@ def _add_to_index(index: Path, name: str, digest: str) -> None:
 def replace_atomically(path: Path, text: str) -> None:
     """Write ``path`` whole (a fully written temporary file renamed over it): a reader sees the
     old text or the new, never half of it."""
+    temporary = _written_beside(path, text)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _written_beside(path: Path, text: str) -> str:
+    """A temporary file in ``path``'s folder holding ``text``, on disk (fsync), readable."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".saving-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -208,7 +213,7 @@ def replace_atomically(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+    return temporary
