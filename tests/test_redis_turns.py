@@ -122,6 +122,59 @@ def test_a_turn_resumes_through_another_replica_with_nothing_lost_or_repeated(
         assert fake.disconnects == disconnects, "the turn was stopped"
 
 
+def test_a_retried_post_reaching_another_replica_follows_the_turn_its_key_started(
+    redis_server: RedisServer,
+) -> None:
+    with FakeOpenAI() as fake:
+        gate = threading.Event()
+        fake.enqueue(Reply(chunks=["One ", "two ", "three."], gate=gate, gate_after=1))
+        settings = {
+            "openai_api_key": "test-key",
+            "openai_base_url": fake.base_url,
+            "playground_redis_url": redis_server.url,
+            # Behind a (pretend) proxy: X-Forwarded-For plays a second caller below.
+            "playground_trust_forwarded_for": True,
+        }
+        with (
+            live_server(build_app(make_test_services(**settings), warm_up=False)) as runs_it,
+            live_server(build_app(make_test_services(**settings), warm_up=False)) as other,
+            httpx.Client(timeout=30) as client,
+        ):
+            body = {"message": "count", "model": "openai:gpt-4o-mini", "voice": None}
+            key = {"Idempotency-Key": f"retry-{time.monotonic_ns()}"}
+            try:
+                with client.stream(
+                    "POST", f"{runs_it}/v1/interact/stream", json=body, headers=key
+                ) as response:
+                    first = []
+                    for event in parse_sse_lines(response.iter_lines()):
+                        first.append(event)
+                        if event.event == "completion-continue":
+                            break  # the connection drops mid-answer
+                requests = len(fake.chat_requests)
+                # The load balancer sends the client library's retry to the other replica.
+                retry = {**key, "Last-Event-ID": str(first[-1].id)}
+                threading.Timer(0.5, gate.set).start()
+                with client.stream(
+                    "POST", f"{other}/v1/interact/stream", json=body, headers=retry
+                ) as response:
+                    assert response.status_code == 200
+                    rest = list(parse_sse_lines(response.iter_lines()))
+            finally:
+                gate.set()
+            assert len(fake.chat_requests) == requests, "the retry started a second turn"
+            # Another caller's same key is its own turn, through either replica.
+            fake.enqueue(Reply(chunks=["Mine."]))
+            elsewhere = {**key, "X-Forwarded-For": "192.0.2.7"}
+            own = client.post(f"{other}/v1/interact/stream", json=body, headers=elsewhere)
+            assert own.status_code == 200 and "Mine." in own.text
+        ids = [int(e.id) for e in first + rest if e.id is not None]
+        assert ids == list(range(len(ids))), "every frame once, in order"
+        texts = [e.data["text"] for e in first + rest if e.event == "completion-continue"]
+        assert "".join(texts) == "One two three."
+        assert rest[-1].event == "end"
+
+
 def test_a_client_of_a_replica_that_died_mid_turn_gets_an_ending_through_another(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:

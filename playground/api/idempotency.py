@@ -4,7 +4,9 @@ Client libraries retry a dropped POST (``@microsoft/fetch-event-source`` does by
 a key, the retry follows the turn already running instead of starting (and paying for) a second
 one. Keys are per caller (the identity key), so another caller's identical key is just a
 different key. Memory is bounded by count, and an entry lives only as long as its turn's log:
-once the log has expired the key starts a new turn.
+once the log has expired the key starts a new turn. Across replicas sharing Redis the key is
+bound to its turn there too (``state.redis_turns.SharedTurns.add``), so a retry that reaches
+another replica follows the same turn.
 """
 
 from __future__ import annotations

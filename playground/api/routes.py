@@ -215,9 +215,19 @@ class _Api:
         if (limited := self.admit(client)) is not None:
             return limited
         log = TurnLog(turn_id=turn.turn_id, owner=client, turn=turn)
+        if self.shared is not None:
+            bound = await self.shared.add(
+                log.turn_id,
+                log.stop,
+                partial(self._followed_elsewhere, log),
+                idempotency=(client, key) if key is not None else None,
+            )
+            if bound is not None:
+                # The same retried POST reached another replica first: follow its turn.
+                self.limiter.release(client)
+                return self.stream_any(request, bound)
         events: AsyncIterator[Event] = self.runner.stream(turn, started_at=started_at)
         if self.shared is not None:
-            await self.shared.add(log.turn_id, log.stop, partial(self._followed_elsewhere, log))
             events = self._mirrored(self.shared, log, events)
         self.turns.start(log, events)
         if key is not None:
@@ -292,13 +302,19 @@ class _Api:
         if isinstance(log, JSONResponse):
             shared = self.shared
             if log.status_code == 404 and shared is not None and await shared.known(turn_id):
-                # Run by another replica: its frames, mirrored in Redis, from Last-Event-ID.
-                after = last_event_id(request)
-                if isinstance(after, JSONResponse):
-                    return after
-                return _sse(self.follow_shared(turn_id, after))
+                return self.stream_any(request, turn_id)
             return log
         return self.stream_from(request, log)
+
+    def stream_any(self, request: Request, turn_id: str) -> Response:
+        """Follow ``turn_id`` after the request's ``Last-Event-ID``: here, or from its frames
+        mirrored in Redis when another replica runs (or ran) it."""
+        if (log := self.turns.get(turn_id)) is not None:
+            return self.stream_from(request, log)
+        after = last_event_id(request)
+        if isinstance(after, JSONResponse):
+            return after
+        return _sse(self.follow_shared(turn_id, after))
 
     async def cancel(self, request: Request, turn_id: str) -> Any:
         log = self.find_turn(request, turn_id)

@@ -13,6 +13,11 @@ running replica's key expires before the turn's end, the client gets ``error`` (
 
 Cancels and keep-alives travel on one channel, to the replica that runs the turn.
 
+A turn started with an ``Idempotency-Key`` binds the key (hashed with its caller) to the turn
+in the same step that marks it running, so a retried POST that reaches another replica follows
+that turn instead of starting a second one; the binding is renewed with the heartbeat and lives
+``retention_s`` past the turn, as its frames do.
+
 Redis being unreachable never breaks a turn where it runs: only what crosses replicas waits
 until Redis is back (the subscription reconnects by itself).
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -61,6 +67,24 @@ def _done_key(turn_id: str) -> str:
     return f"sp:turns:done:{turn_id}"
 
 
+def _claim_key(caller: str, idempotency_key: str) -> str:
+    # Hashed: no string a client picks is stored as sent, and keys of any length fit.
+    digest = hashlib.sha256(f"{caller}\x00{idempotency_key}".encode()).hexdigest()
+    return f"sp:turns:key:{digest}"
+
+
+# Bind KEYS[1] (a caller's Idempotency-Key) to the turn ARGV[1] and mark that turn running
+# (KEYS[2], ARGV[3]) in one step, unless the key is bound already: then the turn it names. In
+# one step, so no replica ever finds the key bound to a turn that is not yet running.
+_CLAIM: Final = """
+local bound = redis.call('GET', KEYS[1])
+if bound then return bound end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return false
+"""
+
+
 # XREAD's answer: per stream, its entries (an id, and the fields).
 _Entries = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 
@@ -69,6 +93,7 @@ _Entries = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 class _Mine:
     stop: Callable[[], object]
     keep: Callable[[], object]  # another replica follows it: restart its grace
+    claim: str | None = None  # its Idempotency-Key's binding, renewed with the heartbeat
 
 
 class SharedTurns:
@@ -91,6 +116,7 @@ class SharedTurns:
         # Frames to mirror, in order, written by one task: (turn id, SSE id, frame or None for
         # "the turn ended").
         self._outbox: asyncio.Queue[tuple[str, int, bytes | None]] = asyncio.Queue()
+        self._claim = client.register_script(_CLAIM)
 
     async def start(self) -> None:
         self._tasks = [
@@ -109,13 +135,31 @@ class SharedTurns:
             await self._redis.aclose()
 
     async def add(
-        self, turn_id: str, stop: Callable[[], object], keep: Callable[[], object]
-    ) -> None:
-        self._mine[turn_id] = _Mine(stop, keep)
+        self,
+        turn_id: str,
+        stop: Callable[[], object],
+        keep: Callable[[], object],
+        *,
+        idempotency: tuple[str, str] | None = None,
+    ) -> str | None:
+        """Mark ``turn_id`` running here. ``idempotency``: the caller and the Idempotency-Key
+        it sent; when another turn holds that key already, that turn's id is returned and
+        ``turn_id`` is not added (the caller follows the other turn instead)."""
+        ttl = max(1, round(self._ttl_s))
+        claim = _claim_key(*idempotency) if idempotency is not None else None
         try:
-            await self._redis.set(_key(turn_id), self.replica, ex=max(1, round(self._ttl_s)))
+            if claim is None:
+                await self._redis.set(_key(turn_id), self.replica, ex=ttl)
+            else:
+                keys = [claim, _key(turn_id)]
+                retention = max(1, round(self._retention_s))
+                bound = await self._claim(keys, [turn_id, retention, self.replica, ttl])
+                if bound is not None:
+                    return bound.decode() if isinstance(bound, bytes) else str(bound)
         except RedisError as exc:
             log.warning("turn %s is not shared (Redis unreachable): %s", turn_id, exc)
+        self._mine[turn_id] = _Mine(stop, keep, claim)
+        return None
 
     async def remove(self, turn_id: str) -> None:
         """The turn ended here: no more heartbeats for it. Its key goes with its mirrored end
@@ -228,15 +272,17 @@ class SharedTurns:
                 log.warning("%d frames were not mirrored to Redis: %s", len(batch), exc)
 
     async def _heartbeat(self) -> None:
-        ttl = max(1, round(self._ttl_s))
+        ttl, retention = max(1, round(self._ttl_s)), max(1, round(self._retention_s))
         while True:
             await asyncio.sleep(self._heartbeat_s)
             if not self._mine:
                 continue
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for turn_id in list(self._mine):
+                    for turn_id, mine in list(self._mine.items()):
                         pipe.set(_key(turn_id), self.replica, ex=ttl)
+                        if mine.claim is not None:
+                            pipe.expire(mine.claim, retention)
                     await pipe.execute()
             except RedisError as exc:
                 log.warning("could not renew this replica's turns in Redis: %s", exc)
