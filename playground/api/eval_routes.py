@@ -5,7 +5,8 @@ A bad case, configuration or assertion is a 422 naming the field before the stre
 eval runs on its own task and its frames are kept, so the stream only follows it; when the
 client goes away the eval gets the turns' grace period and is then stopped (its turns in flight
 close their upstreams, what finished is kept). Evals are kept per caller, bounded in number:
-another caller's eval id is unknown to you.
+another caller's eval id is unknown to you. With Redis (``PLAYGROUND_REDIS_URL``) every replica
+reads and cancels an eval any replica runs (``state.redis_evals``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from playground.api.turn_frames import KEEPALIVE
 from playground.errors import ConfigError
 from playground.evals.compare import compare_evals
 from playground.evals.files import results_csv
+from playground.evals.record import EvalRecord, settings_of
 from playground.evals.request import EvalRequest
 from playground.evals.results import CaseResult
 from playground.evals.run import EvalEnded, EvalEvent, EvalRun, EvalStarted
 from playground.prompts.store import InvalidPromptError
 from playground.services import Services
+from playground.state.redis_evals import SharedEval, SharedEvals
 from playground.turn.gate import TurnGate
 from playground.turn.runner import TurnRunner
 
@@ -122,6 +125,28 @@ class _KeptEval:
             self._grace.cancel()
             self._grace = None
 
+    def shared(self) -> SharedEval:
+        """What this replica shows of it (and writes for the others, with Redis)."""
+        return SharedEval(*self.snapshot())
+
+    def snapshot(self) -> tuple[dict[str, Any], EvalRecord]:
+        return self.stored(), self.record()
+
+    def record(self) -> EvalRecord:
+        request = self.run.request
+        return EvalRecord(
+            eval_id=self.run.eval_id,
+            cases=request.cases,
+            labels=tuple(
+                f"{n}: {c.model or 'default model'}"
+                for n, c in enumerate(request.configurations, 1)
+            ),
+            results=tuple(self.run.results),
+            runs=request.runs,
+            stopped=self.run.stopped,
+            settings=tuple(settings_of(c) for c in request.configurations),
+        )
+
     def stored(self) -> dict[str, Any]:
         """What ``GET /v1/evals/{id}`` answers: the request's shape, the status, the results."""
         results = [data for name, data in self.payloads if name == "case-result"]
@@ -148,13 +173,14 @@ class _KeptEval:
 class EvalStore:
     """The evals of every caller, the newest ``max_evals`` (running ones are never dropped)."""
 
-    def __init__(self, max_evals: int = _KEPT_EVALS) -> None:
+    def __init__(self, max_evals: int = _KEPT_EVALS, shared: SharedEvals | None = None) -> None:
         self._evals: OrderedDict[str, _KeptEval] = OrderedDict()
         self._max = max_evals
+        self.shared = shared  # the evals of every replica, with Redis
 
     def start(self, kept: _KeptEval) -> None:
         self._evals[kept.run.eval_id] = kept
-        kept.task = asyncio.create_task(_record(kept))
+        kept.task = asyncio.create_task(_record(kept, self.shared))
         for eval_id in [i for i, e in self._evals.items() if e.done]:
             if len(self._evals) <= self._max:
                 break
@@ -177,12 +203,22 @@ class EvalStore:
             _, pending = await asyncio.wait(tasks, timeout=5.0)
             for task in pending:
                 task.cancel()
+        if self.shared is not None:
+            await self.shared.aclose()
 
 
-async def _record(kept: _KeptEval) -> None:
+async def _record(kept: _KeptEval, shared: SharedEvals | None) -> None:
+    run = kept.run
+    published = (
+        await shared.started(run.eval_id, kept.owner, run.stop, kept.snapshot)
+        if shared is not None
+        else None
+    )
     try:
-        async for event in kept.run.events():
+        async for event in run.events():
             kept.add(*eval_payload(event))
+            if published is not None:
+                published.changed()
     except Exception as exc:  # noqa: BLE001 - an eval never dies silently
         kept.run.stop()
         kept.add("error", {"code": "internal", "message": f"{type(exc).__name__}: {exc}"})
@@ -190,6 +226,8 @@ async def _record(kept: _KeptEval) -> None:
     finally:
         kept.add("end", {})
         kept.finish()
+        if published is not None:
+            await published.close()
 
 
 class _EvalRoutes:
@@ -200,13 +238,14 @@ class _EvalRoutes:
         gate: TurnGate,
         unauthorized: Guard,
         client_of: ClientOf,
+        shared: SharedEvals | None,
     ) -> None:
         self.services = services
         self.runner = runner
         self.gate = gate
         self.unauthorized = unauthorized
         self.client_of = client_of
-        self.store = EvalStore()
+        self.store = EvalStore(shared=shared)
 
     async def start(self, request: Request) -> Any:
         if (denied := self.unauthorized(request)) is not None:
@@ -265,57 +304,72 @@ class _EvalRoutes:
             # Gone before the end: the eval gets the turns' grace, then stops.
             kept.stop_after(settings.playground_resume_grace_s)
 
-    def _find(self, request: Request, eval_id: str, field: str = "eval_id") -> Any:
+    async def _find(
+        self, request: Request, eval_id: str, field: str = "eval_id"
+    ) -> _KeptEval | SharedEval | JSONResponse:
+        """The caller's eval: run here, else (with Redis) as the replica running it wrote it."""
         if (denied := self.unauthorized(request)) is not None:
             return denied
-        kept = self.store.find(eval_id, self.client_of(request))
-        if kept is None:
+        client = self.client_of(request)
+        found: _KeptEval | SharedEval | None = self.store.find(eval_id, client)
+        if found is None and self.store.shared is not None:
+            found = await self.store.shared.find(eval_id, client)
+        if found is None:
             return error_response(
                 404, "unknown_eval", f"no eval {eval_id[:64]!r} (or it expired)", field
             )
-        return kept
+        return found
+
+    async def _shown(
+        self, request: Request, eval_id: str, field: str = "eval_id"
+    ) -> SharedEval | JSONResponse:
+        found = await self._find(request, eval_id, field)
+        return found.shared() if isinstance(found, _KeptEval) else found
 
     async def get(self, request: Request, eval_id: str) -> Any:
-        kept = self._find(request, eval_id)
-        return kept.stored() if isinstance(kept, _KeptEval) else kept
+        shown = await self._shown(request, eval_id)
+        return shown.stored if isinstance(shown, SharedEval) else shown
 
     async def cancel(self, request: Request, eval_id: str) -> Any:
-        kept = self._find(request, eval_id)
-        if not isinstance(kept, _KeptEval):
-            return kept
-        if kept.done:
-            return {"eval_id": eval_id, "status": "finished"}
-        kept.run.stop()
-        return {"eval_id": eval_id, "status": "stopping"}
+        found = await self._find(request, eval_id)
+        if isinstance(found, JSONResponse):
+            return found
+        if isinstance(found, _KeptEval) and not found.done:
+            found.run.stop()
+            return {"eval_id": eval_id, "status": "stopping"}
+        shared = self.store.shared
+        # Run by another replica: it stops it, as it would its own cancel.
+        if isinstance(found, SharedEval) and not found.done and shared is not None:
+            stopping = await shared.cancel(eval_id)
+            return {"eval_id": eval_id, "status": "stopping" if stopping else "finished"}
+        return {"eval_id": eval_id, "status": "finished"}
 
     async def results_csv(self, request: Request, eval_id: str) -> Any:
-        kept = self._find(request, eval_id)
-        if not isinstance(kept, _KeptEval):
-            return kept
+        shown = await self._shown(request, eval_id)
+        if not isinstance(shown, SharedEval):
+            return shown
         return Response(
-            results_csv(kept.run.results),
+            results_csv(shown.record.results),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{eval_id}.csv"'},
         )
 
     async def compare(self, request: Request, eval_id: str, before_id: str) -> Any:
-        after = self._find(request, eval_id)
-        if not isinstance(after, _KeptEval):
+        after = await self._shown(request, eval_id)
+        if not isinstance(after, SharedEval):
             return after
-        before = self._find(request, before_id, "before_id")
-        if not isinstance(before, _KeptEval):
+        before = await self._shown(request, before_id, "before_id")
+        if not isinstance(before, SharedEval):
             return before
-        old, new = before.run.request, after.run.request
-        if old.cases != new.cases or len(old.configurations) != len(new.configurations):
+        old, new = before.record, after.record
+        if not new.same_test_set(old):
             return error_response(
                 422,
                 "not_comparable",
                 "the two evals ran different cases or a different number of configurations",
                 "before_id",
             )
-        comparison = compare_evals(
-            before.run.results, after.run.results, len(new.cases), len(new.configurations)
-        )
+        comparison = compare_evals(old.results, new.results, len(new.cases), len(new.labels))
         return {"eval_id": eval_id, "before_id": before_id, **asdict(comparison)}
 
 
@@ -326,9 +380,11 @@ def add_eval_routes(
     gate: TurnGate,
     unauthorized: Guard,
     client_of: ClientOf,
+    shared: SharedEvals | None = None,
 ) -> EvalStore:
-    """Add the eval routes; the store is returned so the server can stop running evals."""
-    routes = _EvalRoutes(services, runner, gate, unauthorized, client_of)
+    """Add the eval routes; the store is returned so the server can stop running evals.
+    ``shared``: the evals of every replica (with Redis)."""
+    routes = _EvalRoutes(services, runner, gate, unauthorized, client_of, shared)
     router.add_api_route(
         "/v1/evals",
         routes.start,

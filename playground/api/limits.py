@@ -16,10 +16,17 @@ from collections.abc import Callable
 from playground.api.voiceflow import ConversationStore
 from playground.settings import Settings
 from playground.state.redis_conversations import RedisConversationStore
+from playground.state.redis_evals import SharedEvals
 from playground.state.redis_turns import SharedTurns
 from playground.turn.gate import Limiter
 
-__all__ = ["ClientLimiter", "make_conversations", "make_limiter", "make_shared_turns"]
+__all__ = [
+    "ClientLimiter",
+    "make_conversations",
+    "make_limiter",
+    "make_shared_evals",
+    "make_shared_turns",
+]
 
 _WINDOW_S = 60.0
 
@@ -100,6 +107,18 @@ def make_shared_turns(settings: Settings) -> SharedTurns | None:
 
     client = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
     return SharedTurns(client, replica=uuid.uuid4().hex[:12])
+
+
+def make_shared_evals(settings: Settings, turns: SharedTurns | None) -> SharedEvals | None:
+    """With Redis, the API's evals readable and cancellable through every replica (``turns``
+    carries the cancels); None in one process."""
+    url = settings.playground_redis_url
+    if not url or turns is None:
+        return None
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
+    return SharedEvals(client, turns)
 
 
 def make_conversations(settings: Settings) -> ConversationStore | RedisConversationStore:

@@ -33,7 +33,7 @@ from playground.api.errors import (
 from playground.api.eval_routes import EvalStore, add_eval_routes
 from playground.api.idempotency import HEADER, IdempotencyKeys, valid_key
 from playground.api.identity import client_key, presented_token, token_matches
-from playground.api.limits import make_conversations, make_limiter
+from playground.api.limits import make_conversations, make_limiter, make_shared_evals
 from playground.api.listings import add_health
 from playground.api.prompt_routes import add_prompt_routes
 from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse, sse_frame
@@ -541,6 +541,12 @@ def build_api_router(
     router.add_api_websocket_route("/v1/voice", voice, name="voice")
     add_prompt_routes(router, services, api.unauthorized)
     evals = add_eval_routes(
-        router, services, runner, TurnGate(limiter), api.unauthorized, api.client_id
+        router,
+        services,
+        runner,
+        TurnGate(limiter),
+        api.unauthorized,
+        api.client_id,
+        make_shared_evals(services.settings, shared),
     )
     return router, ApiRuns(api.turns, evals)

@@ -184,6 +184,13 @@ class SharedTurns:
         """Queue a frame of a turn this replica runs (``None``: the turn ended)."""
         self._outbox.put_nowait((turn_id, frame_id, frame))
 
+    async def running(self, turn_id: str) -> bool:
+        """Whether some replica runs ``turn_id`` now (True when Redis cannot say)."""
+        try:
+            return bool(await self._redis.exists(_key(turn_id)))
+        except RedisError:
+            return True
+
     async def known(self, turn_id: str) -> bool:
         """Whether some replica ran (or runs) ``turn_id`` and its frames are still kept."""
         try:
