@@ -18,7 +18,10 @@ stop() {
 }
 trap stop EXIT INT TERM
 
-redis-server --port 6390 --bind 127.0.0.1 --save "" --appendonly no >"$run/redis.log" 2>&1 &
+# Browsers' notebooks live here too: written to an append-only file so a restart keeps them, and
+# bounded as the SQLite file is (1 GB; the least recently used of the expiring keys go first).
+redis-server --port 6390 --bind 127.0.0.1 --dir "$PWD/$run" --appendonly yes --save "" \
+  --maxmemory 1gb --maxmemory-policy volatile-lru >"$run/redis.log" 2>&1 &
 pids+=($!)
 export PLAYGROUND_REDIS_URL="redis://127.0.0.1:6390/0"
 # Behind nginx the client is the first X-Forwarded-For address (per-client limits, keys).

@@ -96,7 +96,7 @@ def make_services(settings: Settings) -> Services:
     engines = Engines.from_settings(settings, voice_keys)
     server_credentials = Credentials.from_settings(settings)
     discovery = _model_discovery(settings, engines, server_credentials)
-    return Services(
+    services = Services(
         settings=settings,
         prompt_store=PromptStore(
             project_path(settings.playground_prompts_dir),
@@ -117,6 +117,9 @@ def make_services(settings: Settings) -> Services:
         prices=PriceTable.shipped(parse_price_overrides(settings.playground_prices)),
         discovery=discovery,
     )
+    if services.notebooks is not None:
+        services.on_close(services.notebooks.aclose)
+    return services
 
 
 def _model_discovery(
@@ -144,6 +147,8 @@ def _once(check: Callable[[], str | None]) -> Callable[[], str | None]:
 def _notebooks(settings: Settings) -> Notebooks | None:
     if not settings.playground_notebook_db.strip():
         return None
+    if settings.playground_redis_url:
+        return _notebooks_in_redis(settings, settings.playground_redis_url)
     path = project_path(settings.playground_notebook_db)
     try:
         store = NotebookStore(
@@ -153,8 +158,30 @@ def _notebooks(settings: Settings) -> Notebooks | None:
             max_total_bytes=settings.playground_notebook_max_total_bytes,
             expire_after_s=settings.playground_notebook_expire_days * 86_400,
         )
-        return Notebooks(store)  # with its kept prompt versions, in the same file
+        return Notebooks.in_file(store)  # with its kept versions and eval runs, in the same file
     except (OSError, sqlite3.Error) as exc:
         # A read-only disk must not stop the playground: it runs, without a notebook.
         log.warning("notebooks are off: %s cannot be used (%s)", path, exc)
         return None
+
+
+def _notebooks_in_redis(settings: Settings, url: str) -> Notebooks:
+    """Every replica's browsers' notebooks, kept versions and eval runs, in Redis."""
+    from redis.asyncio import Redis
+
+    from playground.state.redis_browsers import (
+        RedisEvalHistory,
+        RedisKeptPrompts,
+        RedisNotebookStore,
+    )
+
+    client = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
+    expiry = settings.playground_notebook_expire_days * 86_400
+    return Notebooks(
+        RedisNotebookStore(
+            client, max_cells=settings.playground_notebook_max_cells, expire_after_s=expiry
+        ),
+        RedisKeptPrompts(client, expire_after_s=expiry),
+        RedisEvalHistory(client, expire_after_s=expiry),
+        close=client.aclose,
+    )

@@ -102,6 +102,7 @@ def test_the_settings_reach_the_store() -> None:
     )
     assert services.notebooks is not None
     store = services.notebooks.store
+    assert isinstance(store, NotebookStore)  # no Redis: the SQLite file
     assert (store.max_owners, store.max_total_bytes) == (7, 50_000_000)
     assert store.expire_after_s == 2 * DAY
 

@@ -92,7 +92,8 @@ def test_an_eval_is_read_compared_and_cancelled_through_another_replica(
             assert names == ["eval-start", "case-result", "eval-end", "end"]
 
             def stopped() -> bool:
-                return client.get(f"{other}/v1/evals/{eval_id}").json()["status"] == "stopped"
+                status = client.get(f"{other}/v1/evals/{eval_id}").json()["status"]
+                return bool(status == "stopped")
 
             assert wait_until(stopped, 10)
             done = client.post(f"{other}/v1/evals/{eval_id}/cancel").json()

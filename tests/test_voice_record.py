@@ -53,7 +53,7 @@ TIMING = VoiceTiming(
 
 @pytest.fixture
 def notebooks(tmp_path: Path) -> Notebooks:
-    return Notebooks(NotebookStore(tmp_path / "nb.sqlite3"))
+    return Notebooks.in_file(NotebookStore(tmp_path / "nb.sqlite3"))
 
 
 def _session_that_ran(turn_id: str = TURN) -> SessionState:

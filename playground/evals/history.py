@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import sqlite3
@@ -20,13 +19,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from playground.errors import ConfigError
 from playground.evals.record import EvalRecord, record_from_json, record_json
-from playground.notebook.store import validate_owner_id
+from playground.notebook.store import owner_key
 
-__all__ = ["EvalHistory"]
+__all__ = ["EvalHistory", "EvalHistoryStorage", "read_set", "record_text", "set_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +51,49 @@ DEFAULT_EXPIRE_AFTER_S: Final = 30 * 86_400.0
 MAX_SET_BYTES: Final = 1_000_000  # a test set's table as typed (200 cases is far below)
 
 
-def _owner_key(owner_id: str) -> str:
-    return hashlib.sha256(validate_owner_id(owner_id).encode("ascii")).hexdigest()
+class EvalHistoryStorage(Protocol):
+    """Where a browser's eval runs and test set are: the notebook's SQLite file
+    (``EvalHistory``), or Redis beside the notebooks (``state.redis_browsers``)."""
+
+    async def aadd(self, owner_id: str, record: EvalRecord) -> None: ...
+
+    async def aruns(self, owner_id: str) -> list[EvalRecord]: ...
+
+    async def asave_set(self, owner_id: str, rows: list[list[str]]) -> None: ...
+
+    async def aload_set(self, owner_id: str) -> list[list[str]] | None: ...
+
+
+def record_text(record: EvalRecord, max_record_bytes: int) -> str:
+    """The record as kept; ``ConfigError`` when it is too big to keep."""
+    text = record_json(record)
+    size = len(text.encode())
+    if size > max_record_bytes:
+        raise ConfigError(
+            f"the run's results are {size:,} bytes; at most {max_record_bytes:,} are kept",
+            field="eval",
+        )
+    return text
+
+
+def set_text(rows: list[list[str]]) -> str:
+    """A test set's rows as kept (bad cells included: the user is still editing);
+    ``ConfigError`` when they are too big to keep."""
+    text = json.dumps(rows, ensure_ascii=False)
+    if len(text.encode()) > MAX_SET_BYTES:
+        raise ConfigError("the test set is too big to keep in this browser", field="cases")
+    return text
+
+
+def read_set(text: str) -> list[list[str]] | None:
+    """A kept test set's rows; None when they do not read."""
+    try:
+        rows = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        return None
+    return [[str(cell) for cell in r] for r in rows]
 
 
 class EvalHistory:
@@ -93,13 +133,7 @@ class EvalHistory:
     # -- runs --------------------------------------------------------------------------------
     def add(self, owner_id: str, record: EvalRecord) -> None:
         """Keep ``record`` for the owner; ``ConfigError`` when it is too big to keep."""
-        key, text = _owner_key(owner_id), record_json(record)
-        size = len(text.encode())
-        if size > self.max_record_bytes:
-            raise ConfigError(
-                f"the run's results are {size:,} bytes; at most {self.max_record_bytes:,} are kept",
-                field="eval",
-            )
+        key, text = owner_key(owner_id), record_text(record, self.max_record_bytes)
         with self._lock, self._connect() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO eval_runs VALUES (?, ?, ?, ?)",
@@ -109,7 +143,7 @@ class EvalHistory:
 
     def runs(self, owner_id: str) -> list[EvalRecord]:
         """The owner's kept runs, newest first."""
-        key = _owner_key(owner_id)
+        key = owner_key(owner_id)
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT record FROM eval_runs WHERE owner_hash = ? "
@@ -147,9 +181,7 @@ class EvalHistory:
     # -- the test set ------------------------------------------------------------------------
     def save_set(self, owner_id: str, rows: list[list[str]]) -> None:
         """Keep the table's rows as typed (bad cells included: the user is still editing)."""
-        key, text = _owner_key(owner_id), json.dumps(rows, ensure_ascii=False)
-        if len(text.encode()) > MAX_SET_BYTES:
-            raise ConfigError("the test set is too big to keep in this browser", field="cases")
+        key, text = owner_key(owner_id), set_text(rows)
         now = time.time()
         with self._lock, self._connect() as conn:
             conn.execute("INSERT OR REPLACE INTO eval_sets VALUES (?, ?, ?)", (key, text, now))
@@ -157,15 +189,10 @@ class EvalHistory:
 
     def load_set(self, owner_id: str) -> list[list[str]] | None:
         """The rows last kept for the owner; None when there are none (or they do not read)."""
-        key = _owner_key(owner_id)
+        key = owner_key(owner_id)
         with self._connect() as conn:
             row = conn.execute("SELECT rows FROM eval_sets WHERE owner_hash = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        rows = json.loads(row[0])
-        if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-            return None
-        return [[str(cell) for cell in r] for r in rows]
+        return None if row is None else read_set(row[0])
 
     # -- async -------------------------------------------------------------------------------
     async def aadd(self, owner_id: str, record: EvalRecord) -> None:

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from playground.errors import ConfigError
 from playground.notebook.model import (
@@ -42,7 +42,15 @@ from playground.notebook.model import (
     notebook_to_json,
 )
 
-__all__ = ["NotebookStore", "new_owner_id", "validate_owner_id"]
+__all__ = [
+    "NotebookStorage",
+    "NotebookStore",
+    "bounded_notebook",
+    "new_owner_id",
+    "owner_key",
+    "stored_notebook",
+    "validate_owner_id",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +95,25 @@ def validate_owner_id(owner_id: object) -> str:
     return owner_id
 
 
-def _owner_key(owner_id: str) -> str:
+def owner_key(owner_id: str) -> str:
+    """What is stored for an owner id: its SHA-256, after checking its shape."""
     return hashlib.sha256(validate_owner_id(owner_id).encode("ascii")).hexdigest()
+
+
+class NotebookStorage(Protocol):
+    """Where each browser's notebook is kept: this SQLite file (one machine), or Redis
+    (``state.redis_browsers``, every replica). Reads and writes whole notebooks, bounded by
+    ``max_cells``; an owner not seen for ``expire_after_s`` is forgotten. Failures to reach the
+    storage are ``OSError``s."""
+
+    max_cells: int
+    expire_after_s: float
+
+    async def aload(self, owner_id: str) -> Notebook: ...
+
+    async def asave(self, owner_id: str, nb: Notebook) -> Notebook: ...
+
+    async def adelete(self, owner_id: str) -> None: ...
 
 
 class NotebookStore:
@@ -140,7 +165,7 @@ class NotebookStore:
     # -- sync API ------------------------------------------------------------------------------
     def load(self, owner_id: str) -> Notebook:
         """The owner's notebook; an empty one if they have none (or it can no longer be read)."""
-        key = _owner_key(owner_id)
+        key = owner_key(owner_id)
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT notebook FROM notebooks WHERE owner_hash = ?", (key,)
@@ -148,21 +173,12 @@ class NotebookStore:
         if row is None:
             return Notebook()
         self._touch(key)
-        try:
-            return notebook_from_json(
-                row[0],
-                max_bytes=max(self.max_bytes, len(row[0].encode())),
-                max_cells=max(self.max_cells, MAX_CELLS),
-            )
-        except ConfigError as exc:
-            # Written by an incompatible version: start afresh rather than break the page.
-            logger.warning("a stored notebook could not be read and was ignored: %s", exc.message)
-            return Notebook()
+        return stored_notebook(row[0], self.max_cells)
 
     def save(self, owner_id: str, nb: Notebook) -> Notebook:
         """Store ``nb`` for the owner, within the bounds; returns the notebook as stored."""
-        key = _owner_key(owner_id)
-        bounded, text = self._bounded(nb)
+        key = owner_key(owner_id)
+        bounded, text = bounded_notebook(nb, self.max_cells, self.max_bytes)
         with self._lock, self._connect() as conn:
             conn.execute(
                 "INSERT INTO notebooks (owner_hash, notebook, bytes, updated_at) "
@@ -176,7 +192,7 @@ class NotebookStore:
 
     def delete(self, owner_id: str) -> None:
         """Forget the owner's notebook (nothing happens if there is none)."""
-        key = _owner_key(owner_id)
+        key = owner_key(owner_id)
         with self._lock, self._connect() as conn:
             conn.execute("DELETE FROM notebooks WHERE owner_hash = ?", (key,))
 
@@ -232,26 +248,41 @@ class NotebookStore:
                 over,
             )
 
-    def _bounded(self, nb: Notebook) -> tuple[Notebook, str]:
-        """Drop the oldest cells until both bounds hold; a lone oversized cell loses its audio,
-        then goes too."""
-        nb = nb.trimmed(self.max_cells)
+
+def stored_notebook(text: str, max_cells: int) -> Notebook:
+    """A notebook as stored; an empty one when it no longer reads (another version wrote it)."""
+    try:
+        return notebook_from_json(
+            text,
+            max_bytes=max(MAX_NOTEBOOK_BYTES, len(text.encode())),
+            max_cells=max(max_cells, MAX_CELLS),
+        )
+    except ConfigError as exc:
+        # Written by an incompatible version: start afresh rather than break the page.
+        logger.warning("a stored notebook could not be read and was ignored: %s", exc.message)
+        return Notebook()
+
+
+def bounded_notebook(nb: Notebook, max_cells: int, max_bytes: int) -> tuple[Notebook, str]:
+    """``nb`` within the bounds, and its JSON: the oldest cells dropped until both hold; a lone
+    oversized cell loses its audio, then goes too."""
+    nb = nb.trimmed(max_cells)
+    text = notebook_to_json(nb, include_audio=True)
+    size = len(text.encode())
+    if size > max_bytes and len(nb.cells) > 1:
+        # Measure each cell once and cut at the right place, instead of re-serialising the
+        # whole notebook per dropped cell.
+        sizes = [len(cell_json(c).encode()) + 1 for c in nb.cells]
+        keep = len(sizes)
+        while keep > 1 and size > max_bytes:
+            size -= sizes[len(sizes) - keep]
+            keep -= 1
+        nb = nb.trimmed(keep)
         text = notebook_to_json(nb, include_audio=True)
-        size = len(text.encode())
-        if size > self.max_bytes and len(nb.cells) > 1:
-            # Measure each cell once and cut at the right place, instead of re-serialising the
-            # whole notebook per dropped cell.
-            sizes = [len(cell_json(c).encode()) + 1 for c in nb.cells]
-            keep = len(sizes)
-            while keep > 1 and size > self.max_bytes:
-                size -= sizes[len(sizes) - keep]
-                keep -= 1
-            nb = nb.trimmed(keep)
-            text = notebook_to_json(nb, include_audio=True)
-        while len(text.encode()) > self.max_bytes and nb.cells:
-            if len(nb.cells) == 1 and nb.cells[0].has_audio_data:
-                nb = nb.without_audio_data()
-            else:
-                nb = nb.trimmed(len(nb.cells) - 1)
-            text = notebook_to_json(nb, include_audio=True)
-        return nb, text
+    while len(text.encode()) > max_bytes and nb.cells:
+        if len(nb.cells) == 1 and nb.cells[0].has_audio_data:
+            nb = nb.without_audio_data()
+        else:
+            nb = nb.trimmed(len(nb.cells) - 1)
+        text = notebook_to_json(nb, include_audio=True)
+    return nb, text

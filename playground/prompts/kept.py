@@ -23,12 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from playground.errors import ConfigError
-from playground.notebook.store import validate_owner_id
+from playground.notebook.store import owner_key
 
-__all__ = ["KeptPrompts", "KeptVersion"]
+__all__ = ["KeptPrompts", "KeptStorage", "KeptVersion", "check_kept_size", "kept_at"]
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS kept_prompts (
@@ -78,8 +78,27 @@ class KeptVersion:
         return f"{self.prompt_id}-kept-{self.number}.yaml"
 
 
-def _owner_key(owner_id: str) -> str:
-    return hashlib.sha256(validate_owner_id(owner_id).encode("ascii")).hexdigest()
+def check_kept_size(text: str, max_text_bytes: int) -> None:
+    """``ConfigError`` when ``text`` is too big to keep."""
+    size = len(text.encode())
+    if size > max_text_bytes:
+        raise ConfigError(
+            f"the prompt is {size:,} bytes; at most {max_text_bytes:,} can be kept",
+            field="prompt_draft",
+        )
+
+
+class KeptStorage(Protocol):
+    """Where a browser's kept versions are: the notebook's SQLite file (``KeptPrompts``), or
+    Redis beside the notebooks (``state.redis_browsers``)."""
+
+    async def akeep(
+        self, owner_id: str, prompt_id: str, text: str, *, based_on: str, note: str
+    ) -> KeptVersion: ...
+
+    async def aversions(self, owner_id: str) -> list[KeptVersion]: ...
+
+    async def aversion(self, owner_id: str, picked: str) -> KeptVersion: ...
 
 
 class KeptPrompts:
@@ -124,13 +143,8 @@ class KeptPrompts:
         """Keep ``text`` (already validated by the caller) as the owner's next version of
         ``prompt_id``. The number is claimed inside one write transaction, so two tabs keeping
         at once get distinct numbers."""
-        key = _owner_key(owner_id)
-        size = len(text.encode())
-        if size > self.max_text_bytes:
-            raise ConfigError(
-                f"the prompt is {size:,} bytes; at most {self.max_text_bytes:,} can be kept",
-                field="prompt_draft",
-            )
+        key = owner_key(owner_id)
+        check_kept_size(text, self.max_text_bytes)
         now = time.time()
         with self._lock, self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -150,18 +164,18 @@ class KeptPrompts:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        return KeptVersion(prompt_id, number, based_on, note, text, _when(now))
+        return KeptVersion(prompt_id, number, based_on, note, text, kept_at(now))
 
     def versions(self, owner_id: str) -> list[KeptVersion]:
         """The owner's kept versions, newest first."""
-        key = _owner_key(owner_id)
+        key = owner_key(owner_id)
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT prompt_id, number, based_on, note, text, created_at FROM kept_prompts "
                 "WHERE owner_hash = ? ORDER BY created_at DESC, number DESC",
                 (key,),
             ).fetchall()
-        return [KeptVersion(p, n, b, note, t, _when(c)) for p, n, b, note, t, c in rows]
+        return [KeptVersion(p, n, b, note, t, kept_at(c)) for p, n, b, note, t, c in rows]
 
     def version(self, owner_id: str, picked: str) -> KeptVersion:
         """The owner's kept version named ``<prompt id>:<number>``; ``ConfigError`` if none."""
@@ -206,5 +220,6 @@ class KeptPrompts:
         return await asyncio.to_thread(self.version, owner_id, picked)
 
 
-def _when(epoch: float) -> datetime:
+def kept_at(epoch: float) -> datetime:
+    """When a version was kept, to the second, from its epoch seconds."""
     return datetime.fromtimestamp(int(epoch), UTC)

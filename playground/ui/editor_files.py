@@ -16,7 +16,7 @@ import yaml
 from gradio.blocks import Block
 
 from playground.errors import ConfigError
-from playground.prompts.kept import KeptPrompts, KeptVersion
+from playground.prompts.kept import KeptStorage, KeptVersion
 from playground.prompts.library import prompt_yaml
 from playground.prompts.store import parse_document
 from playground.prompts.workbench import editor_text, parse_editor
@@ -39,7 +39,7 @@ class EditorFiles:
         self.editor = editor
 
     @property
-    def kept(self) -> KeptPrompts | None:
+    def kept(self) -> KeptStorage | None:
         return self.editor.kept
 
     def render(self) -> None:

@@ -19,7 +19,7 @@ from playground.agent.tools import TOOLS
 from playground.errors import ConfigError
 from playground.notebook.access import Notebooks
 from playground.notebook.prompt_history import runs_by_version
-from playground.prompts.kept import KeptPrompts
+from playground.prompts.kept import KeptStorage
 from playground.prompts.library import PromptFile
 from playground.prompts.store import PromptStore, parse_document
 from playground.prompts.workbench import EditorDraft, editor_text, parse_editor
@@ -60,7 +60,7 @@ class EditorTab:
         # browser instead (beside its notebook); without a notebook file, saving is off.
         # The local model's tokenizer counts the system text exactly (estimated without it).
         self.tokens = SystemTokenCounter(find_local_model())
-        self.kept: KeptPrompts | None = None
+        self.kept: KeptStorage | None = None
         if store.read_only_reason is not None and notebooks is not None:
             self.kept = notebooks.kept
 

@@ -30,7 +30,6 @@ from playground.evals.files import (
     results_csv,
 )
 from playground.evals.files import write_promptfoo as promptfoo_text
-from playground.evals.history import EvalHistory
 from playground.evals.record import (
     EvalRecord,
     prompt_sha256,
@@ -170,13 +169,9 @@ class EvalsTab:
         self.runner, self.settings, self.gate, self.arena = runner, settings, gate, arena
         self.saved_sets = SavedSetsRow(prompt_store)
         self.export_dir = export_dir  # made on first use: most pages never export
-        store = arena.notebooks.store if arena.notebooks is not None else None
-        # Beside each browser's notebook (its file, its owner ids, its expiry); none without.
-        self.history = (
-            EvalHistory(store.path, expire_after_s=store.expire_after_s)
-            if store is not None
-            else None
-        )
+        # Beside each browser's notebook (its owner ids, its expiry); none without.
+        notebooks = arena.notebooks
+        self.history = notebooks.history if notebooks is not None else None
 
     def render(self) -> None:
         gr.Markdown(INTRO, elem_id="sp-eval-intro")

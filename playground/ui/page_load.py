@@ -82,7 +82,7 @@ class PageLoad:
         owner = owner_of(stored) or new_owner_id()
         state.owner = nbs.owner = nbs.rerun.owner = owner
         plan = self.live_turns.recover(owner, chat_cell_of(stored))
-        nb = await notebooks.load(owner) if notebooks is not None else Notebook()
+        nb = await notebooks.shown(owner) if notebooks is not None else Notebook()
         if plan.restore_chat and (history := conversation_of(nb, plan.chat_cell)) is not None:
             state.restore(history, turns_of(nb, history))
         shown = _Shown(
@@ -101,7 +101,7 @@ class PageLoad:
         chat = chat_done.id if chat_done is not None else plan.chat_cell
         shown.browser = {"owner": owner, "chat": chat}
         if notebooks is not None:
-            nb = await notebooks.load(owner)  # with both runs in it, whichever came last
+            nb = await notebooks.shown(owner)  # with both runs in it, whichever came last
             shown.cells, shown.live = self._cells(nb, nbs), ""
         yield shown.ordered(with_nb)
 
