@@ -3,7 +3,7 @@
 With no name every benchmark runs, each in its own subprocess (so one's threads, models and
 servers cannot skew the next) under a time limit; named ones run in this process. Benchmarks:
 api, concurrency, long, disconnect, local, startup, voice, voice_loop, ui, ui_page, arena_page,
-player, voice_page, mic_transport, scale.
+player, voice_page, mic_transport, scale, turn_cpu.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ BENCHMARKS = (
     "voice_page",
     "mic_transport",
     "scale",
+    "turn_cpu",
 )
 TIME_LIMIT_S = 170.0
 

@@ -44,7 +44,7 @@ COUNTS, ROUNDS, UPSTREAM_MS, TARGET_MS = (100, 200), 3, 300.0, 100.0
 REPLY = Reply(chunks=[f" word{i}" for i in range(20)], delay=0.02, first_delay=UPSTREAM_MS / 1000)
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_s(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and its children (the workers of a master)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -99,11 +99,11 @@ async def _round(url: str, count: int) -> list[float]:
 
 def _measure(url: str, pid: int, count: int) -> tuple[list[float], float]:
     asyncio.run(_round(url, min(count, 20)))  # warm up: first calls, connection pools
-    before = _cpu_s(pid)
+    before = cpu_s(pid)
     firsts: list[float] = []
     for _ in range(ROUNDS):
         firsts += asyncio.run(_round(url, count))
-    return firsts, (_cpu_s(pid) - before) / (ROUNDS * count)
+    return firsts, (cpu_s(pid) - before) / (ROUNDS * count)
 
 
 def run() -> list[Row]:
