@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 from playwright.sync_api import Browser, Page
+from redis import Redis
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.page_support import PAGE_LOAD_MS, chromium
+from tests.redis_support import RedisServer
 from tests.support import live_server, make_test_services
 
 pytestmark = [
@@ -475,3 +477,38 @@ def test_the_form_edits_each_field_and_the_yaml_follows_and_back(
     )
     assert "Answer in French." not in code_text(page, "sp-field-system")
     page.close()
+
+
+def test_a_read_only_server_with_redis_keeps_versions_there_and_says_when_it_cannot(
+    browser: Browser, fake: FakeOpenAI, redis_server: RedisServer
+) -> None:
+    services = make_test_services(
+        openai_api_key="test-key",
+        openai_base_url=fake.base_url,
+        playground_prompts_writable=False,
+        playground_redis_url=redis_server.url,
+    )
+    with live_server(build_app(services, warm_up=False)) as url:
+        page = open_page(browser, url)
+        open_editor(page)
+        append_to_line(page, "put the key point first", ADDED)
+        wait_for_text(page, "#sp-editor-status", "Valid draft")
+        page.click("#sp-save-version")
+        wait_for_text(page, "#sp-save-result", "Kept default-prompt-node · kept 1 in this browser")
+        kept = Redis.from_url(redis_server.url).keys("sp:kept:*")
+        assert len(kept) == 1, "the version is kept in Redis"
+
+        # Redis out of reach: the save says so, and the text stays in the editor.
+        redis_server.stop()
+        try:
+            append_to_line(page, "put the key point first", " Twice.")
+            wait_for_text(page, "#sp-editor-status", "Valid draft")
+            page.click("#sp-save-version")
+            wait_for_text(page, "#sp-save-result", "Not saved: where versions are kept")
+            assert "Twice." in page.inner_text("#sp-editor-yaml")
+            # A page opened meanwhile still opens.
+            other = open_page(browser, url)
+            other.close()
+        finally:
+            redis_server.start()
+        page.close()

@@ -42,6 +42,10 @@ from playground.ui.settings_panel import SettingsPanel
 __all__ = ["EditorTab"]
 
 _PRIVATE: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+_NOT_KEPT = (
+    "Not saved: where versions are kept cannot be written just now (the server's disk, or its "
+    "Redis). Your text is still in the editor: try again, or download it."
+)
 
 
 class EditorTab:
@@ -379,6 +383,8 @@ class EditorTab:
             return await self._save(base.id, draft, note, after=base, nbs=nbs)
         except ConfigError as exc:
             return {self.result: saved_html(f"Not saved: {exc.message}", ok=False)}
+        except OSError:  # where the version is kept: a full disk, Redis out of reach
+            return {self.result: saved_html(_NOT_KEPT, ok=False)}
 
     async def on_save_new(
         self,
@@ -402,6 +408,8 @@ class EditorTab:
             return await self._save(new_id, draft, note, after=None, nbs=nbs)
         except ConfigError as exc:
             return {self.result: saved_html(f"Not saved: {exc.message}", ok=False)}
+        except OSError:
+            return {self.result: saved_html(_NOT_KEPT, ok=False)}
 
     async def on_duplicate(
         self,
