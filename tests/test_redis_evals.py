@@ -113,3 +113,41 @@ def test_an_eval_is_read_compared_and_cancelled_through_another_replica(
             assert compared.json()["now_failing"] == [
                 {"case": 0, "configuration": 0, "before": 1.0, "after": 0.0}
             ]
+
+
+def test_a_client_runs_at_most_two_evals_at_once_across_replicas(
+    redis_server: RedisServer,
+) -> None:
+    with FakeOpenAI() as fake:
+        held = threading.Event()
+        fake.replies_for["hold"] = Reply(chunks=["a", "b"], gate=held, gate_after=1)
+        settings = {
+            "openai_api_key": "test-key",
+            "openai_base_url": fake.base_url,
+            "playground_redis_url": redis_server.url,
+        }
+        body = {"cases": [{"message": "hold on"}], "configurations": [MINI]}
+        with (
+            live_server(build_app(make_test_services(**settings), warm_up=False)) as one,
+            live_server(build_app(make_test_services(**settings), warm_up=False)) as two,
+            httpx.Client(timeout=30) as client,
+        ):
+            asked = len(fake.chat_requests)
+            streams = [client.stream("POST", f"{url}/v1/evals", json=body) for url in (one, two)]
+            try:
+                responses = [s.__enter__() for s in streams]
+                assert [r.status_code for r in responses] == [200, 200]
+                assert wait_until(lambda: len(fake.chat_requests) >= asked + 2, 20)
+                for url in (one, two):
+                    third = client.post(f"{url}/v1/evals", json=body)
+                    assert third.status_code == 429, third.text
+                    assert "2 evals of yours are running" in third.json()["error"]["message"]
+            finally:
+                held.set()
+                for response in responses:
+                    response.read()  # to its end: by then the eval has let its place go
+                for stream in streams:
+                    stream.__exit__(None, None, None)
+            # Ended, they no longer count, through either replica.
+            again = client.post(f"{two}/v1/evals", json=body)
+            assert again.status_code == 200, again.text

@@ -15,6 +15,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from playground.api.errors import SSE_RESPONSES, error_response, read_json, validation_error
+from playground.api.limits import make_limiter
 from playground.api.sse import SSE_HEADERS, DisconnectAwareStreamingResponse, sse_frame
 from playground.api.turn_frames import KEEPALIVE
 from playground.errors import ConfigError
@@ -34,7 +36,7 @@ from playground.evals.run import EvalEnded, EvalEvent, EvalRun, EvalStarted
 from playground.prompts.store import InvalidPromptError
 from playground.services import Services
 from playground.state.redis_evals import SharedEval, SharedEvals
-from playground.turn.gate import TurnGate
+from playground.turn.gate import Limiter, TurnGate, TurnRefused
 from playground.turn.runner import TurnRunner
 
 __all__ = ["MAX_RUNNING_EVALS", "EvalStore", "add_eval_routes", "eval_payload", "results_csv"]
@@ -45,6 +47,7 @@ _KEPT_EVALS = 100
 # Each run of an eval passes the client's limits, but an eval waiting on them still holds a task
 # and its request: a client may have this many running at once.
 MAX_RUNNING_EVALS = 2
+_NO_RATE = 1_000_000  # evals a minute: not limited as such (each run is a turn, which is)
 
 
 def eval_payload(event: EvalEvent) -> tuple[str, dict[str, Any]]:
@@ -173,21 +176,27 @@ class _KeptEval:
 class EvalStore:
     """The evals of every caller, the newest ``max_evals`` (running ones are never dropped)."""
 
-    def __init__(self, max_evals: int = _KEPT_EVALS, shared: SharedEvals | None = None) -> None:
+    def __init__(
+        self,
+        running: Limiter,
+        max_evals: int = _KEPT_EVALS,
+        shared: SharedEvals | None = None,
+    ) -> None:
         self._evals: OrderedDict[str, _KeptEval] = OrderedDict()
         self._max = max_evals
+        # How many evals each caller runs at once (across replicas, with Redis).
+        self.running = running
         self.shared = shared  # the evals of every replica, with Redis
 
     def start(self, kept: _KeptEval) -> None:
+        """Run ``kept``, which ``running`` admitted (released when it ends)."""
         self._evals[kept.run.eval_id] = kept
-        kept.task = asyncio.create_task(_record(kept, self.shared))
+        ended = partial(self.running.release, kept.owner)
+        kept.task = asyncio.create_task(_record(kept, self.shared, ended))
         for eval_id in [i for i, e in self._evals.items() if e.done]:
             if len(self._evals) <= self._max:
                 break
             del self._evals[eval_id]
-
-    def running(self, owner: str) -> int:
-        return sum(1 for e in self._evals.values() if e.owner == owner and not e.done)
 
     def find(self, eval_id: str, owner: str) -> _KeptEval | None:
         kept = self._evals.get(eval_id)
@@ -207,7 +216,7 @@ class EvalStore:
             await self.shared.aclose()
 
 
-async def _record(kept: _KeptEval, shared: SharedEvals | None) -> None:
+async def _record(kept: _KeptEval, shared: SharedEvals | None, ended: Callable[[], None]) -> None:
     run = kept.run
     published = (
         await shared.started(run.eval_id, kept.owner, run.stop, kept.snapshot)
@@ -226,8 +235,15 @@ async def _record(kept: _KeptEval, shared: SharedEvals | None) -> None:
     finally:
         kept.add("end", {})
         kept.finish()
+        ended()
         if published is not None:
             await published.close()
+
+
+def _too_many(message: str, retry_after: int = 5) -> JSONResponse:
+    response = error_response(429, "rate_limited", message)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 class _EvalRoutes:
@@ -245,7 +261,10 @@ class _EvalRoutes:
         self.gate = gate
         self.unauthorized = unauthorized
         self.client_of = client_of
-        self.store = EvalStore(shared=shared)
+        running = make_limiter(
+            services.settings, "evals", per_minute=_NO_RATE, max_concurrent=MAX_RUNNING_EVALS
+        )
+        self.store = EvalStore(running, shared=shared)
 
     async def start(self, request: Request) -> Any:
         if (denied := self.unauthorized(request)) is not None:
@@ -271,14 +290,14 @@ class _EvalRoutes:
             return error_response(422, "invalid_prompt", exc.message, exc.field)
         except ConfigError as exc:
             return error_response(422, "invalid_request", exc.message, exc.field)
-        if self.store.running(client) >= MAX_RUNNING_EVALS:
-            response = error_response(
-                429,
-                "rate_limited",
-                f"{MAX_RUNNING_EVALS} evals of yours are running; wait for one to end or cancel it",
+        try:
+            busy = self.store.running.admit(client) is not None
+        except TurnRefused as exc:  # the shared count cannot be reached
+            return _too_many(exc.message, exc.retry_after)
+        if busy:
+            return _too_many(
+                f"{MAX_RUNNING_EVALS} evals of yours are running; wait for one to end or cancel it"
             )
-            response.headers["Retry-After"] = "5"
-            return response
         kept = _KeptEval(run=run, owner=client)
         self.store.start(kept)
         return DisconnectAwareStreamingResponse(

@@ -78,11 +78,18 @@ class ClientLimiter:
                 del self._requests[client]
 
 
-def make_limiter(settings: Settings, namespace: str = "turns") -> Limiter:
-    """The limits ``settings`` ask for: in Redis when ``playground_redis_url`` is set (shared by
-    every process using it; ``namespace`` keeps apart what is counted), else in this process."""
-    per_minute = settings.playground_rate_limit_per_minute
-    max_concurrent = settings.playground_max_concurrent_turns
+def make_limiter(
+    settings: Settings,
+    namespace: str = "turns",
+    *,
+    per_minute: int | None = None,
+    max_concurrent: int | None = None,
+) -> Limiter:
+    """The limits ``settings`` ask for (or ``per_minute`` and ``max_concurrent``, for what is
+    not a turn): in Redis when ``playground_redis_url`` is set (shared by every process using
+    it; ``namespace`` keeps apart what is counted), else in this process."""
+    per_minute = per_minute or settings.playground_rate_limit_per_minute
+    max_concurrent = max_concurrent or settings.playground_max_concurrent_turns
     url = settings.playground_redis_url
     if not url:
         return ClientLimiter(per_minute=per_minute, max_concurrent=max_concurrent)
