@@ -272,6 +272,50 @@ def test_the_spoken_turns_waterfall_is_kept_in_its_notebook_cell(spoken: VoicePa
     page.get_by_role("tab", name="Chat").click()
 
 
+# The page's player holds every audio feed until the turn's text has ended (as a loaded machine
+# can deliver them): a spoken turn whose voice comes after its text.
+_AUDIO_AFTER_TEXT = """
+const hold = setInterval(() => {
+  if (!window.spAudio) return;
+  clearInterval(hold);
+  const feed = window.spAudio.feed;
+  window.spAudio.feed = (value) => {
+    const later = () => document.querySelector('#sp-summary .sp-stats[data-ended]')
+      ? feed(value) : setTimeout(later, 20);
+    setTimeout(later, 300);
+  };
+}, 5);
+"""
+
+
+def test_a_turn_whose_voice_comes_after_its_text_gets_its_whole_waterfall(
+    playwright: Playwright, base_url: str, wavs: dict[str, str], fake: FakeOpenAI
+) -> None:
+    fake.enqueue(Reply(chunks=["It is sunny ", "in Paris today. ", "Take ", "sunglasses."]))
+    with chromium(playwright, wavs["one"]) as browser:
+        voice = open_page(browser, base_url)
+        page = voice.page
+        page.evaluate(_AUDIO_AFTER_TEXT)
+        page.click("#sp-mic")
+        voice.wait_for(
+            "() => window.spVoice.waterfalls().some((w) =>"
+            " w.stages.some((s) => s.stage === 'playback'))",
+            45_000,
+            "the spoken turn's answer playing",
+        )
+        (waterfall,) = page.evaluate("window.spVoice.waterfalls()")
+        assert [s["stage"] for s in waterfall["stages"]] == STAGES
+        # Its cell first got the waterfall to the first token (the turn had ended without
+        # audio), then the whole one at playback.
+        page.get_by_role("tab", name="Notebook").click()
+        voice.wait_for(
+            "() => document.querySelectorAll('#sp-nb-cells .sp-nb-wf [data-stage]').length === "
+            f"{len(STAGES)}",
+            15_000,
+            "the whole waterfall in the notebook cell",
+        )
+
+
 def test_the_microphone_cancels_echo_and_offers_only_usable_engines(spoken: VoicePage) -> None:
     page = spoken.page
     settings = page.evaluate("window.spVoice.track().getSettings()")

@@ -575,9 +575,14 @@ registerProcessor("sp-mic-frames", SpMicFrames);`;
     const detail = event.detail;
     const fresh = !seenTurns.has(detail.turn);
     seenTurns.add(detail.turn);
-    // The first audio of a turn that started after the latest voice Send is that turn's.
+    // The first audio of a turn that started after the latest voice Send is that turn's
+    // (also when the turn's text ended first, under load, and its waterfall was reported to
+    // its first token: the audio's stages are added, and it is reported again at playback).
     const wf = waterfalls[waterfalls.length - 1];
-    if (wf && fresh && !wf.turn && detail.received > wf.sentAt) wf.onFeed(detail);
+    const ours = !wf || !wf.turn || wf.turn === detail.turn;
+    if (wf && fresh && ours && wf.at.first_sentence == null && detail.received > wf.sentAt) {
+      wf.onFeed(detail);
+    }
   });
   window.addEventListener("sp-audio-started", (event) => {
     const wf = waterfalls[waterfalls.length - 1];
