@@ -65,6 +65,23 @@ async def test_a_notebook_written_through_one_replica_is_read_through_another(
     await two.aclose()
 
 
+async def test_two_replicas_changing_one_notebook_at_once_lose_neither_change(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    one = notebooks_of(replica(redis_server, tmp_path / "a"))
+    two = notebooks_of(replica(redis_server, tmp_path / "b"))
+    owner = new_owner_id()
+    cells = make_notebook(24).cells
+    # Each replica holds its own lock only: what keeps both changes is Redis's transaction.
+    await asyncio.gather(
+        *((one if i % 2 else two).append(owner, cell) for i, cell in enumerate(cells))
+    )
+    kept = await one.load(owner)
+    assert sorted(c.id for c in kept.cells) == sorted(c.id for c in cells)
+    await one.aclose()
+    await two.aclose()
+
+
 async def test_kept_versions_eval_runs_and_the_test_set_follow_the_browser(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:

@@ -3,8 +3,8 @@
 ``NotebookStore`` reads and writes whole notebooks; two events of one browser (a turn finishing
 while the user deletes a cell, say) would lose one change without a lock around each
 read-modify-write. Locks are striped by owner so memory stays bounded however many browsers
-come and go, and the store's blocking SQLite calls run in worker threads. (The lock is this
-process's: with Redis, one browser's events reach one page replica — sticky sessions.)
+come and go, and the store's blocking SQLite calls run in worker threads. The lock is this
+process's; in Redis the store's own update is atomic across replicas too (``aupdate``).
 """
 
 from __future__ import annotations
@@ -82,8 +82,7 @@ class Notebooks:
         """Apply ``change`` to the stored notebook and store the result; returns what was kept
         (``change`` may raise ``ConfigError``, which leaves the notebook as it was)."""
         async with self._lock(owner):
-            current = await self.store.aload(owner)
-            return await self.store.asave(owner, change(current))
+            return await self.store.aupdate(owner, change)
 
     async def append(self, owner: str, cell: RunCell) -> Notebook:
         return await self.update(

@@ -28,7 +28,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -114,6 +114,11 @@ class NotebookStorage(Protocol):
     async def asave(self, owner_id: str, nb: Notebook) -> Notebook: ...
 
     async def adelete(self, owner_id: str) -> None: ...
+
+    async def aupdate(self, owner_id: str, change: Callable[[Notebook], Notebook]) -> Notebook:
+        """Store ``change`` of the stored notebook; returns what was kept (``change`` may raise
+        ``ConfigError``, which leaves the notebook as it was)."""
+        ...
 
 
 class NotebookStore:
@@ -205,6 +210,10 @@ class NotebookStore:
 
     async def adelete(self, owner_id: str) -> None:
         await asyncio.to_thread(self.delete, owner_id)
+
+    async def aupdate(self, owner_id: str, change: Callable[[Notebook], Notebook]) -> Notebook:
+        # One process per file: its callers hold a lock per owner around this (``Notebooks``).
+        return await self.asave(owner_id, change(await self.aload(owner_id)))
 
     def owners(self) -> int:
         """How many owners have a notebook here (for tests and health, never their ids)."""

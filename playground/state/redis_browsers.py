@@ -17,11 +17,11 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from playground.errors import ConfigError
 from playground.evals.history import (
@@ -82,9 +82,10 @@ class RedisNotebookStore:
                 pipe.get(key)
                 pipe.expire(key, round(self.expire_after_s))  # seen
                 text, _ = await pipe.execute()
-        if text is None:
-            return Notebook()
-        return stored_notebook(cast(bytes, text).decode(), self.max_cells)
+        return self._notebook_of(cast(bytes | None, text))
+
+    def _notebook_of(self, text: bytes | None) -> Notebook:
+        return Notebook() if text is None else stored_notebook(text.decode(), self.max_cells)
 
     async def asave(self, owner_id: str, nb: Notebook) -> Notebook:
         bounded, text = bounded_notebook(nb, self.max_cells, self.max_bytes)
@@ -95,6 +96,24 @@ class RedisNotebookStore:
     async def adelete(self, owner_id: str) -> None:
         with _reaching_redis():
             await self._redis.delete(self._key(owner_id))
+
+    async def aupdate(self, owner_id: str, change: Callable[[Notebook], Notebook]) -> Notebook:
+        """Read, change and write in one optimistic transaction (WATCH): a write another
+        replica made meanwhile makes it start again from that, so neither change is lost."""
+        key = self._key(owner_id)
+        with _reaching_redis():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(key)
+                        nb = self._notebook_of(cast(bytes | None, await pipe.get(key)))
+                        bounded, out = bounded_notebook(change(nb), self.max_cells, self.max_bytes)
+                        pipe.multi()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+                        pipe.set(key, out, ex=round(self.expire_after_s))
+                        await pipe.execute()
+                        return bounded
+                    except WatchError:
+                        continue
 
 
 class RedisKeptPrompts:
