@@ -503,10 +503,15 @@ def test_a_json_answer_fills_the_structured_panel_and_ends_valid(
         '"topics": ["mathematics"',
         ', "engines"]}',
     ]
-    # Slow enough that the pending state stays on screen for seconds even on busy cores.
-    fake.enqueue(Reply(chunks=chunks, delay=0.6))
+    # Held after two chunks until the pending state has been seen: it is on screen while the
+    # answer streams, however busy the cores (a pace alone was once not enough under a burner).
+    held = threading.Event()
+    fake.enqueue(Reply(chunks=chunks, gate=held, gate_after=2))
     session.send("Ada Lovelace <ada@example.com> on engines and mathematics")
-    session.wait_for_text("#sp-structured-status", "Pending")  # checked while it streams
+    try:
+        session.wait_for_text("#sp-structured-status", "Pending")  # checked while it streams
+    finally:
+        held.set()
     session.wait_for_text("#sp-structured-status", "Valid: the complete answer", timeout=15_000)
     panel = page.inner_text("#sp-structured-json")
     assert "Ada Lovelace" in panel and "engines" in panel
