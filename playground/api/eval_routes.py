@@ -93,6 +93,7 @@ class _KeptEval:
     frames: list[bytes] = field(default_factory=list)
     payloads: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     done: bool = False
+    ending: bool = False  # its last events are in: its end is being written
     task: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _grace: asyncio.TimerHandle | None = None
@@ -154,7 +155,8 @@ class _KeptEval:
         """What ``GET /v1/evals/{id}`` answers: the request's shape, the status, the results."""
         results = [data for name, data in self.payloads if name == "case-result"]
         ended = next((data for name, data in self.payloads if name == "eval-end"), None)
-        status = "running" if not self.done else ("stopped" if self.run.stopped else "finished")
+        over = self.done or self.ending
+        status = "running" if not over else ("stopped" if self.run.stopped else "finished")
         request = self.run.request
         return {
             "eval_id": self.run.eval_id,
@@ -233,11 +235,16 @@ async def _record(kept: _KeptEval, shared: SharedEvals | None, ended: Callable[[
         kept.add("error", {"code": "internal", "message": f"{type(exc).__name__}: {exc}"})
         kept.add("eval-end", {"summary": [], "finished": 0, "runs": 0, "stopped": True})
     finally:
-        kept.add("end", {})
-        kept.finish()
-        ended()
-        if published is not None:
-            await published.close()
+        # The other replicas get its last state before its stream's end goes out: a client
+        # that read the end finds the eval ended through any replica.
+        kept.ending = True
+        try:
+            if published is not None:
+                await published.close()
+        finally:
+            kept.add("end", {})
+            kept.finish()
+            ended()
 
 
 def _too_many(message: str, retry_after: int = 5) -> JSONResponse:

@@ -200,9 +200,8 @@ class ChatTab:
                 [notebook.cells],
                 api_visibility="private",
                 show_progress="hidden",
-                # A turn's waterfall can be reported twice in a moment (to its first token when
-                # its text ends, then whole at playback): the second, sent while the first is
-                # still being recorded, runs after it instead of being dropped ("once").
+                # A waterfall reported twice in a moment (partial, then whole at playback):
+                # the second runs after the first instead of being dropped ("once").
                 trigger_mode="always_last",
             )
         self.stop.click(
