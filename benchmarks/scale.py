@@ -62,7 +62,8 @@ def cpu_s(pid: int) -> float:
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, int]]:
+def served_process(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """``args`` serving on a free port until the block ends; its URL and process id."""
     port = free_port()
     process = subprocess.Popen([*args, "--port", str(port)], cwd=REPO, env=env)
     try:
@@ -127,7 +128,7 @@ def run() -> list[Row]:
         results: dict[tuple[str, int], tuple[list[float], float]] = {}
         for name, args in servers.items():
             server_env = {**env, "PLAYGROUND_REDIS_URL": redis_url} if "Redis" in name else env
-            with _process(args, server_env) as (url, pid):
+            with served_process(args, server_env) as (url, pid):
                 for count in COUNTS:
                     results[(name, count)] = _measure(url, pid, count)
     for count in COUNTS:

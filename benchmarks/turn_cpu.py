@@ -30,34 +30,21 @@ import httpx
 
 from benchmarks.common import (
     MODEL,
-    REPO,
     UNLIMITED,
     BenchFakeOpenAI,
     Row,
     api_turn,
-    free_port,
     openai_env,
     print_rows,
-    stop,
-    wait_healthy,
 )
-from benchmarks.scale import cpu_s
+from benchmarks.scale import cpu_s, served_process
 from tests.fakes.openai_server import Reply
 
 CONCURRENT, TURNS, SHORT, LONG = 20, 200, 20, 200
 
 
-@contextmanager
-def _server(kind: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    args = [sys.executable, "-m", "benchmarks.serve", kind, "--port", str(port)]
-    process = subprocess.Popen(args, cwd=REPO, env=env)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(f"{url}/healthz", process)
-        yield url, process.pid
-    finally:
-        stop(process)
+def _serve(kind: str) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.serve", kind]
 
 
 async def _turns(url: str, count: int) -> None:
@@ -135,10 +122,10 @@ def _print_profile(path: Path, top: int = 30) -> None:
 def run(profile: bool = False) -> list[Row]:
     with BenchFakeOpenAI() as fake, tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, **UNLIMITED, **openai_env(fake)}
-        with _server("relay", env) as (url, pid):
+        with served_process(_serve("relay"), env) as (url, pid):
             relay = _measure(fake, url, pid)
         samples = Path(folder) / "profile.txt" if profile else None
-        with _server("playground", env) as (url, pid):
+        with served_process(_serve("playground"), env) as (url, pid):
             ours = _measure(fake, url, pid, samples)
         if samples is not None:
             _print_profile(samples)
