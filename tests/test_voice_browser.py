@@ -142,7 +142,8 @@ class VoicePage:
             ) from None
 
 
-def open_page(browser: Browser, base_url: str) -> VoicePage:
+def open_page(browser: Browser, base_url: str, init_script: str = "") -> VoicePage:
+    """The page, loaded; ``init_script`` runs before the page's own scripts."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(10_000)
@@ -163,6 +164,8 @@ def open_page(browser: Browser, base_url: str) -> VoicePage:
             window.__spoken.push(h ? [...h].map((r) => r.toString()).join(' ') : '');
           })));"""
     )
+    if init_script:
+        page.add_init_script(init_script)
     page.goto(base_url)
     page.wait_for_selector("#sp-mic", timeout=PAGE_LOAD_MS)
     page.wait_for_function(
@@ -514,10 +517,11 @@ def test_the_page_listens_through_deepgram_when_picked(
     playwright: Playwright, fake: FakeOpenAI, tmp_path: Path
 ) -> None:
     # The fake Deepgram hears a scripted word per 100 ms of sound and ends the utterance after
-    # the endpointing silence; Chromium's microphone plays the tone once, then silence.
-    t = np.arange(int(RATE * 0.6)) / RATE
-    tone = (np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes()
-    wav = str(write_wav(tmp_path / "tone.wav", bytes(RATE // 5 * 2) + tone + bytes(RATE * 2)))
+    # the endpointing silence; Chromium's microphone plays the tone once, then silence. The
+    # tone is twice what the script needs: a loaded machine may lose a little of it.
+    wav = str(
+        write_wav(tmp_path / "tone.wav", digital_silence(500) + tone(1000) + digital_silence(2000))
+    )
     fake.enqueue(Reply(chunks=["Soup ", "of the day."]))
     with (
         FakeDeepgram() as deepgram,
@@ -530,12 +534,7 @@ def test_the_page_listens_through_deepgram_when_picked(
         voice = open_page(browser, url)
         voice.page.select_option("#sp-stt", "deepgram")
         voice.page.click("#sp-mic")
-        voice.wait_for(
-            "() => window.spVoice.events().some((e) =>"
-            " e.event === 'transcript' && e.data.utterance_end)",
-            30_000,
-            "Deepgram's final transcript",
-        )
+        assert final_transcript(voice) == "what is on the menu"
         assert wait_until(lambda: asked(fake, "what is on the menu"), 20), "sent as the turn"
         voice.wait_for(
             "() => document.querySelector('#sp-chat').innerText.includes('Soup of the day.')",
@@ -545,3 +544,59 @@ def test_the_page_listens_through_deepgram_when_picked(
         listened = deepgram.listens[-1]
         assert listened.query["model"] == "nova-3" and listened.query["sample_rate"] == "16000"
         assert not voice.errors
+
+
+# The page's audio set-up made slow: its worklet module takes 1.5 s to load.
+SLOW_AUDIO_SET_UP = """
+const addModule = AudioWorklet.prototype.addModule;
+AudioWorklet.prototype.addModule = function (...args) {
+  return new Promise((done) => setTimeout(done, 1500)).then(() => addModule.apply(this, args));
+};"""
+
+
+def test_speech_at_the_click_is_heard_however_slow_the_audio_set_up(
+    playwright: Playwright, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    # The user speaks as they click. The capture graph is ready before the microphone opens, so
+    # a slow set-up costs none of the speech (built after it, the second of speech was lost:
+    # at most a few words were heard, or none).
+    wav = str(
+        write_wav(tmp_path / "tone.wav", digital_silence(200) + tone(1000) + digital_silence(2000))
+    )
+    fake.enqueue(Reply(chunks=["Soup."]))
+    with (
+        FakeDeepgram() as deepgram,
+        serve_page(
+            fake, deepgram_api_key=deepgram.api_key, deepgram_base_url=deepgram.base_url
+        ) as url,
+        chromium(playwright, wav) as browser,
+    ):
+        deepgram.listen_script = ("what is on the menu",)
+        voice = open_page(browser, url, init_script=SLOW_AUDIO_SET_UP)
+        voice.page.select_option("#sp-stt", "deepgram")
+        voice.page.click("#sp-mic")
+        assert final_transcript(voice) == "what is on the menu"
+        assert not voice.errors
+
+
+def tone(ms: int) -> bytes:
+    """A 220 Hz tone: sound the fake Deepgram hears as words (it never recognises it)."""
+    t = np.arange(RATE * ms // 1000) / RATE
+    return bytes((np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes())
+
+
+def digital_silence(ms: int) -> bytes:
+    """Zeros: what the fake Deepgram takes for silence (it ends an utterance on them)."""
+    return bytes(RATE * ms // 1000 * 2)
+
+
+def final_transcript(voice: VoicePage) -> str:
+    """The text of the first utterance's final transcript, once the page has it."""
+    voice.wait_for(
+        "() => window.spVoice.events().some((e) =>"
+        " e.event === 'transcript' && e.data.utterance_end)",
+        30_000,
+        "Deepgram's final transcript",
+    )
+    ends = [e for e in voice.events("transcript") if e.get("utterance_end")]
+    return str(ends[0]["text"])

@@ -145,14 +145,22 @@ registerProcessor("sp-mic-frames", SpMicFrames);`;
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
         throw new Error("this page can use a microphone only over https (or on localhost)");
       }
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true,
-                 channelCount: 1 },
-      });
+      // The capture graph is built before the microphone opens, so the first samples have
+      // somewhere to go: a user who speaks as they click loses nothing to the graph's set-up.
       let ctx;
       try { ctx = new AudioContext({ sampleRate: RATE }); } catch (e) { ctx = new AudioContext(); }
-      const url = URL.createObjectURL(new Blob([WORKLET], { type: "application/javascript" }));
-      try { await ctx.audioWorklet.addModule(url); } finally { URL.revokeObjectURL(url); }
+      let stream;
+      try {
+        const url = URL.createObjectURL(new Blob([WORKLET], { type: "application/javascript" }));
+        try { await ctx.audioWorklet.addModule(url); } finally { URL.revokeObjectURL(url); }
+        stream = await navigator.mediaDevices.getUserMedia({
+          audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true,
+                   channelCount: 1 },
+        });
+      } catch (e) {
+        ctx.close();
+        throw e;
+      }
       const source = ctx.createMediaStreamSource(stream);
       // No outputs: a sink the graph pulls every render quantum, heard by nobody.
       const node = new AudioWorkletNode(ctx, "sp-mic-frames", {
