@@ -513,6 +513,26 @@ def test_the_running_mark_is_hidden_and_names_the_turn() -> None:
 # -- Deepgram from the page ---------------------------------------------------------------------
 
 
+@contextmanager
+def listening_through_deepgram(
+    playwright: Playwright, fake: FakeOpenAI, wav: str, init_script: str = ""
+) -> Iterator[tuple[VoicePage, FakeDeepgram]]:
+    """The page on an app with Deepgram (the fake, which hears "what is on the menu"), its
+    microphone hearing ``wav``, Deepgram picked and the microphone on."""
+    with (
+        FakeDeepgram() as deepgram,
+        serve_page(
+            fake, deepgram_api_key=deepgram.api_key, deepgram_base_url=deepgram.base_url
+        ) as url,
+        chromium(playwright, wav) as browser,
+    ):
+        deepgram.listen_script = ("what is on the menu",)
+        voice = open_page(browser, url, init_script)
+        voice.page.select_option("#sp-stt", "deepgram")
+        voice.page.click("#sp-mic")
+        yield voice, deepgram
+
+
 def test_the_page_listens_through_deepgram_when_picked(
     playwright: Playwright, fake: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -523,17 +543,7 @@ def test_the_page_listens_through_deepgram_when_picked(
         write_wav(tmp_path / "tone.wav", digital_silence(500) + tone(1000) + digital_silence(2000))
     )
     fake.enqueue(Reply(chunks=["Soup ", "of the day."]))
-    with (
-        FakeDeepgram() as deepgram,
-        serve_page(
-            fake, deepgram_api_key=deepgram.api_key, deepgram_base_url=deepgram.base_url
-        ) as url,
-        chromium(playwright, wav) as browser,
-    ):
-        deepgram.listen_script = ("what is on the menu",)
-        voice = open_page(browser, url)
-        voice.page.select_option("#sp-stt", "deepgram")
-        voice.page.click("#sp-mic")
+    with listening_through_deepgram(playwright, fake, wav) as (voice, deepgram):
         assert final_transcript(voice) == "what is on the menu"
         assert wait_until(lambda: asked(fake, "what is on the menu"), 20), "sent as the turn"
         voice.wait_for(
@@ -564,17 +574,7 @@ def test_speech_at_the_click_is_heard_however_slow_the_audio_set_up(
         write_wav(tmp_path / "tone.wav", digital_silence(200) + tone(1000) + digital_silence(2000))
     )
     fake.enqueue(Reply(chunks=["Soup."]))
-    with (
-        FakeDeepgram() as deepgram,
-        serve_page(
-            fake, deepgram_api_key=deepgram.api_key, deepgram_base_url=deepgram.base_url
-        ) as url,
-        chromium(playwright, wav) as browser,
-    ):
-        deepgram.listen_script = ("what is on the menu",)
-        voice = open_page(browser, url, init_script=SLOW_AUDIO_SET_UP)
-        voice.page.select_option("#sp-stt", "deepgram")
-        voice.page.click("#sp-mic")
+    with listening_through_deepgram(playwright, fake, wav, SLOW_AUDIO_SET_UP) as (voice, _):
         assert final_transcript(voice) == "what is on the menu"
         assert not voice.errors
 
