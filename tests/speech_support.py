@@ -27,6 +27,17 @@ def to_pcm(samples: np.ndarray) -> bytes:
     return np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
 
 
+def tone(ms: float) -> bytes:
+    """A 220 Hz tone: sound the fake Deepgram hears as words (it never recognises it)."""
+    t = np.arange(int(RATE * ms / 1000)) / RATE
+    return (np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes()
+
+
+def digital_silence(ms: float) -> bytes:
+    """Zeros: what the fake Deepgram takes for silence (it ends an utterance on them)."""
+    return bytes(int(RATE * ms / 1000) * 2)
+
+
 def silence(ms: float) -> bytes:
     # Triangular dither of +-2 LSB: a real microphone is never digitally silent.
     noise = np.random.default_rng(7).triangular(-2, 0, 2, int(RATE * ms / 1000))

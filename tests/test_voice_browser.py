@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -31,7 +30,7 @@ from tests import speech_support
 from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.page_support import PAGE_LOAD_MS, chromium_args, serve_page
-from tests.speech_support import RATE, silence, write_wav
+from tests.speech_support import digital_silence, silence, tone, write_wav
 from tests.support import wait_until
 
 pytestmark = [
@@ -577,17 +576,6 @@ def test_speech_at_the_click_is_heard_however_slow_the_audio_set_up(
     with listening_through_deepgram(playwright, fake, wav, SLOW_AUDIO_SET_UP) as (voice, _):
         assert final_transcript(voice) == "what is on the menu"
         assert not voice.errors
-
-
-def tone(ms: int) -> bytes:
-    """A 220 Hz tone: sound the fake Deepgram hears as words (it never recognises it)."""
-    t = np.arange(RATE * ms // 1000) / RATE
-    return bytes((np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes())
-
-
-def digital_silence(ms: int) -> bytes:
-    """Zeros: what the fake Deepgram takes for silence (it ends an utterance on them)."""
-    return bytes(RATE * ms // 1000 * 2)
 
 
 def final_transcript(voice: VoicePage) -> str:

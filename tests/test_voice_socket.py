@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -24,8 +23,9 @@ from playground.turn.events import TextChunk
 from playground.turn.waterfall import STAGES, VoiceWaterfall
 from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.speech_support import digital_silence as silence
 from tests.speech_support import silence as speech_silence
-from tests.speech_support import spoken
+from tests.speech_support import spoken, tone
 from tests.support import live_server, make_test_services
 
 RATE = 16_000
@@ -62,15 +62,6 @@ def serve(fake: FakeOpenAI, deepgram: FakeDeepgram, **settings: Any) -> Iterator
 @pytest.fixture(scope="module")
 def voice_url(fake: FakeOpenAI, deepgram: FakeDeepgram) -> Iterator[str]:
     yield from serve(fake, deepgram)
-
-
-def tone(ms: float) -> bytes:
-    t = np.arange(int(RATE * ms / 1000)) / RATE
-    return (np.sin(2 * np.pi * 220 * t) * 8000).astype("<i2").tobytes()
-
-
-def silence(ms: float) -> bytes:
-    return bytes(int(RATE * ms / 1000) * 2)
 
 
 def send_audio(ws: ClientConnection, pcm: bytes, chunk_ms: float = 40) -> None:
