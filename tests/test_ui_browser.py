@@ -19,6 +19,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Response,
+    Route,
 )
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -331,10 +332,12 @@ def test_sessions_do_not_share_history_or_keys(
     open_session: Callable[..., Session], fake: FakeOpenAI
 ) -> None:
     a, b = open_session(own_context=True), open_session(own_context=True)
+    # The voice first: the key's reply (new choices for the pickers) then lands on a closed
+    # list, not under the click on an option (that race has its own test below).
+    a.voice_off()
     a.page.click("#sp-keys button, #sp-keys .label-wrap")
     a.page.fill("#sp-openai-key input", "sk-A-only-SECRET")
     fake.enqueue(Reply(chunks=["Answer ", "for A."]), Reply(chunks=["Answer ", "for B."]))
-    a.voice_off()
     a.send("I am A")
     a.wait_for_status("· done")
     assert a.bot_text() == "Answer for A."
@@ -354,6 +357,45 @@ def test_sessions_do_not_share_history_or_keys(
         for r in fake.chat_requests[-2:]
     }
     assert by_message == {"I am A": "Bearer sk-A-only-SECRET", "I am B": "Bearer test-key"}
+
+
+def test_a_key_s_late_reply_does_not_take_back_a_voice_picked_meanwhile(
+    session: Session,
+) -> None:
+    """A pasted key sends the pickers new choices when its box loses focus; a person who picks
+    a voice before that reply lands keeps their pick (the reply used to set the voice back to
+    the one the key's event was sent with)."""
+    page = session.page
+    held: list[Route] = []
+    holding = True
+
+    def hold(route: Route) -> None:
+        # The key's event is a direct call (not queued): held until the pick is made.
+        if holding:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/run/**", hold)
+    session.open_accordion("sp-keys")
+    page.fill("#sp-deepgram-key input", "dg-typed-in-the-page")
+    session.voice_off()  # the click on the picker takes the focus from the key's box
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(20)  # lets Playwright take the held request
+    assert held, "the key's event was never sent"
+    assert page.input_value("#sp-voice input") == "Off"
+
+    holding = False
+    for route in held:
+        route.continue_()
+    # The reply has landed when the Deepgram voices no longer ask for a key.
+    page.click("#sp-voice input")
+    page.wait_for_function(
+        "() => { const o = [...document.querySelectorAll('li[aria-label^=\"Deepgram\"]')];"
+        " return o.length > 0 && !o.some((e) => e.ariaLabel.includes('paste a Deepgram key')); }"
+    )
+    assert page.input_value("#sp-voice input") == "Off"
 
 
 def test_the_voice_speaks_while_the_text_is_still_streaming(

@@ -36,7 +36,7 @@ from playground.ui.notebook_tab import NotebookSession, NotebookTab
 from playground.ui.parameters_panel import effort_choice
 from playground.ui.render import arena_view, notebook_view
 from playground.ui.session import request_error_code
-from playground.ui.settings_panel import SettingsPanel
+from playground.ui.settings_panel import SettingsPanel, choices_keeping
 
 __all__ = ["ArenaTab", "ColumnConfig"]
 
@@ -510,9 +510,11 @@ class ArenaTab:
         models, keys = values[:MAX_COLUMNS], values[MAX_COLUMNS:]
         creds = self.settings.credentials(*keys)
         model_choices = self.settings.model_choices(creds)
+        # A column's model is left as it is, even when unlisted: it may be one typed in the
+        # settings (the pickers take custom values), and the server resolves it at Send.
         return [
-            gr.update(choices=self.settings.voice_choices(creds), value=voice),
-            *(gr.update(choices=model_choices, value=model) for model in models),
+            choices_keeping(self.settings.voice_choices(creds), voice, "none"),
+            *(gr.update(choices=model_choices) for _ in models),
         ]
 
     def on_stop_all(self, session: ArenaSession) -> None:

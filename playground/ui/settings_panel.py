@@ -29,7 +29,7 @@ from playground.ui.client import page_client
 from playground.ui.parameters_panel import ParametersPanel
 from playground.ui.render import panel_view, prompt_view
 
-__all__ = ["FEATURES", "SettingsPanel"]
+__all__ = ["FEATURES", "SettingsPanel", "choices_keeping"]
 
 FEATURES = ("guardrails", "interception", "post_processing", "streaming_guardrail")
 # The streaming guardrail's toggle, when it is available, points at its limits just below it.
@@ -402,7 +402,7 @@ class SettingsPanel:
         creds = self.credentials(*key_values)
         return {
             self.model: self._model_picker(model, creds),
-            self.voice: gr.update(choices=self.voice_choices(creds), value=voice),
+            self.voice: choices_keeping(self.voice_choices(creds), voice, "none"),
         }
 
     def current_models(self, model: str) -> tuple[Any, Any]:
@@ -449,10 +449,10 @@ class SettingsPanel:
     def _model_picker(self, model: str | None, creds: Credentials) -> Any:
         """The picker's choices for ``creds``, keeping ``model`` when it is still one of them
         (a model the server no longer lists gives way to the default)."""
-        choices = self.model_choices(creds)
-        if model is None or model not in {value for _, value in choices}:
-            model = self.catalog.default_model(creds).id
-        return gr.update(choices=choices, value=model)
+        choices, default = self.model_choices(creds), self.catalog.default_model(creds).id
+        if model is None:
+            return gr.update(choices=choices, value=default)
+        return choices_keeping(choices, model, default)
 
     def model_choices(self, creds: Credentials) -> list[tuple[str, str]]:
         return [(panel_view.choice_label(e), e.id) for e in self.catalog.models(creds)]
@@ -460,6 +460,16 @@ class SettingsPanel:
     def voice_choices(self, creds: Credentials) -> list[tuple[str, str]]:
         voices = self.catalog.voices(creds)
         return [("Off", "none")] + [(panel_view.choice_label(e), e.id) for e in voices]
+
+
+def choices_keeping(choices: list[tuple[str, str]], picked: str, fallback: str) -> Any:
+    """A picker's update to ``choices`` that leaves its value alone while ``picked`` (its value
+    when the event was sent) is still offered, and sets ``fallback`` when it is not. Alone, not
+    set again to ``picked``: the person may have picked another since, and a reply that lands
+    after their pick must not take it back."""
+    if picked in {value for _, value in choices}:
+        return gr.update(choices=choices)
+    return gr.update(choices=choices, value=fallback)
 
 
 def _status(text: str | None) -> Any:
