@@ -343,10 +343,21 @@ class ArenaTab:
         s = self.settings
         layout = self.layout_outputs
         configs = [self.count, *self.config_inputs]
-        self.add.click(self.on_add, configs, layout, **_PRIVATE)
+        # ``show_progress_on`` the trigger: Gradio's page keeps a loading status for every
+        # component an event has targeted and refreshes them all on each status message, so
+        # the 37 layout outputs would add to the page's work on every frame of every run.
+        self.add.click(self.on_add, configs, layout, show_progress_on=self.add, **_PRIVATE)
         for index, column in enumerate(self.columns):
-            column.duplicate.click(self._duplicate(index), configs, layout, **_PRIVATE)
-            column.remove.click(self._remove(index), configs, layout, **_PRIVATE)
+            column.duplicate.click(
+                self._duplicate(index),
+                configs,
+                layout,
+                show_progress_on=column.duplicate,
+                **_PRIVATE,
+            )
+            column.remove.click(
+                self._remove(index), configs, layout, show_progress_on=column.remove, **_PRIVATE
+            )
             column.model.change(
                 effort_choice,
                 [column.model, column.reasoning_effort],
@@ -366,9 +377,19 @@ class ArenaTab:
                 ),
             )
         chosen = [s.model, s.prompt_id, s.version, s.streaming]
-        self.from_settings.click(self.on_from_settings, [*chosen, *configs], layout, **_PRIVATE)
-        self.preset.click(self.on_preset, [*chosen, *configs], layout, **_PRIVATE)
-        self.clear.click(self.on_clear, [self.session, *configs], layout, **_PRIVATE)
+        self.from_settings.click(
+            self.on_from_settings,
+            [*chosen, *configs],
+            layout,
+            show_progress_on=self.from_settings,
+            **_PRIVATE,
+        )
+        self.preset.click(
+            self.on_preset, [*chosen, *configs], layout, show_progress_on=self.preset, **_PRIVATE
+        )
+        self.clear.click(
+            self.on_clear, [self.session, *configs], layout, show_progress_on=self.clear, **_PRIVATE
+        )
         self.stop_all.click(self.on_stop_all, [self.session], None, queue=False, **_PRIVATE)
         self.stop_all.click(None, None, None, js=_STOP_AUDIO_JS)
         self.audio_feed.change(fn=None, inputs=[self.audio_feed], js=_FEED_JS)
@@ -414,6 +435,7 @@ class ArenaTab:
                 postprocess=False,
                 concurrency_limit=concurrency,
                 concurrency_id="arena",
+                show_progress_on=self.send,
                 **_PRIVATE,
             )
             if notebook is not None:

@@ -69,6 +69,7 @@ class PageLoad:
             concurrency_limit=UI_CONCURRENCY,
             concurrency_id="turn",
             show_progress="hidden",
+            show_progress_on=[browser],
             api_visibility="private",
         )
 
