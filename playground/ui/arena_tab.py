@@ -398,9 +398,9 @@ class ArenaTab:
         pickers = [self.voice, *(c.model for c in self.columns)]
         for key_box in s.keys:
             for trigger in (key_box.blur, key_box.submit):
-                trigger(self.on_keys, [*pickers, *s.keys], pickers, **_PRIVATE)
+                trigger(self.on_keys, [self.voice, *s.keys], pickers, **_PRIVATE)
         # What the compatible server lists after the settings' ↻ reaches the columns too.
-        s.follow_models_refresh(self.on_keys, [*pickers, *s.keys], pickers)
+        s.follow_models_refresh(self.on_keys, [self.voice, *s.keys], pickers)
         self._wire_send(concurrency, [*configs, draft, draft_base], notebook)
 
     def _wire_send(
@@ -528,15 +528,15 @@ class ArenaTab:
 
         return stop
 
-    def on_keys(self, voice: str, *values: str) -> list[Any]:
-        models, keys = values[:MAX_COLUMNS], values[MAX_COLUMNS:]
+    def on_keys(self, voice: str, *keys: str) -> list[Any]:
+        """The voice and every column's model picker, for the session keys ``keys``."""
         creds = self.settings.credentials(*keys)
         model_choices = self.settings.model_choices(creds)
         # A column's model is left as it is, even when unlisted: it may be one typed in the
         # settings (the pickers take custom values), and the server resolves it at Send.
         return [
             choices_keeping(self.settings.voice_choices(creds), voice, "none"),
-            *(gr.update(choices=model_choices) for _ in models),
+            *(gr.update(choices=model_choices) for _ in range(MAX_COLUMNS)),
         ]
 
     def on_stop_all(self, session: ArenaSession) -> None:
