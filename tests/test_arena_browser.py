@@ -3,7 +3,8 @@ upstream and the local model) stream at once, each in its own pane; Stop on one 
 that upstream alone; the overlay chart has a line per column; the cost row shows a price, a
 dash for a model with no price, and $0 for the local model; the streaming-vs-complete preset
 repeated with its spread and one column spoken;
-a follow-up reaches each column with its own history."""
+a follow-up reaches each column with its own history; a Send pressed as a run ends runs after
+it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Route
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -155,6 +156,49 @@ def test_three_columns_stream_at_once_and_stop_alone(
         page.close()
     finally:
         gate.set()  # a failure above must not leave the fake's streams held for the next tests
+
+
+def test_a_send_pressed_as_a_run_ends_runs_after_it(
+    browser: Browser, base_url: str, fake: FakeOpenAI
+) -> None:
+    """The panes say "done" through the run's socket a moment before Gradio's event for the
+    run has ended (the run is recorded, its last frame sent): a Send pressed in that moment
+    runs once the event ends, instead of being dropped."""
+    page = open_arena(browser, base_url)
+    pick(page, "sp-arena-model-1", "gpt-4o-mini")
+    pick(page, "sp-arena-model-2", "fake-model")
+    fake.enqueue(Reply(chunks=["Alpha."]))
+    fake.enqueue(Reply(chunks=["Beta."]))
+    # Gradio's messages for the run (its stream of events) are held until the second Send has
+    # been pressed, so the event is still pending in the page when the panes say "done".
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/gradio_api/queue/data**", hold)
+    page.fill("#sp-arena-message textarea", "First")
+    page.click("#sp-arena-send")
+    for n in (1, 2):
+        wait_for_text(page, f"#sp-arena-pane-{n}", "done")
+    assert held, "the run's messages were not held (the pane said done without them)"
+
+    fake.enqueue(Reply(chunks=["Gamma."]))
+    fake.enqueue(Reply(chunks=["Delta."]))
+    before = len(fake.chat_requests)
+    page.fill("#sp-arena-message textarea", "Second")
+    page.click("#sp-arena-send")
+    for route in held:
+        route.continue_()
+    page.unroute("**/gradio_api/queue/data**", hold)
+    for n in (1, 2):
+        page.wait_for_function(
+            "(sel) => /Gamma|Delta/.test(document.querySelector(sel).innerText)",
+            arg=f"#sp-arena-pane-{n}",
+        )
+    asked = [r.body["messages"][-1]["content"] for r in fake.chat_requests[before:]]
+    assert asked == ["Second", "Second"]
+    page.close()
 
 
 def test_an_arena_run_is_kept_when_its_page_closes_mid_run(

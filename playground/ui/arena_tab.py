@@ -436,6 +436,10 @@ class ArenaTab:
                 concurrency_limit=concurrency,
                 concurrency_id="arena",
                 show_progress_on=self.send,
+                # The panes say "done" through the run's socket a moment before Gradio's event
+                # ends (the run is recorded, its last frame sent): a Send pressed then runs
+                # when it ends. Gradio's default ("once") dropped it without a word.
+                trigger_mode="always_last",
                 **_PRIVATE,
             )
             if notebook is not None:
