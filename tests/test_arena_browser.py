@@ -163,8 +163,13 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
 ) -> None:
     """The panes say "done" through the run's socket a moment before Gradio's event for the
     run has ended (the run is recorded, its last frame sent): a Send pressed in that moment
-    runs once the event ends, instead of being dropped."""
+    runs once the event ends, instead of being dropped; a double click on Send sends once."""
     page = open_arena(browser, base_url)
+    # The notebook's cells are drawn once its tab has been shown (below, they tell when a
+    # run's event has ended).
+    page.get_by_role("tab", name="Notebook").click()
+    page.wait_for_selector("#sp-nb-cells")
+    page.get_by_role("tab", name="Arena").click()
     pick(page, "sp-arena-model-1", "gpt-4o-mini")
     pick(page, "sp-arena-model-2", "fake-model")
     fake.enqueue(Reply(chunks=["Alpha."]))
@@ -196,8 +201,34 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
             "(sel) => /Gamma|Delta/.test(document.querySelector(sel).innerText)",
             arg=f"#sp-arena-pane-{n}",
         )
+    # A double click sends once: its second press is deferred like the one above, and known
+    # for what it is (the same message, a moment after it was sent).
+    fake.enqueue(Reply(chunks=["Eta."]))
+    fake.enqueue(Reply(chunks=["Theta."]))
+    page.fill("#sp-arena-message textarea", "Third")
+    page.dblclick("#sp-arena-send")
+    for n in (1, 2):
+        page.wait_for_function(
+            "(sel) => /Eta|Theta/.test(document.querySelector(sel).innerText)",
+            arg=f"#sp-arena-pane-{n}",
+        )
+    # The run's event has ended when its cells are in the notebook (``after_run``): a second
+    # run, had the double click made one, would have been sent by then.
+    page.wait_for_function(
+        "() => (document.querySelector('#sp-nb-cells')?.textContent.match(/Third/g) || [])"
+        ".length >= 2"
+    )
+    fake.enqueue(Reply(chunks=["Iota."]))
+    fake.enqueue(Reply(chunks=["Kappa."]))
+    page.fill("#sp-arena-message textarea", "Fourth")
+    page.press("#sp-arena-message textarea", "Enter")
+    for n in (1, 2):
+        page.wait_for_function(
+            "(sel) => /Iota|Kappa/.test(document.querySelector(sel).innerText)",
+            arg=f"#sp-arena-pane-{n}",
+        )
     asked = [r.body["messages"][-1]["content"] for r in fake.chat_requests[before:]]
-    assert asked == ["Second", "Second"]
+    assert asked == ["Second"] * 2 + ["Third"] * 2 + ["Fourth"] * 2
     page.close()
 
 

@@ -61,9 +61,11 @@ _FEED_JS: Final = "(v) => { window.spAudio && window.spAudio.feed(v); }"
 _TEXT_FEED_JS: Final = "(v) => { window.spArena && window.spArena.listen(v); }"
 # Send makes the run's feed key and opens its socket at once, so the socket is open by the time
 # the first pieces come: the key is the input before the session's {keys} key boxes (``wire``).
+# The second press of a double click goes with an empty message, which ``on_send`` ignores.
 _SEND_JS: Final = (
-    "(...args) => {{ const at = args.length - {keys} - 1;"
-    " args[at] = window.spArena ? window.spArena.prepare() : ''; return args; }}"
+    "(...args) => {{ const arena = window.spArena, at = args.length - {keys} - 1;"
+    " if (arena && !arena.sendable(args[0])) {{ args[0] = ''; return args; }}"
+    " args[at] = arena ? arena.prepare(args[0]) : ''; return args; }}"
 )
 _STOP_AUDIO_JS: Final = "() => { window.spAudio && window.spAudio.stop(); }"
 
@@ -415,36 +417,37 @@ class ArenaTab:
         # nothing (``on_send`` records it then).
         owner = [notebook.state] if notebook is not None and self.notebooks is not None else []
         self.takes_owner = bool(owner)
-        for trigger in (self.send.click, self.message.submit):
-            sent = trigger(
-                self.on_send,
-                [
-                    self.message,
-                    self.session,
-                    *options,
-                    *configs,
-                    *owner,
-                    self.text_feed,  # the key the page made for the run's feed (_SEND_JS)
-                    *s.keys,
-                ],
-                [*panes, self.results, self.audio_feed, self.text_feed],
-                js=_SEND_JS.format(keys=len(s.keys)),
-                # As ``/turn``: inputs taken as sent, HTML outputs sent as they are, with no
-                # worker-thread hop per input and output on every frame.
-                preprocess=False,
-                postprocess=False,
-                concurrency_limit=concurrency,
-                concurrency_id="arena",
-                show_progress_on=self.send,
-                # The panes say "done" through the run's socket a moment before Gradio's event
-                # ends (the run is recorded, its last frame sent): a Send pressed then runs
-                # when it ends. Gradio's default ("once") dropped it without a word.
-                trigger_mode="always_last",
-                **_PRIVATE,
-            )
-            if notebook is not None:
-                cells = [notebook.cells]
-                sent.then(self.after_run, [self.session, notebook.state], cells, **_PRIVATE)
+        # One event for both, so a run started with Enter is pending for Send too.
+        sent = gr.on(
+            [self.send.click, self.message.submit],
+            self.on_send,
+            [
+                self.message,
+                self.session,
+                *options,
+                *configs,
+                *owner,
+                self.text_feed,  # the key the page made for the run's feed (_SEND_JS)
+                *s.keys,
+            ],
+            [*panes, self.results, self.audio_feed, self.text_feed],
+            js=_SEND_JS.format(keys=len(s.keys)),
+            # As ``/turn``: inputs taken as sent, HTML outputs sent as they are, with no
+            # worker-thread hop per input and output on every frame.
+            preprocess=False,
+            postprocess=False,
+            concurrency_limit=concurrency,
+            concurrency_id="arena",
+            show_progress_on=self.send,
+            # The panes say "done" through the run's socket a moment before Gradio's event
+            # ends (the run is recorded, its last frame sent): a Send pressed then runs
+            # when it ends. Gradio's default ("once") dropped it without a word.
+            trigger_mode="always_last",
+            **_PRIVATE,
+        )
+        if notebook is not None:
+            cells = [notebook.cells]
+            sent.then(self.after_run, [self.session, notebook.state], cells, **_PRIVATE)
 
     def layout(self, configs: Sequence[ColumnConfig]) -> list[Any]:
         """The values of ``layout_outputs`` for ``configs`` (the columns beyond are hidden)."""

@@ -13,6 +13,31 @@ window.spArena = (() => {
   let received = 0; // pieces that came on the socket (for automation)
   let listening = null;
   const prepared = new Set(); // keys this page made: one arriving late from Gradio is stale
+  // A Send pressed while a run is still ending runs when it has ended (Gradio defers it), with
+  // the box as it is then. A second press of a double click is deferred the same way: it is
+  // known by its message (the one just sent) and its moment (within DOUBLE_PRESS_MS of it).
+  const DOUBLE_PRESS_MS = 600;
+  let pressedAt = -Infinity;
+  let sent = null; // the last run this page sent: {text, at}
+  const pressed = () => {
+    pressedAt = performance.now();
+  };
+  // Capturing: before Gradio's own handlers see the press.
+  document.addEventListener(
+    "click",
+    (e) => {
+      if (e.target instanceof Element && e.target.closest("#sp-arena-send")) pressed();
+    },
+    true,
+  );
+  document.addEventListener(
+    "keydown",
+    (e) => {
+      const inBox = e.target instanceof Element && e.target.closest("#sp-arena-message");
+      if (inBox && e.key === "Enter" && !e.shiftKey) pressed();
+    },
+    true,
+  );
 
   function textBox(index) {
     return document.querySelector(`#sp-arena-pane-${index + 1} .sp-arena-text`);
@@ -96,7 +121,13 @@ window.spArena = (() => {
 
   // Send: a new run's key (128 random bits), its socket opened at once; the server waits for
   // the run to start under it.
-  function prepare() {
+  // False for the second press of a double click (see DOUBLE_PRESS_MS): not sent again.
+  function sendable(text) {
+    return !(sent && text === sent.text && pressedAt - sent.at < DOUBLE_PRESS_MS);
+  }
+
+  function prepare(text) {
+    sent = { text, at: performance.now() };
     const bytes = crypto.getRandomValues(new Uint8Array(16));
     const key = btoa(String.fromCharCode(...bytes))
       .replaceAll("+", "-")
@@ -107,5 +138,5 @@ window.spArena = (() => {
     return key;
   }
 
-  return { listen, prepare, received: () => received };
+  return { listen, prepare, sendable, received: () => received };
 })();
