@@ -132,7 +132,8 @@ async def _set_up(page: Page, url: str) -> None:
     await page.goto(url)
     await page.wait_for_selector("#sp-mic", timeout=PAGE_LOAD_MS)
     await page.wait_for_function(
-        "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')",
+        "() => (document.querySelector('#sp-capabilities')?.innerText ?? '')"
+        ".includes('Tool calling')",
         timeout=PAGE_LOAD_MS,
     )
     await page.click("#sp-voice input")

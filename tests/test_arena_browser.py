@@ -142,7 +142,7 @@ def test_three_columns_stream_at_once_and_stop_alone(
         page.click("#sp-arena-send")
         for n in (1, 2):  # which column gets which reply is the order the requests arrived in
             page.wait_for_function(
-                "(sel) => /Epsilon|Zeta/.test(document.querySelector(sel).innerText)",
+                "(sel) => /Epsilon|Zeta/.test(document.querySelector(sel)?.innerText ?? '')",
                 arg=f"#sp-arena-pane-{n}",
             )
         sent = [r.body for r in fake.chat_requests[before:]]
@@ -198,7 +198,7 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     page.unroute("**/gradio_api/queue/data**", hold)
     for n in (1, 2):
         page.wait_for_function(
-            "(sel) => /Gamma|Delta/.test(document.querySelector(sel).innerText)",
+            "(sel) => /Gamma|Delta/.test(document.querySelector(sel)?.innerText ?? '')",
             arg=f"#sp-arena-pane-{n}",
         )
     # A double click sends once: its second press is deferred like the one above, and known
@@ -209,7 +209,7 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     page.dblclick("#sp-arena-send")
     for n in (1, 2):
         page.wait_for_function(
-            "(sel) => /Eta|Theta/.test(document.querySelector(sel).innerText)",
+            "(sel) => /Eta|Theta/.test(document.querySelector(sel)?.innerText ?? '')",
             arg=f"#sp-arena-pane-{n}",
         )
     # The run's event has ended when its cells are in the notebook (``after_run``): a second
@@ -224,7 +224,7 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     page.press("#sp-arena-message textarea", "Enter")
     for n in (1, 2):
         page.wait_for_function(
-            "(sel) => /Iota|Kappa/.test(document.querySelector(sel).innerText)",
+            "(sel) => /Iota|Kappa/.test(document.querySelector(sel)?.innerText ?? '')",
             arg=f"#sp-arena-pane-{n}",
         )
     asked = [r.body["messages"][-1]["content"] for r in fake.chat_requests[before:]]
@@ -296,7 +296,9 @@ def test_the_streaming_vs_complete_preset_repeats_and_speaks_one_column(
     pick(page, "sp-model", "gpt-4o-mini")
     page.click("#sp-arena-preset-streaming")
     page.wait_for_selector("#sp-arena-col-3", state="hidden")
-    page.wait_for_function("() => !document.querySelector('#sp-arena-streaming-2 input').checked")
+    page.wait_for_function(
+        "() => document.querySelector('#sp-arena-streaming-2 input')?.checked === false"
+    )
     assert page.is_checked("#sp-arena-streaming-1 input")
     assert (
         page.input_value("#sp-arena-temperature-2 input, #sp-arena-temperature-2 textarea") == "0"
@@ -372,7 +374,9 @@ def test_a_column_runs_the_draft_from_the_editor_beside_the_saved_version(
     wait_for_text(page, "#sp-editor-status", "Valid draft")
     page.get_by_role("tab", name="Arena").click()
     page.click("#sp-arena-preset-streaming")  # two columns of the left-hand configuration
-    page.wait_for_function("() => !document.querySelector('#sp-arena-streaming-2 input').checked")
+    page.wait_for_function(
+        "() => document.querySelector('#sp-arena-streaming-2 input')?.checked === false"
+    )
     page.check("#sp-arena-streaming-2 input")
     pick(page, "sp-arena-prompt-2", "The draft in Edit prompt")
     before = len(fake.chat_requests)

@@ -81,7 +81,8 @@ def test_a_test_set_runs_against_the_arenas_columns(
     )
     page.set_input_files("#sp-eval-files input[type=file]", str(test_set))
     page.wait_for_function(
-        "() => document.querySelector('#sp-eval-status').innerText.includes('Imported 3 cases')"
+        "() => (document.querySelector('#sp-eval-status')?.innerText ?? '')"
+        ".includes('Imported 3 cases')"
     )
     assert "llm-rubric is not supported" in page.inner_text("#sp-eval-status")
     assert "Count to three" in page.inner_text("#sp-eval-cases")
@@ -102,7 +103,7 @@ def test_a_test_set_runs_against_the_arenas_columns(
         held.set()
         page.wait_for_selector(".sp-eval-progress[data-done='6']")
         page.wait_for_function(
-            "() => document.querySelector('#sp-eval-status').innerText.includes('Done')"
+            "() => (document.querySelector('#sp-eval-status')?.innerText ?? '').includes('Done')"
         )
     finally:
         held.set()
@@ -131,7 +132,7 @@ def test_a_test_set_runs_against_the_arenas_columns(
 
 def _wait_status(page: Page, text: str) -> None:
     page.wait_for_function(
-        "t => document.querySelector('#sp-eval-status').innerText.includes(t)", arg=text
+        "t => (document.querySelector('#sp-eval-status')?.innerText ?? '').includes(t)", arg=text
     )
 
 
@@ -203,7 +204,8 @@ def test_the_left_hand_settings_run_kept_for_the_browser_and_compared_after_a_re
         page.reload()
         _open_evals_with_gpt_4o_mini(page)
         page.wait_for_function(
-            "() => document.querySelector('#sp-eval-cases').innerText.includes('Wave goodbye')"
+            "() => (document.querySelector('#sp-eval-cases')?.innerText ?? '')"
+            ".includes('Wave goodbye')"
         )
         assert "What is the capital of France?" not in page.inner_text("#sp-eval-cases")
         # ... and the last run's results, as they were when it ended.
@@ -263,7 +265,7 @@ def test_the_left_hand_settings_run_kept_for_the_browser_and_compared_after_a_re
     page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
     page.get_by_role("tab", name="Evals").click()
     page.wait_for_function(
-        "() => document.querySelector('#sp-eval-cases').innerText.includes('Goodbye!')"
+        "() => (document.querySelector('#sp-eval-cases')?.innerText ?? '').includes('Goodbye!')"
     )
     # The run shown after a reload exports as the one on screen did.
     _wait_status(page, "1 earlier run(s) of these cases")

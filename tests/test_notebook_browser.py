@@ -62,7 +62,8 @@ class Notebook(Session):
             "() => !!localStorage.getItem('streaming-playground')", timeout=PAGE_LOAD_MS
         )
         self.page.wait_for_function(
-            "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')",
+            "() => (document.querySelector('#sp-capabilities')?.innerText ?? '')"
+            ".includes('Tool calling')",
             timeout=PAGE_LOAD_MS,
         )
 
@@ -178,7 +179,9 @@ def test_edit_puts_a_run_back_in_the_composer(
 ) -> None:
     nb = open_notebook()
     nb.choose("sp-prompt", "summariser")
-    nb.page.wait_for_function("() => document.querySelector('#sp-version input').value === '2'")
+    nb.page.wait_for_function(
+        "() => (document.querySelector('#sp-version input')?.value ?? '') === '2'"
+    )
     fake.enqueue(Reply(chunks=["A summary."]))
     nb.ask("Summarise this: cats sleep a lot.", "A summary.")
     nb.choose("sp-prompt", "default-prompt-node")
@@ -187,7 +190,8 @@ def test_edit_puts_a_run_back_in_the_composer(
     nb.wait_for_cells(1)
     nb.act(0, "edit")
     nb.page.wait_for_function(
-        "() => document.querySelector('#sp-message textarea').value.startsWith('Summarise this')"
+        "() => (document.querySelector('#sp-message textarea')?.value ?? '')"
+        ".startsWith('Summarise this')"
     )
     assert nb.page.input_value("#sp-prompt input") == "summariser"
     assert nb.page.input_value("#sp-version input") == "2"
@@ -386,7 +390,8 @@ def test_a_rerun_can_be_stopped_and_keeps_its_partial_answer(
     assert "stopped — partial answer kept" in text and "n2" in text and "n59" not in text
     # The live slot empties with the frame after the cell is stored: wait for it.
     nb.page.wait_for_function(
-        "() => document.querySelector('#sp-nb-live').innerText.trim() === ''", timeout=10_000
+        "() => (document.querySelector('#sp-nb-live')?.innerText ?? '').trim() === ''",
+        timeout=10_000,
     )
 
 

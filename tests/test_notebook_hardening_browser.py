@@ -157,7 +157,7 @@ def test_a_configured_secret_is_used_instead_of_the_file(fake: FakeOpenAI, tmp_p
 def outcome(nb: Notebook) -> str:
     """What the page shows once the import has been answered: an error toast or a status."""
     nb.page.wait_for_function(
-        "() => { const s = document.querySelector('#sp-nb-status').innerText;"
+        "() => { const s = (document.querySelector('#sp-nb-status')?.innerText ?? '');"
         " return !!document.querySelector('.toast-body') || /Error|Imported|Not imported/.test(s);"
         " }",
         timeout=WAIT_MS,

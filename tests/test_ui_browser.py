@@ -171,7 +171,8 @@ def open_session(
         page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
         # demo.load has filled in the capability notes: the page is wired and its session exists.
         page.wait_for_function(
-            "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')",
+            "() => (document.querySelector('#sp-capabilities')?.innerText ?? '')"
+            ".includes('Tool calling')",
             timeout=PAGE_LOAD_MS,
         )
         return session
@@ -470,7 +471,9 @@ def test_the_phone_layout_does_not_scroll_sideways(
     phone.page.click("#sp-arena-send")
     for n in (1, 2):
         phone.page.wait_for_function(
-            "n => document.querySelector(`#sp-arena-pane-${n}`).innerText.includes('done')", arg=n
+            "n => (document.querySelector(`#sp-arena-pane-${n}`)?.innerText ?? '')"
+            ".includes('done')",
+            arg=n,
         )
     panes = phone.page.inner_text("#sp-arena-columns")
     assert "Column one answers." in panes and "Column two answers." in panes
@@ -534,9 +537,13 @@ def test_a_json_answer_fills_the_structured_panel_and_ends_valid(
     assert not page.locator("#sp-structured").first.is_visible()  # this prompt has no schema
     session.voice_off()
     session.choose("sp-prompt", "json-extractor")
-    page.wait_for_function("() => document.querySelector('#sp-version input').value === '2'")
+    page.wait_for_function(
+        "() => (document.querySelector('#sp-version input')?.value ?? '') === '2'"
+    )
     session.choose("sp-version", "1")
-    page.wait_for_function("() => document.querySelector('#sp-version input').value === '1'")
+    page.wait_for_function(
+        "() => (document.querySelector('#sp-version input')?.value ?? '') === '1'"
+    )
     page.locator("#sp-structured").first.wait_for(state="visible")
     chunks = [
         '{"name": "Ada',
@@ -574,7 +581,7 @@ def test_an_agent_turn_shows_its_tool_call_inline_while_the_answer_streams(
     session.voice_off()
     session.choose("sp-prompt", "default-agent-node")  # brings the Agent Node with it
     session.page.wait_for_function(
-        "() => document.querySelector('#sp-node input[value=agent]').checked"
+        "() => document.querySelector('#sp-node input[value=agent]')?.checked === true"
     )
     session.send("What is 12*(3+4)?")
     session.wait_for_bot_text("It is 84.")

@@ -168,7 +168,8 @@ def open_page(browser: Browser, base_url: str, init_script: str = "") -> VoicePa
     page.goto(base_url)
     page.wait_for_selector("#sp-mic", timeout=PAGE_LOAD_MS)
     page.wait_for_function(
-        "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')",
+        "() => (document.querySelector('#sp-capabilities')?.innerText ?? '')"
+        ".includes('Tool calling')",
         timeout=PAGE_LOAD_MS,
     )
     return opened
@@ -218,7 +219,7 @@ def test_speaking_sends_the_transcript_as_the_next_turn(
     # The turn ran like a typed one: the model got the words, the chat shows the answer.
     assert wait_until(lambda: asked(fake, "weather", "paris"), 5)
     page.wait_for_function(
-        "() => document.querySelector('#sp-chat').innerText.includes('Take sunglasses.')"
+        "() => (document.querySelector('#sp-chat')?.innerText ?? '').includes('Take sunglasses.')"
     )
     assert "weather in Paris" in spoken.chat_text()
     assert page.input_value("#sp-message textarea") == ""
@@ -357,7 +358,8 @@ def test_speaking_over_the_answer_interrupts_it(
             # The turn was stopped upstream and says it was interrupted, keeping its text.
             assert wait_until(lambda: fake.disconnects > before, 10), "upstream still open"
             page.wait_for_function(
-                "() => document.querySelector('#sp-chat').innerText.includes('Interrupted \u2014')"
+                "() => (document.querySelector('#sp-chat')?.innerText ?? '')"
+                ".includes('Interrupted \u2014')"
             )
             assert "Stopped \u2014" not in voice.chat_text()
 
@@ -370,7 +372,8 @@ def test_speaking_over_the_answer_interrupts_it(
             # The utterance that interrupted is the next turn.
             assert wait_until(lambda: asked(fake, "tokyo"), 30), "the second utterance not sent"
             page.wait_for_function(
-                "() => document.querySelector('#sp-chat').innerText.includes('evening in Tokyo')",
+                "() => (document.querySelector('#sp-chat')?.innerText ?? '')"
+                ".includes('evening in Tokyo')",
                 timeout=15_000,
             )
             history = fake.chat_requests[-1].body["messages"]
@@ -417,7 +420,8 @@ def test_the_pages_own_voice_does_not_interrupt_it(
         # Both sentences played to their end while the microphone listened.
         voice.wait_for(
             "() => window.spAudio.stats().length >= 2 && window.spAudio.playing() === 0"
-            " && document.querySelector('#sp-audio-status').innerText.includes('Finished')",
+            " && (document.querySelector('#sp-audio-status')?.innerText ?? '')"
+            ".includes('Finished')",
             30_000,
             "the answer spoken to its end",
         )
@@ -450,7 +454,8 @@ def test_push_to_talk_sends_what_was_said_while_held(
         sent = page.evaluate("window.spVoice.state().sentMs")
         assert wait_until(lambda: asked(fake, "weather", "paris"), 20), "nothing was sent"
         page.wait_for_function(
-            "() => document.querySelector('#sp-chat').innerText.includes('Held and heard.')"
+            "() => (document.querySelector('#sp-chat')?.innerText ?? '')"
+            ".includes('Held and heard.')"
         )
         # Released: nothing more was sent, and the button, not a silence, ended the utterance.
         state = page.evaluate("window.spVoice.state()")
@@ -546,7 +551,8 @@ def test_the_page_listens_through_deepgram_when_picked(
         assert final_transcript(voice) == "what is on the menu"
         assert wait_until(lambda: asked(fake, "what is on the menu"), 20), "sent as the turn"
         voice.wait_for(
-            "() => document.querySelector('#sp-chat').innerText.includes('Soup of the day.')",
+            "() => (document.querySelector('#sp-chat')?.innerText ?? '')"
+            ".includes('Soup of the day.')",
             20_000,
             "the answer",
         )

@@ -70,7 +70,8 @@ def open_page(browser: Browser, url: str) -> Page:
     page.goto(url)
     page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
     page.wait_for_function(
-        "() => document.querySelector('#sp-capabilities').innerText.includes('Tool calling')",
+        "() => (document.querySelector('#sp-capabilities')?.innerText ?? '')"
+        ".includes('Tool calling')",
         timeout=PAGE_LOAD_MS,
     )
     return page
