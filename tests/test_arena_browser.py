@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, Route
+from playwright.sync_api import Browser, Page, Request, Route
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -164,7 +165,27 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     """The panes say "done" through the run's socket a moment before Gradio's event for the
     run has ended (the run is recorded, its last frame sent): a Send pressed in that moment
     runs once the event ends, instead of being dropped; a double click on Send sends once."""
-    page = open_arena(browser, base_url)
+    # Gradio's streams of messages (``queue/data``) open on this page, from its first one: the
+    # run's own must be new, so that it can be held (a stream still open from the pickers'
+    # events would carry the run's messages past the hold).
+    streams: set[Request] = set()
+
+    def opened(request: Request) -> None:
+        if "/gradio_api/queue/data" in request.url:
+            streams.add(request)
+
+    def closed(request: Request) -> None:
+        streams.discard(request)
+
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    page.set_default_timeout(20_000)
+    page.on("request", opened)
+    page.on("requestfinished", closed)
+    page.on("requestfailed", closed)
+    page.goto(base_url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Arena").click()
+    page.wait_for_selector("#sp-arena-col-1", state="visible")
     # The notebook's cells are drawn once its tab has been shown (below, they tell when a
     # run's event has ended).
     page.get_by_role("tab", name="Notebook").click()
@@ -181,6 +202,10 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     def hold(route: Route) -> None:
         held.append(route)
 
+    deadline = time.monotonic() + 20
+    while streams and time.monotonic() < deadline:
+        page.wait_for_timeout(50)  # lets Playwright report the streams that have closed
+    assert not streams, "Gradio's earlier events never ended"
     page.route("**/gradio_api/queue/data**", hold)
     page.fill("#sp-arena-message textarea", "First")
     page.click("#sp-arena-send")
