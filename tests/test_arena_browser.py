@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, Request, Route
@@ -54,9 +54,12 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def open_arena(browser: Browser, url: str) -> Page:
+def open_arena(browser: Browser, url: str, watch: Callable[[Page], None] | None = None) -> Page:
+    """The page on its Arena tab; ``watch`` is given the page before it loads."""
     page = browser.new_page(viewport={"width": 1500, "height": 1300})
     page.set_default_timeout(20_000)
+    if watch is not None:
+        watch(page)
     page.goto(url)
     page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
     page.get_by_role("tab", name="Arena").click()
@@ -177,15 +180,12 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     def closed(request: Request) -> None:
         streams.discard(request)
 
-    page = browser.new_page(viewport={"width": 1500, "height": 1300})
-    page.set_default_timeout(20_000)
-    page.on("request", opened)
-    page.on("requestfinished", closed)
-    page.on("requestfailed", closed)
-    page.goto(base_url)
-    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
-    page.get_by_role("tab", name="Arena").click()
-    page.wait_for_selector("#sp-arena-col-1", state="visible")
+    def watch(page: Page) -> None:
+        page.on("request", opened)
+        page.on("requestfinished", closed)
+        page.on("requestfailed", closed)
+
+    page = open_arena(browser, base_url, watch)
     # The notebook's cells are drawn once its tab has been shown (below, they tell when a
     # run's event has ended).
     page.get_by_role("tab", name="Notebook").click()

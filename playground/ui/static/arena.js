@@ -119,13 +119,13 @@ window.spArena = (() => {
     source = opened;
   }
 
-  // Send: a new run's key (128 random bits), its socket opened at once; the server waits for
-  // the run to start under it.
   // False for the second press of a double click (see DOUBLE_PRESS_MS): not sent again.
   function sendable(text) {
     return !(sent && text === sent.text && pressedAt - sent.at < DOUBLE_PRESS_MS);
   }
 
+  // Send: a new run's key (128 random bits), its socket opened at once; the server waits for
+  // the run to start under it.
   function prepare(text) {
     sent = { text, at: performance.now() };
     const bytes = crypto.getRandomValues(new Uint8Array(16));
