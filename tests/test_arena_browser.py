@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, Route
+from playwright.sync_api import APIResponse, Browser, Page, Route
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -54,12 +53,10 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def open_arena(browser: Browser, url: str, watch: Callable[[Page], None] | None = None) -> Page:
-    """The page on its Arena tab; ``watch`` is given the page before it loads."""
+def open_arena(browser: Browser, url: str) -> Page:
+    """The page on its Arena tab."""
     page = browser.new_page(viewport={"width": 1500, "height": 1300})
     page.set_default_timeout(20_000)
-    if watch is not None:
-        watch(page)
     page.goto(url)
     page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
     page.get_by_role("tab", name="Arena").click()
@@ -168,24 +165,7 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     """The panes say "done" through the run's socket a moment before Gradio's event for the
     run has ended (the run is recorded, its last frame sent): a Send pressed in that moment
     runs once the event ends, instead of being dropped; a double click on Send sends once."""
-    # Gradio's streams of messages (``queue/data``) open on this page, from its first one: the
-    # run's own must be new, so that it can be held (a stream still open from the pickers'
-    # events would carry the run's messages past the hold).
-    streams: set[Request] = set()
-
-    def opened(request: Request) -> None:
-        if "/gradio_api/queue/data" in request.url:
-            streams.add(request)
-
-    def closed(request: Request) -> None:
-        streams.discard(request)
-
-    def watch(page: Page) -> None:
-        page.on("request", opened)
-        page.on("requestfinished", closed)
-        page.on("requestfailed", closed)
-
-    page = open_arena(browser, base_url, watch)
+    page = open_arena(browser, base_url)
     # The notebook's cells are drawn once its tab has been shown (below, they tell when a
     # run's event has ended).
     page.get_by_role("tab", name="Notebook").click()
@@ -195,32 +175,37 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     pick(page, "sp-arena-model-2", "fake-model")
     fake.enqueue(Reply(chunks=["Alpha."]))
     fake.enqueue(Reply(chunks=["Beta."]))
-    # Gradio's messages for the run (its stream of events) are held until the second Send has
-    # been pressed, so the event is still pending in the page when the panes say "done".
-    held: list[Route] = []
+    # The reply to the run's ``queue/join`` (the event's id) is held until the second Send has
+    # been pressed: the join goes to the server, which runs the event, but Gradio's client
+    # keeps every message for an event whose id it has not been told yet (on whichever stream
+    # they come), so the event is still pending in the page when the panes say "done".
+    # (Holding ``queue/data`` instead missed the run's messages when a stream opened earlier,
+    # for the pickers' events, was still open and carried them.)
+    held: list[tuple[Route, APIResponse]] = []
+    holding = True
 
     def hold(route: Route) -> None:
-        held.append(route)
+        if holding:
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
 
-    deadline = time.monotonic() + 20
-    while streams and time.monotonic() < deadline:
-        page.wait_for_timeout(50)  # lets Playwright report the streams that have closed
-    assert not streams, "Gradio's earlier events never ended"
-    page.route("**/gradio_api/queue/data**", hold)
+    page.route("**/gradio_api/queue/join**", hold)
     page.fill("#sp-arena-message textarea", "First")
     page.click("#sp-arena-send")
     for n in (1, 2):
         wait_for_text(page, f"#sp-arena-pane-{n}", "done")
-    assert held, "the run's messages were not held (the pane said done without them)"
+    assert held, "the run's join was not held (the pane said done without it)"
 
     fake.enqueue(Reply(chunks=["Gamma."]))
     fake.enqueue(Reply(chunks=["Delta."]))
     before = len(fake.chat_requests)
     page.fill("#sp-arena-message textarea", "Second")
     page.click("#sp-arena-send")
-    for route in held:
-        route.continue_()
-    page.unroute("**/gradio_api/queue/data**", hold)
+    holding = False
+    for route, reply in held:
+        route.fulfill(response=reply)
+    page.unroute("**/gradio_api/queue/join**", hold)
     for n in (1, 2):
         page.wait_for_function(
             "(sel) => /Gamma|Delta/.test(document.querySelector(sel)?.innerText ?? '')",
