@@ -13,11 +13,12 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import APIResponse, Browser, Page, Route, expect
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
@@ -293,6 +294,49 @@ def _open_saved(page: Page, ref: str) -> None:
     page.click("#sp-eval-saved input")
     page.locator("ul[role=listbox] li", has_text=ref).first.click()
     _wait_status(page, f"Opened {ref}")
+
+
+def test_a_save_pressed_while_one_is_under_way_runs_after_it(
+    browser: Browser, writable_url: str
+) -> None:
+    """A Save pressed before the previous save has ended in the page is not dropped: it runs
+    once that one has ended, with the name as it is then."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    page.set_default_timeout(20_000)
+    page.goto(writable_url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Evals").click()
+    _open_saved(page, "summariser/shapes")
+    name = page.locator("#sp-eval-save-name input, #sp-eval-save-name textarea").first
+    # The reply to the first save's ``queue/join`` (its event's id) is held: the server saves,
+    # but Gradio's client keeps the event's messages until it knows its id, so the save is
+    # still under way in the page when Save is pressed again.
+    held: list[tuple[Route, APIResponse]] = []
+    holding = True
+
+    def hold(route: Route) -> None:
+        if holding:
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/queue/join**", hold)
+    name.fill("summariser/held-first")
+    page.click("#sp-eval-save")
+    deadline = time.monotonic() + 20
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)  # Playwright runs the route's handler while it waits
+    assert held, "the first save's join was not held"
+    name.fill("summariser/held-second")
+    page.click("#sp-eval-save")
+    holding = False
+    for route, reply in held:
+        route.fulfill(response=reply)
+    page.unroute("**/gradio_api/queue/join**", hold)
+    _wait_status(
+        page, "cases as summariser/held-second (prompts/summariser/tests/held-second.yaml)"
+    )
+    page.close()
 
 
 def test_a_set_beside_a_prompt_opens_into_the_table_and_saving_needs_a_writable_folder(

@@ -72,7 +72,16 @@ class SavedSetsRow:
         self.picker.input(
             self.on_open, [self.picker, browser], [cases, status, self.name], **_PRIVATE
         )
-        self.save.click(self.on_save, [self.name, cases], [status, self.picker], **_PRIVATE)
+        # A Save pressed before the previous save has ended in the page (its answer shown a
+        # moment before Gradio's event for it is over) runs after it, with the name as it is
+        # then; Gradio's default ("once") would drop it without a word.
+        self.save.click(
+            self.on_save,
+            [self.name, cases],
+            [status, self.picker],
+            trigger_mode="always_last",
+            **_PRIVATE,
+        )
         # Sets saved since the page was built (by another browser, or by hand) show up too.
         demo.load(self.on_list, None, [self.picker], queue=False, **_PRIVATE)
 
