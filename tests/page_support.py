@@ -4,13 +4,14 @@ against a fake OpenAI server with the local voice warmed up."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import APIResponse, Browser, Page, Route, sync_playwright
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI
@@ -77,3 +78,54 @@ def serve_page(fake: FakeOpenAI, *, listen: bool = False, **settings: Any) -> It
             pool.submit(asyncio.run, services.engines.local_listener.warm_up()).result()
     with live_server(build_app(services, warm_up=False)) as url:
         yield url
+
+
+def open_on_tab(browser: Browser, url: str, tab: str) -> Page:
+    """A wide page at ``url``, loaded, on its tab named ``tab``."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    page.set_default_timeout(20_000)
+    page.goto(url)
+    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name=tab).click()
+    return page
+
+
+class HeldJoins:
+    """Holds the replies to the page's Gradio ``queue/join`` requests until ``release``.
+
+    Each join still reaches the server, which runs its event, but Gradio's client keeps every
+    message of an event whose id it has not been told yet (on whichever stream they come), so
+    while its join's reply is held the event is under way in the page, however fast the server
+    was: what the page does with a second press then can be tested without racing it.
+    """
+
+    PATTERN = "**/gradio_api/queue/join**"
+
+    def __init__(self, page: Page) -> None:
+        self._page = page
+        self._held: list[tuple[Route, APIResponse]] = []
+        self._holding = True
+        page.route(self.PATTERN, self._hold)
+
+    def _hold(self, route: Route) -> None:
+        if self._holding:
+            self._held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    def __bool__(self) -> bool:
+        return bool(self._held)
+
+    def wait(self, timeout_s: float = 20) -> None:
+        """Until a join has been held (Playwright runs the route's handler while it waits)."""
+        deadline = time.monotonic() + timeout_s
+        while not self._held and time.monotonic() < deadline:
+            self._page.wait_for_timeout(50)
+        assert self._held, "no join was held"
+
+    def release(self) -> None:
+        """Every held reply goes on to the page; later joins are no longer held."""
+        self._holding = False
+        for route, reply in self._held:
+            route.fulfill(response=reply)
+        self._page.unroute(self.PATTERN, self._hold)

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import APIResponse, Browser, Page, Route
+from playwright.sync_api import Browser, Page
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.page_support import PAGE_LOAD_MS, chromium
+from tests.page_support import PAGE_LOAD_MS, HeldJoins, chromium, open_on_tab
 from tests.support import live_server, make_test_services
 
 pytestmark = [
@@ -55,11 +55,7 @@ def browser() -> Iterator[Browser]:
 
 def open_arena(browser: Browser, url: str) -> Page:
     """The page on its Arena tab."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1300})
-    page.set_default_timeout(20_000)
-    page.goto(url)
-    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
-    page.get_by_role("tab", name="Arena").click()
+    page = open_on_tab(browser, url, "Arena")
     page.wait_for_selector("#sp-arena-col-1", state="visible")
     return page
 
@@ -175,22 +171,11 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     pick(page, "sp-arena-model-2", "fake-model")
     fake.enqueue(Reply(chunks=["Alpha."]))
     fake.enqueue(Reply(chunks=["Beta."]))
-    # The reply to the run's ``queue/join`` (the event's id) is held until the second Send has
-    # been pressed: the join goes to the server, which runs the event, but Gradio's client
-    # keeps every message for an event whose id it has not been told yet (on whichever stream
-    # they come), so the event is still pending in the page when the panes say "done".
-    # (Holding ``queue/data`` instead missed the run's messages when a stream opened earlier,
-    # for the pickers' events, was still open and carried them.)
-    held: list[tuple[Route, APIResponse]] = []
-    holding = True
-
-    def hold(route: Route) -> None:
-        if holding:
-            held.append((route, route.fetch()))
-        else:
-            route.continue_()
-
-    page.route("**/gradio_api/queue/join**", hold)
+    # The run's join reply is held until the second Send has been pressed, so the event is
+    # still under way in the page when the panes say "done". (Holding ``queue/data`` instead
+    # missed the run's messages when a stream opened earlier, for the pickers' events, was still
+    # open and carried them.)
+    held = HeldJoins(page)
     page.fill("#sp-arena-message textarea", "First")
     page.click("#sp-arena-send")
     for n in (1, 2):
@@ -202,10 +187,7 @@ def test_a_send_pressed_as_a_run_ends_runs_after_it(
     before = len(fake.chat_requests)
     page.fill("#sp-arena-message textarea", "Second")
     page.click("#sp-arena-send")
-    holding = False
-    for route, reply in held:
-        route.fulfill(response=reply)
-    page.unroute("**/gradio_api/queue/join**", hold)
+    held.release()
     for n in (1, 2):
         page.wait_for_function(
             "(sel) => /Gamma|Delta/.test(document.querySelector(sel)?.innerText ?? '')",

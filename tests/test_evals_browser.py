@@ -13,16 +13,15 @@ import json
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import APIResponse, Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.page_support import PAGE_LOAD_MS, chromium
+from tests.page_support import PAGE_LOAD_MS, HeldJoins, chromium, open_on_tab
 from tests.support import live_server, make_test_services, wait_until
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
@@ -301,38 +300,18 @@ def test_a_save_pressed_while_one_is_under_way_runs_after_it(
 ) -> None:
     """A Save pressed before the previous save has ended in the page is not dropped: it runs
     once that one has ended, with the name as it is then."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1300})
-    page.set_default_timeout(20_000)
-    page.goto(writable_url)
-    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
-    page.get_by_role("tab", name="Evals").click()
+    page = open_on_tab(browser, writable_url, "Evals")
     _open_saved(page, "summariser/shapes")
     name = page.locator("#sp-eval-save-name input, #sp-eval-save-name textarea").first
-    # The reply to the first save's ``queue/join`` (its event's id) is held: the server saves,
-    # but Gradio's client keeps the event's messages until it knows its id, so the save is
-    # still under way in the page when Save is pressed again.
-    held: list[tuple[Route, APIResponse]] = []
-    holding = True
-
-    def hold(route: Route) -> None:
-        if holding:
-            held.append((route, route.fetch()))
-        else:
-            route.continue_()
-
-    page.route("**/gradio_api/queue/join**", hold)
+    # The first save's join reply is held: the server saves, but the save is still under way
+    # in the page when Save is pressed again.
+    held = HeldJoins(page)
     name.fill("summariser/held-first")
     page.click("#sp-eval-save")
-    deadline = time.monotonic() + 20
-    while not held and time.monotonic() < deadline:
-        page.wait_for_timeout(50)  # Playwright runs the route's handler while it waits
-    assert held, "the first save's join was not held"
+    held.wait()
     name.fill("summariser/held-second")
     page.click("#sp-eval-save")
-    holding = False
-    for route, reply in held:
-        route.fulfill(response=reply)
-    page.unroute("**/gradio_api/queue/join**", hold)
+    held.release()
     _wait_status(
         page, "cases as summariser/held-second (prompts/summariser/tests/held-second.yaml)"
     )
@@ -342,11 +321,7 @@ def test_a_save_pressed_while_one_is_under_way_runs_after_it(
 def test_a_set_beside_a_prompt_opens_into_the_table_and_saving_needs_a_writable_folder(
     browser: Browser, base_url: str, writable_url: str
 ) -> None:
-    page = browser.new_page(viewport={"width": 1500, "height": 1300})
-    page.set_default_timeout(20_000)
-    page.goto(base_url)
-    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
-    page.get_by_role("tab", name="Evals").click()
+    page = open_on_tab(browser, base_url, "Evals")
     # This server's prompt folder is read-only: saving is shown off, with the reason.
     expect(page.locator("#sp-eval-save")).to_be_disabled()
     assert "Saving is off: this server's prompts are read-only" in page.inner_text(
@@ -357,11 +332,7 @@ def test_a_set_beside_a_prompt_opens_into_the_table_and_saving_needs_a_writable_
     assert "tool-called: order_status" in page.inner_text("#sp-eval-cases")
     page.close()
 
-    page = browser.new_page(viewport={"width": 1500, "height": 1300})
-    page.set_default_timeout(20_000)
-    page.goto(writable_url)
-    page.wait_for_selector("#sp-send", timeout=PAGE_LOAD_MS)
-    page.get_by_role("tab", name="Evals").click()
+    page = open_on_tab(browser, writable_url, "Evals")
     _open_saved(page, "summariser/shapes")
     name = page.locator("#sp-eval-save-name input, #sp-eval-save-name textarea").first
     expect(name).to_have_value("summariser/shapes")  # saving goes back to the file it came from
