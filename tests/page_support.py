@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from playwright.sync_api import APIResponse, Browser, Page, Route, sync_playwright
+from playwright.sync_api import APIResponse, Browser, Page, Request, Route, sync_playwright
 
 from playground.server import build_app
 from tests.fakes.openai_server import FakeOpenAI
@@ -90,6 +90,12 @@ def open_on_tab(browser: Browser, url: str, tab: str) -> Page:
     return page
 
 
+def fn_index(request: Request) -> int | None:
+    """The Gradio event a ``queue/join`` request starts."""
+    body = request.post_data_json
+    return body.get("fn_index") if isinstance(body, dict) else None
+
+
 class HeldJoins:
     """Holds the replies to the page's Gradio ``queue/join`` requests until ``release``.
 
@@ -101,14 +107,16 @@ class HeldJoins:
 
     PATTERN = "**/gradio_api/queue/join**"
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, fns: Collection[int] | None = None) -> None:
+        """``fns``: only the joins of these events (Gradio's ``fn_index``), else every join."""
         self._page = page
+        self._fns = fns
         self._held: list[tuple[Route, APIResponse]] = []
         self._holding = True
         page.route(self.PATTERN, self._hold)
 
     def _hold(self, route: Route) -> None:
-        if self._holding:
+        if self._holding and (self._fns is None or fn_index(route.request) in self._fns):
             self._held.append((route, route.fetch()))
         else:
             route.continue_()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Request, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from playground.turn.events import TimingSummary, TurnCompleted, TurnStarted
@@ -29,7 +29,7 @@ from playground.ui.voice_panel import running_mark
 from tests import speech_support
 from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.page_support import PAGE_LOAD_MS, chromium_args, serve_page
+from tests.page_support import PAGE_LOAD_MS, HeldJoins, chromium_args, fn_index, serve_page
 from tests.speech_support import digital_silence, silence, tone, write_wav
 from tests.support import wait_until
 
@@ -135,9 +135,15 @@ class VoicePage:
                 "() => window.spVoice.events().map((e) => e.event + ' ' + JSON.stringify(e.data))"
             )
             status = self.page.inner_text("#sp-voice-status")
+            cells = self.page.evaluate(
+                "() => [...document.querySelectorAll('#sp-nb-cells article')].map((a) =>"
+                " a.dataset.cell + ': ' + [...a.querySelectorAll('.sp-nb-wf [data-stage]')]"
+                ".map((e) => e.dataset.stage).join())"
+            )
             raise AssertionError(
                 f"{what}: not within {timeout} ms; voice status {status!r}; socket events "
-                f"{heard!r}; chat {self.chat_text()[-500:]!r}"
+                f"{heard!r}; notebook cells (cell: waterfall) {cells!r}; "
+                f"chat {self.chat_text()[-500:]!r}"
             ) from None
 
 
@@ -442,16 +448,7 @@ def test_push_to_talk_sends_what_was_said_while_held(
         voice = open_page(browser, base_url)
         page = voice.page
         # Spoken to, answered in text only: no voice speaks the answer.
-        page.click("#sp-voice input")
-        page.locator("ul[role=listbox] li", has_text="Off").first.click()
-        box = page.locator("#sp-ptt").bounding_box()
-        assert box is not None
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.mouse.down()
-        # Held until the whole sentence (it ends at 2.9 s into the recording) has been sent.
-        voice.wait_for("() => window.spVoice.state().sentMs >= 3200", 20_000, "3.2 s sent")
-        page.mouse.up()
-        sent = page.evaluate("window.spVoice.state().sentMs")
+        sent = say_while_holding_the_button(voice)
         assert wait_until(lambda: asked(fake, "weather", "paris"), 20), "nothing was sent"
         page.wait_for_function(
             "() => (document.querySelector('#sp-chat')?.innerText ?? '')"
@@ -470,6 +467,79 @@ def test_push_to_talk_sends_what_was_said_while_held(
             15_000,
             "the unspoken turn's waterfall in its notebook cell",
         )
+
+
+def say_while_holding_the_button(voice: VoicePage) -> int:
+    """Push to talk, with no voice answering: held until the whole sentence of the "one"
+    recording (it ends 2.9 s in) has been sent; how many ms of audio were sent."""
+    page = voice.page
+    page.click("#sp-voice input")
+    page.locator("ul[role=listbox] li", has_text="Off").first.click()
+    box = page.locator("#sp-ptt").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    voice.wait_for("() => window.spVoice.state().sentMs >= 3200", 20_000, "3.2 s sent")
+    page.mouse.up()
+    return int(page.evaluate("window.spVoice.state().sentMs"))
+
+
+def chat_event_ids(page: Page) -> tuple[set[int], set[int]]:
+    """Gradio's ids of the chat's after-turn steps (they show the turn's notebook cell) and of
+    the voice input's waterfall report."""
+    found = page.evaluate(
+        """() => {
+          const config = window.gradio_config;
+          const id = (elem) => config.components.find((c) => c.props?.elem_id === elem).id;
+          const recorded = id("sp-turn-recorded");
+          const send = id("sp-voice-report-send");
+          const deps = config.dependencies;
+          return [
+            deps.filter((d) => d.outputs.includes(recorded)).map((d) => d.id),
+            deps.filter((d) => d.targets.some((t) => t[0] === send)).map((d) => d.id),
+          ];
+        }"""
+    )
+    after_turn, report = found
+    assert after_turn and report, f"the chat's after-turn steps {after_turn}, report {report}"
+    return set(after_turn), set(report)
+
+
+def test_a_waterfall_is_reported_once_its_turns_cell_is_shown(
+    playwright: Playwright, base_url: str, wavs: dict[str, str], fake: FakeOpenAI
+) -> None:
+    """The chat's after-turn step shows the turn's cell. A report sent before that could be
+    answered first and then overwritten by the step's copy of the notebook, read before the
+    report was in it: the waterfall gone from the cell (it happened under load). The step's
+    answer is held here, so the page has not shown the cell however fast the server was."""
+    fake.enqueue(Reply(chunks=["Shown ", "then reported."]))
+    with chromium(playwright, wavs["one"]) as browser:
+        voice = open_page(browser, base_url)
+        page = voice.page
+        after_turn, report = chat_event_ids(page)
+        reports: list[int] = []
+
+        def on_request(request: Request) -> None:
+            if "/queue/join" in request.url and fn_index(request) in report:
+                reports.append(len(reports))
+
+        page.on("request", on_request)
+        held = HeldJoins(page, fns=after_turn)
+        say_while_holding_the_button(voice)
+        held.wait()
+        # The turn has ended in the page: where the waterfall used to be reported at once.
+        page.wait_for_selector("#sp-summary .sp-stats[data-ended]", state="attached")
+        page.wait_for_timeout(1_500)
+        assert not reports, "the waterfall was reported before its turn's cell was shown"
+        held.release()
+        page.get_by_role("tab", name="Notebook").click()
+        voice.wait_for(
+            "() => [...document.querySelectorAll('#sp-nb-cells .sp-nb-wf [data-stage]')]"
+            ".map((e) => e.dataset.stage).join() === 'transcript,request,first_token'",
+            15_000,
+            "the waterfall in its notebook cell",
+        )
+        assert reports, "the waterfall was never reported"
 
 
 # -- the chat's "interrupted" note (no browser needed) -----------------------------------------

@@ -115,6 +115,9 @@ class ChatTab:
         # Filled and clicked by the voice input with a spoken turn's waterfall, for its cell.
         self.voice_report = gr.Textbox(visible="hidden", elem_id="sp-voice-report")
         self.voice_report_send = gr.Button(visible="hidden", elem_id="sp-voice-report-send")
+        # The id of the latest turn whose cell the after-turn step has shown: the voice input
+        # sends a turn's waterfall once it is here (``static/voice_input.js``, ``report``).
+        self.turn_recorded = gr.Textbox(visible="hidden", elem_id="sp-turn-recorded")
         self.audio_feed = audio_feed = gr.Textbox(visible="hidden", elem_id="sp-audio-feed")
         with gr.Column(
             visible=default_prompt.output_schema is not None, elem_id="sp-structured"
@@ -174,7 +177,7 @@ class ChatTab:
                 sent.then(
                     self.after_turn,
                     [self.session, notebook.state, browser],
-                    [browser, notebook.cells],
+                    [browser, notebook.cells, self.turn_recorded],
                     api_visibility="private",
                 )
         self.stop.click(fn=None, js=_STOP_AUDIO)
@@ -348,11 +351,11 @@ class ChatTab:
 
     async def after_turn(
         self, state: SessionState, nbs: NotebookSession, stored: Any
-    ) -> tuple[Any, Any]:
+    ) -> tuple[Any, Any, Any]:
         """Show the finished run's cell and remember it as where the chat continues."""
         live, notebooks = state.last_run, self.services.notebooks
         if live is None or notebooks is None or nbs.owner is None:
-            return gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         cell = await live.recorded()
         async with state.notebook_lock:
             if state.cell_changes and live.is_recorded and self.voice_record is not None:
@@ -365,6 +368,7 @@ class ChatTab:
         return (
             {"owner": nbs.owner, "chat": chat},
             notebook_view.notebook_html(nb, pending_pin=nbs.pending_pin),
+            live.turn_id,
         )
 
     def forget_chat(self, stored: Any) -> Any:

@@ -19,6 +19,7 @@ window.spVoice = (() => {
   const IDLE_CLOSE_MS = 30000; // a push-to-talk-only microphone is released after this
   const SEND_RETRY_MS = 250; // see submit(): Gradio drops a Send while the last one is pending
   const SEND_GIVE_UP_MS = 8000;
+  const CELL_WAIT_MS = 60000; // see Waterfall.report(): a cell not shown by then never will be
 
   // The worklet makes 20 ms frames of 16 kHz PCM16 and their RMS level. The context is asked
   // for 16 kHz (the browser resamples the microphone); if a browser refuses, the worklet
@@ -426,6 +427,13 @@ registerProcessor("sp-mic-frames", SpMicFrames);`;
     ["first_audible", "First audible sample", "the first audio was ready, plus its leading silence (server)"],
     ["playback", "Playback started", "the player started it, plus its leading silence: heard (browser)"],
   ];
+  // The chat's after-turn step has shown the cell that recorded `turn`. Told by a hidden box,
+  // not by the cell: the Notebook tab is drawn only once opened. (A page with no notebook has
+  // no report to send: its report waits CELL_WAIT_MS, then goes nowhere.)
+  function cellShown(turn) {
+    const recorded = $("#sp-turn-recorded textarea");
+    return !recorded || recorded.value === turn;
+  }
   class Waterfall {
     constructor(speechEnd, transcriptAt, text) {
       this.speechEnd = speechEnd;
@@ -437,6 +445,7 @@ registerProcessor("sp-mic-frames", SpMicFrames);`;
       this.interrupted = null; // the barge-in that cut this turn's answer
       this.bargedIn = null; // the barge-in this utterance made (it cut the previous answer)
       this.leading = 0;
+      this.reporting = false; // a report waits for the turn's notebook cell (report())
     }
     watch() {
       // The first words in the chat pane, checked every frame the browser draws; then the
@@ -498,7 +507,26 @@ registerProcessor("sp-mic-frames", SpMicFrames);`;
       this.report();
     }
     // The waterfall goes into the turn's notebook cell: only the page knows its last stage.
+    // Sent once the chat's after-turn step has shown that cell (or CELL_WAIT_MS on): its answer
+    // and this report's can reach the page in either order, so a report sent sooner could be
+    // drawn and then overwritten by the step's copy of the notebook, read before the report was
+    // in it. Reports asked for meanwhile (the first token, then playback) go as one, with the
+    // stages known when it goes.
     report() {
+      if (this.reporting) return;
+      this.reporting = true;
+      const began = performance.now();
+      const attempt = () => {
+        if (this.turn && !cellShown(this.turn) && performance.now() - began < CELL_WAIT_MS) {
+          setTimeout(attempt, 100);
+          return;
+        }
+        this.reporting = false;
+        this.send();
+      };
+      attempt();
+    }
+    send() {
       const box = $("#sp-voice-report textarea");
       const send = $("#sp-voice-report-send");
       if (!this.turn || !box || !send) return;
